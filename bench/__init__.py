@@ -1,0 +1,1 @@
+"""querykit benchmarks: ``make bench`` or ``python -m bench [NAME ...]``."""

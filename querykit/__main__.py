@@ -1,0 +1,3 @@
+from querykit.cli import main
+
+main()

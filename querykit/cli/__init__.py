@@ -1,0 +1,28 @@
+"""The ``querykit`` command line: a thin typer shell over the library.
+
+Each command resolves settings, calls one library function and prints its
+result as text, or as JSON with ``--json``. Errors are one line on stderr
+(``-v`` adds the traceback) with the exit codes listed in ``_common``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from . import db
+
+app = typer.Typer(
+    name="querykit",
+    help="querykit: SQL-first PostgreSQL toolkit. See the README for a tour.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db.app, name="db")
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,114 @@
+"""Options and error handling shared by every querykit command.
+
+Exit codes (also in the README):
+
+    0  success
+    1  failed: the database or a statement reported an error
+    2  usage or configuration error
+    3  refused: a safety check stopped the command (see querykit migrate)
+    4  nothing to do (querykit migrate up/down when the database is already there)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from ..errors import ConfigError, MigrationRefused, QueryKitError
+from ..settings import Settings, load_settings, mask_secrets
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_REFUSED = 3
+EXIT_NOTHING_TO_DO = 4
+
+DatabaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="PostgreSQL URL. Overrides DATABASE_URL and pyproject.toml. "
+        "Without any, querykit uses its embedded server.",
+        show_default=False,
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="pyproject.toml to read [tool.querykit] from.", show_default=False
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="More detail; tracebacks on errors.")
+]
+
+
+@dataclass
+class Common:
+    """The shared options of one command invocation."""
+
+    database_url: str | None = None
+    config: Path | None = None
+    json: bool = False
+    quiet: bool = False
+    verbose: bool = False
+
+    def settings(self) -> Settings:
+        return load_settings(config=self.config, database_url=self.database_url)
+
+    def echo(self, text: str = "") -> None:
+        """Human output on stdout, silenced by -q and by --json."""
+        if not self.quiet and not self.json:
+            typer.echo(text)
+
+    def emit_json(self, payload: Any) -> None:
+        typer.echo(json.dumps(payload, indent=2, default=str))
+
+    def info(self, text: str) -> None:
+        """Progress and notes on stderr, silenced by -q."""
+        if not self.quiet:
+            typer.echo(text, err=True)
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        """Turn querykit errors into one line on stderr and a meaningful exit code."""
+        try:
+            yield
+        except typer.Exit:
+            raise
+        except QueryKitError as exc:
+            self.fail(exc)
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+
+    def fail(self, exc: BaseException, code: int | None = None) -> NoReturn:
+        if code is None:
+            code = exit_code_for(exc)
+        if self.verbose:
+            traceback.print_exception(exc, file=sys.stderr)
+        message = mask_secrets(" ".join(str(exc).split()), self.database_url)
+        if self.json:
+            typer.echo(
+                json.dumps({"error": message, "type": type(exc).__name__, "exit_code": code})
+            )
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(code)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    if isinstance(exc, ConfigError):
+        return EXIT_USAGE
+    if isinstance(exc, MigrationRefused):
+        return EXIT_REFUSED
+    return EXIT_FAILED

@@ -1,0 +1,108 @@
+"""Test harness: one PostgreSQL per session, one fresh database per test.
+
+The server is ``DATABASE_URL`` when set (it needs CREATEDB), otherwise an
+embedded PostgreSQL 18 in a temporary directory. Each test that asks for
+``database_url`` gets its own database, cloned from a template that already
+has pgvector, and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from querykit._conninfo import connect
+from querykit.embedded import EmbeddedServer
+
+_TEST_SERVER_SETTINGS = {
+    # Durability is not under test; speed is welcome.
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "200",
+}
+
+
+def with_dbname(url: str, dbname: str) -> str:
+    """``url`` pointing at another database."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "://" in url:
+        parts = urlsplit(url)
+        return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+    return psycopg.conninfo.make_conninfo(url, dbname=dbname)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """An admin URL for the session's PostgreSQL server."""
+    configured = os.environ.get("DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="querykit-test-"))
+    server = EmbeddedServer(tmp / "pgdata", server_settings=_TEST_SERVER_SETTINGS)
+    status = server.start()
+    assert status.url is not None
+    try:
+        yield status.url
+    finally:
+        server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server_url: str) -> Iterator[str]:
+    """A template database with pgvector created, for cheap per-test clones."""
+    name = f"querykit_template_{os.getpid()}"
+    with connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    with connect(with_dbname(pg_server_url, name), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    yield name
+    with connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def database_url(pg_server_url: str, template_db: str) -> Iterator[str]:
+    """A URL to a brand-new database for this test only, with pgvector installed."""
+    name = f"qk_test_{os.getpid()}_{next(_counter)}"
+    ident = sql.Identifier(name)
+    with connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, sql.Identifier(template_db))
+        )
+    try:
+        yield with_dbname(pg_server_url, name)
+    finally:
+        with connect(pg_server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """A plain autocommit psycopg connection to the test's database."""
+    with psycopg.connect(database_url, autocommit=True) as c:
+        yield c
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Path:
+    """An empty project directory with a pyproject.toml, for CLI tests."""
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\n')
+    return tmp_path

