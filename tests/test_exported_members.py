@@ -3,7 +3,19 @@ import querykit
 
 def test_all_is_complete_and_importable() -> None:
     public = {name for name in dir(querykit) if not name.startswith("_")}
-    modules = {"errors", "settings", "embedded", "cli"}
+    modules = {
+        "cli",
+        "codecs",
+        "columns",
+        "compile",
+        "embedded",
+        "errors",
+        "functions",
+        "operators",
+        "query",
+        "raw",
+        "settings",
+    }
     assert sorted(public - set(querykit.__all__) - modules) == []
     for name in querykit.__all__:
         assert hasattr(querykit, name), name

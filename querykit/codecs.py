@@ -1,0 +1,527 @@
+"""The Python ↔ PostgreSQL value rules, in one place.
+
+Three views of one rule set, chosen by the SQLAlchemy type of a column or
+parameter:
+
+- ``adapter_for(type_)``: checks a Python value bound for that type and turns
+  it into what psycopg sends (``Jsonb`` for JSONB, ``Vector`` for vector(n),
+  an enum's label...). A value that does not fit raises ``ValueRejected``;
+  callers turn that into a ``ValidationError`` naming the column.
+- ``decoder_for(type_)``: finishes a value psycopg has loaded (an enum label
+  back to its ``Enum`` member, a JSON object to its dataclass...). Most types
+  need nothing: psycopg already gives ``datetime``, ``Decimal``, ``UUID``...
+- ``literal(type_, value)``: the value as SQL text that pastes into psql,
+  quoted and cast, for ``to_sql().inline()``.
+
+The executor, the nested-result decoder and the inline renderer all come here,
+so "how a timestamptz looks" is written once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import enum
+import json
+import math
+import numbers
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from pgvector import Bit, HalfVector, SparseVector, Vector
+from psycopg.types.json import Json, Jsonb
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.types import TypeEngine
+
+from .errors import CompileError
+
+__all__ = [
+    "Adapter",
+    "Decoder",
+    "ValueRejected",
+    "adapter_for",
+    "decoder_for",
+    "literal",
+    "sql_type_name",
+]
+
+Adapter = Callable[[Any], Any]
+Decoder = Callable[[Any], Any]
+
+DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+
+_INT_RANGES = {
+    sa.SmallInteger: (-(2**15), 2**15 - 1),
+    sa.BigInteger: (-(2**63), 2**63 - 1),
+    sa.Integer: (-(2**31), 2**31 - 1),
+}
+
+
+class ValueRejected(ValueError):
+    """A value that does not fit its SQL type. The message says what was expected."""
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+# -- adapters: Python value -> what psycopg sends ------------------------------
+
+
+def adapter_for(type_: TypeEngine[Any]) -> Adapter | None:
+    """The checking adapter for values of ``type_``, or None when any value passes as is."""
+    return _adapter_cached(type_)
+
+
+@lru_cache(maxsize=4096)
+def _adapter_cached(type_: TypeEngine[Any]) -> Adapter | None:
+    from .columns import JSONBPayload, VectorType  # our own types know their rules
+
+    if isinstance(type_, JSONBPayload):
+        return _json_adapter(Jsonb, type_.payload_type)
+    if isinstance(type_, VectorType):
+        return type_.adapt_value
+    if isinstance(type_, sa.TypeDecorator):
+        inner = _adapter_cached(type_.impl_instance)
+        process = type_.process_bind_param
+
+        def decorated(value: Any) -> Any:
+            value = process(value, DIALECT)
+            return value if inner is None or value is None else inner(value)
+
+        return decorated
+    if isinstance(type_, sa.Enum):
+        return _enum_adapter(type_)
+    if isinstance(type_, sa.ARRAY):
+        return _array_adapter(type_)
+    if isinstance(type_, postgresql.JSONB):
+        return _json_adapter(Jsonb, None)
+    if isinstance(type_, sa.JSON):
+        return _json_adapter(Json, None)
+    if isinstance(type_, sa.Boolean):
+        return _bool
+    if isinstance(type_, sa.Integer):
+        low, high = next(r for cls, r in _INT_RANGES.items() if isinstance(type_, cls))
+        return _int_adapter(low, high, type(type_).__name__.lower())
+    if isinstance(type_, sa.Float):
+        return _float
+    if isinstance(type_, sa.Numeric):
+        return _numeric
+    if isinstance(type_, sa.String):
+        return _text
+    if isinstance(type_, sa.DateTime):
+        return _checker(dt.datetime, "a datetime")
+    if isinstance(type_, sa.Date):
+        return _checker(dt.date, "a date")
+    if isinstance(type_, sa.Time):
+        return _checker(dt.time, "a time")
+    if isinstance(type_, sa.Interval):
+        return _checker(dt.timedelta, "a timedelta")
+    if isinstance(type_, sa.Uuid):
+        return _uuid
+    if isinstance(type_, sa.LargeBinary):
+        return _bytes
+    return None
+
+
+def _checker(cls: type, expected: str) -> Adapter:
+    def check(value: Any) -> Any:
+        if isinstance(value, cls):
+            return value
+        raise ValueRejected(f"expected {expected}, got {_describe(value)}")
+
+    return check
+
+
+def _bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    raise ValueRejected(f"expected a bool, got {_describe(value)}")
+
+
+def _int_adapter(low: int, high: int, sql_name: str) -> Adapter:
+    def check(value: Any) -> Any:
+        if type(value) is not int:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+                raise ValueRejected(f"expected an int, got {_describe(value)}")
+            value = int(value)
+        if low <= value <= high:
+            return value
+        raise ValueRejected(f"{value} is out of range for {sql_name} ({low} to {high})")
+
+    return check
+
+
+def _float(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueRejected(f"expected a float, got {_describe(value)}")
+    if isinstance(value, float | int | Decimal):
+        return value
+    if isinstance(value, numbers.Real):
+        return float(value)
+    raise ValueRejected(f"expected a float, got {_describe(value)}")
+
+
+def _numeric(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueRejected(f"expected a Decimal, int or float, got {_describe(value)}")
+    if isinstance(value, Decimal | int | float):
+        return value
+    if isinstance(value, numbers.Real):
+        return Decimal(str(value))
+    raise ValueRejected(f"expected a Decimal, int or float, got {_describe(value)}")
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueRejected("PostgreSQL text cannot contain NUL (\\x00) characters")
+        return value
+    raise ValueRejected(f"expected a str, got {_describe(value)}")
+
+
+def _uuid(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return value
+    if isinstance(value, str):
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            raise ValueRejected(f"expected a UUID, got {_describe(value)}") from None
+    raise ValueRejected(f"expected a UUID, got {_describe(value)}")
+
+
+def _bytes(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return value
+    raise ValueRejected(f"expected bytes, got {_describe(value)}")
+
+
+def _json_adapter(wrapper: type[Json] | type[Jsonb], payload_type: type | None) -> Adapter:
+    def adapt(value: Any) -> Any:
+        if isinstance(value, Json | Jsonb):
+            return value
+        if payload_type is not None and dataclasses.is_dataclass(payload_type):
+            if not isinstance(value, payload_type | Mapping):
+                raise ValueRejected(f"expected {payload_type.__name__}, got {_describe(value)}")
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                value = dataclasses.asdict(value)
+        try:
+            text = json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueRejected(f"not JSON-serialisable: {exc}") from None
+        if "\\u0000" in text:
+            raise ValueRejected("PostgreSQL jsonb cannot contain NUL (\\u0000) characters")
+        return wrapper(text, dumps=_identity)  # serialised once, here
+
+    return adapt
+
+
+def _enum_adapter(type_: sa.Enum) -> Adapter:
+    labels = _enum_labels(type_)
+    by_member = {member: label for label, member in labels.items() if member is not None}
+    valid = ", ".join(labels)
+
+    def adapt(value: Any) -> Any:
+        if isinstance(value, enum.Enum):
+            label = by_member.get(value)
+            if label is not None:
+                return label
+        elif isinstance(value, str) and value in labels:
+            return value
+        raise ValueRejected(f"expected one of {valid}; got {_describe(value)}")
+
+    return adapt
+
+
+def _enum_labels(type_: sa.Enum) -> dict[str, enum.Enum | None]:
+    """Database label -> Enum member (None for string-only enums)."""
+    if type_.enum_class is None:
+        return dict.fromkeys(type_.enums)
+    members = list(type_.enum_class)
+    return dict(zip(type_.enums, members, strict=True))
+
+
+def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
+    item = _adapter_cached(type_.item_type)
+
+    def adapt(value: Any) -> Any:
+        if not isinstance(value, list | tuple):
+            raise ValueRejected(f"expected a list, got {_describe(value)}")
+        if item is None:
+            return list(value)
+        try:
+            return [None if v is None else item(v) for v in value]
+        except ValueRejected as exc:
+            raise ValueRejected(f"array item: {exc}") from None
+
+    return adapt
+
+
+# -- vectors (pgvector) ----------------------------------------------------------
+
+
+def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | HalfVector:
+    """A pgvector value from a list, tuple, numpy array or pgvector value, checked."""
+    cls = HalfVector if kind == "halfvec" else Vector
+    if isinstance(value, cls):
+        items: Sequence[float] = value.to_list()
+    elif isinstance(value, Vector | HalfVector):
+        items = value.to_list()
+    elif isinstance(value, list | tuple):
+        items = value
+    elif hasattr(value, "tolist") and hasattr(value, "ndim"):  # numpy, without importing it
+        if value.ndim != 1:
+            raise ValueRejected(f"expected a 1-d array for {kind}, got {value.ndim} dimensions")
+        items = value.tolist()
+    else:
+        raise ValueRejected(f"expected a list of floats for {kind}, got {_describe(value)}")
+    _check_components(items, dim, kind)
+    return value if isinstance(value, cls) else cls(list(map(float, items)))
+
+
+def _check_components(items: Sequence[Any], dim: int | None, kind: str) -> None:
+    if len(items) == 0:
+        raise ValueRejected(f"an empty {kind} is not allowed")
+    if dim is not None and len(items) != dim:
+        raise ValueRejected(f"expected {dim} dimensions for {kind}({dim}), got {len(items)}")
+    for i, v in enumerate(items):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise ValueRejected(f"{kind} component {i} is not a number: {_describe(v)}")
+        if not math.isfinite(v):
+            raise ValueRejected(f"{kind} component {i} is {v}; NaN and infinity are not allowed")
+
+
+def to_sparsevec(value: Any, dim: int | None) -> SparseVector:
+    if isinstance(value, SparseVector):
+        vec = value
+    elif isinstance(value, Mapping):
+        if dim is None:
+            raise ValueRejected("a dict for sparsevec needs the column's dimensions")
+        for k, v in value.items():
+            if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < dim:
+                raise ValueRejected(f"sparsevec index {k!r} is outside 0..{dim - 1}")
+            _check_components([v], None, "sparsevec")
+        vec = SparseVector(dict(value), dim)
+    else:
+        dense = to_vector(value, dim, "sparsevec")
+        vec = SparseVector(dense.to_list())
+    if dim is not None and vec.dimensions() != dim:
+        raise ValueRejected(
+            f"expected {dim} dimensions for sparsevec({dim}), got {vec.dimensions()}"
+        )
+    if vec.dimensions() == 0:
+        raise ValueRejected("an empty sparsevec is not allowed")
+    _check_components(vec.values(), None, "sparsevec")
+    return vec
+
+
+def to_bit(value: Any, dim: int | None) -> Bit:
+    if isinstance(value, Bit):
+        bits = value
+    elif isinstance(value, str):
+        if not value or set(value) - {"0", "1"}:
+            raise ValueRejected(f"expected a string of 0 and 1 for bit, got {_describe(value)}")
+        bits = Bit(value)
+    elif isinstance(value, list | tuple) and all(isinstance(v, bool) for v in value):
+        if not value:
+            raise ValueRejected("an empty bit string is not allowed")
+        bits = Bit(list(value))
+    else:
+        raise ValueRejected(f"expected a bit string or a list of bools, got {_describe(value)}")
+    if dim is not None and len(bits.to_text()) != dim:
+        raise ValueRejected(f"expected {dim} bits, got {len(bits.to_text())}")
+    return bits
+
+
+# -- decoders: what psycopg loaded -> the Python value -----------------------------
+
+
+def decoder_for(type_: TypeEngine[Any]) -> Decoder | None:
+    """A function that finishes a loaded value of ``type_``, or None if psycopg's value is final."""
+    return _decoder_cached(type_)
+
+
+@lru_cache(maxsize=4096)
+def _decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
+    from .columns import JSONBPayload, VectorType
+
+    if isinstance(type_, JSONBPayload):
+        payload = type_.payload_type
+        if payload is not None and dataclasses.is_dataclass(payload):
+            cls: Any = payload
+            return lambda v: cls(**v) if isinstance(v, dict) else v
+        return None
+    if isinstance(type_, VectorType):
+        return type_.decode_value
+    if isinstance(type_, sa.TypeDecorator):
+        inner = _decoder_cached(type_.impl_instance)
+        process = type_.process_result_value
+
+        def decorated(value: Any) -> Any:
+            return process(value if inner is None else inner(value), DIALECT)
+
+        return decorated
+    if isinstance(type_, sa.Enum) and type_.enum_class is not None:
+        members = _enum_labels(type_)
+        return members.__getitem__
+    if isinstance(type_, sa.ARRAY):
+        item = _decoder_cached(type_.item_type)
+        if item is None:
+            return None
+        return lambda v: [None if x is None else item(x) for x in v]
+    if isinstance(type_, sa.Float) and not isinstance(type_, sa.Double | sa.REAL):
+        return None
+    if isinstance(type_, sa.Numeric) and not type_.asdecimal:
+        return lambda v: float(v) if isinstance(v, Decimal) else v
+    return None
+
+
+# -- literals: Python value -> SQL text ---------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def sql_type_name(type_: TypeEngine[Any]) -> str:
+    """The type as PostgreSQL spells it in a cast: ``integer``, ``jsonb``, ``vector(3)``..."""
+    if isinstance(type_, sa.TypeDecorator):
+        return sql_type_name(type_.impl_instance)
+    return type_.compile(dialect=DIALECT)
+
+
+def quote_text(text: str) -> str:
+    """A standard-conforming SQL string literal: quotes doubled, backslashes literal."""
+    if "\x00" in text:
+        raise CompileError("PostgreSQL text cannot contain NUL (\\x00) characters")
+    return "'" + text.replace("'", "''") + "'"
+
+
+def literal(type_: TypeEngine[Any] | None, value: Any) -> str:
+    """``value`` as a SQL literal of ``type_``, with a cast where the type is not implied."""
+    if value is None:
+        return "NULL"
+    if type_ is not None and not isinstance(type_, sa.types.NullType):
+        adapter = adapter_for(type_)
+        if adapter is not None:
+            try:
+                value = adapter(value)
+            except ValueRejected as exc:
+                raise CompileError(str(exc)) from None
+        return _typed_literal(type_, value)
+    return _untyped_literal(value)
+
+
+def _typed_literal(type_: TypeEngine[Any], value: Any) -> str:
+    if isinstance(type_, sa.TypeDecorator):
+        type_ = type_.impl_instance
+    name = sql_type_name(type_)
+    if isinstance(type_, sa.ARRAY):
+        if not value:
+            return f"'{{}}'::{name}"
+        items = ", ".join(literal(type_.item_type, v) for v in value)
+        return f"ARRAY[{items}]::{name}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(type_, sa.Integer) and isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float_literal(value, name)
+    if isinstance(value, Decimal | int):
+        return _numeric_literal(value, name)
+    if isinstance(value, str) and isinstance(type_, sa.String) and not isinstance(type_, sa.Enum):
+        return quote_text(value)
+    return f"{quote_text(_text_form(value))}::{name}"
+
+
+def _float_literal(value: float, name: str) -> str:
+    if math.isnan(value):
+        return f"'NaN'::{name}"
+    if math.isinf(value):
+        return f"'{'-' if value < 0 else ''}Infinity'::{name}"
+    return f"{value!r}::{name}"
+
+
+def _numeric_literal(value: Decimal | int, name: str) -> str:
+    if isinstance(value, Decimal) and not value.is_finite():
+        text = "NaN" if value.is_nan() else ("-Infinity" if value < 0 else "Infinity")
+        return f"'{text}'::{name}"
+    return f"{value}::{name}"
+
+
+def _untyped_literal(value: Any) -> str:
+    """A literal for a value with no known column type, cast by its Python type."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float_literal(value, "double precision")
+    if isinstance(value, Decimal):
+        return _numeric_literal(value, "numeric")
+    if isinstance(value, str):
+        return quote_text(value)
+    if isinstance(value, list | tuple):
+        if not value:
+            raise CompileError("cannot render an empty array without its type; give the column")
+        return "ARRAY[" + ", ".join(_untyped_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        value = Jsonb(value)
+    return f"{quote_text(_text_form(value))}::{_python_cast(value)}"
+
+
+def _python_cast(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return "timestamptz" if value.tzinfo is not None else "timestamp"
+    if isinstance(value, dt.time):
+        return "timetz" if value.tzinfo is not None else "time"
+    if isinstance(value, Bit):
+        return f"bit({len(value.to_text())})"
+    for cls, cast in _PYTHON_CASTS:
+        if isinstance(value, cls):
+            return cast
+    raise CompileError(f"cannot render {_describe(value)} as a SQL literal")
+
+
+_PYTHON_CASTS: tuple[tuple[Any, str], ...] = (
+    (dt.date, "date"),
+    (dt.timedelta, "interval"),
+    (uuid.UUID, "uuid"),
+    ((bytes, bytearray, memoryview), "bytea"),
+    (Jsonb, "jsonb"),
+    (Json, "json"),
+    (enum.Enum, "text"),
+    (Vector, "vector"),
+    (HalfVector, "halfvec"),
+    (SparseVector, "sparsevec"),
+)
+
+
+def _text_form(value: Any) -> str:
+    """PostgreSQL's input text for ``value`` (to be quoted and cast)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return f"{value.days} days {value.seconds} seconds {value.microseconds} microseconds"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, Json | Jsonb):
+        return value.obj if isinstance(value.obj, str) else json.dumps(value.obj)
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, Vector | HalfVector | SparseVector | Bit):
+        return str(value.to_text())
+    if isinstance(value, uuid.UUID | Decimal | int | float):
+        return str(value)
+    raise CompileError(f"cannot render {_describe(value)} as a SQL literal")

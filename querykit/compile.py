@@ -1,0 +1,448 @@
+"""From a query to SQL text and parameters: cached per shape, pure, no I/O.
+
+A querykit query describes itself in two passes:
+
+1. ``_key(values)`` walks the query, appends every bound value to ``values``
+   in a fixed order and returns a hashable *shape key*: the structure without
+   the values. This is cheap, and runs on every execution.
+2. ``_core(binder)`` builds the SQLAlchemy Core statement, asking the binder
+   for one bind parameter per value in the same order. It runs only when the
+   shape is not in the cache; SQLAlchemy then compiles the statement.
+
+The compiled :class:`Shape` keeps the SQL text (psycopg ``%s`` placeholders),
+which value feeds each placeholder, the value adapters of each placeholder's
+type (from :mod:`querykit.codecs`), and the decoders of the result columns.
+Executing a known shape is then: walk, look up, adapt, send.
+
+Any SQLAlchemy Core expression can appear inside a query; its own bind
+parameters are found through Core's cache key, so Core expressions are cached
+by shape too. Core's expanding ``IN`` parameters are the exception (their SQL
+depends on the list length): such statements compile on every call. Use
+``in_array``, which binds one array.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.engine.interfaces import BindTyping
+from sqlalchemy.sql import elements, schema
+from sqlalchemy.sql.elements import BindParameter, ClauseElement
+from sqlalchemy.types import TypeEngine
+
+from . import codecs
+from .errors import CompileError, SchemaError, ValidationError
+
+__all__ = [
+    "Binder",
+    "CompiledSQL",
+    "Shape",
+    "cache_info",
+    "clear_cache",
+    "compile_query",
+]
+
+
+class _Dialect(PGDialect_psycopg):
+    """PostgreSQL for psycopg with plain ``%s`` placeholders and no automatic casts.
+
+    querykit adapts every value to the exact psycopg type itself (see codecs),
+    so the server infers parameter types from the SQL, and the SQL stays readable.
+    """
+
+    bind_typing = BindTyping.NONE
+
+
+DIALECT = _Dialect(paramstyle="format")  # type: ignore[no-untyped-call]
+
+MAX_CACHE = 4096
+
+
+class Compilable(Protocol):
+    def _key(self, values: list[Any]) -> Hashable: ...
+
+    def _core(self, binder: Binder) -> ClauseElement: ...
+
+
+class Values(list[Any]):
+    """The values met by a key walk, in order. ``cacheable`` turns False when the walk
+    meets something whose SQL text depends on its values (Core's expanding IN)."""
+
+    cacheable = True
+
+
+# -- binding ---------------------------------------------------------------------
+
+
+class Binder:
+    """Hands out bind parameters in the order the key walk met the values.
+
+    It also checks that columns used in conditions belong to the query's FROM
+    list (``allow``/``scope``), so a stray column is an error, not a silent
+    cartesian product.
+    """
+
+    def __init__(self, values: list[Any]) -> None:
+        self.values = values
+        self.types: list[TypeEngine[Any]] = []
+        self.labels: list[str] = []
+        self.core_keys: dict[str, int] = {}
+        self._scopes: list[frozenset[Any]] = []
+
+    def bind(self, type_: TypeEngine[Any], label: str) -> BindParameter[Any]:
+        index = len(self.types)
+        self.types.append(type_)
+        self.labels.append(label)
+        return BindParameter(f"qk_{index}", self.values[index], type_=type_, unique=False)
+
+    def core(self, element: Any) -> Any:
+        """Register the bind parameters of a Core element (in cache-key order)."""
+        key = element._generate_cache_key() if isinstance(element, ClauseElement) else None
+        if key is not None:
+            for bp in key.bindparams:
+                self.core_keys[bp.key] = len(self.types)
+                self.types.append(bp.type)
+                self.labels.append(getattr(bp, "_orig_key", None) or str(bp.key))
+        return element
+
+    # FROM scope checks ---------------------------------------------------------
+
+    def push_scope(self, froms: Sequence[Any]) -> None:
+        outer = self._scopes[-1] if self._scopes else frozenset()
+        expanded: set[Any] = set(outer)
+        for f in froms:
+            expanded.add(f)
+            expanded.update(getattr(f, "_from_objects", ()))
+            expanded.update(_join_members(f))
+        self._scopes.append(frozenset(expanded))
+
+    def pop_scope(self) -> None:
+        self._scopes.pop()
+
+    def check_column(self, column: Any) -> None:
+        if not self._scopes or not isinstance(column, schema.Column):
+            return
+        table = column.table
+        if table is None or table in self._scopes[-1]:
+            return
+        names = sorted({getattr(f, "name", str(f)) for f in self._scopes[-1] if hasattr(f, "name")})
+        raise SchemaError(
+            f"column {column_label(column)} is not from a table in this query "
+            f"(FROM {', '.join(names) or 'nothing'}); add its table with from_() or join()",
+            column=column_label(column),
+        )
+
+
+def _join_members(f: Any) -> list[Any]:
+    if isinstance(f, sa.Join):
+        return [f.left, f.right, *_join_members(f.left), *_join_members(f.right)]
+    return []
+
+
+def column_label(column: Any) -> str:
+    table = getattr(column, "table", None)
+    name = getattr(column, "name", None) or getattr(column, "key", None) or str(column)
+    table_name = getattr(table, "name", None)
+    return f"{table_name}.{name}" if table_name else str(name)
+
+
+# -- operand walking, shared by every node -------------------------------------------
+
+VALUE = "?"  # marks "a bound value sits here" in shape keys
+
+
+def operand_key(x: Any, values: list[Any]) -> Hashable:
+    """Key of one operand; bound values are appended to ``values``."""
+    if isinstance(x, schema.Column) and isinstance(x.table, sa.Table):
+        return x
+    key_method = getattr(x, "_key", None)
+    if key_method is not None and not isinstance(x, ClauseElement):
+        return key_method(values)  # type: ignore[no-any-return]
+    if isinstance(x, ClauseElement):
+        return core_key(x, values)
+    clause = getattr(x, "__clause_element__", None)
+    if clause is not None:
+        return core_key(clause(), values)
+    values.append(x)
+    return VALUE
+
+
+def core_key(element: ClauseElement, values: list[Any]) -> Hashable:
+    ck = element._generate_cache_key()
+    if ck is None:  # a Core construct that opts out of caching
+        _mark_uncacheable(values)
+        return id(element)
+    for bp in ck.bindparams:
+        if bp.expanding:
+            _mark_uncacheable(values)
+        values.append(bp.effective_value)
+    return ck.key
+
+
+def _mark_uncacheable(values: list[Any]) -> None:
+    if isinstance(values, Values):
+        values.cacheable = False
+
+
+def operand_core(x: Any, binder: Binder, type_: TypeEngine[Any] | None, label: str) -> Any:
+    """The Core element for an operand; a bound value becomes a bind parameter of ``type_``."""
+    if isinstance(x, schema.Column) and isinstance(x.table, sa.Table):
+        binder.check_column(x)
+        return x
+    core_method = getattr(x, "_core", None)
+    if core_method is not None and not isinstance(x, ClauseElement):
+        return core_method(binder)
+    if isinstance(x, ClauseElement):
+        return binder.core(x)
+    clause = getattr(x, "__clause_element__", None)
+    if clause is not None:
+        return binder.core(clause())
+    return binder.bind(type_ if type_ is not None else sa.types.NULLTYPE, label)
+
+
+def type_of(x: Any) -> TypeEngine[Any] | None:
+    """The SQL type of an operand, if it has one (columns and expressions do)."""
+    t = getattr(x, "type", None)
+    if isinstance(t, TypeEngine):
+        return t
+    return None
+
+
+# -- shapes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """One compiled query shape."""
+
+    sql: str
+    slots: tuple[int, ...]
+    """For each ``%s`` in order, the index of its value in the key walk's values."""
+    adapters: tuple[codecs.Adapter | None, ...]
+    labels: tuple[str, ...]
+    types: tuple[TypeEngine[Any], ...]
+    columns: tuple[str, ...]
+    """Result column names; empty when the statement returns no rows."""
+    column_types: tuple[TypeEngine[Any], ...]
+    decoders: tuple[codecs.Decoder | None, ...]
+    passthrough: bool = field(default=False)
+    """True when values go to psycopg exactly as given (no adapter, same order)."""
+
+    @property
+    def returns_rows(self) -> bool:
+        return bool(self.columns)
+
+    def params(self, values: Sequence[Any]) -> Sequence[Any]:
+        """The parameters to send, adapted and checked; a bad value names its column."""
+        if self.passthrough:
+            return values
+        out = []
+        for index, adapt, label in zip(self.slots, self.adapters, self.labels, strict=True):
+            value = values[index]
+            if adapt is not None and value is not None:
+                try:
+                    value = adapt(value)
+                except codecs.ValueRejected as exc:
+                    raise ValidationError(f"{label}: {exc}", column=label) from None
+            out.append(value)
+        return out
+
+
+_CACHE: dict[Hashable, Shape] = {}
+_stats = {"hits": 0, "misses": 0, "uncacheable": 0}
+
+
+def cache_info() -> dict[str, int]:
+    """Hits, misses, uncacheable compiles and the current size of the compile cache."""
+    return {**_stats, "size": len(_CACHE)}
+
+
+def clear_cache() -> None:
+    _CACHE.clear()
+    for k in _stats:
+        _stats[k] = 0
+
+
+def compile_query(query: Compilable) -> tuple[Shape, list[Any]]:
+    """The shape of ``query`` (from the cache when possible) and its values in walk order."""
+    values = Values()
+    key: Hashable | None = (type(query), query._key(values))
+    if not values.cacheable:
+        key = None
+    if key is not None:
+        shape = _CACHE.get(key)
+        if shape is not None:
+            _stats["hits"] += 1
+            return shape, values
+        _stats["misses"] += 1
+    else:
+        _stats["uncacheable"] += 1
+    shape = build_shape(query, values, cacheable=key is not None)
+    if key is not None:
+        if len(_CACHE) >= MAX_CACHE:
+            del _CACHE[next(iter(_CACHE))]
+        _CACHE[key] = shape
+    return shape, values
+
+
+def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True) -> Shape:
+    """Compile ``query`` with SQLAlchemy and record where each placeholder's value comes from."""
+    binder = Binder(values)
+    statement = query._core(binder)
+    if len(binder.types) != len(values):
+        raise CompileError(
+            f"internal error: the key walk found {len(values)} values but the statement "
+            f"binds {len(binder.types)}; please report this with the query"
+        )
+    compile_kwargs = {} if cacheable else {"render_postcompile": True}
+    try:
+        compiled: Any = statement.compile(dialect=DIALECT, compile_kwargs=compile_kwargs)
+    except sa.exc.CompileError as exc:
+        raise CompileError(f"cannot compile the query: {exc}") from exc
+    except sa.exc.ArgumentError as exc:
+        raise CompileError(f"invalid query: {exc}") from exc
+    key_of_name = {name: bp.key for bp, name in compiled.bind_names.items()}
+    slots: list[int] = []
+    types: list[TypeEngine[Any]] = []
+    labels: list[str] = []
+    positions = compiled.positiontup or []
+    params = None if cacheable else compiled.construct_params()
+    for name in positions:
+        key = key_of_name.get(name, name)
+        if key.startswith("qk_") and key[3:].isdigit():
+            index = int(key[3:])
+        elif key in binder.core_keys:
+            index = binder.core_keys[key]
+        elif params is not None:  # an expanded IN element: its own value, this call only
+            index = len(values)
+            values.append(params[name])
+            binder.types.append(
+                compiled.binds[name].type if name in compiled.binds else sa.types.NULLTYPE
+            )
+            binder.labels.append(name)
+        else:
+            raise CompileError(f"internal error: no value for bind parameter {name!r}")
+        slots.append(index)
+        types.append(binder.types[index])
+        labels.append(binder.labels[index])
+    adapters = tuple(codecs.adapter_for(t) for t in types)
+    columns, column_types = _result_columns(compiled)
+    decoders = tuple(
+        _result_decoder(t, expr)
+        for t, expr in zip(column_types, _result_exprs(compiled), strict=True)
+    )
+    passthrough = all(a is None for a in adapters) and slots == list(range(len(values)))
+    return Shape(
+        sql=compiled.string,
+        slots=tuple(slots),
+        adapters=adapters,
+        labels=tuple(labels),
+        types=tuple(types),
+        columns=columns,
+        column_types=column_types,
+        decoders=decoders,
+        passthrough=passthrough,
+    )
+
+
+def _result_columns(compiled: Any) -> tuple[tuple[str, ...], tuple[TypeEngine[Any], ...]]:
+    entries = getattr(compiled, "_result_columns", None) or []
+    if not entries:
+        return (), ()
+    return tuple(e.keyname for e in entries), tuple(e.type for e in entries)
+
+
+def _result_exprs(compiled: Any) -> list[Any]:
+    entries = getattr(compiled, "_result_columns", None) or []
+    return [e.objects[0] if e.objects else None for e in entries]
+
+
+def _result_decoder(type_: TypeEngine[Any], expr: Any) -> codecs.Decoder | None:
+    decoder = codecs.decoder_for(type_)
+    # sum() of a bigint is numeric in PostgreSQL; the declared type says int.
+    is_computed_int = isinstance(type_, sa.Integer) and not isinstance(expr, schema.Column)
+    if decoder is None and is_computed_int and isinstance(expr, elements.ColumnElement):
+        return _exact_int
+    return decoder
+
+
+def _exact_int(value: Any) -> Any:
+    return int(value) if value is not None and not isinstance(value, int) else value
+
+
+# -- what to_sql() returns -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompiledSQL:
+    """SQL and parameters exactly as the executor sends them.
+
+    ``sql`` uses psycopg's ``%s`` placeholders and ``params`` holds the adapted
+    values. ``inline()`` renders literal SQL for psql; ``pretty()`` formats it.
+    """
+
+    sql: str
+    params: tuple[Any, ...]
+    _types: tuple[TypeEngine[Any], ...] = field(repr=False, compare=False)
+    _raw: tuple[Any, ...] = field(repr=False, compare=False)
+    settings: tuple[tuple[str, str], ...] = ()
+    """Server settings applied around the query (``SET LOCAL``), e.g. ``hnsw.ef_search``."""
+
+    def __str__(self) -> str:
+        return self.sql
+
+    def inline(self) -> str:
+        """The SQL with every parameter rendered as a quoted, cast literal (pastes into psql)."""
+        literals = iter([codecs.literal(t, v) for t, v in zip(self._types, self._raw, strict=True)])
+        return _PLACEHOLDER.sub(lambda m: "%" if m.group(0) == "%%" else next(literals), self.sql)
+
+    def numbered(self) -> str:
+        """The SQL with ``$1, $2...`` placeholders, as PostgreSQL's own logs show it."""
+        counter = iter(range(1, len(self.params) + 1))
+        return _PLACEHOLDER.sub(
+            lambda m: "%" if m.group(0) == "%%" else f"${next(counter)}", self.sql
+        )
+
+    def script(self) -> str:
+        """A psql-ready script: the settings as ``SET LOCAL`` in a transaction, then the query."""
+        if not self.settings:
+            return self.inline() + ";"
+        sets = "".join(
+            f"SET LOCAL {name} = {codecs.quote_text(value)};\n" for name, value in self.settings
+        )
+        return f"BEGIN;\n{sets}{self.inline()};\nCOMMIT;"
+
+    def pretty(self, *, inline: bool = False) -> str:
+        """Formatted for humans by pglast; placeholders as ``$n`` (or literals with inline=True)."""
+        return prettify(self.inline() if inline else self.numbered())
+
+
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+
+def to_compiled_sql(shape: Shape, values: Sequence[Any]) -> CompiledSQL:
+    raw = tuple(values[i] for i in shape.slots)
+    return CompiledSQL(shape.sql, tuple(shape.params(values)), shape.types, raw)
+
+
+def prettify(sql: str) -> str:
+    """Pretty-print SQL with pglast; SQL pglast cannot parse is returned as is."""
+    try:
+        from pglast import prettify as pg_prettify
+
+        return str(pg_prettify(sql, preserve_comments=True))
+    except Exception:  # pglast raises several parser error types; pretty is best effort
+        return sql
+
+
+Renderer = Callable[[Compilable], CompiledSQL]
+
+
+def to_sql(query: Compilable) -> CompiledSQL:
+    shape, values = compile_query(query)
+    return to_compiled_sql(shape, values)

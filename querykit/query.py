@@ -1,0 +1,1475 @@
+"""Typed, immutable query builders: select, insert, update, delete, set operations.
+
+Every method returns a new builder; the original never changes. The Python
+types of the selected (or returned) columns travel with the builder, so
+``db.all(select(run.c.id, run.c.cost))`` is a ``list[tuple[str, Decimal]]``.
+
+    >>> q = select(run.c.id, run.c.name).from_(run).where(eq(run.c.status, "FAILED")).limit(10)
+    >>> print(q.to_sql().sql)
+    SELECT pipeline_run.id, pipeline_run.name
+    FROM pipeline_run
+    WHERE pipeline_run.status = %s
+     LIMIT %s
+
+Builders hold a light description of the query. The SQLAlchemy Core statement
+is built, and compiled, once per query *shape* (see :mod:`querykit.compile`);
+``.statement`` gives it whenever you want Core itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Generic, Self, TypeVar, TypeVarTuple, overload
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import schema
+from sqlalchemy.sql._annotated_cols import HasRowPos
+from sqlalchemy.sql.elements import ColumnElement, KeyedColumnElement
+from sqlalchemy.sql.selectable import FromClause, NamedFromClause
+
+from .compile import (
+    VALUE,
+    Binder,
+    CompiledSQL,
+    column_label,
+    operand_core,
+    operand_key,
+    to_sql,
+)
+from .errors import CompileError, SchemaError
+from .operators import Condition, as_condition
+
+__all__ = [
+    "CompoundQuery",
+    "DeleteQuery",
+    "InsertQuery",
+    "Query",
+    "SelectQuery",
+    "UpdateQuery",
+    "asc",
+    "columns",
+    "delete",
+    "desc",
+    "except_",
+    "except_all",
+    "excluded",
+    "insert",
+    "intersect",
+    "intersect_all",
+    "select",
+    "union",
+    "union_all",
+    "update",
+]
+
+Ts = TypeVarTuple("Ts")
+_T0 = TypeVar("_T0")
+_T1 = TypeVar("_T1")
+_T2 = TypeVar("_T2")
+_T3 = TypeVar("_T3")
+_T4 = TypeVar("_T4")
+_T5 = TypeVar("_T5")
+_T6 = TypeVar("_T6")
+_T7 = TypeVar("_T7")
+_T8 = TypeVar("_T8")
+_T9 = TypeVar("_T9")
+_TC = TypeVar("_TC")
+
+_Col = ColumnElement  # what a selected or returned column may be
+Where = Condition | ColumnElement[bool] | None
+
+_SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+
+def _setting_value(name: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, int | float | str) and "\x00" not in str(value):
+        return str(value)
+    raise CompileError(f"setting {name}: expected a str, int, float or bool, got {value!r}")
+
+
+_ORDER_NAME = re.compile(r"^([+-]?)([A-Za-z_][A-Za-z0-9_]*)(?:\.([A-Za-z_][A-Za-z0-9_]*))?$")
+
+
+class Query(Generic[*Ts]):
+    """Base of every builder. ``Ts`` are the Python types of one result row."""
+
+    __slots__ = ()
+
+    def _key(self, values: list[Any]) -> Hashable:
+        raise NotImplementedError
+
+    def _core(self, binder: Binder) -> Any:
+        raise NotImplementedError
+
+    _slot_names: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._slot_names = tuple(
+            name for klass in reversed(cls.__mro__) for name in getattr(klass, "__slots__", ())
+        )
+        cls._clone = _make_clone(cls._slot_names)  # type: ignore[method-assign]
+
+    def _clone(self) -> Self:
+        raise NotImplementedError  # replaced per subclass by _make_clone
+
+    def _copy(self, **changes: Any) -> Self:
+        """A copy with some fields changed: how every builder method returns a new query."""
+        new = self._clone()
+        for name, value in changes.items():
+            object.__setattr__(new, name, value)
+        return new
+
+    @property
+    def settings(self) -> tuple[tuple[str, str], ...]:
+        """Server settings to apply, with ``SET LOCAL`` semantics, around this query only."""
+        return ()
+
+    def to_sql(self) -> CompiledSQL:
+        """The SQL text and parameters the executor sends; ``.inline()`` for psql."""
+        compiled = to_sql(self)
+        settings = self.settings
+        return replace(compiled, settings=settings) if settings else compiled
+
+    @property
+    def statement(self) -> Any:
+        """The equivalent SQLAlchemy Core statement, with the current values bound."""
+        values: list[Any] = []
+        self._key(values)
+        return self._core(Binder(values))
+
+    def __clause_element__(self) -> Any:
+        return self.statement
+
+    def __str__(self) -> str:
+        return self.to_sql().sql
+
+
+def _make_clone(slot_names: tuple[str, ...]) -> Any:
+    """A fast field-by-field copier for one builder class (as dataclasses generate theirs)."""
+    lines = ["def _clone(self):", "    new = object.__new__(type(self))"]
+    lines += [f"    new.{name} = self.{name}" for name in slot_names]
+    lines.append("    return new")
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines), namespace)  # names come from __slots__ literals, never from input
+    return namespace["_clone"]
+
+
+def _init(obj: Any, **fields: Any) -> None:
+    for name, value in fields.items():
+        object.__setattr__(obj, name, value)  # the only writes a builder ever gets
+
+
+def _check_limit(value: Any, what: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise CompileError(f"{what} must be a non-negative int, got {value!r}")
+    return value
+
+
+class _Order:
+    """One ORDER BY item: an expression with a direction and a NULLS placement."""
+
+    __slots__ = ("descending", "expr", "nulls")
+
+    def __init__(self, expr: Any, descending: bool, nulls: str | None) -> None:
+        if nulls not in (None, "first", "last"):
+            raise CompileError(f"nulls must be 'first' or 'last', got {nulls!r}")
+        self.expr, self.descending, self.nulls = expr, descending, nulls
+
+    def _key(self, values: list[Any]) -> Hashable:
+        return ("order", self.descending, self.nulls, operand_key(self.expr, values))
+
+    def _core(self, binder: Binder) -> Any:
+        expr = operand_core(self.expr, binder, None, "order_by")
+        expr = expr.desc() if self.descending else expr.asc()
+        if self.nulls == "first":
+            expr = expr.nulls_first()
+        elif self.nulls == "last":
+            expr = expr.nulls_last()
+        return expr
+
+
+def asc(expr: ColumnElement[Any], *, nulls: str | None = None) -> _Order:
+    """Ascending order, optionally ``nulls="first"`` or ``"last"``."""
+    return _Order(expr, False, nulls)
+
+
+def desc(expr: ColumnElement[Any], *, nulls: str | None = None) -> _Order:
+    """Descending order, optionally ``nulls="first"`` or ``"last"``."""
+    return _Order(expr, True, nulls)
+
+
+def _tables_of(items: Iterable[Any]) -> list[Any]:
+    found: list[Any] = []
+    for item in items:
+        for f in getattr(item, "_from_objects", ()):
+            if f not in found:
+                found.append(f)
+    return found
+
+
+def columns(table: FromClause, *names: str) -> list[KeyedColumnElement[Any]]:
+    """Columns of ``table`` by name, for selections chosen at run time.
+
+    Every name is checked against the table; anything else is an error naming it.
+    """
+    out = []
+    for name in names:
+        if not isinstance(name, str) or name not in table.c:
+            raise SchemaError(
+                f"{table.name if hasattr(table, 'name') else table} has no column {name!r}; "
+                f"valid columns: {', '.join(table.c.keys())}",
+                column=str(name),
+            )
+        out.append(table.c[name])
+    return out
+
+
+def _resolve_order_string(spec: str, tables: Sequence[Any], labels: Mapping[str, Any]) -> _Order:
+    match = _ORDER_NAME.match(spec) if isinstance(spec, str) else None
+    valid = sorted(
+        {f"{t.name}.{k}" if len(tables) > 1 else k for t in tables for k in t.c.keys()}  # noqa: SIM118
+        | set(labels)
+    )
+    hint = (
+        f"valid: {', '.join(valid)}" if valid else "the query has no tables yet; call from_() first"
+    )
+    if match is None:
+        raise SchemaError(
+            f"order_by({spec!r}) is not a column name (optionally prefixed with '-'); {hint}",
+            column=str(spec),
+        )
+    sign, first, second = match.groups()
+    descending = sign == "-"
+    if second is not None:
+        candidates = [
+            t.c[second] for t in tables if getattr(t, "name", None) == first and second in t.c
+        ]
+    elif first in labels:
+        return _Order(labels[first], descending, None)
+    else:
+        candidates = [t.c[first] for t in tables if first in t.c]
+    if not candidates:
+        raise SchemaError(f"order_by({spec!r}): no such column; {hint}", column=spec.lstrip("+-"))
+    if len(candidates) > 1:
+        raise SchemaError(
+            f"order_by({spec!r}) is ambiguous between "
+            f"{', '.join(column_label(c) for c in candidates)}; write table.column",
+            column=spec.lstrip("+-"),
+        )
+    return _Order(candidates[0], descending, None)
+
+
+class _RightJoin(sa.Join):
+    """``left RIGHT OUTER JOIN right``: Core has no right join, PostgreSQL does."""
+
+    inherit_cache = True
+
+
+@compiles(_RightJoin)
+def _compile_right_join(join: _RightJoin, compiler: Any, **kw: Any) -> str:
+    kw["asfrom"] = True
+    left = join.left._compiler_dispatch(compiler, **kw)
+    right = join.right._compiler_dispatch(compiler, **kw)
+    kw.pop("asfrom")
+    assert join.onclause is not None
+    return f"{left} RIGHT OUTER JOIN {right} ON {join.onclause._compiler_dispatch(compiler, **kw)}"
+
+
+_JOIN_KINDS = ("inner", "left", "right", "full")
+
+
+class SelectQuery(Query[*Ts]):
+    """A SELECT. Build it with :func:`select`."""
+
+    _columns: tuple[Any, ...]
+    _from: tuple[Any, ...]
+    _joins: tuple[tuple[str, Any, Condition | None, bool], ...]
+    _where: tuple[Condition, ...]
+    _group_by: tuple[Any, ...]
+    _having: tuple[Condition, ...]
+    _order_by: tuple[Any, ...]
+    _limit: int | None
+    _offset: int | None
+    _distinct: bool
+    _distinct_on: tuple[Any, ...]
+    _for_update: tuple[Any, ...] | None
+    _settings: tuple[tuple[str, str], ...]
+
+    __slots__ = (
+        "_columns",
+        "_distinct",
+        "_distinct_on",
+        "_for_update",
+        "_from",
+        "_settings",
+        "_group_by",
+        "_having",
+        "_joins",
+        "_limit",
+        "_offset",
+        "_order_by",
+        "_where",
+    )
+
+    def __init__(self, columns: Sequence[Any]) -> None:
+        self._columns = tuple(columns)
+        self._from = self._group_by = self._order_by = self._distinct_on = ()
+        self._joins = ()
+        self._where = self._having = ()
+        self._limit = self._offset = None
+        self._distinct = False
+        self._for_update = None
+        self._settings = ()
+
+    # -- building ------------------------------------------------------------
+
+    def from_(self, *tables: FromClause | Any) -> SelectQuery[*Ts]:
+        """FROM these tables (or subqueries). With no columns selected, selects all of theirs."""
+        return self._copy(_from=self._from + tuple(tables))
+
+    def where(self, *conditions: Where) -> SelectQuery[*Ts]:
+        """Add conditions, ANDed with any before. ``None`` conditions are dropped."""
+        new = tuple(as_condition(c) for c in conditions if c is not None)
+        return self._copy(_where=self._where + new) if new else self
+
+    def join(
+        self,
+        target: FromClause | Any,
+        on: Where = None,
+        *,
+        kind: str = "inner",
+        lateral: bool = False,
+    ) -> SelectQuery[*Ts]:
+        """JOIN ``target`` ON ``on``; ``kind`` is inner, left, right or full.
+
+        Without ``on``, the foreign key between the tables is used, as in Core.
+        ``lateral=True`` joins a subquery LATERAL; it may refer to earlier tables.
+        """
+        if kind not in _JOIN_KINDS:
+            raise CompileError(f"join kind must be one of {', '.join(_JOIN_KINDS)}, got {kind!r}")
+        if not self._from:
+            raise CompileError("call from_() before join(): a join needs a left side")
+        on_condition = None if on is None else as_condition(on)
+        return self._copy(_joins=(*self._joins, (kind, target, on_condition, lateral)))
+
+    def inner_join(self, target: FromClause | Any, on: Where = None) -> SelectQuery[*Ts]:
+        return self.join(target, on, kind="inner")
+
+    def left_join(self, target: FromClause | Any, on: Where = None) -> SelectQuery[*Ts]:
+        return self.join(target, on, kind="left")
+
+    def right_join(self, target: FromClause | Any, on: Where = None) -> SelectQuery[*Ts]:
+        return self.join(target, on, kind="right")
+
+    def full_join(self, target: FromClause | Any, on: Where = None) -> SelectQuery[*Ts]:
+        return self.join(target, on, kind="full")
+
+    def group_by(self, *exprs: ColumnElement[Any]) -> SelectQuery[*Ts]:
+        return self._copy(_group_by=self._group_by + exprs)
+
+    def having(self, *conditions: Where) -> SelectQuery[*Ts]:
+        new = tuple(as_condition(c) for c in conditions if c is not None)
+        return self._copy(_having=self._having + new) if new else self
+
+    def order_by(self, *items: ColumnElement[Any] | _Order | str | None) -> SelectQuery[*Ts]:
+        """ORDER BY columns, ``asc()``/``desc()`` items, or names from user input.
+
+        A string is a column name of a table in the query, ``-`` in front for
+        descending (``"-created_at"``), or ``table.column``; anything else is
+        rejected, so request parameters can be passed safely.
+        """
+        tables = self._known_tables()
+        labels = {c.name: c for c in self._columns if isinstance(c, sa.Label)}
+        resolved: list[Any] = []
+        for item in items:
+            if item is None:
+                continue
+            if isinstance(item, str):
+                resolved.append(_resolve_order_string(item, tables, labels))
+            elif isinstance(item, _Order):
+                resolved.append(item)
+            else:
+                resolved.append(_Order(item, False, None) if _is_column(item) else item)
+        return self._copy(_order_by=self._order_by + tuple(resolved))
+
+    def limit(self, n: int | None) -> SelectQuery[*Ts]:
+        """LIMIT n, bound as a parameter; ``None`` removes it."""
+        return self._copy(_limit=_check_limit(n, "limit"))
+
+    def offset(self, n: int | None) -> SelectQuery[*Ts]:
+        """OFFSET n, bound as a parameter; ``None`` removes it."""
+        return self._copy(_offset=_check_limit(n, "offset"))
+
+    def distinct(self) -> SelectQuery[*Ts]:
+        return self._copy(_distinct=True)
+
+    def distinct_on(self, *exprs: ColumnElement[Any]) -> SelectQuery[*Ts]:
+        """DISTINCT ON (exprs): the first row of each group, in ORDER BY order."""
+        if not exprs:
+            raise CompileError("distinct_on() needs at least one expression")
+        return self._copy(_distinct_on=self._distinct_on + exprs)
+
+    def for_update(
+        self,
+        *,
+        nowait: bool = False,
+        skip_locked: bool = False,
+        of: FromClause | Sequence[FromClause] | None = None,
+        key_share: bool = False,
+        read: bool = False,
+    ) -> SelectQuery[*Ts]:
+        """FOR UPDATE [OF tables] [NOWAIT | SKIP LOCKED]; ``read=True`` gives FOR SHARE."""
+        if nowait and skip_locked:
+            raise CompileError("for_update(): nowait and skip_locked exclude each other")
+        of_tuple = (of,) if isinstance(of, FromClause) else tuple(of or ())
+        return self._copy(_for_update=(nowait, skip_locked, of_tuple, key_share, read))
+
+    def with_settings(self, settings: Mapping[str, Any] | None = None, /, **kw: Any) -> Self:
+        """Run this query with server settings changed for it alone.
+
+        The executor applies them with ``set_config(name, value, true)`` (the
+        ``SET LOCAL`` of a parameter) inside the query's transaction, so they
+        never leak to other queries on the pooled connection::
+
+            q.with_settings({"hnsw.ef_search": 100})
+        """
+        merged = dict(self._settings)
+        for name, value in {**(settings or {}), **kw}.items():
+            if not isinstance(name, str) or not _SETTING_NAME.match(name):
+                raise CompileError(f"{name!r} is not a valid PostgreSQL setting name")
+            merged[name] = _setting_value(name, value)
+        return self._copy(_settings=tuple(merged.items()))
+
+    @property
+    def settings(self) -> tuple[tuple[str, str], ...]:
+        return self._settings
+
+    # -- set operations ------------------------------------------------------
+
+    def union(self, *others: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+        return CompoundQuery("union", (self, *others))
+
+    def union_all(self, *others: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+        return CompoundQuery("union_all", (self, *others))
+
+    def intersect(self, *others: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+        return CompoundQuery("intersect", (self, *others))
+
+    def except_(self, *others: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+        return CompoundQuery("except", (self, *others))
+
+    # -- using it inside other queries -----------------------------------------
+
+    def subquery(self, name: str | None = None) -> Any:
+        """This query as a named subquery (a Core ``Subquery``) for FROM or JOIN."""
+        return self.statement.subquery(name)
+
+    def scalar_subquery(self) -> Any:
+        """This query as a scalar value, e.g. a column or a comparison operand."""
+        return self.statement.scalar_subquery()
+
+    def cte(self, name: str | None = None, *, recursive: bool = False) -> Any:
+        """This query as a common table expression (WITH); use ``.union_all()`` for recursion."""
+        return self.statement.cte(name, recursive=recursive)
+
+    def lateral(self, name: str | None = None) -> Any:
+        """This query as a LATERAL subquery, to join with ``join(q.lateral("x"), true())``."""
+        return self.statement.lateral(name)
+
+    # -- compilation -------------------------------------------------------------
+
+    def _known_tables(self) -> list[Any]:
+        froms = list(self._from) + [j[1] for j in self._joins]
+        return _tables_of(froms) if froms else _tables_of(self._columns)
+
+    def _key(self, values: list[Any]) -> Hashable:
+        # On the hot path: empty parts cost nothing, and tables' own columns key as themselves.
+        key: list[Hashable] = [_keys(self._columns, values)]
+        if self._from:
+            key.append(("from", _keys(self._from, values)))
+        if self._joins:
+            key.append(
+                tuple(
+                    (kind, operand_key(t, values), None if on is None else on._key(values), lat)
+                    for kind, t, on, lat in self._joins
+                )
+            )
+        if self._where:
+            key.append(("where", *(c._key(values) for c in self._where)))
+        if self._group_by:
+            key.append(("group", _keys(self._group_by, values)))
+        if self._having:
+            key.append(("having", *(c._key(values) for c in self._having)))
+        if self._order_by:
+            key.append(("order", _keys(self._order_by, values)))
+        if self._limit is not None:
+            values.append(self._limit)
+            key.append("limit")
+        if self._offset is not None:
+            values.append(self._offset)
+            key.append("offset")
+        if self._distinct or self._distinct_on:
+            key.append(("distinct", self._distinct, _keys(self._distinct_on, values)))
+        if self._for_update is not None:
+            nowait, skip_locked, of, key_share, read = self._for_update
+            key.append(("for", nowait, skip_locked, tuple(map(id, of)), key_share, read))
+        return tuple(key)
+
+    def _core(self, binder: Binder) -> Any:
+        columns = [operand_core(c, binder, None, "select") for c in self._columns]
+        froms = [operand_core(f, binder, None, "from") for f in self._from]
+        if not columns:
+            if not froms:
+                raise CompileError("select() needs columns or a from_() table")
+            columns = [c for f in froms for c in f.c]
+        stmt = sa.select(*columns)
+        if froms:
+            source = froms[0]
+            for kind, target, on, lateral in self._joins:
+                target_core = operand_core(target, binder, None, "join")
+                if lateral and not getattr(target_core, "_is_lateral", False):
+                    target_core = sa.lateral(target_core)
+                binder.push_scope([source, target_core, *froms[1:]])
+                on_core = None if on is None else on._core(binder)
+                binder.pop_scope()
+                if kind == "right":
+                    source = _RightJoin(source, target_core, on_core)
+                else:
+                    source = source.join(
+                        target_core, on_core, isouter=kind == "left", full=kind == "full"
+                    )
+            stmt = stmt.select_from(source, *froms[1:])
+            scope = [source, *froms[1:]]
+        else:
+            scope = _tables_of(columns)
+        binder.push_scope(scope)
+        if self._where:
+            stmt = stmt.where(*(c._core(binder) for c in self._where))
+        if self._group_by:
+            stmt = stmt.group_by(
+                *(operand_core(g, binder, None, "group_by") for g in self._group_by)
+            )
+        if self._having:
+            stmt = stmt.having(*(c._core(binder) for c in self._having))
+        if self._order_by:
+            stmt = stmt.order_by(
+                *(operand_core(o, binder, None, "order_by") for o in self._order_by)
+            )
+        binder.pop_scope()
+        if self._limit is not None:
+            stmt = stmt.limit(binder.bind(sa.Integer(), "limit"))
+        if self._offset is not None:
+            stmt = stmt.offset(binder.bind(sa.Integer(), "offset"))
+        if self._distinct_on:
+            stmt = stmt.distinct(
+                *(operand_core(d, binder, None, "distinct_on") for d in self._distinct_on)
+            )
+        elif self._distinct:
+            stmt = stmt.distinct()
+        if self._for_update is not None:
+            nowait, skip_locked, of, key_share, read = self._for_update
+            stmt = stmt.with_for_update(
+                nowait=nowait,
+                skip_locked=skip_locked,
+                of=list(of) or None,
+                key_share=key_share,
+                read=read,
+            )
+        return stmt
+
+
+def _keys(items: tuple[Any, ...], values: list[Any]) -> Hashable:
+    return tuple([operand_key(x, values) for x in items])
+
+
+def _is_column(item: Any) -> bool:
+    return isinstance(item, schema.Column)
+
+
+def _value_key(value: Any, values: list[Any]) -> Hashable:
+    if value is None:
+        return None
+    values.append(value)
+    return VALUE
+
+
+# GENERATED select overloads (tools/gen_overloads.py) BEGIN
+@overload
+def select(__c0: _Col[_T0], /) -> SelectQuery[_T0]: ...
+
+
+@overload
+def select(__c0: _Col[_T0], __c1: _Col[_T1], /) -> SelectQuery[_T0, _T1]: ...
+
+
+@overload
+def select(__c0: _Col[_T0], __c1: _Col[_T1], __c2: _Col[_T2], /) -> SelectQuery[_T0, _T1, _T2]: ...
+
+
+@overload
+def select(
+    __c0: _Col[_T0], __c1: _Col[_T1], __c2: _Col[_T2], __c3: _Col[_T3], /
+) -> SelectQuery[_T0, _T1, _T2, _T3]: ...
+
+
+@overload
+def select(
+    __c0: _Col[_T0], __c1: _Col[_T1], __c2: _Col[_T2], __c3: _Col[_T3], __c4: _Col[_T4], /
+) -> SelectQuery[_T0, _T1, _T2, _T3, _T4]: ...
+
+
+@overload
+def select(
+    __c0: _Col[_T0],
+    __c1: _Col[_T1],
+    __c2: _Col[_T2],
+    __c3: _Col[_T3],
+    __c4: _Col[_T4],
+    __c5: _Col[_T5],
+    /,
+) -> SelectQuery[_T0, _T1, _T2, _T3, _T4, _T5]: ...
+
+
+@overload
+def select(
+    __c0: _Col[_T0],
+    __c1: _Col[_T1],
+    __c2: _Col[_T2],
+    __c3: _Col[_T3],
+    __c4: _Col[_T4],
+    __c5: _Col[_T5],
+    __c6: _Col[_T6],
+    /,
+) -> SelectQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6]: ...
+
+
+@overload
+def select(
+    __c0: _Col[_T0],
+    __c1: _Col[_T1],
+    __c2: _Col[_T2],
+    __c3: _Col[_T3],
+    __c4: _Col[_T4],
+    __c5: _Col[_T5],
+    __c6: _Col[_T6],
+    __c7: _Col[_T7],
+    /,
+) -> SelectQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7]: ...
+
+
+@overload
+def select(
+    __c0: _Col[_T0],
+    __c1: _Col[_T1],
+    __c2: _Col[_T2],
+    __c3: _Col[_T3],
+    __c4: _Col[_T4],
+    __c5: _Col[_T5],
+    __c6: _Col[_T6],
+    __c7: _Col[_T7],
+    __c8: _Col[_T8],
+    /,
+) -> SelectQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8]: ...
+
+
+@overload
+def select(
+    __c0: _Col[_T0],
+    __c1: _Col[_T1],
+    __c2: _Col[_T2],
+    __c3: _Col[_T3],
+    __c4: _Col[_T4],
+    __c5: _Col[_T5],
+    __c6: _Col[_T6],
+    __c7: _Col[_T7],
+    __c8: _Col[_T8],
+    __c9: _Col[_T9],
+    /,
+) -> SelectQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9]: ...
+
+
+# GENERATED select overloads END
+
+
+@overload
+def select(__table: FromClause[HasRowPos[*Ts]], /) -> SelectQuery[*Ts]: ...  # type: ignore[type-var]
+
+
+@overload
+def select(*columns: Any) -> SelectQuery[*tuple[Any, ...]]: ...
+
+
+def select(*columns: Any) -> Any:
+    """SELECT columns, expressions or whole tables (all their columns, typed via ``__row_pos__``).
+
+    ``select()`` with no arguments selects every column of the ``from_()`` tables.
+    """
+    expanded: list[Any] = []
+    for c in columns:
+        if isinstance(c, FromClause):
+            expanded.extend(c.c)
+        else:
+            expanded.append(c)
+    return SelectQuery(expanded)
+
+
+class CompoundQuery(Query[*Ts]):
+    """UNION / UNION ALL / INTERSECT / EXCEPT of selects, with its own ORDER BY and LIMIT."""
+
+    _op: str
+    _parts: tuple[Query[*Ts], ...]
+    _order_by: tuple[Any, ...]
+    _limit: int | None
+    _offset: int | None
+
+    __slots__ = ("_limit", "_offset", "_op", "_order_by", "_parts")
+
+    def __init__(self, op: str, parts: Sequence[Query[*Ts]]) -> None:
+        if len(parts) < 2:
+            raise CompileError(f"{op} needs at least two queries")
+        _init(self, _op=op, _parts=tuple(parts), _order_by=(), _limit=None, _offset=None)
+
+    def order_by(self, *items: ColumnElement[Any] | _Order | str) -> CompoundQuery[*Ts]:
+        """ORDER BY result columns (by name, ``-name`` for descending, or a column)."""
+        first = self._parts[0]
+        names = (
+            {c.key: c for c in first.statement.selected_columns} if isinstance(first, Query) else {}
+        )
+        resolved: list[Any] = []
+        for item in items:
+            if isinstance(item, str):
+                match = _ORDER_NAME.match(item)
+                if match is None or match.group(3) or match.group(2) not in names:
+                    raise SchemaError(
+                        f"order_by({item!r}): not a result column; valid: {', '.join(names)}",
+                        column=item,
+                    )
+                resolved.append(
+                    _Order(sa.literal_column(match.group(2)), match.group(1) == "-", None)
+                )
+            else:
+                resolved.append(item if isinstance(item, _Order) else _Order(item, False, None))
+        return self._copy(_order_by=self._order_by + tuple(resolved))
+
+    def limit(self, n: int | None) -> CompoundQuery[*Ts]:
+        return self._copy(_limit=_check_limit(n, "limit"))
+
+    def offset(self, n: int | None) -> CompoundQuery[*Ts]:
+        return self._copy(_offset=_check_limit(n, "offset"))
+
+    def subquery(self, name: str | None = None) -> Any:
+        return self.statement.subquery(name)
+
+    def cte(self, name: str | None = None, *, recursive: bool = False) -> Any:
+        return self.statement.cte(name, recursive=recursive)
+
+    def _key(self, values: list[Any]) -> Hashable:
+        return (
+            self._op,
+            tuple(p._key(values) for p in self._parts),
+            tuple(o._key(values) for o in self._order_by),
+            _value_key(self._limit, values),
+            _value_key(self._offset, values),
+        )
+
+    def _core(self, binder: Binder) -> Any:
+        parts = [p._core(binder) for p in self._parts]
+        stmt = getattr(sa, self._op if self._op != "except" else "except_")(*parts)
+        if self._order_by:
+            stmt = stmt.order_by(*(o._core(binder) for o in self._order_by))
+        if self._limit is not None:
+            stmt = stmt.limit(binder.bind(sa.Integer(), "limit"))
+        if self._offset is not None:
+            stmt = stmt.offset(binder.bind(sa.Integer(), "offset"))
+        return stmt
+
+
+def union(*queries: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+    """``q1 UNION q2 ...`` (duplicates removed)."""
+    return CompoundQuery("union", queries)
+
+
+def union_all(*queries: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+    """``q1 UNION ALL q2 ...`` (duplicates kept)."""
+    return CompoundQuery("union_all", queries)
+
+
+def intersect(*queries: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+    return CompoundQuery("intersect", queries)
+
+
+def intersect_all(*queries: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+    return CompoundQuery("intersect_all", queries)
+
+
+def except_(*queries: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+    return CompoundQuery("except", queries)
+
+
+def except_all(*queries: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+    return CompoundQuery("except_all", queries)
+
+
+# -- DML -------------------------------------------------------------------------------
+
+
+def _check_table(table: Any, what: str) -> sa.Table:
+    if not isinstance(table, sa.Table):
+        raise CompileError(f"{what}() takes a Table, got {type(table).__name__}")
+    return table
+
+
+def _column_for(table: sa.Table, key: Any, what: str) -> schema.Column[Any]:
+    if isinstance(key, schema.Column):
+        if key.table is not table:
+            raise SchemaError(
+                f"{what}: column {column_label(key)} is not a column of {table.name}",
+                column=column_label(key),
+            )
+        return key
+    if isinstance(key, str) and key in table.c:
+        return table.c[key]
+    raise SchemaError(
+        f"{what}: {table.name} has no column {key!r}; valid columns: {', '.join(table.c.keys())}",
+        column=f"{table.name}.{key}",
+    )
+
+
+def _python_default(column: schema.Column[Any]) -> tuple[bool, Any]:
+    default = column.default
+    if default is None or not isinstance(default, schema.ColumnDefault):
+        return False, None
+    if default.is_callable:
+        return True, default.arg(None)
+    return True, default.arg
+
+
+def _values_dict(
+    table: sa.Table, values: Mapping[Any, Any], what: str
+) -> dict[schema.Column[Any], Any]:
+    if not isinstance(values, Mapping):
+        raise CompileError(
+            f"{what}: expected a mapping of column -> value, got {type(values).__name__}"
+        )
+    return {_column_for(table, k, what): v for k, v in values.items()}
+
+
+class _DML(Query[*Ts]):
+    _table: sa.Table
+    _returning: tuple[Any, ...]
+    __slots__ = ("_returning", "_table")
+
+    def _returning_key(self, values: list[Any]) -> Hashable:
+        return tuple(operand_key(c, values) for c in self._returning)
+
+    def _returning_core(self, stmt: Any, binder: Binder) -> Any:
+        if not self._returning:
+            return stmt
+        return stmt.returning(
+            *(operand_core(c, binder, None, "returning") for c in self._returning)
+        )
+
+
+def _set_key(items: Sequence[tuple[Any, Any]], values: list[Any]) -> Hashable:
+    return tuple((col, operand_key(v, values)) for col, v in items)
+
+
+def _set_core(items: Sequence[tuple[Any, Any]], binder: Binder) -> dict[Any, Any]:
+    return {col.key: operand_core(v, binder, col.type, column_label(col)) for col, v in items}
+
+
+class InsertQuery(_DML[*Ts]):
+    """An INSERT. Build it with :func:`insert`."""
+
+    _columns: tuple[schema.Column[Any], ...]
+    _rows: tuple[tuple[Any, ...], ...]
+    _from_select: Any
+    _conflict: tuple[str, Any, tuple[tuple[Any, Any], ...], Condition | None] | None
+
+    __slots__ = ("_columns", "_conflict", "_from_select", "_rows")
+
+    def __init__(self, table: sa.Table) -> None:
+        _init(
+            self,
+            _table=_check_table(table, "insert"),
+            _returning=(),
+            _columns=(),
+            _rows=(),
+            _from_select=None,
+            _conflict=None,
+        )
+
+    def values(
+        self, rows: Mapping[Any, Any] | Sequence[Mapping[Any, Any]] | None = None, /, **kw: Any
+    ) -> InsertQuery[*Ts]:
+        """One row (a mapping or keyword arguments) or many (a list of mappings).
+
+        Keys are column names or columns, checked against the table. Columns with
+        a Python-side default (``default=cuid``) get it when absent; a column absent
+        from some rows of a multi-row insert gets DEFAULT.
+        """
+        if rows is None:
+            batch: list[Mapping[Any, Any]] = [kw]
+        elif isinstance(rows, Mapping):
+            batch = [{**rows, **kw}]
+        else:
+            if kw:
+                raise CompileError("values(): give keyword values or a list of rows, not both")
+            batch = list(rows)
+        if not batch:
+            raise CompileError("values() got no rows")
+        table = self._table
+        dicts = [_values_dict(table, row, f"insert into {table.name}") for row in batch]
+        for row in dicts:
+            for column in table.columns:
+                if column not in row:
+                    has, value = _python_default(column)
+                    if has:
+                        row[column] = value
+        ordered = [c for c in table.columns if any(c in row for row in dicts)]
+        rows_tuple = tuple(tuple(row.get(c, _DEFAULT) for c in ordered) for row in dicts)
+        return self._copy(_columns=tuple(ordered), _rows=rows_tuple, _from_select=None)
+
+    def from_select(
+        self, query: SelectQuery[Any] | Any, columns: Sequence[Any]
+    ) -> InsertQuery[*Ts]:
+        """INSERT INTO table (columns) SELECT ...; the select's columns fill them in order."""
+        cols = tuple(
+            _column_for(self._table, c, f"insert into {self._table.name}") for c in columns
+        )
+        return self._copy(_columns=cols, _rows=(), _from_select=query)
+
+    def on_conflict_do_nothing(self, target: Sequence[Any] | str | None = None) -> InsertQuery[*Ts]:
+        """ON CONFLICT [(target)] DO NOTHING; ``target`` is columns or a constraint name."""
+        return self._copy(_conflict=("nothing", self._conflict_target(target), (), None))
+
+    def on_conflict_do_update(
+        self,
+        target: Sequence[Any] | str,
+        set_: Mapping[Any, Any],
+        where: Where = None,
+    ) -> InsertQuery[*Ts]:
+        """ON CONFLICT (target) DO UPDATE SET ... [WHERE ...].
+
+        Values in ``set_`` may be plain values, expressions, or ``excluded(t).c.col``
+        for the row that was proposed for insertion.
+        """
+        if not set_:
+            raise CompileError(
+                "on_conflict_do_update() needs set_ values; use on_conflict_do_nothing()"
+            )
+        items = tuple(_values_dict(self._table, set_, "on_conflict_do_update").items())
+        cond = None if where is None else as_condition(where)
+        return self._copy(_conflict=("update", self._conflict_target(target), items, cond))
+
+    def _conflict_target(self, target: Sequence[Any] | str | None) -> Any:
+        if target is None or isinstance(target, str):
+            return target
+        return tuple(_column_for(self._table, c, "on conflict target") for c in target)
+
+    # GENERATED insert returning overloads (tools/gen_overloads.py) BEGIN
+    @overload
+    def returning(self, __c0: _Col[_T0], /) -> InsertQuery[_T0]: ...
+
+    @overload
+    def returning(self, __c0: _Col[_T0], __c1: _Col[_T1], /) -> InsertQuery[_T0, _T1]: ...
+
+    @overload
+    def returning(
+        self, __c0: _Col[_T0], __c1: _Col[_T1], __c2: _Col[_T2], /
+    ) -> InsertQuery[_T0, _T1, _T2]: ...
+
+    @overload
+    def returning(
+        self, __c0: _Col[_T0], __c1: _Col[_T1], __c2: _Col[_T2], __c3: _Col[_T3], /
+    ) -> InsertQuery[_T0, _T1, _T2, _T3]: ...
+
+    @overload
+    def returning(
+        self, __c0: _Col[_T0], __c1: _Col[_T1], __c2: _Col[_T2], __c3: _Col[_T3], __c4: _Col[_T4], /
+    ) -> InsertQuery[_T0, _T1, _T2, _T3, _T4]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        /,
+    ) -> InsertQuery[_T0, _T1, _T2, _T3, _T4, _T5]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        __c6: _Col[_T6],
+        /,
+    ) -> InsertQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        __c6: _Col[_T6],
+        __c7: _Col[_T7],
+        /,
+    ) -> InsertQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        __c6: _Col[_T6],
+        __c7: _Col[_T7],
+        __c8: _Col[_T8],
+        /,
+    ) -> InsertQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        __c6: _Col[_T6],
+        __c7: _Col[_T7],
+        __c8: _Col[_T8],
+        __c9: _Col[_T9],
+        /,
+    ) -> InsertQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9]: ...
+
+    # GENERATED insert returning overloads END
+
+    @overload
+    def returning(self, *cols: Any) -> InsertQuery[*tuple[Any, ...]]: ...
+
+    def returning(self, *cols: Any) -> Any:
+        """RETURNING these columns (a whole table returns all its columns)."""
+        return self._copy(_returning=_expand(cols))
+
+    def _key(self, values: list[Any]) -> Hashable:
+        conflict = self._conflict
+        conflict_key: Hashable = None
+        if conflict is not None:
+            kind, target, items, cond = conflict
+            conflict_key = (
+                kind,
+                target,
+                _set_key(items, values),
+                None if cond is None else cond._key(values),
+            )
+        return (
+            self._table,
+            self._columns,
+            tuple(tuple(_row_value_key(v, values) for v in row) for row in self._rows),
+            None if self._from_select is None else operand_key(self._from_select, values),
+            conflict_key,
+            self._returning_key(values),
+        )
+
+    def _core(self, binder: Binder) -> Any:
+        table = self._table
+        stmt: Any = postgresql.insert(table)
+        if self._from_select is not None:
+            source = operand_core(self._from_select, binder, None, "from_select")
+            stmt = stmt.from_select([c.key for c in self._columns], source)
+        elif self._rows:
+            rows = [
+                {
+                    c.key: sa.literal_column("DEFAULT")
+                    if v is _DEFAULT
+                    else operand_core(v, binder, c.type, column_label(c))
+                    for c, v in zip(self._columns, row, strict=True)
+                }
+                for row in self._rows
+            ]
+            stmt = stmt.values(rows[0] if len(rows) == 1 else rows)
+        elif self._conflict is None and not self._returning:
+            raise CompileError(f"insert into {table.name}: call values() or from_select()")
+        else:
+            stmt = stmt.values({})
+        if self._conflict is not None:
+            kind, target, items, cond = self._conflict
+            target_args: dict[str, Any] = {}
+            if isinstance(target, str):
+                target_args["constraint"] = target
+            elif target:
+                target_args["index_elements"] = list(target)
+            if kind == "nothing":
+                stmt = stmt.on_conflict_do_nothing(**target_args)
+            else:
+                binder.push_scope([table, excluded(table)])
+                set_ = _set_core(items, binder)
+                where = None if cond is None else cond._core(binder)
+                binder.pop_scope()
+                stmt = stmt.on_conflict_do_update(**target_args, set_=set_, where=where)
+        return self._returning_core(stmt, binder)
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+_DEFAULT = _Default()
+
+
+def _row_value_key(value: Any, values: list[Any]) -> Hashable:
+    return "DEFAULT" if value is _DEFAULT else operand_key(value, values)
+
+
+def _expand(cols: Sequence[Any]) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for c in cols:
+        if isinstance(c, FromClause):
+            out.extend(c.c)
+        else:
+            out.append(c)
+    return tuple(out)
+
+
+@functools.cache
+def _excluded(table: sa.Table) -> NamedFromClause:
+    return table.alias("excluded")
+
+
+def excluded(table: sa.Table[_TC]) -> NamedFromClause[_TC]:  # type: ignore[type-var]
+    """The row proposed for insertion, inside ``on_conflict_do_update``: ``excluded(t).c.cost``."""
+    return _excluded(table)  # type: ignore[return-value]
+
+
+def insert(table: sa.Table) -> InsertQuery[()]:
+    """INSERT INTO table; add ``.values(...)`` and optionally ``.returning(...)``."""
+    return InsertQuery(table)
+
+
+class UpdateQuery(_DML[*Ts]):
+    """An UPDATE. Build it with :func:`update`."""
+
+    _set: tuple[tuple[schema.Column[Any], Any], ...]
+    _where: tuple[Condition, ...]
+    _from: tuple[Any, ...]
+
+    __slots__ = ("_from", "_set", "_where")
+
+    def __init__(self, table: sa.Table) -> None:
+        _init(
+            self, _table=_check_table(table, "update"), _returning=(), _set=(), _where=(), _from=()
+        )
+
+    def set(self, values: Mapping[Any, Any] | None = None, /, **kw: Any) -> UpdateQuery[*Ts]:
+        """SET columns: a mapping of column (or name) to value or expression, or keywords."""
+        items = _values_dict(self._table, {**(values or {}), **kw}, f"update {self._table.name}")
+        merged = dict(self._set)
+        merged.update(items)
+        return self._copy(_set=tuple(merged.items()))
+
+    def where(self, *conditions: Where) -> UpdateQuery[*Ts]:
+        new = tuple(as_condition(c) for c in conditions if c is not None)
+        return self._copy(_where=self._where + new) if new else self
+
+    def from_(self, *tables: FromClause) -> UpdateQuery[*Ts]:
+        """UPDATE ... FROM other tables, to use their columns in SET and WHERE."""
+        return self._copy(_from=self._from + tables)
+
+    # GENERATED update returning overloads (tools/gen_overloads.py) BEGIN
+    @overload
+    def returning(self, __c0: _Col[_T0], /) -> UpdateQuery[_T0]: ...
+
+    @overload
+    def returning(self, __c0: _Col[_T0], __c1: _Col[_T1], /) -> UpdateQuery[_T0, _T1]: ...
+
+    @overload
+    def returning(
+        self, __c0: _Col[_T0], __c1: _Col[_T1], __c2: _Col[_T2], /
+    ) -> UpdateQuery[_T0, _T1, _T2]: ...
+
+    @overload
+    def returning(
+        self, __c0: _Col[_T0], __c1: _Col[_T1], __c2: _Col[_T2], __c3: _Col[_T3], /
+    ) -> UpdateQuery[_T0, _T1, _T2, _T3]: ...
+
+    @overload
+    def returning(
+        self, __c0: _Col[_T0], __c1: _Col[_T1], __c2: _Col[_T2], __c3: _Col[_T3], __c4: _Col[_T4], /
+    ) -> UpdateQuery[_T0, _T1, _T2, _T3, _T4]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        /,
+    ) -> UpdateQuery[_T0, _T1, _T2, _T3, _T4, _T5]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        __c6: _Col[_T6],
+        /,
+    ) -> UpdateQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        __c6: _Col[_T6],
+        __c7: _Col[_T7],
+        /,
+    ) -> UpdateQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        __c6: _Col[_T6],
+        __c7: _Col[_T7],
+        __c8: _Col[_T8],
+        /,
+    ) -> UpdateQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        __c6: _Col[_T6],
+        __c7: _Col[_T7],
+        __c8: _Col[_T8],
+        __c9: _Col[_T9],
+        /,
+    ) -> UpdateQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9]: ...
+
+    # GENERATED update returning overloads END
+
+    @overload
+    def returning(self, *cols: Any) -> UpdateQuery[*tuple[Any, ...]]: ...
+
+    def returning(self, *cols: Any) -> Any:
+        """RETURNING these columns (new values)."""
+        return self._copy(_returning=_expand(cols))
+
+    def _key(self, values: list[Any]) -> Hashable:
+        return (
+            self._table,
+            _set_key(self._set, values),
+            tuple(c._key(values) for c in self._where),
+            tuple(operand_key(f, values) for f in self._from),
+            self._returning_key(values),
+        )
+
+    def _core(self, binder: Binder) -> Any:
+        if not self._set:
+            raise CompileError(f"update {self._table.name}: call set() with at least one column")
+        froms = [operand_core(f, binder, None, "from") for f in self._from]
+        binder.push_scope([self._table, *froms])
+        stmt: Any = sa.update(self._table).values(_set_core(self._set, binder))
+        if self._where:
+            stmt = stmt.where(*(c._core(binder) for c in self._where))
+        stmt = self._returning_core(stmt, binder)
+        binder.pop_scope()
+        return stmt
+
+
+def update(table: sa.Table) -> UpdateQuery[()]:
+    """UPDATE table; add ``.set(...)``, ``.where(...)`` and optionally ``.returning(...)``."""
+    return UpdateQuery(table)
+
+
+class DeleteQuery(_DML[*Ts]):
+    """A DELETE. Build it with :func:`delete`."""
+
+    _where: tuple[Condition, ...]
+    _using: tuple[Any, ...]
+
+    __slots__ = ("_using", "_where")
+
+    def __init__(self, table: sa.Table) -> None:
+        _init(self, _table=_check_table(table, "delete"), _returning=(), _where=(), _using=())
+
+    def where(self, *conditions: Where) -> DeleteQuery[*Ts]:
+        new = tuple(as_condition(c) for c in conditions if c is not None)
+        return self._copy(_where=self._where + new) if new else self
+
+    def using(self, *tables: FromClause) -> DeleteQuery[*Ts]:
+        """DELETE ... USING other tables, to use their columns in WHERE."""
+        return self._copy(_using=self._using + tables)
+
+    # GENERATED delete returning overloads (tools/gen_overloads.py) BEGIN
+    @overload
+    def returning(self, __c0: _Col[_T0], /) -> DeleteQuery[_T0]: ...
+
+    @overload
+    def returning(self, __c0: _Col[_T0], __c1: _Col[_T1], /) -> DeleteQuery[_T0, _T1]: ...
+
+    @overload
+    def returning(
+        self, __c0: _Col[_T0], __c1: _Col[_T1], __c2: _Col[_T2], /
+    ) -> DeleteQuery[_T0, _T1, _T2]: ...
+
+    @overload
+    def returning(
+        self, __c0: _Col[_T0], __c1: _Col[_T1], __c2: _Col[_T2], __c3: _Col[_T3], /
+    ) -> DeleteQuery[_T0, _T1, _T2, _T3]: ...
+
+    @overload
+    def returning(
+        self, __c0: _Col[_T0], __c1: _Col[_T1], __c2: _Col[_T2], __c3: _Col[_T3], __c4: _Col[_T4], /
+    ) -> DeleteQuery[_T0, _T1, _T2, _T3, _T4]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        /,
+    ) -> DeleteQuery[_T0, _T1, _T2, _T3, _T4, _T5]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        __c6: _Col[_T6],
+        /,
+    ) -> DeleteQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        __c6: _Col[_T6],
+        __c7: _Col[_T7],
+        /,
+    ) -> DeleteQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        __c6: _Col[_T6],
+        __c7: _Col[_T7],
+        __c8: _Col[_T8],
+        /,
+    ) -> DeleteQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8]: ...
+
+    @overload
+    def returning(
+        self,
+        __c0: _Col[_T0],
+        __c1: _Col[_T1],
+        __c2: _Col[_T2],
+        __c3: _Col[_T3],
+        __c4: _Col[_T4],
+        __c5: _Col[_T5],
+        __c6: _Col[_T6],
+        __c7: _Col[_T7],
+        __c8: _Col[_T8],
+        __c9: _Col[_T9],
+        /,
+    ) -> DeleteQuery[_T0, _T1, _T2, _T3, _T4, _T5, _T6, _T7, _T8, _T9]: ...
+
+    # GENERATED delete returning overloads END
+
+    @overload
+    def returning(self, *cols: Any) -> DeleteQuery[*tuple[Any, ...]]: ...
+
+    def returning(self, *cols: Any) -> Any:
+        """RETURNING these columns of the deleted rows."""
+        return self._copy(_returning=_expand(cols))
+
+    def _key(self, values: list[Any]) -> Hashable:
+        return (
+            self._table,
+            tuple(c._key(values) for c in self._where),
+            tuple(operand_key(f, values) for f in self._using),
+            self._returning_key(values),
+        )
+
+    def _core(self, binder: Binder) -> Any:
+        using = [operand_core(f, binder, None, "using") for f in self._using]
+        binder.push_scope([self._table, *using])
+        stmt: Any = sa.delete(self._table)
+        if self._where:
+            stmt = stmt.where(*(c._core(binder) for c in self._where))
+        stmt = self._returning_core(stmt, binder)
+        binder.pop_scope()
+        return stmt
+
+
+def delete(table: sa.Table) -> DeleteQuery[()]:
+    """DELETE FROM table; add ``.where(...)`` and optionally ``.returning(...)``."""
+    return DeleteQuery(table)
