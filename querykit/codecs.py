@@ -92,8 +92,12 @@ def _adapter_cached(type_: TypeEngine[Any]) -> Adapter | None:
         return _json_adapter(Jsonb, type_.payload_type)
     if isinstance(type_, VectorType):
         return type_.adapt_value
+    if isinstance(type_, sa.Interval):  # a TypeDecorator in SQLAlchemy, native here
+        return _checker(dt.timedelta, "a timedelta")
     if isinstance(type_, sa.TypeDecorator):
         inner = _adapter_cached(type_.impl_instance)
+        if not _overrides(type_, "process_bind_param"):
+            return inner
         process = type_.process_bind_param
 
         def decorated(value: Any) -> Any:
@@ -133,6 +137,10 @@ def _adapter_cached(type_: TypeEngine[Any]) -> Adapter | None:
     if isinstance(type_, sa.LargeBinary):
         return _bytes
     return None
+
+
+def _overrides(type_: sa.TypeDecorator[Any], method: str) -> bool:
+    return getattr(type(type_), method) is not getattr(sa.TypeDecorator, method)
 
 
 def _checker(cls: type, expected: str) -> Adapter:
@@ -365,8 +373,12 @@ def _decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
         return None
     if isinstance(type_, VectorType):
         return type_.decode_value
+    if isinstance(type_, sa.Interval):
+        return None
     if isinstance(type_, sa.TypeDecorator):
         inner = _decoder_cached(type_.impl_instance)
+        if not _overrides(type_, "process_result_value"):
+            return inner
         process = type_.process_result_value
 
         def decorated(value: Any) -> Any:
@@ -394,8 +406,6 @@ def _decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
 @lru_cache(maxsize=4096)
 def sql_type_name(type_: TypeEngine[Any]) -> str:
     """The type as PostgreSQL spells it in a cast: ``integer``, ``jsonb``, ``vector(3)``..."""
-    if isinstance(type_, sa.TypeDecorator):
-        return sql_type_name(type_.impl_instance)
     return type_.compile(dialect=DIALECT)
 
 
@@ -423,7 +433,7 @@ def literal(type_: TypeEngine[Any] | None, value: Any) -> str:
 
 def _typed_literal(type_: TypeEngine[Any], value: Any) -> str:
     if isinstance(type_, sa.TypeDecorator):
-        type_ = type_.impl_instance
+        type_ = type_.dialect_impl(DIALECT)
     name = sql_type_name(type_)
     if isinstance(type_, sa.ARRAY):
         if not value:

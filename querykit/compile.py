@@ -112,8 +112,16 @@ class Binder:
 
     # FROM scope checks ---------------------------------------------------------
 
-    def push_scope(self, froms: Sequence[Any]) -> None:
+    def push_scope(self, froms: Sequence[Any] | None) -> None:
+        """Columns met until ``pop_scope`` must come from ``froms`` or an outer scope.
+
+        ``None`` turns the check off: for select lists (they define the FROM list)
+        and for queries turned into Core on their own, whose outer query is unknown.
+        """
         outer = self._scopes[-1] if self._scopes else frozenset()
+        if froms is None or outer is _UNCHECKED:
+            self._scopes.append(_UNCHECKED)
+            return
         expanded: set[Any] = set(outer)
         for f in froms:
             expanded.add(f)
@@ -127,8 +135,9 @@ class Binder:
     def check_column(self, column: Any) -> None:
         if not self._scopes or not isinstance(column, schema.Column):
             return
+        scope = self._scopes[-1]
         table = column.table
-        if table is None or table in self._scopes[-1]:
+        if scope is _UNCHECKED or table is None or table in scope:
             return
         names = sorted({getattr(f, "name", str(f)) for f in self._scopes[-1] if hasattr(f, "name")})
         raise SchemaError(
@@ -136,6 +145,9 @@ class Binder:
             f"(FROM {', '.join(names) or 'nothing'}); add its table with from_() or join()",
             column=column_label(column),
         )
+
+
+_UNCHECKED: frozenset[Any] = frozenset({"<unchecked>"})
 
 
 def _join_members(f: Any) -> list[Any]:

@@ -19,7 +19,7 @@ left; ``where(None)`` adds nothing.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy.sql import operators as sa_ops
@@ -134,32 +134,56 @@ _COMPARE = {
 }
 
 
-def eq(left: ColumnElement[T] | T, right: ColumnElement[T] | T) -> Condition:
+@overload
+def eq(left: ColumnElement[T], right: ColumnElement[T] | T, /) -> Condition: ...
+@overload
+def eq(left: T, right: ColumnElement[T], /) -> Condition: ...
+def eq(left: Any, right: Any, /) -> Condition:
     """``left = right``. Each side is a column, an expression or a value bound as a parameter."""
     return _Compare(left, "=", right)
 
 
-def ne(left: ColumnElement[T] | T, right: ColumnElement[T] | T) -> Condition:
+@overload
+def ne(left: ColumnElement[T], right: ColumnElement[T] | T, /) -> Condition: ...
+@overload
+def ne(left: T, right: ColumnElement[T], /) -> Condition: ...
+def ne(left: Any, right: Any, /) -> Condition:
     """``left <> right``."""
     return _Compare(left, "<>", right)
 
 
-def gt(left: ColumnElement[T] | T, right: ColumnElement[T] | T) -> Condition:
+@overload
+def gt(left: ColumnElement[T], right: ColumnElement[T] | T, /) -> Condition: ...
+@overload
+def gt(left: T, right: ColumnElement[T], /) -> Condition: ...
+def gt(left: Any, right: Any, /) -> Condition:
     """``left > right``."""
     return _Compare(left, ">", right)
 
 
-def gte(left: ColumnElement[T] | T, right: ColumnElement[T] | T) -> Condition:
+@overload
+def gte(left: ColumnElement[T], right: ColumnElement[T] | T, /) -> Condition: ...
+@overload
+def gte(left: T, right: ColumnElement[T], /) -> Condition: ...
+def gte(left: Any, right: Any, /) -> Condition:
     """``left >= right``."""
     return _Compare(left, ">=", right)
 
 
-def lt(left: ColumnElement[T] | T, right: ColumnElement[T] | T) -> Condition:
+@overload
+def lt(left: ColumnElement[T], right: ColumnElement[T] | T, /) -> Condition: ...
+@overload
+def lt(left: T, right: ColumnElement[T], /) -> Condition: ...
+def lt(left: Any, right: Any, /) -> Condition:
     """``left < right``."""
     return _Compare(left, "<", right)
 
 
-def lte(left: ColumnElement[T] | T, right: ColumnElement[T] | T) -> Condition:
+@overload
+def lte(left: ColumnElement[T], right: ColumnElement[T] | T, /) -> Condition: ...
+@overload
+def lte(left: T, right: ColumnElement[T], /) -> Condition: ...
+def lte(left: Any, right: Any, /) -> Condition:
     """``left <= right``."""
     return _Compare(left, "<=", right)
 
@@ -366,7 +390,8 @@ class _ArrayOp(Condition):
     def _core(self, binder: Binder) -> ColumnElement[bool]:
         column = operand_core(self.column, binder, None, "")
         items = operand_core(self.items, binder, type_of(self.column), _label(self.column))
-        return column.op(self.op, is_comparison=True)(items)  # type: ignore[no-any-return]
+        # precedence 5, as = and <: no parentheses needed among AND/OR
+        return column.op(self.op, is_comparison=True, precedence=5)(items)  # type: ignore[no-any-return]
 
 
 def array_contains(column: ColumnElement[Sequence[T]], items: Sequence[T]) -> Condition:

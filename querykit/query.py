@@ -140,10 +140,16 @@ class Query(Generic[*Ts]):
 
     @property
     def statement(self) -> Any:
-        """The equivalent SQLAlchemy Core statement, with the current values bound."""
+        """The equivalent SQLAlchemy Core statement, with the current values bound.
+
+        On its own a query may be a correlated subquery of some outer query, so
+        the FROM-list check is left to the query that finally runs.
+        """
         values: list[Any] = []
         self._key(values)
-        return self._core(Binder(values))
+        binder = Binder(values)
+        binder.push_scope(None)
+        return self._core(binder)
 
     def __clause_element__(self) -> Any:
         return self.statement
@@ -311,13 +317,13 @@ class SelectQuery(Query[*Ts]):
         "_distinct_on",
         "_for_update",
         "_from",
-        "_settings",
         "_group_by",
         "_having",
         "_joins",
         "_limit",
         "_offset",
         "_order_by",
+        "_settings",
         "_where",
     )
 
@@ -388,14 +394,13 @@ class SelectQuery(Query[*Ts]):
         descending (``"-created_at"``), or ``table.column``; anything else is
         rejected, so request parameters can be passed safely.
         """
-        tables = self._known_tables()
-        labels = {c.name: c for c in self._columns if isinstance(c, sa.Label)}
         resolved: list[Any] = []
         for item in items:
             if item is None:
                 continue
             if isinstance(item, str):
-                resolved.append(_resolve_order_string(item, tables, labels))
+                labels = {c.name: c for c in self._columns if isinstance(c, sa.Label)}
+                resolved.append(_resolve_order_string(item, self._known_tables(), labels))
             elif isinstance(item, _Order):
                 resolved.append(item)
             else:
@@ -526,8 +531,10 @@ class SelectQuery(Query[*Ts]):
         return tuple(key)
 
     def _core(self, binder: Binder) -> Any:
+        binder.push_scope(None)  # the select list defines the FROM list; nothing to check
         columns = [operand_core(c, binder, None, "select") for c in self._columns]
         froms = [operand_core(f, binder, None, "from") for f in self._from]
+        binder.pop_scope()
         if not columns:
             if not froms:
                 raise CompileError("select() needs columns or a from_() table")
@@ -571,9 +578,8 @@ class SelectQuery(Query[*Ts]):
         if self._offset is not None:
             stmt = stmt.offset(binder.bind(sa.Integer(), "offset"))
         if self._distinct_on:
-            stmt = stmt.distinct(
-                *(operand_core(d, binder, None, "distinct_on") for d in self._distinct_on)
-            )
+            exprs = [operand_core(d, binder, None, "distinct_on") for d in self._distinct_on]
+            stmt = stmt.ext(postgresql.distinct_on(*exprs))
         elif self._distinct:
             stmt = stmt.distinct()
         if self._for_update is not None:
@@ -1079,28 +1085,20 @@ class InsertQuery(_DML[*Ts]):
         return self._copy(_returning=_expand(cols))
 
     def _key(self, values: list[Any]) -> Hashable:
-        conflict = self._conflict
+        # The walk order must match _core's: rows or select, conflict, returning.
+        rows = tuple(tuple(_row_value_key(v, values) for v in row) for row in self._rows)
+        source = None if self._from_select is None else operand_key(self._from_select, values)
         conflict_key: Hashable = None
-        if conflict is not None:
-            kind, target, items, cond = conflict
-            conflict_key = (
-                kind,
-                target,
-                _set_key(items, values),
-                None if cond is None else cond._key(values),
-            )
-        return (
-            self._table,
-            self._columns,
-            tuple(tuple(_row_value_key(v, values) for v in row) for row in self._rows),
-            None if self._from_select is None else operand_key(self._from_select, values),
-            conflict_key,
-            self._returning_key(values),
-        )
+        if self._conflict is not None:
+            kind, target, items, cond = self._conflict
+            set_key = _set_key(items, values)
+            conflict_key = (kind, target, set_key, None if cond is None else cond._key(values))
+        return (self._table, self._columns, rows, source, conflict_key, self._returning_key(values))
 
     def _core(self, binder: Binder) -> Any:
         table = self._table
-        stmt: Any = postgresql.insert(table)
+        # inline(): no implicit RETURNING of generated keys; querykit returns what you ask.
+        stmt: Any = postgresql.insert(table).inline()
         if self._from_select is not None:
             source = operand_core(self._from_select, binder, None, "from_select")
             stmt = stmt.from_select([c.key for c in self._columns], source)

@@ -20,6 +20,7 @@ from typing import Any, TypeVar, TypeVarTuple, overload
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ClauseElement, ColumnElement
+from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
@@ -65,7 +66,9 @@ def _compile_raw(element: RawSQL, compiler: Any, **kw: Any) -> str:
     for i, text in enumerate(element.texts):
         out.append(compiler.post_process_text(text))
         if i < len(element.elements):
-            out.append(compiler.process(element.elements[i], **kw))
+            part = element.elements[i]
+            from_kw = {**kw, "asfrom": True} if isinstance(part, FromClause) else kw
+            out.append(compiler.process(part, **from_kw))
     return "".join(out)
 
 

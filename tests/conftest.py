@@ -106,3 +106,28 @@ def project_dir(tmp_path: Path) -> Path:
     """An empty project directory with a pyproject.toml, for CLI tests."""
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "demo"\n')
     return tmp_path
+
+
+@pytest.fixture
+def sa_url(database_url: str) -> str:
+    """The test database as a SQLAlchemy URL (psycopg driver)."""
+    return database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture
+def tables_conn(database_url: str, sa_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+    """An autocommit connection to a database holding the example and test tables."""
+    import sqlalchemy as sa
+    from pgvector.psycopg import register_vector
+
+    import schema
+    from tests import tables
+
+    engine = sa.create_engine(sa_url)
+    with engine.begin() as c:
+        schema.metadata.create_all(c)
+        tables.metadata.create_all(c)
+    engine.dispose()
+    with psycopg.connect(database_url, autocommit=True) as c:
+        register_vector(c)
+        yield c
