@@ -400,6 +400,96 @@ def _decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
     return None
 
 
+# -- nested values: JSON from the server -> the Python value --------------------------
+
+
+def json_expr(column: Any, type_: TypeEngine[Any]) -> Any:
+    """The SQL expression that carries a column inside ``json_build_array`` losslessly.
+
+    JSON numbers would pass through a float, so numeric values travel as text;
+    everything else has an exact JSON or text form already.
+    """
+    impl = type_.dialect_impl(DIALECT) if isinstance(type_, sa.TypeDecorator) else type_
+    if isinstance(impl, sa.Numeric) and not isinstance(impl, sa.Float):
+        return sa.cast(column, sa.Text)
+    if isinstance(impl, sa.ARRAY) and isinstance(impl.item_type, sa.Numeric):
+        return sa.cast(column, sa.ARRAY(sa.Text))
+    return column
+
+
+def json_decoder_for(type_: TypeEngine[Any]) -> Decoder | None:
+    """Turns a value read from ``json_build_array`` into what the top level returns for ``type_``.
+
+    The result equals what psycopg plus ``decoder_for`` give for the same column
+    outside JSON: aware datetimes, ``Decimal``, exact big ints, ``bytes``,
+    ``UUID``, enum members, pgvector values, dataclass payloads...
+    """
+    return _json_decoder_cached(type_)
+
+
+@lru_cache(maxsize=4096)
+def _json_decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
+    from psycopg.types.datetime import IntervalLoader
+
+    from .columns import JSONBPayload, VectorType
+
+    final = _decoder_cached(type_)  # the same finishing step as the top level
+    impl = type_.dialect_impl(DIALECT) if isinstance(type_, sa.TypeDecorator) else type_
+    if isinstance(type_, VectorType):
+        return type_.decode_value
+    if isinstance(type_, JSONBPayload | sa.JSON) or isinstance(impl, sa.JSON):
+        return final  # JSON arrives as JSON
+    if isinstance(impl, sa.ARRAY):
+        item = _json_decoder_cached(impl.item_type)
+        if item is None:
+            return None
+        return lambda v: [None if x is None else item(x) for x in v]
+    if isinstance(impl, sa.Enum):
+        return final
+    base: Decoder | None = None
+    if isinstance(impl, sa.Float):
+        base = _json_float
+    elif isinstance(impl, sa.Numeric):
+        base = Decimal if impl.asdecimal else _json_float
+    elif isinstance(impl, sa.DateTime):
+        base = _json_datetime
+    elif isinstance(impl, sa.Date):
+        base = dt.date.fromisoformat
+    elif isinstance(impl, sa.Time):
+        base = dt.time.fromisoformat
+    elif isinstance(impl, sa.Interval | postgresql.INTERVAL):
+        loader = IntervalLoader(0)
+        base = lambda v: loader.load(v.encode())  # noqa: E731  (psycopg's own text rule)
+    elif isinstance(impl, sa.Uuid):
+        base = uuid.UUID if getattr(impl, "as_uuid", True) else None
+    elif isinstance(impl, sa.LargeBinary):
+        base = _json_bytes
+    if base is None:
+        return final
+    if final is None or isinstance(impl, sa.Numeric):
+        return base
+    first = base
+    return lambda v: final(first(v))
+
+
+def _json_float(value: Any) -> float:
+    if isinstance(value, str):  # 'NaN', 'Infinity', '-Infinity'
+        return float(value.replace("Infinity", "inf"))
+    return float(value)
+
+
+def _json_datetime(value: str) -> dt.datetime:
+    if value in ("infinity", "-infinity"):
+        raise ValueError(f"timestamp {value} has no Python datetime")
+    return dt.datetime.fromisoformat(value)
+
+
+def _json_bytes(value: str) -> bytes:
+    if not value.startswith("\\x"):
+        raise ValueError("expected bytea in hex format")
+    return bytes.fromhex(value[2:])
+
+
 # -- literals: Python value -> SQL text ---------------------------------------------
 
 

@@ -93,6 +93,7 @@ class Binder:
         self.labels: list[str] = []
         self.core_keys: dict[str, int] = {}
         self._scopes: list[frozenset[Any]] = []
+        self._relation_sources: list[Any] = []
 
     def bind(self, type_: TypeEngine[Any], label: str) -> BindParameter[Any]:
         index = len(self.types)
@@ -109,6 +110,17 @@ class Binder:
                 self.types.append(bp.type)
                 self.labels.append(getattr(bp, "_orig_key", None) or str(bp.key))
         return element
+
+    # relation filters (some/none/every) resolve against the innermost table ------
+
+    def push_relation_source(self, table: Any) -> None:
+        self._relation_sources.append(table)
+
+    def pop_relation_source(self) -> None:
+        self._relation_sources.pop()
+
+    def relation_source(self) -> Any:
+        return self._relation_sources[-1] if self._relation_sources else None
 
     # FROM scope checks ---------------------------------------------------------
 
@@ -242,6 +254,8 @@ class Shape:
     """Result column names; empty when the statement returns no rows."""
     column_types: tuple[TypeEngine[Any], ...]
     decoders: tuple[codecs.Decoder | None, ...]
+    constants: tuple[Any, ...] = ()
+    """Values the statement binds itself; a negative slot ``-k`` means ``constants[k - 1]``."""
     passthrough: bool = field(default=False)
     """True when values go to psycopg exactly as given (no adapter, same order)."""
 
@@ -255,7 +269,7 @@ class Shape:
             return values
         out = []
         for index, adapt, label in zip(self.slots, self.adapters, self.labels, strict=True):
-            value = values[index]
+            value = values[index] if index >= 0 else self.constants[-index - 1]
             if adapt is not None and value is not None:
                 try:
                     value = adapt(value)
@@ -324,6 +338,7 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
     labels: list[str] = []
     positions = compiled.positiontup or []
     params = None if cacheable else compiled.construct_params()
+    constants: list[Any] = []
     for name in positions:
         key = key_of_name.get(name, name)
         if key.startswith("qk_") and key[3:].isdigit():
@@ -337,8 +352,13 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
                 compiled.binds[name].type if name in compiled.binds else sa.types.NULLTYPE
             )
             binder.labels.append(name)
-        else:
-            raise CompileError(f"internal error: no value for bind parameter {name!r}")
+        else:  # a constant the statement itself made (e.g. literal(1)): part of the shape
+            bind = compiled.binds[name]
+            constants.append(bind.effective_value)
+            slots.append(-len(constants))
+            types.append(bind.type)
+            labels.append(name)
+            continue
         slots.append(index)
         types.append(binder.types[index])
         labels.append(binder.labels[index])
@@ -358,6 +378,7 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
         columns=columns,
         column_types=column_types,
         decoders=decoders,
+        constants=tuple(constants),
         passthrough=passthrough,
     )
 
@@ -438,7 +459,7 @@ _PLACEHOLDER = re.compile(r"%%|%s")
 
 
 def to_compiled_sql(shape: Shape, values: Sequence[Any]) -> CompiledSQL:
-    raw = tuple(values[i] for i in shape.slots)
+    raw = tuple(values[i] if i >= 0 else shape.constants[-i - 1] for i in shape.slots)
     return CompiledSQL(shape.sql, tuple(shape.params(values)), shape.types, raw)
 
 

@@ -560,6 +560,8 @@ class SelectQuery(Query[*Ts]):
         else:
             scope = _tables_of(columns)
         binder.push_scope(scope)
+        single = froms[0] if len(froms) == 1 and not self._joins else None
+        binder.push_relation_source(single if isinstance(single, sa.Table) else None)
         if self._where:
             stmt = stmt.where(*(c._core(binder) for c in self._where))
         if self._group_by:
@@ -572,6 +574,7 @@ class SelectQuery(Query[*Ts]):
             stmt = stmt.order_by(
                 *(operand_core(o, binder, None, "order_by") for o in self._order_by)
             )
+        binder.pop_relation_source()
         binder.pop_scope()
         if self._limit is not None:
             stmt = stmt.limit(binder.bind(sa.Integer(), "limit"))

@@ -1,0 +1,1172 @@
+"""Relational queries: nested results, Prisma ``include`` / Drizzle ``db.query`` style.
+
+Relations come from the schema:
+
+- every ForeignKey gives two relations, named by this rule:
+  - on the referencing table, a *many-to-one* named after the foreign-key
+    column without its ``_id`` suffix (``pipeline_step.run_id`` → ``run``), or
+    after the referenced table when the column has no such suffix;
+  - on the referenced table, a *one-to-many* named after the referencing table,
+    minus the leading words it shares with the referenced table, plus a plural
+    ``s`` (``pipeline_step`` under ``pipeline_run`` → ``steps``); a table that
+    references itself gets ``children``. When two foreign keys of one table
+    point at the same table, the one-to-many names end in ``_by_<column>``
+    (``posts_by_author``, ``posts_by_editor``).
+- :func:`relation` and :func:`many_to_many` declare the rest in the schema
+  module (they are kept in ``Table.info``), and override automatic names.
+
+``find_many(table, where=..., with_={"steps": include(order_by=..., limit=...)})``
+builds a query; ``db.all(q)`` (or ``db.query(table).find_many(...)``) runs it.
+Two strategies, both visible with ``.to_sql()``:
+
+- ``"json"`` (the default): ONE statement; each relation is a correlated
+  subquery aggregating its rows with ``json_agg(json_build_array(...))``.
+  Values come back exactly as at the top level (see ``codecs.json_decoder_for``).
+- ``"batched"``: one statement per level, children fetched with
+  ``fk = ANY(%s)`` on the parents' keys and stitched in Python; sibling
+  relations of one level go to the server together in a pipeline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import typing
+from collections.abc import (
+    Awaitable,
+    Callable,
+    Generator,
+    Hashable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from typing import Any, Generic, Literal, TypeVar, overload
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql import schema
+from sqlalchemy.sql.elements import ColumnElement
+
+from . import codecs
+from .compile import Binder, CompiledSQL, column_label, to_sql
+from .errors import CompileError, MappingError, SchemaError
+from .operators import Condition, as_condition
+from .query import Query, _Order, _resolve_order_string, asc
+
+__all__ = [
+    "Include",
+    "NestedQuery",
+    "Relation",
+    "count_of",
+    "every",
+    "find_first",
+    "find_many",
+    "include",
+    "many_to_many",
+    "none",
+    "relation",
+    "relations_of",
+    "some",
+]
+
+T = TypeVar("T")
+Strategy = Literal["json", "batched"]
+_INFO_KEY = "querykit.relations"
+
+
+# -- the relation graph -----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Relation:
+    """A named path from ``source`` rows to ``target`` rows."""
+
+    name: str
+    source: sa.Table
+    target: sa.Table
+    many: bool
+    pairs: tuple[tuple[schema.Column[Any], schema.Column[Any]], ...]
+    """(source column, column it equals) — on ``through`` for many-to-many, else on ``target``."""
+    through: sa.Table | None = None
+    through_pairs: tuple[tuple[schema.Column[Any], schema.Column[Any]], ...] = ()
+    """(through column, target column) for many-to-many."""
+
+    @property
+    def self_referencing(self) -> bool:
+        return self.source is self.target
+
+    def __repr__(self) -> str:
+        kind = "many" if self.many else "one"
+        return f"<Relation {self.source.name}.{self.name} -> {kind} {self.target.name}>"
+
+
+def relation(
+    source: sa.Table,
+    name: str,
+    target: sa.Table,
+    *,
+    on: Sequence[tuple[schema.Column[Any], schema.Column[Any]]],
+    many: bool,
+) -> Relation:
+    """Declare a relation the foreign keys do not give (or rename one): kept in ``source.info``.
+
+    ``on`` pairs a source column with the target column it equals.
+    """
+    for left, right in on:
+        if left.table is not source or right.table is not target:
+            raise SchemaError(
+                f"relation {source.name}.{name}: {column_label(left)} = {column_label(right)} "
+                f"must pair a {source.name} column with a {target.name} column"
+            )
+    rel = Relation(name, source, target, many, tuple(on))
+    _declared(source)[name] = rel
+    return rel
+
+
+def many_to_many(source: sa.Table, name: str, target: sa.Table, *, through: sa.Table) -> Relation:
+    """Declare ``source`` ⇄ ``target`` through a join table, using the join table's foreign keys."""
+    to_source = [fk for fk in through.foreign_keys if fk.column.table is source]
+    to_target = [fk for fk in through.foreign_keys if fk.column.table is target]
+    if not to_source or not to_target or (source is target and len(to_source) < 2):
+        raise SchemaError(
+            f"many_to_many {source.name}.{name}: {through.name} needs foreign keys to both "
+            f"{source.name} and {target.name}"
+        )
+    pairs: tuple[tuple[schema.Column[Any], schema.Column[Any]], ...]
+    through_pairs: tuple[tuple[schema.Column[Any], schema.Column[Any]], ...]
+    if source is target:
+        src_fk, tgt_fk = to_source[0], to_source[1]
+        pairs = ((src_fk.column, src_fk.parent),)
+        through_pairs = ((tgt_fk.parent, tgt_fk.column),)
+    else:
+        pairs = tuple((fk.column, fk.parent) for fk in to_source)
+        through_pairs = tuple((fk.parent, fk.column) for fk in to_target)
+    rel = Relation(name, source, target, True, pairs, through, through_pairs)
+    _declared(source)[name] = rel
+    return rel
+
+
+def _declared(table: sa.Table) -> dict[str, Relation]:
+    declared: dict[str, Relation] = table.info.setdefault(_INFO_KEY, {})
+    return declared
+
+
+def relations_of(table: sa.Table) -> dict[str, Relation]:
+    """Every relation of ``table``: from foreign keys (both directions) and declarations."""
+    found: dict[str, Relation] = {}
+    metadata_tables = table.metadata.tables.values() if table.metadata is not None else [table]
+    # many-to-one: this table's own foreign keys
+    by_target: dict[sa.Table, list[sa.ForeignKeyConstraint]] = {}
+    for fkc in table.foreign_key_constraints:
+        by_target.setdefault(fkc.referred_table, []).append(fkc)
+    for fkc in sorted(table.foreign_key_constraints, key=_fk_sort_key):
+        target = fkc.referred_table
+        name = _many_to_one_name(fkc)
+        pairs = tuple((fk.parent, fk.column) for fk in fkc.elements)
+        found.setdefault(name, Relation(name, table, target, False, pairs))
+    # one-to-many: foreign keys of other tables (or this one) that point here
+    for other in sorted(metadata_tables, key=lambda t: t.fullname):
+        referring = [fkc for fkc in other.foreign_key_constraints if fkc.referred_table is table]
+        for fkc in sorted(referring, key=_fk_sort_key):
+            name = _one_to_many_name(table, other, fkc, ambiguous=len(referring) > 1)
+            pairs = tuple((fk.column, fk.parent) for fk in fkc.elements)
+            found.setdefault(name, Relation(name, table, other, True, pairs))
+    found.update(_declared(table))
+    return found
+
+
+def _fk_sort_key(fkc: sa.ForeignKeyConstraint) -> tuple[str, ...]:
+    return tuple(c.name for c in fkc.columns)
+
+
+def _many_to_one_name(fkc: sa.ForeignKeyConstraint) -> str:
+    columns = list(fkc.columns)
+    if len(columns) == 1 and columns[0].name.endswith("_id") and len(columns[0].name) > 3:
+        return columns[0].name[:-3]
+    return fkc.referred_table.name
+
+
+def _one_to_many_name(
+    parent: sa.Table, child: sa.Table, fkc: sa.ForeignKeyConstraint, ambiguous: bool
+) -> str:
+    if child is parent:
+        base = "children"
+    else:
+        parent_words, child_words = parent.name.split("_"), child.name.split("_")
+        shared = 0
+        while (
+            shared < min(len(parent_words), len(child_words)) - 1
+            and parent_words[shared] == child_words[shared]
+        ):
+            shared += 1
+        base = _plural("_".join(child_words[shared:]))
+    if ambiguous:
+        column = next(iter(fkc.columns)).name
+        base += "_by_" + (column[:-3] if column.endswith("_id") else column)
+    return base
+
+
+def _plural(word: str) -> str:
+    if re.search(r"(s|x|z|ch|sh)$", word):
+        return word + "es"
+    if re.search(r"[^aeiou]y$", word):
+        return word[:-1] + "ies"
+    return word + "s"
+
+
+def _relation(table: sa.Table, name: str) -> Relation:
+    rels = relations_of(table)
+    if name not in rels:
+        valid = ", ".join(sorted(rels)) or "none (declare one with querykit.relation)"
+        raise SchemaError(
+            f"{table.name} has no relation {name!r}; its relations: {valid}", column=name
+        )
+    return rels[name]
+
+
+# -- what to fetch ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Include:
+    """Options for one nested relation; see :func:`include`."""
+
+    columns: tuple[Any, ...] | None = None
+    where: Condition | None = None
+    order_by: tuple[Any, ...] = ()
+    limit: int | None = None
+    offset: int | None = None
+    with_: Mapping[str, Include | _CountOf] = dataclasses.field(default_factory=dict)
+    depth: int | None = None
+
+
+def include(
+    *,
+    columns: Sequence[Any] | None = None,
+    where: Condition | ColumnElement[bool] | None = None,
+    order_by: Sequence[Any] | Any = (),
+    limit: int | None = None,
+    offset: int | None = None,
+    with_: Mapping[str, Include | _CountOf] | None = None,
+    depth: int | None = None,
+) -> Include:
+    """Fetch a relation, with its own columns, filter, order, limit and nested relations.
+
+    ``limit`` and ``offset`` apply per parent. A self-referencing relation
+    (``children`` of a tree) needs ``depth``: how many levels to follow.
+    """
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
+        raise CompileError(f"include(depth=...) must be a positive int, got {depth!r}")
+    order = tuple(order_by) if isinstance(order_by, list | tuple) else (order_by,)
+    return Include(
+        columns=None if columns is None else tuple(columns),
+        where=None if where is None else as_condition(where),
+        order_by=tuple(o for o in order if o is not None),
+        limit=_check_count(limit, "limit"),
+        offset=_check_count(offset, "offset"),
+        with_=dict(with_ or {}),
+        depth=depth,
+    )
+
+
+def _check_count(value: Any, what: str) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise CompileError(f"{what} must be a non-negative int, got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class _CountOf:
+    relation: str
+    where: Condition | None
+
+
+def count_of(
+    relation_name: str, *, where: Condition | ColumnElement[bool] | None = None
+) -> _CountOf:
+    """The number of related rows, as an int field: ``with_={"step_count": count_of("steps")}``."""
+    return _CountOf(relation_name, None if where is None else as_condition(where))
+
+
+# -- relation filters: some / none / every ------------------------------------------------
+
+
+class _RelationFilter(Condition):
+    __slots__ = ("mode", "name", "where")
+
+    def __init__(self, name: str, where: Any, mode: str) -> None:
+        self.name = name
+        self.where = None if where is None else as_condition(where)
+        self.mode = mode
+
+    def _key(self, values: list[Any]) -> Hashable:
+        return (
+            "rel",
+            self.mode,
+            self.name,
+            None if self.where is None else self.where._key(values),
+        )
+
+    def _core(self, binder: Binder) -> ColumnElement[bool]:
+        source = binder.relation_source()
+        if source is None:
+            raise CompileError(
+                f"{self.mode}({self.name!r}) needs one table to resolve the relation against; "
+                "use it in find_many(where=...) or in a select from a single table"
+            )
+        rel = _relation(source, self.name)
+        if not rel.many:
+            raise SchemaError(
+                f"{self.mode}({self.name!r}): {source.name}.{self.name} is a single row, not a list; "
+                f"filter on it with exists() or a join"
+            )
+        inner = _related_rows(rel, source)
+        binder.push_scope([rel.target, *([rel.through] if rel.through is not None else [])])
+        cond = None if self.where is None else self.where._core(binder)
+        binder.pop_scope()
+        if self.mode == "every":
+            check = sa.not_(sa.func.coalesce(cond, sa.false())) if cond is not None else sa.false()
+            return ~sa.exists(inner.where(check))
+        exists = sa.exists(inner if cond is None else inner.where(cond))
+        return exists if self.mode == "some" else ~exists
+
+
+def some(relation_name: str, where: Condition | ColumnElement[bool] | None = None) -> Condition:
+    """At least one related row (matching ``where``): ``EXISTS (...)``."""
+    return _RelationFilter(relation_name, where, "some")
+
+
+def none(relation_name: str, where: Condition | ColumnElement[bool] | None = None) -> Condition:
+    """No related row (matching ``where``): ``NOT EXISTS (...)``."""
+    return _RelationFilter(relation_name, where, "none")
+
+
+def every(relation_name: str, where: Condition | ColumnElement[bool]) -> Condition:
+    """Every related row matches ``where`` (true when there are none): ``NOT EXISTS (... NOT where)``."""
+    return _RelationFilter(relation_name, where, "every")
+
+
+def _related_rows(rel: Relation, parent: Any) -> Any:
+    """SELECT 1 FROM target [JOIN through] WHERE <joined to parent row>, correlated to ``parent``."""
+    source: Any = rel.target
+    if rel.through is not None:
+        source = rel.through.join(rel.target, sa.and_(*(t == g for t, g in rel.through_pairs)))
+    cond = sa.and_(*(right == parent.c[left.key] for left, right in rel.pairs))
+    stmt: Any = sa.select(sa.literal_column("1")).select_from(source).where(cond)
+    return stmt.correlate(parent)
+
+
+# -- building the nested query --------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Level:
+    """One resolved level of a nested query: a table, what to select, and its children."""
+
+    table: sa.Table
+    name: str  # relation name ("" for the root)
+    relation: Relation | None
+    columns: tuple[schema.Column[Any], ...]
+    where: Condition | None
+    order_by: tuple[_Order, ...]
+    limit: int | None
+    offset: int | None
+    children: tuple[_Level, ...]
+    counts: tuple[tuple[str, Relation, Condition | None], ...]
+    fields: tuple[str, ...]
+    """The result keys in order: columns, then relations and counts as given."""
+
+
+def _resolve_columns(
+    table: sa.Table, columns: Sequence[Any] | None, where: str
+) -> tuple[schema.Column[Any], ...]:
+    if columns is None:
+        return tuple(table.columns)
+    out = []
+    for c in columns:
+        if isinstance(c, str):
+            if c not in table.c:
+                raise SchemaError(
+                    f"{where}: {table.name} has no column {c!r}; valid: {', '.join(table.c.keys())}",
+                    column=f"{table.name}.{c}",
+                )
+            out.append(table.c[c])
+        elif isinstance(c, schema.Column) and c.table is table:
+            out.append(c)
+        else:
+            raise SchemaError(
+                f"{where}: {column_label(c)} is not a column of {table.name}",
+                column=column_label(c),
+            )
+    if not out:
+        raise SchemaError(f"{where}: columns=[] selects nothing; leave it out to select all")
+    return tuple(out)
+
+
+def _resolve_order(table: sa.Table, items: Iterable[Any], where: str) -> tuple[_Order, ...]:
+    out: list[_Order] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(_resolve_order_string(item, [table], {}))
+        elif isinstance(item, _Order):
+            out.append(item)
+        else:
+            out.append(asc(item))
+    for o in out:
+        if isinstance(o.expr, schema.Column) and o.expr.table is not table:
+            raise SchemaError(
+                f"{where}: order_by {column_label(o.expr)} is not a column of {table.name}",
+                column=column_label(o.expr),
+            )
+    return tuple(out)
+
+
+def _resolve(
+    table: sa.Table,
+    spec: Include,
+    name: str,
+    rel: Relation | None,
+    path: str,
+) -> _Level:
+    columns = _resolve_columns(table, spec.columns, path)
+    children: list[_Level] = []
+    counts: list[tuple[str, Relation, Condition | None]] = []
+    fields = [c.key for c in columns]
+    for key, sub in spec.with_.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise SchemaError(f"{path}: with_ key {key!r} is not a valid name")
+        if key in fields:
+            raise SchemaError(f"{path}: with_ key {key!r} clashes with a column of {table.name}")
+        if isinstance(sub, _CountOf):
+            counts.append((key, _relation(table, sub.relation), sub.where))
+        elif isinstance(sub, Include):
+            child_rel = _relation(table, key)
+            if child_rel.self_referencing:
+                if sub.depth is None:
+                    raise SchemaError(
+                        f"{path}.{key} refers back to {table.name}; give include(depth=N) "
+                        "to say how many levels to follow",
+                        column=key,
+                    )
+                children.append(_resolve_self(child_rel, sub, key, f"{path}.{key}", sub.depth))
+            else:
+                children.append(_resolve(child_rel.target, sub, key, child_rel, f"{path}.{key}"))
+        else:
+            raise CompileError(f"{path}: with_[{key!r}] must be include(...) or count_of(...)")
+        fields.append(key)
+    return _Level(
+        table=table,
+        name=name,
+        relation=rel,
+        columns=columns,
+        where=spec.where,
+        order_by=_resolve_order(table, spec.order_by, path),
+        limit=spec.limit,
+        offset=spec.offset,
+        children=tuple(children),
+        counts=tuple(counts),
+        fields=tuple(fields),
+    )
+
+
+def _resolve_self(rel: Relation, spec: Include, key: str, path: str, depth: int) -> _Level:
+    nested = dict(spec.with_)
+    if depth > 1:
+        nested[key] = dataclasses.replace(spec, depth=depth - 1)
+    else:
+        nested.pop(key, None)
+    return _resolve(rel.target, dataclasses.replace(spec, with_=nested, depth=None), key, rel, path)
+
+
+def _level_key(level: _Level, values: list[Any], *, nested: bool = True) -> Hashable:
+    """The shape key of a level. The walk order is the build order of ``_parts``:
+    order_by, where, limit, offset, counts, then children."""
+    key: list[Hashable] = [level.table, level.name, level.columns, level.fields]
+    key.append(tuple(o._key(values) for o in level.order_by))
+    key.append(None if level.where is None else level.where._key(values))
+    for n in (level.limit, level.offset):
+        if n is None:
+            key.append(None)
+        else:
+            values.append(n)
+            key.append("n")
+    key.append(
+        tuple(
+            (name, rel.name, None if w is None else w._key(values)) for name, rel, w in level.counts
+        )
+    )
+    if nested:
+        key.append(tuple(_level_key(child, values) for child in level.children))
+    return tuple(key)
+
+
+class NestedQuery(Query[T], Generic[T]):
+    """A nested, relational query. Rows come back as ``T`` (dicts, or the ``as_`` class)."""
+
+    __slots__ = ("_as", "_first", "_root", "_strategy")
+    _root: _Level
+    _strategy: Strategy
+    _as: Any
+    _first: bool
+
+    def __init__(self, root: _Level, strategy: Strategy, as_: Any, first: bool) -> None:
+        if strategy not in ("json", "batched"):
+            raise CompileError(f"strategy must be 'json' or 'batched', got {strategy!r}")
+        self._root = root
+        self._strategy = strategy
+        self._as = as_
+        self._first = first
+        if as_ is not None:
+            _check_mapping(as_, root)
+
+    @property
+    def strategy(self) -> Strategy:
+        return self._strategy
+
+    def using(self, strategy: Strategy) -> NestedQuery[T]:
+        """The same query with the other loading strategy."""
+        return NestedQuery(self._root, strategy, self._as, self._first)
+
+    # -- compilation: the root statement (json: everything; batched: level 0) -------------
+
+    def _key(self, values: list[Any]) -> Hashable:
+        nested = self._strategy == "json"
+        return (
+            self._strategy,
+            _key_columns(self._root),
+            _level_key(self._root, values, nested=nested),
+        )
+
+    def _core(self, binder: Binder) -> Any:
+        if self._strategy == "json":
+            return _json_statement(self._root, binder)
+        return _level_select(self._root, binder, keys=_key_columns(self._root))
+
+    def to_sql(self) -> CompiledSQL:
+        """The statement (json), or the first of the per-level statements (batched)."""
+        return to_sql(self)
+
+    def explain_plan(self) -> list[str]:
+        """Every statement this query sends, in order; batched children show ``= ANY(%s)``."""
+        if self._strategy == "json":
+            return [self.to_sql().sql]
+        plans = [self.to_sql().sql]
+        for child, parent in _walk_children(self._root):
+            plans.append(to_sql(_ChildQuery(child, parent, ())).sql)
+        return plans
+
+    # -- turning rows into results ----------------------------------------------------------
+
+    def materialize(self, rows: Sequence[Sequence[Any]], decoders: Sequence[Any] = ()) -> list[T]:
+        """Results from the root statement's rows (json strategy); ``decoders`` from its Shape."""
+        decode = _json_row_decoder(self._root)
+        if any(d is not None for d in decoders):
+            rows = [
+                [v if d is None or v is None else d(v) for v, d in zip(row, decoders, strict=False)]
+                for row in rows
+            ]
+        results = [decode(row) for row in rows]
+        return self._finish(results)
+
+    def _finish(self, results: list[dict[str, Any]]) -> list[T]:
+        if self._as is None:
+            return results  # type: ignore[return-value]
+        build = _builder_for(self._as, self._root)
+        return [build(r) for r in results]
+
+    @property
+    def first_only(self) -> bool:
+        return self._first
+
+
+@overload
+def find_many(
+    table: sa.Table,
+    *,
+    where: Condition | ColumnElement[bool] | None = ...,
+    columns: Sequence[Any] | None = ...,
+    with_: Mapping[str, Include | _CountOf] | None = ...,
+    order_by: Sequence[Any] | Any = ...,
+    limit: int | None = ...,
+    offset: int | None = ...,
+    strategy: Strategy = ...,
+    as_: None = ...,
+) -> NestedQuery[dict[str, Any]]: ...
+@overload
+def find_many(
+    table: sa.Table,
+    *,
+    where: Condition | ColumnElement[bool] | None = ...,
+    columns: Sequence[Any] | None = ...,
+    with_: Mapping[str, Include | _CountOf] | None = ...,
+    order_by: Sequence[Any] | Any = ...,
+    limit: int | None = ...,
+    offset: int | None = ...,
+    strategy: Strategy = ...,
+    as_: type[T],
+) -> NestedQuery[T]: ...
+def find_many(
+    table: sa.Table,
+    *,
+    where: Condition | ColumnElement[bool] | None = None,
+    columns: Sequence[Any] | None = None,
+    with_: Mapping[str, Include | _CountOf] | None = None,
+    order_by: Sequence[Any] | Any = (),
+    limit: int | None = None,
+    offset: int | None = None,
+    strategy: Strategy = "json",
+    as_: type[Any] | None = None,
+) -> NestedQuery[Any]:
+    """Rows of ``table`` with their related rows nested, in one round trip by default.
+
+    find_many(pipeline_run,
+              where=eq(pipeline_run.c.status, Status.FAILED),
+              with_={"steps": include(order_by=["created_at"])})
+    """
+    spec = include(
+        columns=columns, where=where, order_by=order_by, limit=limit, offset=offset, with_=with_
+    )
+    root = _resolve(table, spec, "", None, table.name)
+    return NestedQuery(root, strategy, as_, first=False)
+
+
+@overload
+def find_first(
+    table: sa.Table,
+    *,
+    where: Condition | ColumnElement[bool] | None = ...,
+    columns: Sequence[Any] | None = ...,
+    with_: Mapping[str, Include | _CountOf] | None = ...,
+    order_by: Sequence[Any] | Any = ...,
+    offset: int | None = ...,
+    strategy: Strategy = ...,
+    as_: None = ...,
+) -> NestedQuery[dict[str, Any]]: ...
+@overload
+def find_first(
+    table: sa.Table,
+    *,
+    where: Condition | ColumnElement[bool] | None = ...,
+    columns: Sequence[Any] | None = ...,
+    with_: Mapping[str, Include | _CountOf] | None = ...,
+    order_by: Sequence[Any] | Any = ...,
+    offset: int | None = ...,
+    strategy: Strategy = ...,
+    as_: type[T],
+) -> NestedQuery[T]: ...
+def find_first(
+    table: sa.Table,
+    *,
+    where: Condition | ColumnElement[bool] | None = None,
+    columns: Sequence[Any] | None = None,
+    with_: Mapping[str, Include | _CountOf] | None = None,
+    order_by: Sequence[Any] | Any = (),
+    offset: int | None = None,
+    strategy: Strategy = "json",
+    as_: type[Any] | None = None,
+) -> NestedQuery[Any]:
+    """Like :func:`find_many` with ``limit=1``; ``db.first(q)`` gives the row or None."""
+    spec = include(
+        columns=columns, where=where, order_by=order_by, limit=1, offset=offset, with_=with_
+    )
+    root = _resolve(table, spec, "", None, table.name)
+    return NestedQuery(root, strategy, as_, first=True)
+
+
+# -- the json strategy ------------------------------------------------------------------------
+
+_ORD = "qk_ord"
+
+
+def _key_columns(level: _Level) -> tuple[schema.Column[Any], ...]:
+    """Columns a level must fetch (beyond those asked for) so children can be joined to it."""
+    needed: list[schema.Column[Any]] = []
+    for child in level.children:
+        rel = child.relation
+        assert rel is not None
+        for left, _ in rel.pairs:
+            if left not in needed:
+                needed.append(left)
+    return tuple(c for c in needed if c not in level.columns)
+
+
+@dataclasses.dataclass
+class _Parts:
+    """A level's clauses as Core, built in the canonical order (see ``_level_key``)."""
+
+    order: list[Any]
+    where: list[Any]
+    limit: Any
+    offset: Any
+    counts: list[Any]
+
+
+def _parts(level: _Level, binder: Binder, table_ref: Any) -> _Parts:
+    binder.push_scope([level.table])
+    order = [o._core(binder) for o in level.order_by]
+    binder.pop_scope()
+    where: list[Any] = []
+    if level.where is not None:
+        binder.push_scope([table_ref])
+        binder.push_relation_source(level.table)
+        where.append(level.where._core(binder))
+        binder.pop_relation_source()
+        binder.pop_scope()
+    limit = None if level.limit is None else binder.bind(sa.Integer(), "limit")
+    offset = None if level.offset is None else binder.bind(sa.Integer(), "offset")
+    counts = [
+        _count_expr(rel, cond, table_ref, binder).label(name) for name, rel, cond in level.counts
+    ]
+    return _Parts(order, where, limit, offset, counts)
+
+
+def _apply(stmt: Any, parts: _Parts) -> Any:
+    if parts.where:
+        stmt = stmt.where(*parts.where)
+    if parts.order:
+        stmt = stmt.order_by(*parts.order)
+    if parts.limit is not None:
+        stmt = stmt.limit(parts.limit)
+    if parts.offset is not None:
+        stmt = stmt.offset(parts.offset)
+    return stmt
+
+
+def _count_expr(rel: Relation, where: Condition | None, parent: Any, binder: Binder) -> Any:
+    inner = _related_rows(rel, parent).with_only_columns(sa.func.count())
+    if where is not None:
+        binder.push_scope([rel.target])
+        inner = inner.where(where._core(binder))
+        binder.pop_scope()
+    return inner.scalar_subquery()
+
+
+def _join_to_parent(level: _Level, stmt: Any, parent: Any) -> Any:
+    rel = level.relation
+    assert rel is not None
+    if rel.through is None:
+        stmt = stmt.select_from(level.table)
+    else:
+        stmt = stmt.select_from(
+            rel.through.join(level.table, sa.and_(*(t == g for t, g in rel.through_pairs)))
+        )
+    return stmt.where(*(right == parent.c[left.key] for left, right in rel.pairs))
+
+
+def _json_statement(root: _Level, binder: Binder) -> Any:
+    table = root.table
+    parts = _parts(root, binder, table)
+    nested = [_json_children(child, table, binder).label(child.name) for child in root.children]
+    stmt = sa.select(*root.columns, *_key_columns(root), *parts.counts, *nested)
+    return _apply(stmt.select_from(table), parts)
+
+
+def _json_children(level: _Level, parent: Any, binder: Binder) -> Any:
+    """A correlated scalar subquery: the level's rows as JSON text, in order, limited per parent."""
+    rel = level.relation
+    assert rel is not None
+    parts = _parts(level, binder, level.table)
+    ordinal = sa.func.row_number().over(order_by=parts.order or None).label(_ORD)
+    inner = sa.select(*level.columns, *_key_columns(level), *parts.counts, ordinal)
+    inner = _apply(_join_to_parent(level, inner, parent), parts)
+    sub = inner.correlate(parent).subquery(f"qk_{level.name}")
+    items: list[Any] = [codecs.json_expr(sub.c[c.key], c.type) for c in level.columns]
+    items += [sub.c[name] for name, _, _ in level.counts]
+    items += [_json_children(child, sub, binder) for child in level.children]
+    row = sa.func.json_build_array(*items)
+    value: Any = row
+    if rel.many:
+        agg = sa.func.json_agg(postgresql.aggregate_order_by(row, sub.c[_ORD]))
+        value = sa.func.coalesce(agg, sa.literal_column("'[]'::json"))
+    return sa.select(sa.cast(value, sa.Text)).select_from(sub).scalar_subquery()
+
+
+def _json_row_decoder(root: _Level) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    fields = root.fields
+    n_cols = len(root.columns)
+    n_counts = len(root.counts)
+    children = [(child, _json_level_decoder(child)) for child in root.children]
+
+    def decode(row: Sequence[Any]) -> dict[str, Any]:
+        out = dict(zip(fields[:n_cols], row[:n_cols], strict=False))
+        for i, (name, _, _) in enumerate(root.counts):
+            out[name] = row[n_cols + i]
+        base = n_cols + n_counts
+        for i, (child, decode_child) in enumerate(children):
+            text = row[base + i]
+            parsed = None if text is None else json.loads(text)
+            out[child.name] = decode_child(parsed)
+        return out
+
+    return decode
+
+
+def _json_level_decoder(level: _Level) -> Callable[[Any], Any]:
+    decoders = [codecs.json_decoder_for(c.type) for c in level.columns]
+    names = [c.key for c in level.columns]
+    count_names = [name for name, _, _ in level.counts]
+    children = [(child.name, _json_level_decoder(child)) for child in level.children]
+    label = f"{level.table.name}"
+
+    def one(item: list[Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, dec, value in zip(names, decoders, item, strict=False):
+            if dec is not None and value is not None:
+                try:
+                    value = dec(value)
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise MappingError(
+                        f"{label}.{name}: cannot decode nested value {value!r}: {exc}"
+                    ) from exc
+            out[name] = value
+        i = len(names)
+        for name in count_names:
+            out[name] = item[i]
+            i += 1
+        for name, decode_child in children:
+            out[name] = decode_child(item[i])
+            i += 1
+        return out
+
+    assert level.relation is not None
+    if level.relation.many:
+        return lambda items: [] if items is None else [one(x) for x in items]
+    return lambda item: None if item is None else one(item)
+
+
+# -- the batched strategy ------------------------------------------------------------------------
+
+
+def _level_select(level: _Level, binder: Binder, keys: Sequence[Any]) -> Any:
+    parts = _parts(level, binder, level.table)
+    stmt = sa.select(*level.columns, *keys, *parts.counts).select_from(level.table)
+    return _apply(stmt, parts)
+
+
+class _ChildQuery(Query[Any]):
+    """One batched level: the children of many parents, by the parents' join keys."""
+
+    __slots__ = ("_level", "_parent", "_parent_keys")
+    _level: _Level
+    _parent: _Level
+    _parent_keys: tuple[Any, ...]
+
+    def __init__(self, level: _Level, parent: _Level, parent_keys: Sequence[Any]) -> None:
+        self._level = level
+        self._parent = parent
+        self._parent_keys = tuple(parent_keys)
+
+    def _key(self, values: list[Any]) -> Hashable:
+        values.append(list(self._parent_keys))
+        return (
+            "child",
+            _level_key(dataclasses.replace(self._level, children=()), values),
+            _key_columns(self._level),
+        )
+
+    def _core(self, binder: Binder) -> Any:
+        level, rel = self._level, self._level.relation
+        assert rel is not None
+        if len(rel.pairs) != 1:
+            raise CompileError(
+                f"the batched strategy joins on one column; {rel.source.name}.{rel.name} uses "
+                f"{len(rel.pairs)}: use strategy='json'"
+            )
+        left, right = rel.pairs[0]
+        # cast: psycopg sends a list of str untyped, and unnest() must know the element type
+        keys_param = sa.cast(
+            binder.bind(sa.ARRAY(left.type), f"{rel.source.name}.{left.name}"), sa.ARRAY(left.type)
+        )
+        parts = _parts(level, binder, level.table)
+        columns = [right.label("qk_parent"), *level.columns, *_key_columns(level), *parts.counts]
+        if level.limit is None and level.offset is None:
+            stmt = _join_to_parent_keys(level, sa.select(*columns), right == sa.any_(keys_param))
+            return _apply(stmt, parts)
+        # a per-parent limit: one LATERAL subquery per parent key (it can use the FK index)
+        parents = sa.func.unnest(keys_param).table_valued("key").render_derived(name="qk_parents")
+        inner = _join_to_parent_keys(level, sa.select(*columns), right == parents.c.key)
+        lateral = _apply(inner, parts).lateral("qk_children")
+        return sa.select(*lateral.c).select_from(parents).join(lateral, sa.true())
+
+
+def _join_to_parent_keys(level: _Level, stmt: Any, condition: Any) -> Any:
+    rel = level.relation
+    assert rel is not None
+    if rel.through is None:
+        source: Any = level.table
+    else:
+        source = rel.through.join(level.table, sa.and_(*(t == g for t, g in rel.through_pairs)))
+    return stmt.select_from(source).where(condition)
+
+
+def _walk_children(level: _Level) -> Iterable[tuple[_Level, _Level]]:
+    for child in level.children:
+        yield child, level
+        yield from _walk_children(child)
+
+
+def batched_levels(root: _Level) -> list[tuple[_Level, _Level]]:
+    """(child, parent) pairs in the order the batched strategy fetches them: by depth."""
+    out: list[tuple[_Level, _Level]] = []
+    frontier = [root]
+    while frontier:
+        nxt = []
+        for parent in frontier:
+            for child in parent.children:
+                out.append((child, parent))
+                nxt.append(child)
+        frontier = nxt
+    return out
+
+
+class BatchedLoader:
+    """Stitches the batched strategy's per-level results; the executor feeds it rows.
+
+    Protocol: ``rows = fetch(root_statement)``; ``loader.start(rows)``; then while
+    ``loader.pending()`` gives child queries, run them all (together, in a
+    pipeline) and hand the rows to ``loader.feed(query, rows)``.
+    """
+
+    def __init__(self, query: NestedQuery[Any]) -> None:
+        self.query = query
+        self.root = query._root
+        self._by_level: dict[int, list[dict[str, Any]]] = {}
+        self._key_of: dict[int, list[Any]] = {}
+        self._frontier: list[_Level] = []
+        self.results: list[dict[str, Any]] = []
+
+    def start(self, rows: Sequence[Sequence[Any]], decoders: Sequence[Any]) -> None:
+        root = self.root
+        keys = _key_columns(root)
+        self.results = [self._row(root, row, decoders, keys) for row in rows]
+        self._by_level[id(root)] = self.results
+        self._frontier = [root]
+
+    def _row(
+        self, level: _Level, row: Sequence[Any], decoders: Sequence[Any], keys: Sequence[Any]
+    ) -> dict[str, Any]:
+        values = [
+            v if d is None or v is None else d(v) for v, d in zip(row, decoders, strict=False)
+        ]
+        n = len(level.columns)
+        out = dict(zip((c.key for c in level.columns), values[:n], strict=True))
+        hidden = dict(zip((c.key for c in keys), values[n : n + len(keys)], strict=True))
+        for i, (name, _, _) in enumerate(level.counts):
+            out[name] = values[n + len(keys) + i]
+        out["\x00keys"] = {**{c.key: out.get(c.key) for c in level.columns}, **hidden}
+        return out
+
+    def pending(self) -> list[_ChildQuery]:
+        queries = []
+        for parent in self._frontier:
+            parents = self._by_level.get(id(parent), [])
+            for child in parent.children:
+                rel = child.relation
+                assert rel is not None
+                left = rel.pairs[0][0]
+                keys = list(
+                    dict.fromkeys(
+                        p["\x00keys"][left.key]
+                        for p in parents
+                        if p["\x00keys"][left.key] is not None
+                    )
+                )
+                queries.append(_ChildQuery(child, parent, keys))
+        self._frontier = []
+        return queries
+
+    def feed(
+        self, query: _ChildQuery, rows: Sequence[Sequence[Any]], decoders: Sequence[Any]
+    ) -> None:
+        child, parent = query._level, query._parent
+        rel = child.relation
+        assert rel is not None
+        keys = _key_columns(child)
+        grouped: dict[Any, list[dict[str, Any]]] = {}
+        all_rows: list[dict[str, Any]] = []
+        for row in rows:
+            item = self._row(child, row[1:], decoders[1:], keys)
+            grouped.setdefault(row[0], []).append(item)
+            all_rows.append(item)
+        left = rel.pairs[0][0]
+        for p in self._by_level.get(id(parent), []):
+            found = grouped.get(p["\x00keys"][left.key], [])
+            p[child.name] = found if rel.many else (found[0] if found else None)
+        self._by_level[id(child)] = all_rows
+        if child.children:
+            self._frontier.append(child)
+
+    def finish(self) -> list[Any]:
+        for rows in self._by_level.values():
+            for r in rows:
+                r.pop("\x00keys", None)
+        # keep the declared field order
+        ordered = [_reorder(r, self.root) for r in self.results]
+        return self.query._finish(ordered)
+
+
+def _reorder(row: dict[str, Any], level: _Level) -> dict[str, Any]:
+    out = {
+        name: row.get(name, [] if _is_many_child(level, name) else None) for name in level.fields
+    }
+    for child in level.children:
+        value = out.get(child.name)
+        if isinstance(value, list):
+            out[child.name] = [_reorder(v, child) for v in value]
+        elif isinstance(value, dict):
+            out[child.name] = _reorder(value, child)
+    return out
+
+
+def _is_many_child(level: _Level, name: str) -> bool:
+    for child in level.children:
+        if child.name == name:
+            return bool(child.relation and child.relation.many)
+    return False
+
+
+# -- as_= result classes ------------------------------------------------------------------------
+
+
+def _fields_of(cls: Any) -> list[str] | None:
+    if dataclasses.is_dataclass(cls):
+        return [f.name for f in dataclasses.fields(cls)]
+    if isinstance(cls, type) and issubclass(cls, dict) and hasattr(cls, "__annotations__"):
+        return list(typing.get_type_hints(cls))
+    return None
+
+
+def _check_mapping(cls: Any, level: _Level) -> None:
+    fields = _fields_of(cls)
+    if fields is None:
+        raise MappingError(f"as_={cls!r}: use a dataclass or a TypedDict for nested results")
+    missing = [f for f in level.fields if f not in fields]
+    extra = [f for f in fields if f not in level.fields]
+    if missing or extra:
+        raise MappingError(
+            f"as_={cls.__name__} does not match {level.table.name}'s selected fields: "
+            + "; ".join(
+                p
+                for p in (
+                    f"no field for {', '.join(missing)}" if missing else "",
+                    f"nothing selected for {', '.join(extra)}" if extra else "",
+                )
+                if p
+            )
+        )
+    hints = typing.get_type_hints(cls)
+    for child in level.children:
+        child_cls = _element_class(hints.get(child.name))
+        if child_cls is not None:
+            _check_mapping(child_cls, child)
+
+
+def _element_class(hint: Any) -> Any:
+    """``StepRow`` from ``list[StepRow]``, ``StepRow | None`` or ``StepRow``."""
+    if hint is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (list, Sequence, typing.Union) or str(origin) == "<class 'types.UnionType'>":
+        for arg in typing.get_args(hint):
+            found = _element_class(arg)
+            if found is not None:
+                return found
+        return None
+    return hint if _fields_of(hint) is not None else None
+
+
+def _builder_for(cls: Any, level: _Level) -> Callable[[dict[str, Any]], Any]:
+    hints = typing.get_type_hints(cls)
+    child_builders = {}
+    for child in level.children:
+        child_cls = _element_class(hints.get(child.name))
+        if child_cls is not None:
+            child_builders[child.name] = (
+                _builder_for(child_cls, child),
+                child.relation.many if child.relation else False,
+            )
+    is_dc = dataclasses.is_dataclass(cls)
+
+    def build(row: dict[str, Any]) -> Any:
+        for name, (sub, many) in child_builders.items():
+            value = row.get(name)
+            if many:
+                row[name] = [sub(v) for v in value or []]
+            elif value is not None:
+                row[name] = sub(value)
+        return cls(**row) if is_dc else row
+
+    return build
+
+
+# -- running it: the executor passes how to fetch rows --------------------------------------
+
+Fetch = Callable[[str, Sequence[Any]], Sequence[Sequence[Any]]]
+"""Runs one statement with its parameters and returns its rows."""
+FetchMany = Callable[[list[tuple[str, Sequence[Any]]]], Sequence[Sequence[Sequence[Any]]]]
+"""Runs several independent statements (in one pipeline) and returns their rows, in order."""
+
+
+Statements = list[tuple[str, Sequence[Any]]]
+
+
+def _steps(query: NestedQuery[T]) -> Generator[Statements, list[Sequence[Sequence[Any]]], list[T]]:
+    """The loading conversation without I/O: yields statements to run, receives their rows.
+
+    The sync and async runners below only do the talking, so both strategies
+    live here once.
+    """
+    from .compile import compile_query
+
+    shape, values = compile_query(query)
+    (rows,) = yield [(shape.sql, shape.params(values))]
+    if query.strategy == "json":
+        return query.materialize(rows, shape.decoders)
+    loader = BatchedLoader(query)
+    loader.start(rows, shape.decoders)
+    while pending := loader.pending():
+        compiled = [compile_query(q) for q in pending]
+        results = yield [(sh.sql, sh.params(vals)) for sh, vals in compiled]
+        for q, (sh, _), child_rows in zip(pending, compiled, results, strict=True):
+            loader.feed(q, child_rows, sh.decoders)
+    return loader.finish()
+
+
+def load(query: NestedQuery[T], fetch: Fetch, fetch_many: FetchMany | None = None) -> list[T]:
+    """Run a nested query with the executor's ``fetch`` (and ``fetch_many`` for a pipeline)."""
+    steps = _steps(query)
+    batch = next(steps)
+    while True:
+        if fetch_many is not None and len(batch) > 1:
+            results = list(fetch_many(batch))
+        else:
+            results = [fetch(sql, params) for sql, params in batch]
+        try:
+            batch = steps.send(results)
+        except StopIteration as done:
+            result: list[T] = done.value
+            return result
+
+
+AsyncFetch = Callable[[str, Sequence[Any]], Awaitable[Sequence[Sequence[Any]]]]
+AsyncFetchMany = Callable[[Statements], Awaitable[Sequence[Sequence[Sequence[Any]]]]]
+
+
+async def load_async(
+    query: NestedQuery[T], fetch: AsyncFetch, fetch_many: AsyncFetchMany | None = None
+) -> list[T]:
+    """:func:`load` for an async executor."""
+    steps = _steps(query)
+    batch = next(steps)
+    while True:
+        if fetch_many is not None and len(batch) > 1:
+            results = list(await fetch_many(batch))
+        else:
+            results = [await fetch(sql, params) for sql, params in batch]
+        try:
+            batch = steps.send(results)
+        except StopIteration as done:
+            result: list[T] = done.value
+            return result
