@@ -4,6 +4,7 @@ Not an ORM: tables are SQLAlchemy Core tables, queries are immutable builders
 that always show their SQL, execution goes straight to psycopg 3.
 """
 
+from . import migrate
 from .errors import (
     CompileError,
     ConfigError,
@@ -49,4 +50,5 @@ __all__ = [
     "__version__",
     "load_settings",
     "mask_url",
+    "migrate",
 ]
