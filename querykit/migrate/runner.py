@@ -26,7 +26,7 @@ from psycopg import sql
 
 from .._conninfo import connect, describe_target
 from ..errors import MigrationFailed, MigrationRefused
-from ..settings import Settings, load_settings
+from ..settings import Settings, load_settings, mask_secrets
 from .files import Migration, Statement, discover, display_path, line_column, new_migration
 from .ledger import (
     KIND_BASELINE,
@@ -245,7 +245,7 @@ def status(settings: Settings | None = None) -> Status:
     """
     target = _target(settings)
     files = discover(target.directory)
-    with connect(target.url, autocommit=True) as conn:
+    with _database_errors(target), connect(target.url, autocommit=True) as conn:
         rows = target.ledger.rows(conn)
     return Status(
         target.directory,
@@ -335,6 +335,7 @@ def baseline(
     wanted = resolve_version(version, [m.version for m in files], what="baseline version")
     marked = [m for m in files if m.version <= wanted]
     with (
+        _database_errors(target),
         MigrationLock(target.url, target.table, wait=lock_wait) as lock,
         _migration_connection(target) as conn,
     ):
@@ -382,6 +383,7 @@ def repair(
     forgotten: list[str] = []
     untouched: list[str] = []
     with (
+        _database_errors(target),
         MigrationLock(target.url, target.table, wait=lock_wait) as lock,
         _migration_connection(target) as conn,
     ):
@@ -421,6 +423,22 @@ def new(name: str, settings: Settings | None = None) -> Path:
 
 
 @contextmanager
+def _database_errors(target: _Target) -> Iterator[None]:
+    """A psycopg error outside any migration statement: the ledger or lock queries failed."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        message = " ".join((exc.diag.message_primary or str(exc)).split())
+        code = f"{exc.sqlstate}: " if exc.sqlstate else ""
+        raise MigrationFailed(
+            f"{describe_target(target.url)}: {code}{mask_secrets(message, target.url)} "
+            f"(while using the lock or the ledger {target.table}); check the server, the "
+            "connection and the role's privileges, then run again",
+            sqlstate=exc.sqlstate,
+        ) from exc
+
+
+@contextmanager
 def _migration_connection(target: _Target) -> Iterator[psycopg.Connection[Any]]:
     conn = connect(
         target.url, autocommit=True, application_name=application_name(target.table, "run")
@@ -454,18 +472,20 @@ def _run(
         )
 
     if dry_run:
-        with connect(target.url, autocommit=True) as conn:
+        with _database_errors(target), connect(target.url, autocommit=True) as conn:
             return result(plan(target.ledger.rows(conn)), [])
 
     def waiting(message: str) -> None:
         emit(Progress("waiting", message))
 
     with (
+        _database_errors(target),
         MigrationLock(target.url, target.table, wait=lock_wait, on_wait=waiting) as lock,
         _migration_connection(target) as conn,
     ):
         lock.wait_for_orphans(application_name(target.table, "run"), conn.info.backend_pid)
-        target.ledger.ensure(conn)
+        if direction == "up":  # down, with no ledger yet, has nothing to revert
+            target.ledger.ensure(conn)
         steps = plan(target.ledger.rows(conn))
         runner = _Runner(conn, target, lock, lock_retries, emit)
         done = [runner.run(step) for step in steps]

@@ -522,3 +522,17 @@ def test_a_table_that_is_not_a_ledger_is_reported(
     write("0001_a.sql", "SELECT 1;\n")
     with pytest.raises(Exception, match="exists but is not a querykit migration ledger"):
         migrate.status(settings)
+
+
+def test_a_read_only_database_is_one_clear_error(
+    write: Write, settings: Settings, db: Conn
+) -> None:
+    name = db.execute("SELECT current_database()").fetchone()
+    assert name is not None
+    db.execute(f'ALTER DATABASE "{name[0]}" SET default_transaction_read_only = on')
+    write("0001_a.sql", "CREATE TABLE a (id int);\n")
+    with pytest.raises(MigrationFailed) as caught:
+        migrate.up(settings)
+    assert caught.value.sqlstate == "25006"
+    assert "read-only transaction" in str(caught.value)
+    assert "the ledger public.querykit_migrations" in str(caught.value)
