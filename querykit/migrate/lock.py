@@ -139,9 +139,16 @@ class MigrationLock:
                 # This connection idles for the whole run; a server-side idle timeout
                 # would end it and silently hand the lock to the next runner.
                 conn.execute("SET idle_session_timeout = 0")
-            row = conn.execute("SELECT pg_backend_pid()").fetchone()
-            assert row is not None
-            self.pid = row[0]
+            # Before locking: a pooler that hands out another backend per statement is
+            # refused here, without leaving a lock behind on one of its backends.
+            pids = {self._backend_pid(conn) for _ in range(3)}
+            if len(pids) > 1:
+                raise MigrationRefused(
+                    f"three statements on one connection reached backends {sorted(pids)}: a "
+                    "transaction-mode pooler is between querykit and PostgreSQL; "
+                    f"{POOLER_ADVICE}"
+                )
+            self.pid = pids.pop()
             delay = _POLL_FIRST
             told = False
             while not self._try(conn):
@@ -162,9 +169,27 @@ class MigrationLock:
             self.release()
             raise
 
+    @staticmethod
+    def _backend_pid(conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        pid: int = row[0]
+        return pid
+
     def _try(self, conn: psycopg.Connection[Any]) -> bool:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
-        return bool(row and row[0])
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(%s), pg_backend_pid()", (self.key,)
+        ).fetchone()
+        assert row is not None
+        locked, pid = row
+        if locked and pid != self.pid:
+            raise MigrationRefused(
+                f"the migration lock was taken by backend {pid}, not by backend {self.pid} that "
+                "answered the statements before: a transaction-mode pooler is between querykit "
+                f"and PostgreSQL; {POOLER_ADVICE}. The lock stays with backend {pid} until the "
+                f"pooler closes that connection; SELECT pg_terminate_backend({pid}) frees it"
+            )
+        return bool(locked)
 
     def _holder(self, conn: psycopg.Connection[Any]) -> str:
         row = conn.execute(_HOLDER, _lock_parts(self.key)).fetchone()
