@@ -522,7 +522,9 @@ class _Runner:
         self.lock.ensure_held()
         verb = "applying" if step.direction == "up" else "reverting"
         mode = "" if step.transactional else " (no transaction)"
-        if step.start:
+        if step.start >= len(step.statements):
+            verb = "recording"  # killed after its last statement, before the ledger said so
+        elif step.start:
             verb = "resuming"
             mode = f" at statement {step.start + 1} of {len(step.statements)}{mode}"
         self.emit(Progress("start", f"{verb} {m.filename}{mode} ...", m.filename))
@@ -609,7 +611,10 @@ class _Runner:
     def _record_failure(self, m: Migration, done: int, error: str) -> None:
         # If the connection is gone, the row reads "interrupted", which resumes too.
         with contextlib.suppress(psycopg.Error):
-            self.ledger.fail(self.conn, m.version, done, error)
+            if done == 0:  # nothing applied: the file is simply pending again
+                self.ledger.delete(self.conn, m.version)
+            else:
+                self.ledger.fail(self.conn, m.version, done, error)
 
     def _retry(self, exc: MigrationFailed, attempt: int) -> bool:
         if exc.sqlstate != LOCK_NOT_AVAILABLE or attempt >= self.retries:
@@ -734,8 +739,7 @@ def _statement_failed(step: Step, statement: Statement, exc: psycopg.Error) -> M
             f"and recorded. Fix the cause, run querykit migrate repair, then querykit "
             f"migrate up resumes at statement {statement.index}"
             if applied
-            else "this file runs outside a transaction; nothing of it was applied. Fix the "
-            "cause, run querykit migrate repair, then querykit migrate up"
+            else "nothing of this file was applied; fix it and run querykit migrate up again"
         )
     else:
         parts.append(

@@ -536,3 +536,17 @@ def test_a_read_only_database_is_one_clear_error(
     assert caught.value.sqlstate == "25006"
     assert "read-only transaction" in str(caught.value)
     assert "the ledger public.querykit_migrations" in str(caught.value)
+
+
+def test_a_no_transaction_file_failing_at_its_first_statement_stays_pending(
+    write: Write, settings: Settings, db: Conn
+) -> None:
+    write("0001_table.sql", "CREATE TABLE t (a int);\nINSERT INTO t VALUES (1), (1);\n")
+    write("0002_unique.sql", "CREATE UNIQUE INDEX CONCURRENTLY t_a_key ON t (a);\n")
+    with pytest.raises(MigrationFailed, match="nothing of this file was applied"):
+        migrate.up(settings)
+    assert [e.state for e in migrate.status(settings).entries] == ["applied", "pending"]
+    db.execute("TRUNCATE t")
+    events: list[Progress] = []
+    assert [d.version for d in migrate.up(settings, on_progress=events.append).done] == [2]
+    assert any("dropped the INVALID index t_a_key" in e.message for e in events)
