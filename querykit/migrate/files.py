@@ -16,7 +16,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
@@ -100,7 +100,7 @@ class Migration:
     scheme: Scheme
     checksum: str
     """sha256 of the whole file, with CRLF line endings read as LF and no BOM."""
-    text: str
+    text: str = field(repr=False)
     up: tuple[Statement, ...]
     down: tuple[Statement, ...] | None
     """None when the file has no ``-- querykit:down`` line."""

@@ -64,6 +64,8 @@ class Step:
     direction: Literal["up", "down"]
     start: int = 0
     """Statements already done by an interrupted run; the step resumes after them."""
+    resume: bool = False
+    """The file has a ledger row from an interrupted run: it continues statement by statement."""
 
     @property
     def statements(self) -> tuple[Statement, ...]:
@@ -72,6 +74,8 @@ class Step:
     @property
     def transactional(self) -> bool:
         m = self.migration
+        if self.resume:
+            return False
         return m.up_transactional if self.direction == "up" else m.down_transactional
 
 
@@ -181,7 +185,7 @@ def plan_up(
     for e in wanted:
         assert e.migration is not None
         start = e.row.statements_done if e.row is not None else 0
-        steps.append(Step(e.migration, "up", start))
+        steps.append(Step(e.migration, "up", start, resume=e.row is not None))
     return steps
 
 

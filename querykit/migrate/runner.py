@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -193,7 +193,7 @@ class RepairResult:
     """Changed files whose new checksum was recorded."""
     forgotten: tuple[str, ...] = ()
     """Missing files dropped from the ledger."""
-    untouched: tuple[str, ...] = field(default=())
+    untouched: tuple[str, ...] = ()
     """Problems left as they were, with the option that would handle them."""
 
     @property
@@ -581,7 +581,7 @@ class _Runner:
 
     def _statement_by_statement(self, step: Step, started: float) -> int:
         m = step.migration
-        if step.direction == "up" and step.start == 0:
+        if step.direction == "up" and not step.resume:
             self.ledger.start(self.conn, m.version, m.filename, m.checksum, len(m.up))
         self.conn.execute(self.set_session)
         attempts = 0

@@ -550,3 +550,27 @@ def test_a_no_transaction_file_failing_at_its_first_statement_stays_pending(
     events: list[Progress] = []
     assert [d.version for d in migrate.up(settings, on_progress=events.append).done] == [2]
     assert any("dropped the INVALID index t_a_key" in e.message for e in events)
+
+
+def test_a_repaired_file_resumes_with_its_edited_content(
+    write: Write, settings: Settings, db: Conn
+) -> None:
+    write("0001_table.sql", "CREATE TABLE t (a int);\nINSERT INTO t VALUES (1), (1);\n")
+    write(
+        "0002_steps.sql",
+        "CREATE TABLE u (a int);\nCREATE UNIQUE INDEX CONCURRENTLY t_a ON t (a);\n"
+        "-- querykit:no-transaction\n",
+    )
+    with pytest.raises(MigrationFailed, match="statements 1 to 1 are applied"):
+        migrate.up(settings)
+    # The person decides a plain index is enough: drops the INVALID one the failed
+    # CONCURRENTLY left, edits the file, and repairs.
+    db.execute("DROP INDEX t_a")
+    write("0002_steps.sql", "CREATE TABLE u (a int);\nCREATE INDEX t_a ON t (a);\n")
+    with pytest.raises(MigrationRefused, match="failed at statement 2 of 2"):
+        migrate.up(settings)
+    assert migrate.repair(settings).resumable == ("0002_steps.sql",)
+    done = migrate.up(settings).done
+    assert [(d.version, d.resumed_at, d.transactional) for d in done] == [(2, 2, False)]
+    assert ledger(db)[1] == (2, "0002_steps.sql", "no-transaction", 2, True)
+    assert migrate.verify(settings).verified
