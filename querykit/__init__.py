@@ -8,6 +8,7 @@ that always show their SQL, execution goes straight to psycopg 3.
     'SELECT pipeline_run.id FROM pipeline_run WHERE pipeline_run.status = %s'
 """
 
+from . import migrate
 from .columns import bit, cuid, halfvec, jsonb, sparsevec, vector
 from .compile import CompiledSQL, cache_info
 from .errors import (
@@ -171,6 +172,7 @@ __all__ = [
     "many_to_many",
     "mask_url",
     "max",
+    "migrate",
     "min",
     "ne",
     "none",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from . import db
+from . import db, migrate
 
 app = typer.Typer(
     name="querykit",
@@ -19,6 +19,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db.app, name="db")
+app.add_typer(migrate.app, name="migrate")
 
 
 def main() -> None:

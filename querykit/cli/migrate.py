@@ -1,0 +1,382 @@
+"""``querykit migrate``: apply hand-written SQL files; each command calls one ``querykit.migrate`` function.
+
+Exit codes: 0 done, 1 failed, 2 usage or bad files, 3 refused, 4 nothing to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .. import migrate as lib
+from ..errors import MigrationFileError
+from ..settings import Settings
+from ._common import (
+    EXIT_NOTHING_TO_DO,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    Common,
+    ConfigOpt,
+    DatabaseUrlOpt,
+    JsonOpt,
+    QuietOpt,
+    VerboseOpt,
+)
+
+app = typer.Typer(
+    help="Apply the SQL files of the migrations directory (default migrations/sql) in order.",
+    no_args_is_help=True,
+)
+
+DirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        help="Migrations directory. Overrides the 'migrations' setting.",
+        show_default=False,
+    ),
+]
+ToOpt = Annotated[
+    str | None,
+    typer.Option("--to", help="Stop at this version (e.g. 0003).", show_default=False),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Print the SQL plan; run nothing, take no lock.")
+]
+LockWaitOpt = Annotated[
+    float,
+    typer.Option("--lock-wait", min=0, help="Seconds to wait for another runner's lock."),
+]
+LockTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--lock-timeout",
+        min=0.001,
+        help="Seconds a statement may wait for a table lock (SET lock_timeout). "
+        "Default: the lock_timeout setting (5).",
+        show_default=False,
+    ),
+]
+LockRetriesOpt = Annotated[
+    int,
+    typer.Option(
+        "--lock-retries", min=0, help="Retry a file this often when it hits lock_timeout (55P03)."
+    ),
+]
+
+
+class _Command(Common):
+    """Common options plus the migrations directory, and progress printed on stderr."""
+
+    def __init__(self, directory: Path | None, *args: Any) -> None:
+        super().__init__(*args)
+        self.directory = directory
+        self._open_line = False
+
+    def settings(self) -> Settings:
+        settings = super().settings()
+        if self.directory is not None:
+            settings = settings.with_overrides(migrations=self.directory.resolve())
+        return settings
+
+    @contextlib.contextmanager
+    def errors(self) -> Iterator[None]:
+        try:
+            with super().errors():
+                try:
+                    yield
+                except MigrationFileError as exc:
+                    self._end_line()
+                    self.fail(exc, EXIT_USAGE)  # bad names, bad SQL: the input is wrong
+                except BaseException:
+                    self._end_line()
+                    raise
+        finally:
+            self._end_line()
+
+    def progress(self, event: lib.Progress) -> None:
+        """One line per file: ``applying 0003_add_index.sql ... ok (12 ms)``."""
+        if self.quiet:
+            return
+        if event.event in ("done", "failed"):
+            # Finish the "applying X ..." line, or name the file again if a note broke it.
+            text = f" {event.message}" if self._open_line else f"{event.filename} {event.message}"
+            typer.echo(text, err=True)
+            self._open_line = False
+            return
+        self._end_line()
+        if event.event == "start":
+            typer.echo(event.message, err=True, nl=False)
+            self._open_line = True
+        elif event.event == "note":
+            if self.verbose or not event.message.startswith(("NOTICE", "INFO", "DEBUG", "LOG")):
+                typer.echo(f"  {event.message}", err=True)
+        else:
+            typer.echo(event.message, err=True)
+
+    def _end_line(self) -> None:
+        if self._open_line:
+            typer.echo("", err=True)
+            self._open_line = False
+
+
+def _finish_run(command: _Command, result: lib.RunResult) -> None:
+    if command.json:
+        command.emit_json(result.to_dict())
+    elif result.dry_run:
+        typer.echo(result.sql(), nl=False)
+    elif result.nothing_to_do:
+        verb = "apply" if result.direction == "up" else "revert"
+        command.echo(f"nothing to {verb}: the database is up to date")
+    else:
+        verb = "applied" if result.direction == "up" else "reverted"
+        command.echo(f"{verb} {len(result.done)} migration(s)")
+    if result.nothing_to_do:
+        raise typer.Exit(EXIT_NOTHING_TO_DO)
+
+
+@app.command()
+def up(
+    to: ToOpt = None,
+    dry_run: DryRunOpt = False,
+    allow_out_of_order: Annotated[
+        bool,
+        typer.Option("--allow-out-of-order", help="Apply pending files older than an applied one."),
+    ] = False,
+    lock_wait: LockWaitOpt = lib.DEFAULT_LOCK_WAIT,
+    lock_timeout: LockTimeoutOpt = None,
+    lock_retries: LockRetriesOpt = 0,
+    directory: DirOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Apply pending migrations in version order. Exit 4 when there is nothing to apply."""
+    command = _Command(directory, database_url, config, json, quiet, verbose)
+    with command.errors():
+        result = lib.up(
+            command.settings(),
+            to=to,
+            dry_run=dry_run,
+            allow_out_of_order=allow_out_of_order,
+            lock_wait=lock_wait,
+            lock_timeout=lock_timeout,
+            lock_retries=lock_retries,
+            on_progress=command.progress,
+        )
+        _finish_run(command, result)
+
+
+@app.command()
+def down(
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Revert every migration above this version (0: all). Default: only the latest.",
+            show_default=False,
+        ),
+    ] = None,
+    dry_run: DryRunOpt = False,
+    lock_wait: LockWaitOpt = lib.DEFAULT_LOCK_WAIT,
+    lock_timeout: LockTimeoutOpt = None,
+    lock_retries: LockRetriesOpt = 0,
+    directory: DirOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the '-- querykit:down' part of the latest migration (or all above --to)."""
+    command = _Command(directory, database_url, config, json, quiet, verbose)
+    with command.errors():
+        result = lib.down(
+            command.settings(),
+            to=to,
+            dry_run=dry_run,
+            lock_wait=lock_wait,
+            lock_timeout=lock_timeout,
+            lock_retries=lock_retries,
+            on_progress=command.progress,
+        )
+        _finish_run(command, result)
+
+
+_MARK = {
+    "applied": "applied",
+    "baseline": "baseline",
+    "pending": "pending",
+    "changed": "CHANGED",
+    "missing": "MISSING",
+    "failed": "FAILED",
+    "interrupted": "INTERRUPTED",
+}
+
+
+@app.command()
+def status(
+    directory: DirOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """List applied, pending, changed, missing, failed and interrupted migrations."""
+    command = _Command(directory, database_url, config, json, quiet, verbose)
+    with command.errors():
+        report = lib.status(command.settings())
+        if json:
+            command.emit_json(report.to_dict())
+            return
+        _print_status(command, report)
+
+
+def _print_status(command: _Command, report: lib.Status) -> None:
+    command.echo(f"directory: {report.directory}")
+    command.echo(f"ledger:    {report.table} on {report.database}")
+    width = max((len(e.filename) for e in report.entries), default=0)
+    for e in report.entries:
+        detail = ""
+        row = e.row
+        if e.state in ("applied", "baseline") and row is not None:
+            detail = f"{row.applied_at:%Y-%m-%d %H:%M:%S} by {row.applied_by}"
+        elif e.state in ("failed", "interrupted") and row is not None:
+            detail = f"stopped after statement {row.statements_done} of {row.statements_total}"
+            if row.error:
+                detail += f": {' '.join(row.error.split())[:200]}"
+        elif e.state == "missing" and row is not None:
+            detail = f"applied {row.applied_at:%Y-%m-%d %H:%M:%S}, file not found"
+        elif e.problem:
+            detail = e.problem
+        if e.out_of_order:
+            detail = "out of order" + (f"; {detail}" if detail else "")
+        command.echo(f"  {e.filename:<{width}}  {_MARK[e.state]:<11}  {detail}".rstrip())
+    counts = ", ".join(f"{n} {state}" for state, n in report.counts().items() if n)
+    command.echo(f"{counts or 'no migrations'}")
+
+
+@app.command()
+def verify(
+    directory: DirOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Check that every applied migration's file exists unchanged. Exit 3 if not."""
+    command = _Command(directory, database_url, config, json, quiet, verbose)
+    with command.errors():
+        report = lib.status(command.settings())
+        bad = report.of("changed", "missing")
+        if json:
+            command.emit_json(
+                {
+                    "verified": report.verified,
+                    "problems": [e.to_dict() for e in bad],
+                    "checked": len(report.of("applied", "baseline", "changed", "missing")),
+                }
+            )
+        elif report.verified:
+            checked = len(report.of("applied", "baseline"))
+            command.echo(f"ok: {checked} applied migration(s) match their files")
+        for e in bad:
+            typer.echo(f"{e.state}: {e.filename}: {e.problem or 'file not found'}", err=True)
+        if not report.verified:
+            raise typer.Exit(EXIT_REFUSED)
+
+
+@app.command()
+def baseline(
+    version: Annotated[str, typer.Argument(help="Mark every migration up to this one applied.")],
+    lock_wait: LockWaitOpt = lib.DEFAULT_LOCK_WAIT,
+    directory: DirOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Record migrations up to VERSION as applied without running them (existing databases)."""
+    command = _Command(directory, database_url, config, json, quiet, verbose)
+    with command.errors():
+        result = lib.baseline(version, command.settings(), lock_wait=lock_wait)
+        if json:
+            command.emit_json(result.to_dict())
+            return
+        for name in result.marked:
+            command.info(f"marked {name} as applied")
+        command.echo(f"baseline at {result.version}: {len(result.marked)} migration(s) marked")
+
+
+@app.command()
+def repair(
+    accept_changed: Annotated[
+        bool,
+        typer.Option(
+            "--accept-changed", help="Record the current checksum of edited applied files."
+        ),
+    ] = False,
+    forget_missing: Annotated[
+        bool,
+        typer.Option("--forget-missing", help="Drop ledger rows whose file is gone."),
+    ] = False,
+    lock_wait: LockWaitOpt = lib.DEFAULT_LOCK_WAIT,
+    directory: DirOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Clear a failed no-transaction migration after you fixed it; up then resumes it."""
+    command = _Command(directory, database_url, config, json, quiet, verbose)
+    with command.errors():
+        result = lib.repair(
+            command.settings(),
+            accept_changed=accept_changed,
+            forget_missing=forget_missing,
+            lock_wait=lock_wait,
+        )
+        if json:
+            command.emit_json(result.to_dict())
+        else:
+            for name in result.resumable:
+                command.echo(f"cleared the failure of {name}: querykit migrate up resumes it")
+            for name in result.accepted:
+                command.echo(f"recorded the new checksum of {name}")
+            for name in result.forgotten:
+                command.echo(f"dropped {name} from the ledger")
+            for note in result.untouched:
+                command.info(f"left as is: {note}")
+            if result.nothing_to_do:
+                command.echo("nothing to repair")
+        if result.nothing_to_do:
+            raise typer.Exit(EXIT_NOTHING_TO_DO)
+
+
+@app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="What the migration does, e.g. 'add users'.")],
+    directory: DirOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Create the next migration file from a template and print its path."""
+    command = _Command(directory, None, config, json, quiet, verbose)
+    with command.errors():
+        path = lib.new(name, command.settings())
+        if json:
+            command.emit_json({"path": str(path)})
+        else:
+            command.echo(str(path))

@@ -1,0 +1,502 @@
+"""Migration files: discover them, parse them with pglast, split them into statements.
+
+A directory holds files named ``NNNN_name.sql`` (4 to 9 digits) or
+``YYYYMMDDHHMMSS_name.sql``, never both. Everything after a line
+``-- querykit:down`` is the down part. Nothing here touches a database::
+
+    >>> [m.filename for m in discover(Path("migrations/sql"))]
+    ['0001_create_users.sql', '0002_add_email_index.sql']
+    >>> m = load_migration(Path("migrations/sql/0002_add_email_index.sql"))
+    >>> m.up[0].text, m.up[0].line, m.up_transactional
+    ('CREATE INDEX CONCURRENTLY users_email ON users (email)', 1, False)
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from pglast import ast, parser
+
+from ..errors import MigrationFileError
+
+__all__ = [
+    "DOWN_MARKER",
+    "NO_TRANSACTION_MARKER",
+    "ConcurrentIndex",
+    "Migration",
+    "Scheme",
+    "Statement",
+    "discover",
+    "load_migration",
+    "new_migration",
+    "parse_migration",
+]
+
+DOWN_MARKER = "-- querykit:down"
+NO_TRANSACTION_MARKER = "-- querykit:no-transaction"
+_DIRECTIVES = {"down", "no-transaction"}
+_DIRECTIVE = re.compile(r"--\s*querykit:(\S*)\s*$")
+_FILE_NAME = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)\.sql$")
+_TIMESTAMP = "%Y%m%d%H%M%S"
+_COMMENTS = {"SQL_COMMENT", "C_COMMENT"}
+
+
+class Scheme(Enum):
+    """How a directory numbers its files."""
+
+    SEQUENTIAL = "NNNN"
+    TIMESTAMP = "YYYYMMDDHHMMSS"
+
+
+@dataclass(frozen=True)
+class ConcurrentIndex:
+    """What a failed CONCURRENTLY statement may leave behind as an INVALID index.
+
+    ``relation`` is the table of a CREATE INDEX or REINDEX TABLE, the index of a
+    REINDEX INDEX. ``index`` is the name CREATE INDEX gives, None for REINDEX.
+    """
+
+    schema: str | None
+    relation: str
+    index: str | None
+    reindex_index: bool = False
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement of a migration, with where it starts in the file."""
+
+    index: int
+    """1-based position in its part (up or down)."""
+    text: str
+    offset: int
+    """Character offset of the first character in the file."""
+    line: int
+    column: int
+    no_transaction: str | None = None
+    """Why it cannot run inside a transaction (e.g. ``"CREATE INDEX CONCURRENTLY"``), else None."""
+    neutral: bool = False
+    """A SET or RESET: it fits a transactional and a non-transactional file alike."""
+    concurrent_index: ConcurrentIndex | None = None
+    do_body_line: int | None = None
+    """For a DO block: the file line where its body starts (PL/pgSQL counts lines from there)."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One parsed migration file."""
+
+    path: Path
+    version: int
+    version_text: str
+    name: str
+    scheme: Scheme
+    checksum: str
+    """sha256 of the whole file, with CRLF line endings read as LF and no BOM."""
+    text: str = field(repr=False)
+    up: tuple[Statement, ...]
+    down: tuple[Statement, ...] | None
+    """None when the file has no ``-- querykit:down`` line."""
+    no_transaction_marker: bool
+
+    @property
+    def filename(self) -> str:
+        return self.path.name
+
+    @property
+    def up_transactional(self) -> bool:
+        return _transactional(self.up, self.no_transaction_marker)
+
+    @property
+    def down_transactional(self) -> bool:
+        return _transactional(self.down or (), self.no_transaction_marker)
+
+    def mixing_problem(self, part: str = "up") -> str | None:
+        """Why this part may not run, when it mixes both kinds of statements without the marker."""
+        statements = self.up if part == "up" else (self.down or ())
+        if self.no_transaction_marker:
+            return None
+        outside = [s for s in statements if s.no_transaction]
+        inside = [s for s in statements if not s.no_transaction and not s.neutral]
+        if not outside or not inside:
+            return None
+        first_out, first_in = outside[0], inside[0]
+        return (
+            f"{display_path(self.path)}:{first_out.line}: {first_out.no_transaction} cannot run inside a "
+            f"transaction, but the {part} part also has statements that need one (line "
+            f"{first_in.line}); split it into two files, or add a line "
+            f"'{NO_TRANSACTION_MARKER}' to run every statement on its own "
+            "(a failure then leaves the earlier statements applied)"
+        )
+
+
+def _transactional(statements: tuple[Statement, ...], marker: bool) -> bool:
+    return not marker and not any(s.no_transaction for s in statements)
+
+
+def discover(directory: Path) -> list[Migration]:
+    """Every migration in ``directory``, parsed and sorted by version.
+
+    A missing directory holds no migrations. Files not ending in ``.sql`` and
+    hidden files are ignored; a ``.sql`` file with a bad name is an error.
+    """
+    paths = migration_paths(directory)
+    return [load_migration(path) for path in paths]
+
+
+def migration_paths(directory: Path) -> list[Path]:
+    """The migration files of ``directory`` sorted by version, names validated, not parsed."""
+    if not directory.is_dir():
+        return []
+    found: list[tuple[int, Path]] = []
+    schemes: dict[Scheme, str] = {}
+    by_version: dict[int, Path] = {}
+    for path in directory.iterdir():
+        if path.name.startswith(".") or path.suffix != ".sql" or not path.is_file():
+            continue
+        version, _, _, scheme = _parse_name(path)
+        schemes.setdefault(scheme, path.name)
+        if version in by_version:
+            raise MigrationFileError(
+                f"{display_path(path)}: version {version} is also used by {by_version[version].name}; "
+                "every file needs its own version, rename one",
+                path=str(path),
+            )
+        by_version[version] = path
+        found.append((version, path))
+    if len(schemes) > 1:
+        seq, ts = schemes[Scheme.SEQUENTIAL], schemes[Scheme.TIMESTAMP]
+        raise MigrationFileError(
+            f"{display_path(directory)} mixes numbering schemes: {seq} is NNNN_name.sql, {ts} is "
+            "YYYYMMDDHHMMSS_name.sql; rename the files so that all use one scheme",
+            path=str(directory),
+        )
+    return [path for _, path in sorted(found)]
+
+
+def directory_scheme(directory: Path) -> Scheme | None:
+    """The scheme the files of ``directory`` use, None when it has none."""
+    paths = migration_paths(directory)
+    return _parse_name(paths[0]).scheme if paths else None
+
+
+class _Name(NamedTuple):
+    version: int
+    digits: str
+    name: str
+    scheme: Scheme
+
+
+def _parse_name(path: Path) -> _Name:
+    match = _FILE_NAME.match(path.name)
+    where = display_path(path)
+    hint = "name migration files NNNN_name.sql (4 to 9 digits) or YYYYMMDDHHMMSS_name.sql"
+    if match is None:
+        raise MigrationFileError(f"{where}: not a migration file name; {hint}", path=str(path))
+    digits, name = match["version"], match["name"]
+    if len(digits) == 14:
+        try:
+            datetime.strptime(digits, _TIMESTAMP)
+        except ValueError:
+            raise MigrationFileError(
+                f"{where}: {digits} has 14 digits but is not a valid YYYYMMDDHHMMSS timestamp",
+                path=str(path),
+            ) from None
+        return _Name(int(digits), digits, name, Scheme.TIMESTAMP)
+    if 4 <= len(digits) <= 9:
+        return _Name(int(digits), digits, name, Scheme.SEQUENTIAL)
+    raise MigrationFileError(
+        f"{where}: version {digits} has {len(digits)} digits; {hint}", path=str(path)
+    )
+
+
+def display_path(path: Path) -> str:
+    """``path`` relative to the current directory when it is below it, for messages."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def load_migration(path: Path) -> Migration:
+    """Read and parse one migration file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MigrationFileError(
+            f"{display_path(path)}: cannot read: {exc.strerror}", path=str(path)
+        ) from exc
+    return parse_migration(path, data)
+
+
+def parse_migration(path: Path, data: bytes) -> Migration:
+    """Parse the content of a migration file named ``path``; syntax errors name file:line:column."""
+    parsed = _parse_name(path)
+    where = display_path(path)
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise MigrationFileError(
+            f"{where}:{line}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8",
+            path=str(path),
+            line=line,
+        ) from None
+    text = text.replace("\r\n", "\n")
+    checksum = hashlib.sha256(text.encode()).hexdigest()
+    lines = _LineIndex(text)
+    tokens = _scan(path, text, 0, lines)
+    down_at: int | None = None
+    down_end = len(text)
+    no_tx = False
+    for token in tokens:
+        if token.name != "SQL_COMMENT":
+            continue
+        comment = text[token.start : token.end + 1]
+        directive = _DIRECTIVE.match(comment)
+        if directive is None:
+            continue
+        line = lines.position(token.start)[0]
+        at = f"{where}:{line}"
+        word = directive[1]
+        if word not in _DIRECTIVES:
+            known = ", ".join(f"'-- querykit:{d}'" for d in sorted(_DIRECTIVES))
+            raise MigrationFileError(
+                f"{at}: unknown directive '{comment.strip()}'; known ones are {known}",
+                path=str(path),
+                line=line,
+            )
+        if text[lines.starts[line - 1] : token.start].strip():
+            raise MigrationFileError(
+                f"{at}: '{comment.strip()}' must be on a line of its own", path=str(path), line=line
+            )
+        if word == "no-transaction":
+            no_tx = True
+        elif down_at is not None:
+            raise MigrationFileError(
+                f"{at}: a second '{DOWN_MARKER}' line; a file has one down part",
+                path=str(path),
+                line=line,
+            )
+        else:
+            down_at, down_end = token.start, token.end + 1
+    up_end = down_at if down_at is not None else len(text)
+    up = _split(path, text, 0, up_end, tokens, lines)
+    if not up:
+        raise MigrationFileError(
+            f"{where}: has no SQL statements"
+            + (f" before '{DOWN_MARKER}'" if down_at is not None else "")
+            + "; write the migration, or delete the file",
+            path=str(path),
+        )
+    down = _split(path, text, down_end, len(text), tokens, lines) if down_at is not None else None
+    return Migration(
+        path=path,
+        version=parsed.version,
+        version_text=parsed.digits,
+        name=parsed.name,
+        scheme=parsed.scheme,
+        checksum=checksum,
+        text=text,
+        up=up,
+        down=down or None,
+        no_transaction_marker=no_tx,
+    )
+
+
+def line_column(text: str, offset: int) -> tuple[int, int]:
+    """The 1-based line and column of character ``offset`` in ``text``."""
+    line_start = text.rfind("\n", 0, offset) + 1
+    return text.count("\n", 0, offset) + 1, offset - line_start + 1
+
+
+class _LineIndex:
+    """Character offset → (line, column), both 1-based."""
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+
+    def position(self, offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.starts, offset)
+        return line, offset - self.starts[line - 1] + 1
+
+
+def _syntax_error(
+    path: Path, exc: parser.ParseError, base: int, lines: _LineIndex
+) -> MigrationFileError:
+    message, location = (*exc.args, None, None)[:2]
+    if isinstance(location, int):
+        line, column = lines.position(base + location)
+        return MigrationFileError(
+            f"{display_path(path)}:{line}:{column}: {message}; fix the SQL (nothing was applied)",
+            path=str(path),
+            line=line,
+        )
+    return MigrationFileError(
+        f"{display_path(path)}: {message}; fix the SQL (nothing was applied)", path=str(path)
+    )
+
+
+def _scan(path: Path, text: str, base: int, lines: _LineIndex) -> list[Any]:
+    try:
+        return list(parser.scan(text))
+    except parser.ParseError as exc:
+        raise _syntax_error(path, exc, base, lines) from None
+
+
+def _split(
+    path: Path, text: str, start: int, end: int, tokens: list[Any], lines: _LineIndex
+) -> tuple[Statement, ...]:
+    """The statements of ``text[start:end]``, each trimmed to its first and last token."""
+    section = text[start:end]
+    try:
+        raw = parser.parse_sql(section)
+    except parser.ParseError as exc:
+        raise _syntax_error(path, exc, start, lines) from None
+    code = [t for t in tokens if start <= t.start < end and t.name not in _COMMENTS]
+    token_starts = [t.start for t in code]
+    statements: list[Statement] = []
+    for number, item in enumerate(raw, 1):
+        lo = start + (item.stmt_location or 0)
+        hi = lo + item.stmt_len if item.stmt_len else end
+        first = bisect.bisect_left(token_starts, lo)
+        last = bisect.bisect_left(token_starts, hi) - 1
+        s_start, s_end = code[first].start, code[last].end + 1
+        line, column = lines.position(s_start)
+        node = item.stmt
+        body_line = None
+        if isinstance(node, ast.DoStmt):
+            body = next((t for t in code[first : last + 1] if t.name == "SCONST"), None)
+            body_line = lines.position(body.start)[0] if body is not None else None
+        if isinstance(node, ast.TransactionStmt):
+            raise MigrationFileError(
+                f"{display_path(path)}:{line}:{column}: {text[s_start:s_end]!r} controls the transaction; "
+                "remove it: querykit runs each file in its own transaction (or statement by "
+                f"statement with '{NO_TRANSACTION_MARKER}')",
+                path=str(path),
+                line=line,
+            )
+        statements.append(
+            Statement(
+                index=number,
+                text=text[s_start:s_end],
+                offset=s_start,
+                line=line,
+                column=column,
+                no_transaction=_no_transaction_reason(node),
+                neutral=isinstance(node, ast.VariableSetStmt),
+                concurrent_index=_concurrent_index(node),
+                do_body_line=body_line,
+            )
+        )
+    return tuple(statements)
+
+
+def _no_transaction_reason(node: Any) -> str | None:
+    """The name of the statement when PostgreSQL refuses to run it inside a transaction block."""
+    if isinstance(node, ast.IndexStmt) and node.concurrent:
+        return "CREATE INDEX CONCURRENTLY"
+    if isinstance(node, ast.DropStmt) and node.concurrent:
+        return "DROP INDEX CONCURRENTLY"
+    if isinstance(node, ast.ReindexStmt):
+        if _concurrently(node.params):
+            return "REINDEX CONCURRENTLY"
+        kind = node.kind.name.removeprefix("REINDEX_OBJECT_") if node.kind else ""
+        if kind in ("SYSTEM", "DATABASE"):
+            return f"REINDEX {kind}"
+    if isinstance(node, ast.VacuumStmt) and node.is_vacuumcmd:
+        return "VACUUM"
+    if isinstance(node, ast.ClusterStmt) and node.relation is None:
+        return "CLUSTER without a table"
+    if isinstance(node, ast.AlterTableStmt):
+        for cmd in node.cmds or ():
+            if isinstance(cmd.def_, ast.PartitionCmd) and cmd.def_.concurrent:
+                return "DETACH PARTITION CONCURRENTLY"
+    simple = {
+        ast.CreatedbStmt: "CREATE DATABASE",
+        ast.DropdbStmt: "DROP DATABASE",
+        ast.AlterSystemStmt: "ALTER SYSTEM",
+        ast.CreateTableSpaceStmt: "CREATE TABLESPACE",
+        ast.DropTableSpaceStmt: "DROP TABLESPACE",
+    }
+    return simple.get(type(node))
+
+
+def _concurrently(params: Any) -> bool:
+    for param in params or ():
+        if param.defname == "concurrently":
+            arg = param.arg
+            value = getattr(arg, "boolval", getattr(arg, "sval", True))
+            return value not in (False, "false", "off", 0)
+    return False
+
+
+def _concurrent_index(node: Any) -> ConcurrentIndex | None:
+    rel = getattr(node, "relation", None)
+    if rel is None or not rel.relname:
+        return None
+    if isinstance(node, ast.IndexStmt) and node.concurrent and node.idxname:
+        return ConcurrentIndex(rel.schemaname, rel.relname, node.idxname)
+    if isinstance(node, ast.ReindexStmt) and _concurrently(node.params):
+        is_index = node.kind is not None and node.kind.name == "REINDEX_OBJECT_INDEX"
+        return ConcurrentIndex(rel.schemaname, rel.relname, None, reindex_index=is_index)
+    return None
+
+
+_TEMPLATE = """\
+-- {filename}
+-- Runs in one transaction: all of it applies, or none of it.
+-- CREATE INDEX CONCURRENTLY and the like run outside a transaction; a file that
+-- mixes them with other statements needs a line '{no_tx}'.
+
+
+
+{down}
+-- SQL that undoes the statements above, run by 'querykit migrate down'.
+"""
+
+
+def new_migration(directory: Path, name: str, *, now: datetime | None = None) -> Path:
+    """Create the next migration file in ``directory`` (created if missing) and return its path.
+
+    The directory's scheme is kept; an empty directory starts at ``0001``::
+
+        >>> new_migration(Path("migrations/sql"), "add users").name
+        '0001_add_users.sql'
+    """
+    slug = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+    if not slug:
+        raise MigrationFileError(
+            f"cannot make a file name from {name!r}; use letters, digits and underscores"
+        )
+    paths = migration_paths(directory)
+    last = _parse_name(paths[-1]) if paths else None
+    scheme = last.scheme if last else Scheme.SEQUENTIAL
+    if scheme is Scheme.TIMESTAMP:
+        stamp = (now or datetime.now(UTC)).replace(microsecond=0, tzinfo=None)
+        if last is not None:
+            previous = datetime.strptime(last.digits, _TIMESTAMP)
+            stamp = max(stamp, previous + timedelta(seconds=1))
+        version = stamp.strftime(_TIMESTAMP)
+    else:
+        version = str(last.version + 1 if last else 1).zfill(len(last.digits) if last else 4)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{version}_{slug}.sql"
+    content = _TEMPLATE.format(filename=path.name, no_tx=NO_TRANSACTION_MARKER, down=DOWN_MARKER)
+    try:
+        with path.open("x", encoding="utf-8") as handle:
+            handle.write(content)
+    except FileExistsError:
+        raise MigrationFileError(
+            f"{display_path(path)} already exists (created meanwhile?); run the command again",
+            path=str(path),
+        ) from None
+    return path

@@ -1,0 +1,262 @@
+"""The ledger table: one row per applied migration.
+
+Its name comes from the ``migrations_table`` setting (``public.querykit_migrations``
+by default); the schema and the table are created on first use::
+
+    >>> ledger = Ledger(parse_table_name("public.querykit_migrations"))
+    >>> ledger.ensure(conn)
+    >>> sorted(ledger.rows(conn))
+    [1, 2, 3]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from pglast import ast, parser
+from psycopg import sql
+
+from ..errors import ConfigError, MigrationError
+
+__all__ = ["Ledger", "LedgerRow", "LedgerTable", "parse_table_name"]
+
+KIND_TRANSACTION = "transaction"
+KIND_NO_TRANSACTION = "no-transaction"
+KIND_BASELINE = "baseline"
+
+_COLUMNS = (
+    "version",
+    "name",
+    "checksum",
+    "kind",
+    "applied_at",
+    "duration_ms",
+    "applied_by",
+    "statements_done",
+    "statements_total",
+    "success",
+    "error",
+)
+
+_CREATE = """
+CREATE TABLE {table} (
+    version bigint PRIMARY KEY,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    kind text NOT NULL CHECK (kind IN ('transaction', 'no-transaction', 'baseline')),
+    applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    duration_ms double precision NOT NULL DEFAULT 0,
+    applied_by text NOT NULL DEFAULT current_user,
+    statements_done integer NOT NULL,
+    statements_total integer NOT NULL,
+    success boolean NOT NULL,
+    error text
+);
+COMMENT ON TABLE {table} IS 'querykit migrate: one row per applied migration file';
+COMMENT ON COLUMN {table}.checksum IS 'sha256 of the file (CRLF read as LF)';
+COMMENT ON COLUMN {table}.statements_done IS
+    'index (1-based) of the last completed statement; a rerun of a no-transaction file resumes after it';
+COMMENT ON COLUMN {table}.success IS
+    'false while a no-transaction file is partly applied (interrupted, or failed when error is set)';
+"""
+
+
+@dataclass(frozen=True)
+class LedgerTable:
+    """A schema-qualified table name, as PostgreSQL reads it (unquoted parts fold to lower case)."""
+
+    schema: str
+    name: str
+
+    @property
+    def identifier(self) -> sql.Identifier:
+        return sql.Identifier(self.schema, self.name)
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+def parse_table_name(value: str) -> LedgerTable:
+    """``"public.querykit_migrations"`` → ``LedgerTable("public", "querykit_migrations")``.
+
+    A name without a schema is in ``public``. Quoted parts keep their case.
+    """
+    problem = (
+        f"migrations_table {value!r} is not a table name; "
+        "use schema.table, e.g. public.querykit_migrations"
+    )
+    try:
+        statements = parser.parse_sql(f"SELECT FROM {value}")
+    except parser.ParseError:
+        raise ConfigError(problem) from None
+    if len(statements) != 1:
+        raise ConfigError(problem)
+    sources: Any = getattr(statements[0].stmt, "fromClause", None) or ()
+    if len(sources) != 1 or not isinstance(sources[0], ast.RangeVar):
+        raise ConfigError(problem)
+    target = sources[0]
+    if target.catalogname or target.alias or not target.relname:
+        raise ConfigError(problem)
+    return LedgerTable(target.schemaname or "public", target.relname)
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One row of the ledger."""
+
+    version: int
+    name: str
+    checksum: str
+    kind: str
+    applied_at: datetime
+    duration_ms: float
+    applied_by: str
+    statements_done: int
+    """Index (1-based) of the last completed statement."""
+    statements_total: int
+    success: bool
+    error: str | None
+
+    @property
+    def failed(self) -> bool:
+        return not self.success and self.error is not None
+
+    @property
+    def interrupted(self) -> bool:
+        return not self.success and self.error is None
+
+
+class Ledger:
+    """Reads and writes the ledger table through a connection the caller owns."""
+
+    def __init__(self, table: LedgerTable) -> None:
+        self.table = table
+        ident = table.identifier
+        self._select = sql.SQL("SELECT {} FROM {} ORDER BY version").format(
+            sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)), ident
+        )
+        self._insert = sql.SQL(
+            "INSERT INTO {} (version, name, checksum, kind, duration_ms, "
+            "statements_done, statements_total, success) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        ).format(ident)
+        self._progress = sql.SQL("UPDATE {} SET statements_done = %s WHERE version = %s").format(
+            ident
+        )
+        self._fail = sql.SQL(
+            "UPDATE {} SET statements_done = %s, error = %s WHERE version = %s"
+        ).format(ident)
+        self._finish = sql.SQL(
+            "UPDATE {} SET statements_done = statements_total, success = true, error = NULL, "
+            "applied_at = clock_timestamp(), duration_ms = %s WHERE version = %s"
+        ).format(ident)
+        self._delete = sql.SQL("DELETE FROM {} WHERE version = %s").format(ident)
+        self._clear = sql.SQL(
+            "UPDATE {} SET error = NULL, checksum = %s, name = %s, statements_total = %s "
+            "WHERE version = %s AND NOT success"
+        ).format(ident)
+        self._accept = sql.SQL(
+            "UPDATE {} SET checksum = %s, name = %s WHERE version = %s AND success"
+        ).format(ident)
+
+    def exists(self, conn: psycopg.Connection[Any]) -> bool:
+        row = conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (self.identifier_text(conn),)
+        ).fetchone()
+        return bool(row and row[0])
+
+    def identifier_text(self, conn: psycopg.Connection[Any]) -> str:
+        return self.table.identifier.as_string(conn)
+
+    def ensure(self, conn: psycopg.Connection[Any]) -> None:
+        """Create the schema and the table when missing.
+
+        Existence is checked first so that a role without CREATE on the database
+        can run migrations once someone has made the ledger.
+        """
+        if self.exists(conn):
+            return
+        with conn.transaction():
+            schema = conn.execute(
+                "SELECT to_regnamespace(%s) IS NOT NULL",
+                (sql.Identifier(self.table.schema).as_string(conn),),
+            ).fetchone()
+            if not (schema and schema[0]):
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                        sql.Identifier(self.table.schema)
+                    )
+                )
+            conn.execute(sql.SQL(_CREATE).format(table=self.table.identifier))
+
+    def rows(self, conn: psycopg.Connection[Any]) -> dict[int, LedgerRow]:
+        """Every row by version; empty when the table does not exist yet."""
+        if not self.exists(conn):
+            return {}
+        try:
+            records = conn.execute(self._select).fetchall()
+        except psycopg.errors.UndefinedColumn as exc:
+            raise MigrationError(
+                f"the table {self.table} exists but is not a querykit migration ledger "
+                f"({exc.diag.message_primary}); set migrations_table to another name"
+            ) from exc
+        return {r[0]: LedgerRow(*r) for r in records}
+
+    def record(
+        self,
+        conn: psycopg.Connection[Any],
+        version: int,
+        name: str,
+        checksum: str,
+        *,
+        kind: str,
+        duration_ms: float,
+        statements: int,
+    ) -> None:
+        """Insert a completed row (inside the caller's transaction for a transactional file)."""
+        conn.execute(
+            self._insert,
+            (version, name, checksum, kind, duration_ms, statements, statements, True),
+        )
+
+    def start(
+        self, conn: psycopg.Connection[Any], version: int, name: str, checksum: str, total: int
+    ) -> None:
+        """Insert the row of a no-transaction file before its first statement runs."""
+        conn.execute(
+            self._insert, (version, name, checksum, KIND_NO_TRANSACTION, 0.0, 0, total, False)
+        )
+
+    def progress(self, conn: psycopg.Connection[Any], version: int, done: int) -> None:
+        self._one(conn.execute(self._progress, (done, version)), version)
+
+    def fail(self, conn: psycopg.Connection[Any], version: int, done: int, error: str) -> None:
+        self._one(conn.execute(self._fail, (done, error, version)), version)
+
+    def finish(self, conn: psycopg.Connection[Any], version: int, duration_ms: float) -> None:
+        self._one(conn.execute(self._finish, (duration_ms, version)), version)
+
+    def delete(self, conn: psycopg.Connection[Any], version: int) -> None:
+        self._one(conn.execute(self._delete, (version,)), version)
+
+    def clear_failure(
+        self, conn: psycopg.Connection[Any], version: int, name: str, checksum: str, total: int
+    ) -> None:
+        """Let a partly applied file resume, accepting its current content."""
+        self._one(conn.execute(self._clear, (checksum, name, total, version)), version)
+
+    def accept_checksum(
+        self, conn: psycopg.Connection[Any], version: int, name: str, checksum: str
+    ) -> None:
+        self._one(conn.execute(self._accept, (checksum, name, version)), version)
+
+    def _one(self, cursor: psycopg.Cursor[Any], version: int) -> None:
+        # Another writer under our lock would be a bug; say so rather than carry on.
+        if cursor.rowcount != 1:
+            raise MigrationError(
+                f"the ledger {self.table} has no row for version {version} any more; "
+                "was it edited while querykit migrate was running?"
+            )

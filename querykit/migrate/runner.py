@@ -1,0 +1,799 @@
+"""Apply and revert migrations under the lock, and report status.
+
+Each public function takes resolved :class:`~querykit.settings.Settings`
+(``None`` loads them from the environment and ``pyproject.toml``) and returns
+a plain result object; the CLI only formats it::
+
+    >>> result = up(load_settings(database_url="postgresql://app@db/app"))
+    >>> [(d.filename, d.transactional) for d in result.done]
+    [('0001_create_users.sql', True), ('0002_add_email_index.sql', False)]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import psycopg
+from psycopg import sql
+
+from .._conninfo import connect, describe_target
+from ..errors import MigrationFailed, MigrationRefused
+from ..settings import Settings, load_settings, mask_secrets
+from .files import Migration, Statement, discover, display_path, line_column, new_migration
+from .ledger import (
+    KIND_BASELINE,
+    KIND_TRANSACTION,
+    Ledger,
+    LedgerRow,
+    LedgerTable,
+    parse_table_name,
+)
+from .lock import MigrationLock, application_name
+from .plan import Entry, Step, check_drift, entries, plan_down, plan_up, resolve_version
+
+__all__ = [
+    "BaselineResult",
+    "Done",
+    "Progress",
+    "RepairResult",
+    "RunResult",
+    "Status",
+    "baseline",
+    "down",
+    "new",
+    "repair",
+    "status",
+    "up",
+    "verify",
+]
+
+DEFAULT_LOCK_WAIT = 60.0
+LOCK_NOT_AVAILABLE = "55P03"
+# The backend of a killed runner notices the dead socket within this interval and
+# rolls back, instead of holding its locks until the statement ends by itself.
+_CLIENT_CHECK_MS = 1000
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress event; ``message`` is ready to print."""
+
+    event: Literal["waiting", "start", "done", "failed", "retry", "note"]
+    message: str
+    filename: str | None = None
+    duration_ms: float | None = None
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class Done:
+    """One file applied or reverted."""
+
+    version: int
+    filename: str
+    direction: Literal["up", "down"]
+    transactional: bool
+    statements: int
+    """Statements run by this call (fewer than the file has when it resumed)."""
+    resumed_at: int | None
+    """1-based statement a resumed file started at, else None."""
+    duration_ms: float
+    retries: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "name": self.filename,
+            "direction": self.direction,
+            "mode": "transaction" if self.transactional else "no-transaction",
+            "statements": self.statements,
+            "resumed_at": self.resumed_at,
+            "duration_ms": round(self.duration_ms, 3),
+            "retries": self.retries,
+        }
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What ``up`` or ``down`` did, or with ``dry_run`` would do."""
+
+    direction: Literal["up", "down"]
+    steps: tuple[Step, ...]
+    done: tuple[Done, ...]
+    dry_run: bool
+    table: str
+    lock_timeout: float
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.steps
+
+    def sql(self) -> str:
+        """The plan as an SQL script: what runs, in which transactions, in order."""
+        return render_plan(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "direction": self.direction,
+            "dry_run": self.dry_run,
+            "nothing_to_do": self.nothing_to_do,
+            "table": self.table,
+            "planned": [_step_dict(s) for s in self.steps],
+            "done": [d.to_dict() for d in self.done],
+        }
+
+
+def _step_dict(step: Step) -> dict[str, Any]:
+    m = step.migration
+    return {
+        "version": m.version,
+        "name": m.filename,
+        "mode": "transaction" if step.transactional else "no-transaction",
+        "statements": len(step.statements),
+        "resume_at": step.start + 1 if step.start else None,
+    }
+
+
+@dataclass(frozen=True)
+class Status:
+    """Files and ledger side by side."""
+
+    directory: Path
+    table: str
+    database: str
+    entries: tuple[Entry, ...]
+
+    def of(self, *states: str) -> list[Entry]:
+        return [e for e in self.entries if e.state in states]
+
+    @property
+    def verified(self) -> bool:
+        """True when no applied file has changed or gone missing."""
+        return not self.of("changed", "missing")
+
+    def counts(self) -> dict[str, int]:
+        names = ("applied", "baseline", "pending", "changed", "missing", "failed", "interrupted")
+        return {name: len(self.of(name)) for name in names}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "directory": str(self.directory),
+            "table": self.table,
+            "database": self.database,
+            "verified": self.verified,
+            "counts": self.counts(),
+            "migrations": [e.to_dict() for e in self.entries],
+        }
+
+
+@dataclass(frozen=True)
+class BaselineResult:
+    version: int
+    marked: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "marked": list(self.marked)}
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    resumable: tuple[str, ...] = ()
+    """Partly applied files whose failure was cleared; ``up`` resumes them."""
+    accepted: tuple[str, ...] = ()
+    """Changed files whose new checksum was recorded."""
+    forgotten: tuple[str, ...] = ()
+    """Missing files dropped from the ledger."""
+    untouched: tuple[str, ...] = ()
+    """Problems left as they were, with the option that would handle them."""
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not (self.resumable or self.accepted or self.forgotten)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "nothing_to_do": self.nothing_to_do,
+            "resumable": list(self.resumable),
+            "accepted": list(self.accepted),
+            "forgotten": list(self.forgotten),
+            "untouched": list(self.untouched),
+        }
+
+
+@dataclass(frozen=True)
+class _Target:
+    url: str
+    directory: Path
+    ledger: Ledger
+    lock_timeout: float
+
+    @property
+    def table(self) -> LedgerTable:
+        return self.ledger.table
+
+
+def _target(settings: Settings | None, lock_timeout: float | None = None) -> _Target:
+    # Imported here: resolving the URL may start the embedded server, which only
+    # the database-facing commands need.
+    from ..embedded import database_url
+
+    s = settings if settings is not None else load_settings()
+    if lock_timeout is not None:
+        s = s.with_overrides(lock_timeout=lock_timeout)
+    table = parse_table_name(s.migrations_table)
+    return _Target(database_url(s), s.migrations, Ledger(table), s.lock_timeout)
+
+
+# -- public API -------------------------------------------------------------------
+
+
+def status(settings: Settings | None = None) -> Status:
+    """Applied, pending, changed, missing, failed and interrupted files. Reads only.
+
+    >>> status(settings).counts()["pending"]
+    2
+    """
+    target = _target(settings)
+    files = discover(target.directory)
+    with _database_errors(target), connect(target.url, autocommit=True) as conn:
+        rows = target.ledger.rows(conn)
+    return Status(
+        target.directory,
+        str(target.table),
+        describe_target(target.url),
+        tuple(entries(files, rows)),
+    )
+
+
+def verify(settings: Settings | None = None) -> Status:
+    """Like :func:`status`, but raise ``MigrationRefused`` if an applied file changed or vanished."""
+    report = status(settings)
+    check_drift(list(report.entries))
+    return report
+
+
+def up(
+    settings: Settings | None = None,
+    *,
+    to: int | str | None = None,
+    dry_run: bool = False,
+    allow_out_of_order: bool = False,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
+    lock_timeout: float | None = None,
+    lock_retries: int = 0,
+    on_progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Apply the pending files in version order, each in its own transaction when it can.
+
+    ``to`` stops after that version. ``lock_timeout`` (seconds) overrides the
+    setting; ``lock_retries`` retries a file (or the statement of a
+    no-transaction file) that hit it, with a growing pause.
+    """
+    target = _target(settings, lock_timeout)
+    files = discover(target.directory)
+    version = None
+    if to is not None:
+        version = resolve_version(to, [m.version for m in files], what="--to")
+
+    def plan(rows: dict[int, LedgerRow]) -> list[Step]:
+        found = entries(files, rows)
+        return plan_up(found, to=version, allow_out_of_order=allow_out_of_order)
+
+    return _run("up", target, plan, dry_run, lock_wait, lock_retries, on_progress)
+
+
+def down(
+    settings: Settings | None = None,
+    *,
+    to: int | str | None = None,
+    dry_run: bool = False,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
+    lock_timeout: float | None = None,
+    lock_retries: int = 0,
+    on_progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Revert the latest applied file, or every file above ``to`` (``0`` reverts all).
+
+    Runs each file's ``-- querykit:down`` part, newest first, and removes its
+    ledger row in the same transaction.
+    """
+    target = _target(settings, lock_timeout)
+    files = discover(target.directory)
+
+    def plan(rows: dict[int, LedgerRow]) -> list[Step]:
+        version = None
+        if to is not None:
+            known = sorted({m.version for m in files} | set(rows))
+            version = resolve_version(to, known, what="--to", allow_zero=True)
+        return plan_down(entries(files, rows), to=version)
+
+    return _run("down", target, plan, dry_run, lock_wait, lock_retries, on_progress)
+
+
+def baseline(
+    version: int | str,
+    settings: Settings | None = None,
+    *,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
+) -> BaselineResult:
+    """Record every file up to ``version`` as applied, without running it.
+
+    For a database whose schema already exists; refused once the ledger has rows.
+    """
+    target = _target(settings)
+    files = discover(target.directory)
+    wanted = resolve_version(version, [m.version for m in files], what="baseline version")
+    marked = [m for m in files if m.version <= wanted]
+    with (
+        _database_errors(target),
+        MigrationLock(target.url, target.table, wait=lock_wait) as lock,
+        _migration_connection(target) as conn,
+    ):
+        lock.wait_for_orphans(application_name(target.table, "run"), conn.info.backend_pid)
+        target.ledger.ensure(conn)
+        rows = target.ledger.rows(conn)
+        if rows:
+            latest = rows[max(rows)]
+            raise MigrationRefused(
+                f"the ledger {target.table} already has {len(rows)} row(s), the latest "
+                f"{latest.name}; baseline is only for a database querykit has not migrated yet"
+            )
+        lock.ensure_held()
+        with conn.transaction():
+            for m in marked:
+                target.ledger.record(
+                    conn,
+                    m.version,
+                    m.filename,
+                    m.checksum,
+                    kind=KIND_BASELINE,
+                    duration_ms=0.0,
+                    statements=len(m.up),
+                )
+    return BaselineResult(wanted, tuple(m.filename for m in marked))
+
+
+def repair(
+    settings: Settings | None = None,
+    *,
+    accept_changed: bool = False,
+    forget_missing: bool = False,
+    lock_wait: float = DEFAULT_LOCK_WAIT,
+) -> RepairResult:
+    """Clear the failed state of partly applied no-transaction files after a person fixed them.
+
+    ``up`` then resumes each at its failed statement, with the file's current
+    content. ``accept_changed`` records the new checksum of edited applied
+    files; ``forget_missing`` drops ledger rows whose file is gone.
+    """
+    target = _target(settings)
+    files = discover(target.directory)
+    resumable: list[str] = []
+    accepted: list[str] = []
+    forgotten: list[str] = []
+    untouched: list[str] = []
+    with (
+        _database_errors(target),
+        MigrationLock(target.url, target.table, wait=lock_wait) as lock,
+        _migration_connection(target) as conn,
+    ):
+        lock.wait_for_orphans(application_name(target.table, "run"), conn.info.backend_pid)
+        ledger = target.ledger
+        found = entries(files, ledger.rows(conn))
+        lock.ensure_held()
+        with conn.transaction():
+            for e in found:
+                m = e.migration
+                if e.state in ("failed", "interrupted") and m is not None:
+                    if e.state == "failed" or e.problem is not None:
+                        ledger.clear_failure(conn, e.version, m.filename, m.checksum, len(m.up))
+                        resumable.append(m.filename)
+                elif e.state == "changed" and m is not None:
+                    if accept_changed:
+                        ledger.accept_checksum(conn, e.version, m.filename, m.checksum)
+                        accepted.append(m.filename)
+                    else:
+                        untouched.append(f"{m.filename} changed (--accept-changed)")
+                elif e.state == "missing":
+                    if forget_missing:
+                        ledger.delete(conn, e.version)
+                        forgotten.append(e.filename)
+                    else:
+                        untouched.append(f"{e.filename} missing (--forget-missing)")
+    return RepairResult(tuple(resumable), tuple(accepted), tuple(forgotten), tuple(untouched))
+
+
+def new(name: str, settings: Settings | None = None) -> Path:
+    """Create the next migration file from a short template; see :func:`files.new_migration`."""
+    s = settings if settings is not None else load_settings()
+    return new_migration(s.migrations, name)
+
+
+# -- running ------------------------------------------------------------------------
+
+
+@contextmanager
+def _database_errors(target: _Target) -> Iterator[None]:
+    """A psycopg error outside any migration statement: the ledger or lock queries failed."""
+    try:
+        yield
+    except psycopg.Error as exc:
+        message = " ".join((exc.diag.message_primary or str(exc)).split())
+        code = f"{exc.sqlstate}: " if exc.sqlstate else ""
+        raise MigrationFailed(
+            f"{describe_target(target.url)}: {code}{mask_secrets(message, target.url)} "
+            f"(while using the lock or the ledger {target.table}); check the server, the "
+            "connection and the role's privileges, then run again",
+            sqlstate=exc.sqlstate,
+        ) from exc
+
+
+@contextmanager
+def _migration_connection(target: _Target) -> Iterator[psycopg.Connection[Any]]:
+    conn = connect(
+        target.url, autocommit=True, application_name=application_name(target.table, "run")
+    )
+    try:
+        if conn.info.server_version >= 140000:
+            conn.execute(
+                sql.SQL("SET client_connection_check_interval = {}").format(
+                    sql.Literal(f"{_CLIENT_CHECK_MS}ms")
+                )
+            )
+        yield conn
+    finally:
+        conn.close()
+
+
+def _run(
+    direction: Literal["up", "down"],
+    target: _Target,
+    plan: Callable[[dict[int, LedgerRow]], list[Step]],
+    dry_run: bool,
+    lock_wait: float,
+    lock_retries: int,
+    on_progress: ProgressCallback | None,
+) -> RunResult:
+    emit = on_progress or (lambda _event: None)
+
+    def result(steps: list[Step], done: list[Done]) -> RunResult:
+        return RunResult(
+            direction, tuple(steps), tuple(done), dry_run, str(target.table), target.lock_timeout
+        )
+
+    if dry_run:
+        with _database_errors(target), connect(target.url, autocommit=True) as conn:
+            return result(plan(target.ledger.rows(conn)), [])
+
+    def waiting(message: str) -> None:
+        emit(Progress("waiting", message))
+
+    with (
+        _database_errors(target),
+        MigrationLock(target.url, target.table, wait=lock_wait, on_wait=waiting) as lock,
+        _migration_connection(target) as conn,
+    ):
+        lock.wait_for_orphans(application_name(target.table, "run"), conn.info.backend_pid)
+        if direction == "up":  # down, with no ledger yet, has nothing to revert
+            target.ledger.ensure(conn)
+        steps = plan(target.ledger.rows(conn))
+        runner = _Runner(conn, target, lock, lock_retries, emit)
+        done = [runner.run(step) for step in steps]
+    return result(steps, done)
+
+
+class _Runner:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        target: _Target,
+        lock: MigrationLock,
+        retries: int,
+        emit: ProgressCallback,
+    ) -> None:
+        self.conn = conn
+        self.ledger = target.ledger
+        self.lock = lock
+        self.retries = retries
+        self.emit = emit
+        self.encoding = conn.info.encoding
+        ms = max(1, round(target.lock_timeout * 1000))
+        self.set_local = sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{ms}ms"))
+        self.set_session = sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{ms}ms"))
+        conn.add_notice_handler(self._notice)
+        self._current: str | None = None
+
+    def _notice(self, diag: psycopg.errors.Diagnostic) -> None:
+        self.emit(Progress("note", f"{diag.severity}: {diag.message_primary}", self._current))
+
+    def run(self, step: Step) -> Done:
+        m = step.migration
+        self._current = m.filename
+        self.lock.ensure_held()
+        verb = "applying" if step.direction == "up" else "reverting"
+        mode = "" if step.transactional else " (no transaction)"
+        if step.start >= len(step.statements):
+            verb = "recording"  # killed after its last statement, before the ledger said so
+        elif step.start:
+            verb = "resuming"
+            mode = f" at statement {step.start + 1} of {len(step.statements)}{mode}"
+        self.emit(Progress("start", f"{verb} {m.filename}{mode} ...", m.filename))
+        started = time.perf_counter()
+        try:
+            if step.transactional:
+                retries = self._transactional(step, started)
+            else:
+                retries = self._statement_by_statement(step, started)
+        except MigrationFailed:
+            self.emit(Progress("failed", "failed", m.filename))
+            raise
+        ms = (time.perf_counter() - started) * 1000
+        self.emit(Progress("done", f"ok ({_ms(ms)})", m.filename, ms))
+        return Done(
+            m.version,
+            m.filename,
+            step.direction,
+            step.transactional,
+            len(step.statements) - step.start,
+            step.start + 1 if step.start else None,
+            ms,
+            retries,
+        )
+
+    def _transactional(self, step: Step, started: float) -> int:
+        m = step.migration
+        attempt = 0
+        while True:
+            try:
+                with self.conn.transaction():
+                    self.conn.execute(self.set_local)
+                    for statement in step.statements:
+                        self._execute(step, statement)
+                    if step.direction == "up":
+                        self.ledger.record(
+                            self.conn,
+                            m.version,
+                            m.filename,
+                            m.checksum,
+                            kind=KIND_TRANSACTION,
+                            duration_ms=(time.perf_counter() - started) * 1000,
+                            statements=len(m.up),
+                        )
+                    else:
+                        self.ledger.delete(self.conn, m.version)
+                return attempt
+            except MigrationFailed as exc:
+                if not self._retry(exc, attempt):
+                    raise
+                attempt += 1
+            except psycopg.Error as exc:  # COMMIT itself failed, e.g. a deferred constraint
+                raise _commit_failed(step, exc) from exc
+
+    def _statement_by_statement(self, step: Step, started: float) -> int:
+        m = step.migration
+        if step.direction == "up" and not step.resume:
+            self.ledger.start(self.conn, m.version, m.filename, m.checksum, len(m.up))
+        self.conn.execute(self.set_session)
+        attempts = 0
+        for statement in step.statements[step.start :]:
+            attempt = 0
+            while True:
+                self._drop_invalid_leftovers(statement)
+                try:
+                    self._execute(step, statement)
+                    break
+                except MigrationFailed as exc:
+                    if self._retry(exc, attempt):
+                        attempt += 1
+                        continue
+                    if step.direction == "up":
+                        self._record_failure(m, statement.index - 1, str(exc))
+                    raise
+            attempts += attempt
+            if step.direction == "up":
+                self.ledger.progress(self.conn, m.version, statement.index)
+        if step.direction == "up":
+            self.ledger.finish(self.conn, m.version, (time.perf_counter() - started) * 1000)
+        else:
+            self.ledger.delete(self.conn, m.version)
+        return attempts
+
+    def _record_failure(self, m: Migration, done: int, error: str) -> None:
+        # If the connection is gone, the row reads "interrupted", which resumes too.
+        with contextlib.suppress(psycopg.Error):
+            if done == 0:  # nothing applied: the file is simply pending again
+                self.ledger.delete(self.conn, m.version)
+            else:
+                self.ledger.fail(self.conn, m.version, done, error)
+
+    def _retry(self, exc: MigrationFailed, attempt: int) -> bool:
+        if exc.sqlstate != LOCK_NOT_AVAILABLE or attempt >= self.retries:
+            return False
+        # Exponential backoff with jitter, so that retries do not line up with the blocker's.
+        delay = min(0.5 * 2**attempt, 10.0) * random.uniform(0.8, 1.2)
+        self.emit(
+            Progress(
+                "retry",
+                f"lock timeout ({LOCK_NOT_AVAILABLE}); retry {attempt + 1} of {self.retries} "
+                f"in {delay:.1f} s",
+                self._current,
+            )
+        )
+        time.sleep(delay)
+        return True
+
+    def _execute(self, step: Step, statement: Statement) -> None:
+        try:
+            self.conn.execute(statement.text.encode(self.encoding))
+        except psycopg.Error as exc:
+            raise _statement_failed(step, statement, exc) from exc
+
+    def _drop_invalid_leftovers(self, statement: Statement) -> None:
+        """Drop the INVALID index a failed CONCURRENTLY attempt left, before trying again."""
+        target = statement.concurrent_index
+        if target is None:
+            return
+        relation = sql.Identifier(
+            *((target.schema, target.relation) if target.schema else (target.relation,))
+        ).as_string(self.conn)
+        if target.index is not None:
+            query = _INVALID_NAMED
+            params: dict[str, Any] = {"name": target.index, "rel": relation}
+        else:
+            query = _INVALID_REINDEX
+            params = {"rel": relation, "is_index": target.reindex_index, "name": target.relation}
+        for (name,) in self.conn.execute(query, params).fetchall():
+            self.conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(name)))
+            self.emit(
+                Progress(
+                    "note",
+                    f"dropped the INVALID index {name} left by an earlier failed attempt",
+                    self._current,
+                )
+            )
+
+
+# An index of that name, INVALID, in the schema of the indexed table.
+_INVALID_NAMED = """
+SELECT c.oid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE NOT i.indisvalid AND c.relname = %(name)s
+  AND c.relnamespace = (SELECT relnamespace FROM pg_class WHERE oid = to_regclass(%(rel)s))
+"""
+# A failed REINDEX CONCURRENTLY leaves <index>_ccnew (or _ccold) behind, INVALID.
+_INVALID_REINDEX = """
+SELECT c.oid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE NOT i.indisvalid AND c.relname ~ '_cc(new|old)[0-9]*$'
+  AND (NOT %(is_index)s OR starts_with(c.relname, %(name)s))
+  AND i.indrelid = CASE WHEN %(is_index)s
+      THEN (SELECT indrelid FROM pg_index WHERE indexrelid = to_regclass(%(rel)s))
+      ELSE to_regclass(%(rel)s) END
+"""
+
+
+def _ms(ms: float) -> str:
+    return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
+
+
+def _snippet(text: str, limit: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+_PLPGSQL_LINE = re.compile(r"inline_code_block line (\d+)")
+
+
+def _statement_failed(step: Step, statement: Statement, exc: psycopg.Error) -> MigrationFailed:
+    """The server's error as file:line:column, the statement, the SQLSTATE and what to do."""
+    m = step.migration
+    diag = exc.diag
+    line, column = statement.line, statement.column
+    position = diag.statement_position
+    context = diag.context
+    if position and position.isdigit():
+        line, column = line_column(m.text, statement.offset + int(position) - 1)
+    elif statement.do_body_line is not None and context:
+        found = _PLPGSQL_LINE.search(context)
+        if found:
+            line, column = statement.do_body_line + int(found[1]) - 1, 1
+    message = diag.message_primary or str(exc).strip()
+    code = f" {exc.sqlstate}" if exc.sqlstate else ""
+    parts = [f"{display_path(m.path)}:{line}:{column}: {diag.severity or 'ERROR'}{code}: {message}"]
+    for label, value in (
+        ("DETAIL", diag.message_detail),
+        ("HINT", diag.message_hint),
+        ("CONTEXT", context),
+    ):
+        if value:
+            parts.append(f"{label}: {' '.join(value.split())}")
+    total = len(step.statements)
+    parts.append(
+        f"in statement {statement.index} of {total} ({step.direction} part): "
+        f"{_snippet(statement.text)}"
+    )
+    if exc.sqlstate == LOCK_NOT_AVAILABLE:
+        parts.append(
+            "another session holds a conflicting lock: run again later, or give it more "
+            "time with --lock-timeout SECONDS or --lock-retries N"
+        )
+    if step.transactional and step.direction == "up":
+        parts.append(
+            "nothing of this file was applied (its transaction was rolled back); fix it "
+            "and run querykit migrate up again"
+        )
+    elif step.transactional:
+        parts.append("the file stays applied (its down transaction was rolled back)")
+    elif step.direction == "up":
+        applied = statement.index - 1
+        parts.append(
+            f"this file runs outside a transaction: statements 1 to {applied} are applied "
+            f"and recorded. Fix the cause, run querykit migrate repair, then querykit "
+            f"migrate up resumes at statement {statement.index}"
+            if applied
+            else "nothing of this file was applied; fix it and run querykit migrate up again"
+        )
+    else:
+        parts.append(
+            "this down part runs outside a transaction: the statements before this one ran, "
+            "and the file stays recorded as applied; make them idempotent (IF EXISTS) and "
+            "run down again"
+        )
+    return MigrationFailed(
+        "; ".join(parts),
+        path=str(m.path),
+        line=line,
+        sqlstate=exc.sqlstate,
+    )
+
+
+def _commit_failed(step: Step, exc: psycopg.Error) -> MigrationFailed:
+    m = step.migration
+    return MigrationFailed(
+        f"{display_path(m.path)}: COMMIT failed: {exc.sqlstate or ''} "
+        f"{exc.diag.message_primary or exc}; nothing of this file was applied "
+        "(check deferred constraints); fix it and run querykit migrate up again",
+        path=str(m.path),
+        sqlstate=exc.sqlstate,
+    )
+
+
+def render_plan(result: RunResult) -> str:
+    """The SQL a run executes, with the transactions and ledger writes as comments."""
+    ms = max(1, round(result.lock_timeout * 1000))
+    verb = "apply" if result.direction == "up" else "revert"
+    if not result.steps:
+        return f"-- nothing to {verb}\n"
+    out = [
+        f"-- querykit migrate {result.direction}: {verb} {len(result.steps)} file(s), "
+        f"ledger {result.table}"
+    ]
+    for step in result.steps:
+        m = step.migration
+        statements = step.statements[step.start :]
+        out.append("")
+        if step.transactional:
+            out.append(f"-- {m.filename}: one transaction, {len(statements)} statement(s)")
+            out.append("BEGIN;")
+            out.append(f"SET LOCAL lock_timeout = '{ms}ms';")
+        else:
+            resume = f", resuming at statement {step.start + 1}" if step.start else ""
+            out.append(
+                f"-- {m.filename}: no transaction, statement by statement{resume}; "
+                "progress recorded after each"
+            )
+            out.append(f"SET lock_timeout = '{ms}ms';")
+        out.extend(f"{s.text};" for s in statements)
+        ledger = "record" if step.direction == "up" else "delete"
+        out.append(f"-- {ledger} version {m.version} in {result.table}")
+        if step.transactional:
+            out.append("COMMIT;")
+    return "\n".join(out) + "\n"
