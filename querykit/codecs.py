@@ -392,12 +392,44 @@ def _decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
         item = _decoder_cached(type_.item_type)
         if item is None:
             return None
-        return lambda v: [None if x is None else item(x) for x in v]
+        # psycopg cannot know arrays of user types (enums) and gives their text form
+        return lambda v: [
+            None if x is None else item(x)
+            for x in (parse_text_array(v) if isinstance(v, str) else v)
+        ]
     if isinstance(type_, sa.Float) and not isinstance(type_, sa.Double | sa.REAL):
         return None
     if isinstance(type_, sa.Numeric) and not type_.asdecimal:
         return lambda v: float(v) if isinstance(v, Decimal) else v
     return None
+
+
+def parse_text_array(text: str) -> list[str | None]:
+    """The elements of a one-dimensional PostgreSQL array literal: ``{a,"b,c",NULL}``."""
+    if not (text.startswith("{") and text.endswith("}")):
+        raise ValueError(f"not an array literal: {text[:40]!r}")
+    items: list[str | None] = []
+    body, i, n = text[1:-1], 0, len(text) - 2
+    while i < n:
+        if body[i] == '"':
+            i += 1
+            chars = []
+            while body[i] != '"':
+                if body[i] == "\\":
+                    i += 1
+                chars.append(body[i])
+                i += 1
+            items.append("".join(chars))
+            i += 1
+        else:
+            end = body.find(",", i)
+            end = n if end < 0 else end
+            token = body[i:end]
+            items.append(None if token == "NULL" else token)
+            i = end
+        if i < n and body[i] == ",":
+            i += 1
+    return items
 
 
 # -- nested values: JSON from the server -> the Python value --------------------------
@@ -412,6 +444,15 @@ def json_expr(column: Any, type_: TypeEngine[Any]) -> Any:
     impl = type_.dialect_impl(DIALECT) if isinstance(type_, sa.TypeDecorator) else type_
     if isinstance(impl, sa.Numeric) and not isinstance(impl, sa.Float):
         return sa.cast(column, sa.Text)
+    if isinstance(impl, sa.Interval | postgresql.INTERVAL):
+        # its text depends on the server's IntervalStyle: send the three fields instead
+        months = sa.extract("year", column) * 12 + sa.extract("month", column)
+        time_part = sa.extract("epoch", column - sa.func.date_trunc("day", column))
+        fields = sa.func.json_build_array(
+            sa.cast(months, sa.Integer), sa.cast(sa.extract("day", column), sa.Integer),
+            sa.cast(time_part, sa.Text),
+        )  # fmt: skip
+        return sa.case((column.is_(None), None), else_=fields)
     if isinstance(impl, sa.ARRAY) and isinstance(impl.item_type, sa.Numeric):
         return sa.cast(column, sa.ARRAY(sa.Text))
     return column
@@ -429,8 +470,6 @@ def json_decoder_for(type_: TypeEngine[Any]) -> Decoder | None:
 
 @lru_cache(maxsize=4096)
 def _json_decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
-    from psycopg.types.datetime import IntervalLoader
-
     from .columns import JSONBPayload, VectorType
 
     final = _decoder_cached(type_)  # the same finishing step as the top level
@@ -458,8 +497,7 @@ def _json_decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
     elif isinstance(impl, sa.Time):
         base = dt.time.fromisoformat
     elif isinstance(impl, sa.Interval | postgresql.INTERVAL):
-        loader = IntervalLoader(0)
-        base = lambda v: loader.load(v.encode())  # noqa: E731  (psycopg's own text rule)
+        base = _json_interval
     elif isinstance(impl, sa.Uuid):
         base = uuid.UUID if getattr(impl, "as_uuid", True) else None
     elif isinstance(impl, sa.LargeBinary):
@@ -476,6 +514,15 @@ def _json_float(value: Any) -> float:
     if isinstance(value, str):  # 'NaN', 'Infinity', '-Infinity'
         return float(value.replace("Infinity", "inf"))
     return float(value)
+
+
+def _json_interval(value: list[Any]) -> dt.timedelta:
+    """(months, days, seconds) as psycopg reads an interval: a year is 365 days, a month 30."""
+    months, days, seconds = value
+    years = int(months / 12)  # toward zero, as PostgreSQL prints "-1 years -2 mons"
+    months -= years * 12
+    micros = int(Decimal(seconds) * 1_000_000)
+    return dt.timedelta(days=days + 30 * months + 365 * years, microseconds=micros)
 
 
 def _json_datetime(value: str) -> dt.datetime:

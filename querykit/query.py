@@ -560,7 +560,8 @@ class SelectQuery(Query[*Ts]):
         else:
             scope = _tables_of(columns)
         binder.push_scope(scope)
-        single = froms[0] if len(froms) == 1 and not self._joins else None
+        # some()/none()/every() resolve relations against the one table queried, if one
+        single = scope[0] if len(scope) == 1 else None
         binder.push_relation_source(single if isinstance(single, sa.Table) else None)
         if self._where:
             stmt = stmt.where(*(c._core(binder) for c in self._where))

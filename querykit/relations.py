@@ -47,6 +47,7 @@ from typing import Any, Generic, Literal, TypeVar, overload
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import schema
+from sqlalchemy.sql import util as sql_util
 from sqlalchemy.sql.elements import ColumnElement
 
 from . import codecs
@@ -322,9 +323,9 @@ class _RelationFilter(Condition):
                 f"{self.mode}({self.name!r}): {source.name}.{self.name} is a single row, not a list; "
                 f"filter on it with exists() or a join"
             )
-        inner = _related_rows(rel, source)
+        inner, target = _related_rows(rel, source)
         binder.push_scope([rel.target, *([rel.through] if rel.through is not None else [])])
-        cond = None if self.where is None else self.where._core(binder)
+        cond = None if self.where is None else _adapt(self.where._core(binder), rel.target, target)
         binder.pop_scope()
         if self.mode == "every":
             check = sa.not_(sa.func.coalesce(cond, sa.false())) if cond is not None else sa.false()
@@ -348,14 +349,39 @@ def every(relation_name: str, where: Condition | ColumnElement[bool]) -> Conditi
     return _RelationFilter(relation_name, where, "every")
 
 
-def _related_rows(rel: Relation, parent: Any) -> Any:
-    """SELECT 1 FROM target [JOIN through] WHERE <joined to parent row>, correlated to ``parent``."""
-    source: Any = rel.target
+def _related_rows(rel: Relation, parent: Any) -> tuple[Any, Any]:
+    """(SELECT 1 FROM target [JOIN through] WHERE <joined to the parent row>, the target's alias).
+
+    The select is correlated to ``parent``; a relation from a table to itself
+    gets an alias for the target, so the two sides stay apart.
+    """
+    target: Any = rel.target
+    if rel.target is _base_table(parent):
+        target = rel.target.alias(f"qk_{rel.name}")
+    source: Any = target
     if rel.through is not None:
-        source = rel.through.join(rel.target, sa.and_(*(t == g for t, g in rel.through_pairs)))
-    cond = sa.and_(*(right == parent.c[left.key] for left, right in rel.pairs))
+        on = sa.and_(*(t == _ref_column(target, g) for t, g in rel.through_pairs))
+        source = rel.through.join(target, on)
+        cond = sa.and_(*(right == parent.c[left.key] for left, right in rel.pairs))
+    else:
+        cond = sa.and_(
+            *(_ref_column(target, right) == parent.c[left.key] for left, right in rel.pairs)
+        )
     stmt: Any = sa.select(sa.literal_column("1")).select_from(source).where(cond)
-    return stmt.correlate(parent)
+    return stmt.correlate(parent), target
+
+
+def _base_table(ref: Any) -> Any:
+    return getattr(ref, "element", ref) if isinstance(ref, sa.Alias) else ref
+
+
+def _ref_column(ref: Any, column: schema.Column[Any]) -> Any:
+    return column if ref is column.table else ref.c[column.key]
+
+
+def _adapt(expr: Any, table: sa.Table, ref: Any) -> Any:
+    """``expr`` with ``table``'s columns read from ``ref`` (an alias of it), if it is one."""
+    return expr if ref is table else sql_util.ClauseAdapter(ref).traverse(expr)
 
 
 # -- building the nested query --------------------------------------------------------------
@@ -704,16 +730,15 @@ class _Parts:
 
 
 def _parts(level: _Level, binder: Binder, table_ref: Any) -> _Parts:
+    """``table_ref`` is the level's table, or the alias it is read through."""
     binder.push_scope([level.table])
-    order = [o._core(binder) for o in level.order_by]
-    binder.pop_scope()
+    order = [_adapt(o._core(binder), level.table, table_ref) for o in level.order_by]
     where: list[Any] = []
     if level.where is not None:
-        binder.push_scope([table_ref])
         binder.push_relation_source(level.table)
-        where.append(level.where._core(binder))
+        where.append(_adapt(level.where._core(binder), level.table, table_ref))
         binder.pop_relation_source()
-        binder.pop_scope()
+    binder.pop_scope()
     limit = None if level.limit is None else binder.bind(sa.Integer(), "limit")
     offset = None if level.offset is None else binder.bind(sa.Integer(), "offset")
     counts = [
@@ -735,52 +760,71 @@ def _apply(stmt: Any, parts: _Parts) -> Any:
 
 
 def _count_expr(rel: Relation, where: Condition | None, parent: Any, binder: Binder) -> Any:
-    inner = _related_rows(rel, parent).with_only_columns(sa.func.count())
+    inner, target = _related_rows(rel, parent)
+    inner = inner.with_only_columns(sa.func.count())
     if where is not None:
         binder.push_scope([rel.target])
-        inner = inner.where(where._core(binder))
+        inner = inner.where(_adapt(where._core(binder), rel.target, target))
         binder.pop_scope()
     return inner.scalar_subquery()
 
 
-def _join_to_parent(level: _Level, stmt: Any, parent: Any) -> Any:
+def _join_to_parent(level: _Level, stmt: Any, parent: Any, ref: Any) -> Any:
     rel = level.relation
     assert rel is not None
     if rel.through is None:
-        stmt = stmt.select_from(level.table)
+        stmt = stmt.select_from(ref)
+        cond = [_ref_column(ref, right) == parent.c[left.key] for left, right in rel.pairs]
     else:
-        stmt = stmt.select_from(
-            rel.through.join(level.table, sa.and_(*(t == g for t, g in rel.through_pairs)))
-        )
-    return stmt.where(*(right == parent.c[left.key] for left, right in rel.pairs))
+        on = sa.and_(*(t == _ref_column(ref, g) for t, g in rel.through_pairs))
+        stmt = stmt.select_from(rel.through.join(ref, on))
+        cond = [right == parent.c[left.key] for left, right in rel.pairs]
+    return stmt.where(*cond)
 
 
 def _json_statement(root: _Level, binder: Binder) -> Any:
     table = root.table
     parts = _parts(root, binder, table)
-    nested = [_json_children(child, table, binder).label(child.name) for child in root.children]
-    stmt = sa.select(*root.columns, *_key_columns(root), *parts.counts, *nested)
+    nested = [
+        _json_children(child, table, binder, {table}, as_text=True).label(child.name)
+        for child in root.children
+    ]
+    stmt = sa.select(*root.columns, *parts.counts, *nested)
     return _apply(stmt.select_from(table), parts)
 
 
-def _json_children(level: _Level, parent: Any, binder: Binder) -> Any:
-    """A correlated scalar subquery: the level's rows as JSON text, in order, limited per parent."""
+def _json_children(
+    level: _Level, parent: Any, binder: Binder, ancestors: set[Any], *, as_text: bool = False
+) -> Any:
+    """A correlated scalar subquery: the level's rows as JSON, in order, limited per parent.
+
+    The outermost level travels as text, parsed once by querykit; deeper levels
+    are JSON inside it. A table already read further up is read through an alias.
+    """
     rel = level.relation
     assert rel is not None
-    parts = _parts(level, binder, level.table)
+    ref: Any = (
+        level.table.alias(f"qk_{level.name}_src") if level.table in ancestors else level.table
+    )
+    parts = _parts(level, binder, ref)
     ordinal = sa.func.row_number().over(order_by=parts.order or None).label(_ORD)
-    inner = sa.select(*level.columns, *_key_columns(level), *parts.counts, ordinal)
-    inner = _apply(_join_to_parent(level, inner, parent), parts)
+    columns = [_ref_column(ref, c) for c in (*level.columns, *_key_columns(level))]
+    inner = sa.select(*columns, *parts.counts, ordinal)
+    inner = _apply(_join_to_parent(level, inner, parent, ref), parts)
     sub = inner.correlate(parent).subquery(f"qk_{level.name}")
     items: list[Any] = [codecs.json_expr(sub.c[c.key], c.type) for c in level.columns]
     items += [sub.c[name] for name, _, _ in level.counts]
-    items += [_json_children(child, sub, binder) for child in level.children]
+    items += [
+        _json_children(child, sub, binder, ancestors | {level.table}) for child in level.children
+    ]
     row = sa.func.json_build_array(*items)
     value: Any = row
     if rel.many:
         agg = sa.func.json_agg(postgresql.aggregate_order_by(row, sub.c[_ORD]))
         value = sa.func.coalesce(agg, sa.literal_column("'[]'::json"))
-    return sa.select(sa.cast(value, sa.Text)).select_from(sub).scalar_subquery()
+    if as_text:
+        value = sa.cast(value, sa.Text)
+    return sa.select(value).select_from(sub).scalar_subquery()
 
 
 def _json_row_decoder(root: _Level) -> Callable[[Sequence[Any]], dict[str, Any]]:
@@ -816,7 +860,7 @@ def _json_level_decoder(level: _Level) -> Callable[[Any], Any]:
             if dec is not None and value is not None:
                 try:
                     value = dec(value)
-                except (ValueError, TypeError, KeyError) as exc:
+                except (ValueError, TypeError, KeyError, OverflowError) as exc:
                     raise MappingError(
                         f"{label}.{name}: cannot decode nested value {value!r}: {exc}"
                     ) from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import math
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -139,3 +140,94 @@ post_tag = Table("post_tag", metadata, post_tag_cols)
 relation(holder, "items", everything, on=[(holder.c.id, everything.c.holder_id)], many=True)
 many_to_many(post, "tags", tag, through=post_tag)
 many_to_many(tag, "posts", post, through=post_tag)
+
+
+# Rows of every type, with hostile text, for round-trip tests.
+TRICKY_TEXT = [
+    "plain",
+    "it's",
+    "back\\slash",
+    "O'Reilly \\' --",
+    "unicode ✓ ñ 日本 🎉",
+    "percent % and %s and %(x)s",
+    "$$dollar$$",
+    "semi; DROP TABLE everything; --",
+    "",
+]
+
+ROWS: list[dict[str, Any]] = [
+    {
+        "id": i + 1,
+        "small": (-32768, 0, 32767)[i % 3],
+        "big": (2**62 + i, -(2**53) - 1, 7)[i % 3],
+        "num": (Decimal("1.10"), Decimal("-0.000001"), Decimal("123456789012345678.123456789"))[
+            i % 3
+        ],
+        "dbl": (1.5, -0.1, 1e300, math.inf, -math.inf, 2.2250738585072014e-308)[i % 6],
+        "flag": i % 2 == 0,
+        "txt": TRICKY_TEXT[i % len(TRICKY_TEXT)],
+        "day": dt.date(2024, 2, 29) + dt.timedelta(days=i),
+        "clock": dt.time(23, 59, 59, 999999) if i % 2 else dt.time(0, 0, 1),
+        "at": dt.datetime(2024, 3, 31, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))
+        + dt.timedelta(hours=i),
+        "naive": dt.datetime(1999, 12, 31, 23, 59, 59, 123456) + dt.timedelta(seconds=i),
+        "span": dt.timedelta(days=i, seconds=3661, microseconds=5),
+        "uid": uuid.UUID(int=i * 7919),
+        "blob": bytes([0, 1, 2, 255, 39, 92]) * (i + 1),
+        "tags": ["a", "it's", "x,y", "{braces}", '"quoted"'][: i % 5 + 1],
+        "nums": [i, -i, 2**31 - 1],
+        "doc": {"agent": "shuri", "n": i, "quote": "it's", "nested": {"list": [1, "two", None]}},
+        "mood": list(Mood)[i % 3],
+        "moods": [Mood.HAPPY, Mood.O_QUOTE],
+        "vec": [0.1 * i, -1.5, 3.25],
+    }
+    for i in range(12)
+]
+
+
+ROWS_FOR_RELATIONS: list[tuple[Table, list[dict[str, Any]]]] = [
+    (author, [{"id": 1, "name": "ada"}, {"id": 2, "name": "bob"}, {"id": 3, "name": "cy"}]),
+    (
+        post,
+        [
+            {"id": 1, "author_id": 1, "editor_id": 2, "title": "first", "score": 10},
+            {"id": 2, "author_id": 1, "editor_id": None, "title": "second", "score": 15},
+            {"id": 3, "author_id": 2, "editor_id": 1, "title": "third", "score": 30},
+            {"id": 4, "author_id": 2, "editor_id": None, "title": "fourth", "score": 20},
+            {"id": 5, "author_id": 2, "editor_id": None, "title": "fifth", "score": 10},
+        ],
+    ),
+    (
+        comment,
+        [
+            {"id": 1, "post_id": 1, "body": "nice"},
+            {"id": 2, "post_id": 1, "body": "meh"},
+            {"id": 3, "post_id": 3, "body": "wow"},
+        ],
+    ),
+    (tag, [{"id": 1, "name": "db"}, {"id": 2, "name": "ai"}]),
+    (
+        post_tag,
+        [{"post_id": 1, "tag_id": 1}, {"post_id": 1, "tag_id": 2}, {"post_id": 2, "tag_id": 1}],
+    ),
+    (
+        node,
+        [
+            {"id": 1, "parent_id": None, "label": "root"},
+            {"id": 2, "parent_id": 1, "label": "a"},
+            {"id": 3, "parent_id": 1, "label": "b"},
+            {"id": 4, "parent_id": 2, "label": "a1"},
+        ],
+    ),
+    (holder, [{"id": 1, "label": "h1"}, {"id": 2, "label": "h2"}]),
+]
+
+
+def _everything_rows() -> list[dict[str, Any]]:
+    rows = []
+    for i, row in enumerate(ROWS[:6]):
+        rows.append({**row, "holder_id": 1 + i % 2, "parent_id": None if i < 2 else 1 + i % 2})
+    return rows
+
+
+ROWS_FOR_RELATIONS.append((everything, _everything_rows()))

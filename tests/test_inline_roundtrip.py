@@ -7,8 +7,6 @@ without parameters that way), the parameterised one over the extended protocol.
 from __future__ import annotations
 
 import datetime as dt
-import math
-import uuid
 from decimal import Decimal
 from typing import Any
 
@@ -17,50 +15,9 @@ import pytest
 from pgvector import Vector
 
 from querykit import and_, between, eq, gt, in_array, insert, is_null, like, lt, or_, select
-from tests.tables import Mood, everything
+from tests.tables import ROWS, TRICKY_TEXT, Mood, everything
 
 E = everything.c
-
-TRICKY_TEXT = [
-    "plain",
-    "it's",
-    "back\\slash",
-    "O'Reilly \\' --",
-    "unicode ✓ ñ 日本 🎉",
-    "percent % and %s and %(x)s",
-    "$$dollar$$",
-    "semi; DROP TABLE everything; --",
-    "",
-]
-
-ROWS: list[dict[str, Any]] = [
-    {
-        "id": i + 1,
-        "small": (-32768, 0, 32767)[i % 3],
-        "big": (2**62 + i, -(2**53) - 1, 7)[i % 3],
-        "num": (Decimal("1.10"), Decimal("-0.000001"), Decimal("123456789012345678.123456789"))[
-            i % 3
-        ],
-        "dbl": (1.5, -0.1, 1e300, math.inf, -math.inf, 2.2250738585072014e-308)[i % 6],
-        "flag": i % 2 == 0,
-        "txt": TRICKY_TEXT[i % len(TRICKY_TEXT)],
-        "day": dt.date(2024, 2, 29) + dt.timedelta(days=i),
-        "clock": dt.time(23, 59, 59, 999999) if i % 2 else dt.time(0, 0, 1),
-        "at": dt.datetime(2024, 3, 31, 1, 30, tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))
-        + dt.timedelta(hours=i),
-        "naive": dt.datetime(1999, 12, 31, 23, 59, 59, 123456) + dt.timedelta(seconds=i),
-        "span": dt.timedelta(days=i, seconds=3661, microseconds=5),
-        "uid": uuid.UUID(int=i * 7919),
-        "blob": bytes([0, 1, 2, 255, 39, 92]) * (i + 1),
-        "tags": ["a", "it's", "x,y", "{braces}", '"quoted"'][: i % 5 + 1],
-        "nums": [i, -i, 2**31 - 1],
-        "doc": {"agent": "shuri", "n": i, "quote": "it's", "nested": {"list": [1, "two", None]}},
-        "mood": list(Mood)[i % 3],
-        "moods": [Mood.HAPPY, Mood.O_QUOTE],
-        "vec": [0.1 * i, -1.5, 3.25],
-    }
-    for i in range(12)
-]
 
 
 @pytest.fixture
