@@ -1,5 +1,8 @@
 """The example AI-pipeline schema: plain SQLAlchemy Core tables with typed columns.
 
+The hand-written migrations in ``migrations/sql/`` create exactly these tables
+(a test compares the migrated database with this module).
+
 Type checkers know every column's Python type from these declarations (no
 code generation), e.g. ``pipeline_run.c.cost`` is ``Column[Decimal]``. The
 tables are created by the hand-written files in ``migrations/sql/``;
@@ -67,7 +70,12 @@ class pipeline_run_cols(TypedColumns):
     ]
 
 
-pipeline_run = Table("pipeline_run", metadata, pipeline_run_cols)
+pipeline_run = Table(
+    "pipeline_run",
+    metadata,
+    pipeline_run_cols,
+    Index("pipeline_run_status_started_at_idx", "status", "started_at"),
+)
 
 
 class pipeline_step_cols(TypedColumns):
@@ -147,7 +155,17 @@ class agent_context_cols(TypedColumns):
     __row_pos__: tuple[int, str, dict[str, Any], dict[str, Any] | None, dt.datetime]
 
 
-agent_context = Table("agent_context", metadata, agent_context_cols)
+agent_context = Table(
+    "agent_context",
+    metadata,
+    agent_context_cols,
+    Index(
+        "agent_context_context_idx",
+        "context",
+        postgresql_using="gin",
+        postgresql_ops={"context": "jsonb_path_ops"},
+    ),
+)
 
 
 class content_item_cols(TypedColumns):
