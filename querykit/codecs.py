@@ -537,6 +537,32 @@ def _json_bytes(value: str) -> bytes:
     return bytes.fromhex(value[2:])
 
 
+# -- JSON for tools: a parameter as plain JSON data -------------------------------------
+
+
+def json_safe(value: Any) -> Any:
+    """A parameter as JSON data, for ``--json`` output: text for what JSON has no type for."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, Json | Jsonb):
+        return json.loads(value.obj) if isinstance(value.obj, str) else value.obj
+    if isinstance(value, Vector | HalfVector):
+        return value.to_list()
+    if isinstance(value, SparseVector | Bit):
+        return value.to_text()
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.name
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
 # -- literals: Python value -> SQL text ---------------------------------------------
 
 

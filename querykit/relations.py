@@ -574,14 +574,14 @@ class NestedQuery(Query[T], Generic[T]):
         """The statement (json), or the first of the per-level statements (batched)."""
         return to_sql(self)
 
-    def explain_plan(self) -> list[str]:
-        """Every statement this query sends, in order; batched children show ``= ANY(%s)``."""
+    def statements(self) -> list[CompiledSQL]:
+        """Every statement this query sends, in order; batched children bind the parents' keys."""
+        compiled = self.to_sql()
         if self._strategy == "json":
-            return [self.to_sql().sql]
-        plans = [self.to_sql().sql]
-        for child, parent in _walk_children(self._root):
-            plans.append(to_sql(_ChildQuery(child, parent, ())).sql)
-        return plans
+            return [compiled]
+        return [compiled] + [
+            to_sql(_ChildQuery(child, parent, ())) for child, parent in batched_levels(self._root)
+        ]
 
     # -- turning rows into results ----------------------------------------------------------
 

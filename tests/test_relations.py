@@ -324,7 +324,7 @@ def test_json_strategy_is_one_statement() -> None:
         "FROM pipeline_run WHERE pipeline_run.status = %s"
     )
     assert q.to_sql().params == ("FAILED",)
-    assert len(q.explain_plan()) == 1
+    assert len(q.statements()) == 1
 
 
 def test_batched_strategy_shows_every_statement() -> None:
@@ -334,7 +334,7 @@ def test_batched_strategy_shows_every_statement() -> None:
         with_={"steps": include(columns=["name"], order_by=["created_at"])},
         strategy="batched",
     )
-    plans = [normalize_sql(p) for p in q.explain_plan()]
+    plans = [normalize_sql(p.sql) for p in q.statements()]
     assert plans == [
         "SELECT pipeline_run.id FROM pipeline_run",
         "SELECT pipeline_step.run_id AS qk_parent, pipeline_step.name FROM pipeline_step "

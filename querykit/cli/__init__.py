@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from . import db, migrate
+from .sql import sql
 
 app = typer.Typer(
     name="querykit",
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(db.app, name="db")
 app.add_typer(migrate.app, name="migrate")
+app.command("sql")(sql)
 
 
 def main() -> None:

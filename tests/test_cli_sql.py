@@ -1,0 +1,146 @@
+"""``querykit sql`` as a user runs it, from the repository root."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from querykit import load_settings, migrate
+from querykit.embedded import bin_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def querykit(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "QUERYKIT_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "querykit", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_lists_every_named_query_with_sql_and_params() -> None:
+    proc = querykit("sql")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("failed_runs", "cost_by_pipeline", "create_run", "create_step", "daily_tokens"):
+        assert f"-- queries:{name}" in proc.stdout
+    assert "-- params: $1 = 'COMPLETED'" in proc.stdout
+    assert "-- queries:failed_runs(hours: int = 24)" in proc.stdout
+    assert "-- Completed runs: cost summed" in proc.stdout  # the docstring under the assignment
+
+
+def test_json_is_machine_readable() -> None:
+    proc = querykit("sql", "--json")
+    assert proc.returncode == 0, proc.stderr
+    tool = subprocess.run(
+        [sys.executable, "-m", "json.tool"], input=proc.stdout, capture_output=True, text=True
+    )
+    assert tool.returncode == 0
+    items = json.loads(proc.stdout)
+    by_name = {item["name"]: item for item in items}
+    assert by_name["queries:cost_by_pipeline"]["params"] == ["COMPLETED"]
+    assert "%s" in by_name["queries:cost_by_pipeline"]["sql"]
+    assert all({"name", "sql", "params"} <= set(item) for item in items)
+
+
+def test_one_query_by_name_and_errors() -> None:
+    proc = querykit("sql", "queries:cost_by_pipeline", "--inline")
+    assert proc.returncode == 0
+    assert "WHERE pipeline_run.status = 'COMPLETED'::status" in proc.stdout
+    assert "failed_runs" not in proc.stdout
+    missing = querykit("sql", "queries:nope")
+    assert missing.returncode == 2
+    assert "queries has no named query 'nope'; it has: failed_runs" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    bad_module = querykit("sql", "no_such_module")
+    assert (
+        bad_module.returncode == 2 and "cannot import module 'no_such_module'" in bad_module.stderr
+    )
+
+
+def test_a_query_function_needs_defaults(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.querykit]\nqueries = ["myq"]\n')
+    (tmp_path / "myq.py").write_text(
+        "from querykit import SelectQuery, select, eq\nfrom schema import pipeline_run as r\n"
+        "def by_name(name: str) -> SelectQuery[str]:\n    return select(r.c.id).where(eq(r.c.name, name))\n"
+    )
+    env = {"PYTHONPATH": str(ROOT)}
+    proc = querykit("sql", cwd=tmp_path, env=env)
+    assert proc.returncode == 2
+    assert "myq:by_name(name: str) needs arguments (name)" in proc.stderr
+
+
+def test_ddl_is_valid_sql_that_creates_the_schema(database_url: str) -> None:
+    proc = querykit("sql", "--ddl")
+    assert proc.returncode == 0, proc.stderr
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(proc.stdout)
+        tables = {
+            r[0]
+            for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        }
+    assert tables == {"pipeline_run", "pipeline_step", "embedding", "agent_context", "content_item"}
+
+
+@pytest.fixture
+def app_db(database_url: str) -> str:
+    migrate.up(load_settings(cwd=ROOT, env={}, database_url=database_url))
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO pipeline_run (id, name, status, cost, metadata) VALUES "
+            "('r1', 'video', 'FAILED', 1.5, '{\"topic\": \"it''s\"}'), ('r2', 'video', 'COMPLETED', 2, null), "
+            "('r3', 'audio', 'FAILED', 0, null)"
+        )
+        conn.execute(
+            "INSERT INTO pipeline_step (id, run_id, name, status, tokens, created_at) VALUES "
+            "('s1', 'r1', 'a', 'COMPLETED', 5, now() - interval '1 min'), ('s2', 'r1', 'b', 'FAILED', 7, now())"
+        )
+    return database_url
+
+
+def test_inline_pasted_into_psql_returns_the_library_rows(app_db: str) -> None:
+    from queries import failed_runs
+    from querykit.relations import load
+
+    proc = querykit("sql", "queries:failed_runs", "--inline")
+    assert proc.returncode == 0, proc.stderr
+    psql = subprocess.run(
+        [str(bin_dir() / "psql"), app_db, "--csv", "-v", "ON_ERROR_STOP=1"],
+        input=proc.stdout,
+        capture_output=True,
+        text=True,
+    )
+    assert psql.returncode == 0, psql.stderr
+    pasted = list(csv.DictReader(io.StringIO(psql.stdout)))
+    with psycopg.connect(app_db) as conn:
+        library = load(failed_runs(), lambda sql, params: conn.execute(sql, params).fetchall())
+    assert [r["id"] for r in pasted] == [r["id"] for r in library] and len(library) == 2
+    for row, lib in zip(pasted, library, strict=True):
+        steps = json.loads(row["steps"])
+        assert [s[0] for s in steps] == [s["id"] for s in lib["steps"]]
+        assert row["name"] == lib["name"] and row["status"] == lib["status"].name
+
+
+def test_explain_and_analyze(app_db: str) -> None:
+    proc = querykit("sql", "queries:cost_by_pipeline", "--explain", "--database-url", app_db)
+    assert proc.returncode == 0, proc.stderr
+    assert "-- plan:" in proc.stdout and "pipeline_run" in proc.stdout
+    analyzed = querykit("sql", "queries:create_many_runs", "--analyze", "--database-url", app_db)
+    assert analyzed.returncode == 0, analyzed.stderr
+    assert "actual time=" in analyzed.stdout
+    with psycopg.connect(app_db) as conn:
+        assert conn.execute("SELECT count(*) FROM pipeline_run").fetchone() == (3,)  # rolled back
