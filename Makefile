@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 QK     := $(BIN)/querykit
 
-.PHONY: demo test lint typecheck pytest bench clean venv
+.PHONY: demo test lint typecheck pytest bench clean venv system-deps
 
 venv: $(STAMP)
 
@@ -28,7 +28,17 @@ demo: $(STAMP)
 	$(QK) db status
 
 ## test: lint, type-check and run the whole test suite
-test: lint typecheck pytest
+test: lint typecheck system-deps pytest
+
+# Debian packages the tests use: pgbouncer, for the test that a transaction-mode
+# pooler is refused by the migration runner. Installed when missing and possible.
+system-deps:
+	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's pgbouncer for the pooler test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null \
+	      && { service pgbouncer stop >/dev/null 2>&1 || true; }; \
+	  else echo "pgbouncer is missing and cannot be installed here: its test will be skipped"; fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
