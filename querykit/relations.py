@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import operator
 import re
 import typing
 from collections.abc import (
@@ -827,51 +828,60 @@ def _json_children(
     return sa.select(value).select_from(sub).scalar_subquery()
 
 
+def _decode_fields(
+    label: str, level: _Level, decoders: Sequence[tuple[str, Any]], out: dict[str, Any]
+) -> None:
+    """Apply each column's decoder in place; a value that does not decode names its column."""
+    for name, decode in decoders:
+        value = out[name]
+        if value is not None:
+            try:
+                out[name] = decode(value)
+            except (ValueError, TypeError, KeyError, OverflowError) as exc:
+                raise MappingError(f"{label}.{name}: cannot decode value {value!r}: {exc}") from exc
+
+
+def _field_getter(level: _Level, offset: int = 0) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """Picks a row's values in ``level.fields`` order from [columns, counts, children] order."""
+    order = (
+        [c.key for c in level.columns]
+        + [name for name, _, _ in level.counts]
+        + [child.name for child in level.children]
+    )
+    positions = [offset + order.index(name) for name in level.fields]
+    if len(positions) == 1:
+        only = positions[0]
+        return lambda row: (row[only],)
+    return operator.itemgetter(*positions)
+
+
 def _json_row_decoder(root: _Level) -> Callable[[Sequence[Any]], dict[str, Any]]:
-    fields = root.fields
-    n_cols = len(root.columns)
-    n_counts = len(root.counts)
-    children = [(child, _json_level_decoder(child)) for child in root.children]
+    fields, pick = root.fields, _field_getter(root)
+    children = [(child.name, _json_level_decoder(child)) for child in root.children]
 
     def decode(row: Sequence[Any]) -> dict[str, Any]:
-        out = dict(zip(fields[:n_cols], row[:n_cols], strict=False))
-        for i, (name, _, _) in enumerate(root.counts):
-            out[name] = row[n_cols + i]
-        base = n_cols + n_counts
-        for i, (child, decode_child) in enumerate(children):
-            text = row[base + i]
-            parsed = None if text is None else json.loads(text)
-            out[child.name] = decode_child(parsed)
+        out = dict(zip(fields, pick(row), strict=True))
+        for name, decode_child in children:
+            text = out[name]
+            out[name] = decode_child(None if text is None else json.loads(text))
         return out
 
     return decode
 
 
 def _json_level_decoder(level: _Level) -> Callable[[Any], Any]:
-    decoders = [codecs.json_decoder_for(c.type) for c in level.columns]
-    names = [c.key for c in level.columns]
-    count_names = [name for name, _, _ in level.counts]
+    fields, pick = level.fields, _field_getter(level)
+    decoders = [
+        (c.key, d) for c in level.columns if (d := codecs.json_decoder_for(c.type)) is not None
+    ]
     children = [(child.name, _json_level_decoder(child)) for child in level.children]
-    label = f"{level.table.name}"
+    label = level.table.name
 
     def one(item: list[Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for name, dec, value in zip(names, decoders, item, strict=False):
-            if dec is not None and value is not None:
-                try:
-                    value = dec(value)
-                except (ValueError, TypeError, KeyError, OverflowError) as exc:
-                    raise MappingError(
-                        f"{label}.{name}: cannot decode nested value {value!r}: {exc}"
-                    ) from exc
-            out[name] = value
-        i = len(names)
-        for name in count_names:
-            out[name] = item[i]
-            i += 1
+        out = dict(zip(fields, pick(item), strict=True))
+        _decode_fields(label, level, decoders, out)
         for name, decode_child in children:
-            out[name] = decode_child(item[i])
-            i += 1
+            out[name] = decode_child(out[name])
         return out
 
     assert level.relation is not None
@@ -965,57 +975,78 @@ def batched_levels(root: _Level) -> list[tuple[_Level, _Level]]:
     return out
 
 
+class _Layout:
+    """Where things sit in one batched level's rows: [parent link?, columns, keys, counts]."""
+
+    def __init__(self, level: _Level, *, linked: bool) -> None:
+        base = 1 if linked else 0
+        columns = list(level.columns)
+        keys = list(_key_columns(level))
+        self.level = level
+        self.names = [c.key for c in columns] + [name for name, _, _ in level.counts]
+        count_base = base + len(columns) + len(keys)
+        positions = [base + i for i in range(len(columns))]
+        positions += [count_base + i for i in range(len(level.counts))]
+        self.pick = operator.itemgetter(*positions) if len(positions) > 1 else None
+        self.positions = positions
+        self.decode_at = positions[: len(columns)]
+        self.children = [
+            (child.name, child.relation.many if child.relation else False)
+            for child in level.children
+        ]
+        lookup = {c: base + i for i, c in enumerate(columns + keys)}
+        self.reorder = self.names + [name for name, _ in self.children] != list(level.fields)
+        self.link_position = {
+            child.name: lookup[child.relation.pairs[0][0]]
+            for child in level.children
+            if child.relation is not None
+        }
+
+    def row(self, values: Sequence[Any], decoders: Sequence[Any]) -> dict[str, Any]:
+        picked = self.pick(values) if self.pick is not None else (values[self.positions[0]],)
+        out = dict(zip(self.names, picked, strict=True))
+        for name, index in zip(self.names, self.decode_at, strict=False):
+            decode = decoders[index]
+            if decode is not None and out[name] is not None:
+                out[name] = decode(out[name])
+        for name, many in self.children:
+            out[name] = [] if many else None
+        if self.reorder:  # counts and relations interleave in with_: keep the declared order
+            out = {name: out[name] for name in self.level.fields}
+        return out
+
+
 class BatchedLoader:
     """Stitches the batched strategy's per-level results; the executor feeds it rows.
 
-    Protocol: ``rows = fetch(root_statement)``; ``loader.start(rows)``; then while
-    ``loader.pending()`` gives child queries, run them all (together, in a
-    pipeline) and hand the rows to ``loader.feed(query, rows)``.
+    Protocol: ``start(root rows)``; then while ``pending()`` gives child queries,
+    run them (together, in a pipeline) and hand each one's rows to ``feed``.
     """
 
     def __init__(self, query: NestedQuery[Any]) -> None:
         self.query = query
         self.root = query._root
-        self._by_level: dict[int, list[dict[str, Any]]] = {}
-        self._key_of: dict[int, list[Any]] = {}
-        self._frontier: list[_Level] = []
         self.results: list[dict[str, Any]] = []
+        # per level: its result dicts, and each row's raw values (for the links to children)
+        self._rows: dict[int, list[tuple[dict[str, Any], Sequence[Any]]]] = {}
+        self._frontier: list[_Level] = []
 
     def start(self, rows: Sequence[Sequence[Any]], decoders: Sequence[Any]) -> None:
-        root = self.root
-        keys = _key_columns(root)
-        self.results = [self._row(root, row, decoders, keys) for row in rows]
-        self._by_level[id(root)] = self.results
-        self._frontier = [root]
-
-    def _row(
-        self, level: _Level, row: Sequence[Any], decoders: Sequence[Any], keys: Sequence[Any]
-    ) -> dict[str, Any]:
-        values = [
-            v if d is None or v is None else d(v) for v, d in zip(row, decoders, strict=False)
-        ]
-        n = len(level.columns)
-        out = dict(zip((c.key for c in level.columns), values[:n], strict=True))
-        hidden = dict(zip((c.key for c in keys), values[n : n + len(keys)], strict=True))
-        for i, (name, _, _) in enumerate(level.counts):
-            out[name] = values[n + len(keys) + i]
-        out["\x00keys"] = {**{c.key: out.get(c.key) for c in level.columns}, **hidden}
-        return out
+        layout = _Layout(self.root, linked=False)
+        made = [(layout.row(r, decoders), r) for r in rows]
+        self.results = [m[0] for m in made]
+        self._rows[id(self.root)] = made
+        self._frontier = [self.root]
 
     def pending(self) -> list[_ChildQuery]:
         queries = []
         for parent in self._frontier:
-            parents = self._by_level.get(id(parent), [])
+            layout = _Layout(parent, linked=parent is not self.root)
+            made = self._rows.get(id(parent), [])
             for child in parent.children:
-                rel = child.relation
-                assert rel is not None
-                left = rel.pairs[0][0]
+                position = layout.link_position[child.name]
                 keys = list(
-                    dict.fromkeys(
-                        p["\x00keys"][left.key]
-                        for p in parents
-                        if p["\x00keys"][left.key] is not None
-                    )
+                    dict.fromkeys(raw[position] for _, raw in made if raw[position] is not None)
                 )
                 queries.append(_ChildQuery(child, parent, keys))
         self._frontier = []
@@ -1027,48 +1058,24 @@ class BatchedLoader:
         child, parent = query._level, query._parent
         rel = child.relation
         assert rel is not None
-        keys = _key_columns(child)
+        layout = _Layout(child, linked=True)
         grouped: dict[Any, list[dict[str, Any]]] = {}
-        all_rows: list[dict[str, Any]] = []
-        for row in rows:
-            item = self._row(child, row[1:], decoders[1:], keys)
-            grouped.setdefault(row[0], []).append(item)
-            all_rows.append(item)
-        left = rel.pairs[0][0]
-        for p in self._by_level.get(id(parent), []):
-            found = grouped.get(p["\x00keys"][left.key], [])
-            p[child.name] = found if rel.many else (found[0] if found else None)
-        self._by_level[id(child)] = all_rows
+        made = []
+        for raw in rows:
+            item = layout.row(raw, decoders)
+            grouped.setdefault(raw[0], []).append(item)
+            made.append((item, raw))
+        parent_layout = _Layout(parent, linked=parent is not self.root)
+        position = parent_layout.link_position[child.name]
+        for item, raw in self._rows.get(id(parent), []):
+            found = grouped.get(raw[position], [])
+            item[child.name] = found if rel.many else (found[0] if found else None)
+        self._rows[id(child)] = made
         if child.children:
             self._frontier.append(child)
 
     def finish(self) -> list[Any]:
-        for rows in self._by_level.values():
-            for r in rows:
-                r.pop("\x00keys", None)
-        # keep the declared field order
-        ordered = [_reorder(r, self.root) for r in self.results]
-        return self.query._finish(ordered)
-
-
-def _reorder(row: dict[str, Any], level: _Level) -> dict[str, Any]:
-    out = {
-        name: row.get(name, [] if _is_many_child(level, name) else None) for name in level.fields
-    }
-    for child in level.children:
-        value = out.get(child.name)
-        if isinstance(value, list):
-            out[child.name] = [_reorder(v, child) for v in value]
-        elif isinstance(value, dict):
-            out[child.name] = _reorder(value, child)
-    return out
-
-
-def _is_many_child(level: _Level, name: str) -> bool:
-    for child in level.children:
-        if child.name == name:
-            return bool(child.relation and child.relation.many)
-    return False
+        return self.query._finish(self.results)
 
 
 # -- as_= result classes ------------------------------------------------------------------------

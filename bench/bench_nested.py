@@ -1,0 +1,203 @@
+"""Nested results: 1,000 pipeline runs with 10 steps each, all fetched with their steps in order.
+
+Every case returns the same thing: one dict per run with its columns (decoded:
+enums as members, timestamps as aware datetimes, numeric as Decimal) and a
+``steps`` list of dicts. The hand-written cases do that decoding too, so each
+ratio compares like with like. N+1 and SQLAlchemy ORM ``selectinload`` run
+fewer repeats; they are far slower.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from pgvector.psycopg import register_vector
+from sqlalchemy import orm
+
+from querykit import find_many, include
+from querykit.relations import load
+from schema import Status, metadata, pipeline_run, pipeline_step
+
+from ._harness import compare, pin_backend
+
+NAME = "nested"
+RUNS, STEPS = 1000, 10
+
+RUN_COLS = [c.name for c in pipeline_run.columns]
+STEP_COLS = [c.name for c in pipeline_step.columns]
+
+
+def _setup(url: str) -> None:
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as c:
+        metadata.drop_all(c)
+        metadata.create_all(c)
+    engine.dispose()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO pipeline_run (id, name, status, started_at, cost, metadata) "
+            "SELECT 'r' || g, 'pipeline ' || (g %% 7), 'COMPLETED', now() - g * interval '1 min', "
+            "g * 0.01, jsonb_build_object('topic', 'AI', 'n', g) FROM generate_series(1, %s) g",
+            (RUNS,),
+        )
+        conn.execute(
+            "INSERT INTO pipeline_step (id, run_id, name, status, input, output, tokens, model, created_at) "
+            "SELECT 's' || g || '_' || k, 'r' || g, 'step ' || k, 'COMPLETED', "
+            "jsonb_build_object('prompt', 'p' || k), jsonb_build_object('text', 'out'), k * 10, "
+            "'gpt-4o-mini', now() - (g * 60 + k) * interval '1 s' "
+            "FROM generate_series(1, %s) g, generate_series(1, %s) k",
+            (RUNS, STEPS),
+        )
+        conn.execute("ANALYZE")
+
+
+def _run_dict(row: tuple[Any, ...]) -> dict[str, Any]:
+    out = dict(zip(RUN_COLS, row, strict=False))
+    out["status"] = Status[out["status"]]
+    return out
+
+
+def _step_from_json(item: list[Any]) -> dict[str, Any]:
+    out = dict(zip(STEP_COLS, item, strict=True))
+    out["status"] = Status[out["status"]]
+    out["created_at"] = dt.datetime.fromisoformat(out["created_at"])
+    return out
+
+
+def run(url: str) -> None:
+    _setup(url)
+    conn = psycopg.connect(url, autocommit=True)
+    register_vector(conn)
+    pin_backend(conn.info.backend_pid)
+
+    def fetch(sql: str, params: Any) -> Any:
+        return conn.execute(sql, params).fetchall()
+
+    json_q = find_many(
+        pipeline_run, order_by=["started_at"], with_={"steps": include(order_by=["created_at"])}
+    )
+    batched_q = json_q.using("batched")
+
+    run_cols = ", ".join(f"r.{c}" for c in RUN_COLS)
+    step_cols = ", ".join(f"s.{c}" for c in STEP_COLS)
+    hand_json = (
+        f"SELECT {run_cols}, steps.items::text FROM pipeline_run r "
+        "LEFT JOIN LATERAL (SELECT json_agg(json_build_array("
+        f"{step_cols}) ORDER BY s.created_at) AS items FROM pipeline_step s WHERE s.run_id = r.id) steps "
+        "ON true ORDER BY r.started_at"
+    )
+
+    def hand_json_lateral() -> object:
+        out = []
+        for row in conn.execute(hand_json).fetchall():
+            item = _run_dict(row[:-1])
+            item["steps"] = [_step_from_json(s) for s in json.loads(row[-1] or "[]")]
+            out.append(item)
+        return out
+
+    def hand_two_queries() -> object:
+        runs = [
+            _run_dict(r)
+            for r in conn.execute(f"SELECT {run_cols} FROM pipeline_run r ORDER BY r.started_at")
+        ]
+        by_id = {r["id"]: r for r in runs}
+        for r in runs:
+            r["steps"] = []
+        rows = conn.execute(
+            f"SELECT {step_cols} FROM pipeline_step s WHERE s.run_id = ANY(%s) ORDER BY s.created_at",
+            (list(by_id),),
+        ).fetchall()
+        for row in rows:
+            step = dict(zip(STEP_COLS, row, strict=True))
+            step["status"] = Status[step["status"]]
+            by_id[step["run_id"]]["steps"].append(step)
+        return runs
+
+    def n_plus_one() -> object:
+        runs = [
+            _run_dict(r)
+            for r in conn.execute(f"SELECT {run_cols} FROM pipeline_run r ORDER BY r.started_at")
+        ]
+        for r in runs:
+            rows = conn.execute(
+                f"SELECT {step_cols} FROM pipeline_step s WHERE s.run_id = %s ORDER BY s.created_at",
+                (r["id"],),
+            ).fetchall()
+            r["steps"] = [
+                {**dict(zip(STEP_COLS, row, strict=True)), "status": Status[row[3]]} for row in rows
+            ]
+        return runs
+
+    # the same tables, mapped by the SQLAlchemy ORM
+    class Run:
+        pass
+
+    class Step:
+        pass
+
+    registry = orm.registry()
+    registry.map_imperatively(Step, pipeline_step)
+    registry.map_imperatively(
+        Run,
+        pipeline_run,
+        properties={"steps": orm.relationship(Step, order_by=pipeline_step.c.created_at)},
+    )
+    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), pool_size=1)
+    with engine.connect() as probe:
+        pin_backend(int(probe.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()))
+
+    def sqlalchemy_selectinload() -> object:
+        with orm.Session(engine) as session:
+            stmt = (
+                sa.select(Run)
+                .options(orm.selectinload(Run.steps))
+                .order_by(pipeline_run.c.started_at)
+            )  # type: ignore[attr-defined]
+            return session.execute(stmt).scalars().all()
+
+    # the two strategies must agree with each other and with the hand-written forms
+    a, b = load(json_q, fetch), load(batched_q, fetch)
+    assert a == b == hand_two_queries() == hand_json_lateral(), "results differ"
+    assert len(a) == RUNS and all(len(r["steps"]) == STEPS for r in a)
+
+    compare(
+        f"nested: {RUNS} runs x {STEPS} steps, steps ordered (one call = the whole result)",
+        {
+            "hand-written json LATERAL (psycopg)": hand_json_lateral,
+            "querykit json (default)": lambda: load(json_q, fetch),
+            "hand-written two queries (psycopg)": hand_two_queries,
+            "querykit batched": lambda: load(batched_q, fetch),
+        },
+        baseline="hand-written json LATERAL (psycopg)",
+        number=3,
+        repeats=7,
+        target={"querykit json (default)": 1.15},
+    )
+    compare(
+        "nested: the batched strategy against its hand-written counterpart",
+        {
+            "hand-written two queries (psycopg)": hand_two_queries,
+            "querykit batched": lambda: load(batched_q, fetch),
+        },
+        baseline="hand-written two queries (psycopg)",
+        number=3,
+        repeats=7,
+        target={"querykit batched": 1.15},
+    )
+    compare(
+        "nested: querykit's default against N+1 and SQLAlchemy ORM selectinload",
+        {
+            "querykit json (default)": lambda: load(json_q, fetch),
+            "N+1 (psycopg, one query per run)": n_plus_one,
+            "SQLAlchemy ORM selectinload": sqlalchemy_selectinload,
+        },
+        baseline="querykit json (default)",
+        number=1,
+        repeats=3,
+    )
+    engine.dispose()
+    conn.close()
