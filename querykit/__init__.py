@@ -8,7 +8,8 @@ that always show their SQL, execution goes straight to psycopg 3.
     'SELECT pipeline_run.id FROM pipeline_run WHERE pipeline_run.status = %s'
 """
 
-from .columns import bit, cuid, halfvec, jsonb, sparsevec, vector
+from ._index import index_sql
+from .columns import bit, cuid, halfvec, sparsevec
 from .compile import CompiledSQL, cache_info
 from .errors import (
     CompileError,
@@ -30,6 +31,17 @@ from .errors import (
     ValidationError,
 )
 from .functions import avg, count, count_distinct, max, min, sum
+from .jsonb import (
+    has_all_keys,
+    has_any_key,
+    has_key,
+    json_contained,
+    json_contains,
+    json_path,
+    json_path_text,
+    json_set,
+    jsonb_index,
+)
 from .operators import (
     Condition,
     and_,
@@ -80,9 +92,38 @@ from .query import (
     update,
 )
 from .raw import RawQuery, raw, sql
+from .search import (
+    HybridSearchQuery,
+    hybrid_search,
+    matches,
+    ts_rank,
+    ts_rank_cd,
+    tsquery,
+    tsvector_column,
+    tsvector_index,
+)
 from .settings import Settings, load_settings, mask_url
+from .vector import (
+    cosine_distance,
+    distance,
+    hamming_distance,
+    hnsw_index,
+    inner_product,
+    ivfflat_index,
+    jaccard_distance,
+    knn_settings,
+    l1_distance,
+    l2_distance,
+    nearest,
+    negative_inner_product,
+)
 
 __version__ = "0.1.0"
+
+# Importing the submodules querykit.jsonb and querykit.vector (above) set those names on
+# this package; the public querykit.jsonb and querykit.vector are the column types, so
+# they are bound after. Reach the helpers as querykit.nearest or `from querykit.vector import`.
+from .columns import jsonb, vector
 
 __all__ = [
     "CompileError",
@@ -95,6 +136,7 @@ __all__ = [
     "DeleteQuery",
     "EmbeddedError",
     "ExecuteError",
+    "HybridSearchQuery",
     "InsertQuery",
     "LockTimeout",
     "MappingError",
@@ -123,11 +165,13 @@ __all__ = [
     "bit",
     "cache_info",
     "columns",
+    "cosine_distance",
     "count",
     "count_distinct",
     "cuid",
     "delete",
     "desc",
+    "distance",
     "eq",
     "escape_like",
     "except_",
@@ -137,22 +181,44 @@ __all__ = [
     "gt",
     "gte",
     "halfvec",
+    "hamming_distance",
+    "has_all_keys",
+    "has_any_key",
+    "has_key",
+    "hnsw_index",
+    "hybrid_search",
     "ilike",
     "in_array",
+    "index_sql",
+    "inner_product",
     "insert",
     "intersect",
     "intersect_all",
     "is_not_null",
     "is_null",
+    "ivfflat_index",
+    "jaccard_distance",
+    "json_contained",
+    "json_contains",
+    "json_path",
+    "json_path_text",
+    "json_set",
     "jsonb",
+    "jsonb_index",
+    "knn_settings",
+    "l1_distance",
+    "l2_distance",
     "like",
     "load_settings",
     "lt",
     "lte",
     "mask_url",
+    "matches",
     "max",
     "min",
     "ne",
+    "nearest",
+    "negative_inner_product",
     "not_",
     "not_exists",
     "not_ilike",
@@ -164,6 +230,11 @@ __all__ = [
     "sparsevec",
     "sql",
     "sum",
+    "ts_rank",
+    "ts_rank_cd",
+    "tsquery",
+    "tsvector_column",
+    "tsvector_index",
     "union",
     "union_all",
     "update",

@@ -14,6 +14,7 @@ def test_all_is_complete_and_importable() -> None:
         "operators",
         "query",
         "raw",
+        "search",
         "settings",
     }
     assert sorted(public - set(querykit.__all__) - modules) == []
