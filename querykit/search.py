@@ -232,9 +232,15 @@ def ts_rank_cd(
 
 
 def tsvector_column(
-    *sources: str, config: str = "english", weights: Sequence[str] | None = None
+    *sources: str,
+    config: str = "english",
+    weights: Sequence[str] | None = None,
+    name: str | None = None,
 ) -> sa.Column[str]:
     """A generated, stored tsvector column over the text columns named in ``sources``.
+
+    In a ``TypedColumns`` class the attribute names it; in a plain ``Table``
+    give ``name``.
 
         >>> search: Column[str] = tsvector_column("title", "body", weights=["A", "B"])
         >>> # search TSVECTOR GENERATED ALWAYS AS (setweight(to_tsvector('english',
@@ -265,8 +271,11 @@ def tsvector_column(
             f"setweight(to_tsvector({cfg}, coalesce({name}, '')), '{weight}')"
             for name, weight in zip(names, weights, strict=True)
         )
-    column: sa.Column[str] = sa.Column(
-        postgresql.TSVECTOR(), sa.Computed(expression, persisted=True), nullable=False
+    computed = sa.Computed(expression, persisted=True)
+    column: sa.Column[str] = (
+        sa.Column(postgresql.TSVECTOR(), computed, nullable=False)
+        if name is None
+        else sa.Column(name, postgresql.TSVECTOR(), computed, nullable=False)
     )
     return column
 

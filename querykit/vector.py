@@ -224,7 +224,9 @@ def _operand(column: Any, value: Any, type_: VectorType[Any]) -> Any:
     return BindParameter(column_label(column), value, type_=type_, unique=True)
 
 
-def distance(column: ColumnElement[Any], other: Any, metric: Metric | None = None) -> Distance:
+def distance(
+    column: ColumnElement[Any], other: Any, metric: Metric | None = None
+) -> ColumnElement[float]:
     """The distance between ``column`` and ``other`` (a vector or another column) by ``metric``.
 
     ``metric`` defaults to cosine (hamming for bit columns). For
