@@ -282,16 +282,18 @@ def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | Hal
     elif hasattr(value, "tolist") and hasattr(value, "ndim"):  # numpy, without importing it
         if value.ndim != 1:
             raise ValueRejected(f"expected a 1-d array for {kind}, got {value.ndim} dimensions")
-        # A numeric array in range (NaN and infinity fail the comparison) is checked by
-        # numpy in C; anything else goes through the item checks, which say what is wrong.
+        # Numeric arrays are checked by numpy in C. Floats no wider than the type sum to
+        # a finite number exactly when each is finite (a float8 sum cannot overflow);
+        # wider ones and ints are range-checked (NaN fails the comparison). Anything
+        # else goes through the item checks, which say what is wrong.
         n = len(value)
-        if (
-            value.dtype.kind in "fiu"
-            and n
-            and (dim is None or n == dim)
-            and abs(value).max() <= _COMPONENT_LIMIT[kind]
-        ):
-            return value if isinstance(value, cls) else cls(value)
+        if value.dtype.kind in "fiu" and n and (dim is None or n == dim):
+            if value.dtype.kind == "f" and value.dtype.itemsize <= _ITEM_SIZE[kind]:
+                valid = math.isfinite(value.sum(dtype="f8"))
+            else:
+                valid = bool(abs(value).max() <= _COMPONENT_LIMIT[kind])
+            if valid:
+                return cls(value)
         items = value.tolist()
     else:
         raise ValueRejected(f"expected a list of floats for {kind}, got {_describe(value)}")
@@ -303,6 +305,7 @@ _PLAIN_NUMBERS = frozenset((float, int))
 _FLOAT4_MAX = 3.4028234663852886e38
 # The largest magnitude a component can have: float4 for vector and sparsevec, half for halfvec.
 _COMPONENT_LIMIT = {"vector": _FLOAT4_MAX, "sparsevec": _FLOAT4_MAX, "halfvec": 65504.0}
+_ITEM_SIZE = {"vector": 4, "sparsevec": 4, "halfvec": 2}  # bytes per stored component
 
 
 def _check_components(items: Sequence[Any], dim: int | None, kind: str) -> None:

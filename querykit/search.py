@@ -6,10 +6,10 @@ server, ranks with ``ts_rank``, and is served by a GIN index:
     >>> class doc_cols(TypedColumns):
     ...     body: Column[str] = Column(Text, nullable=False)
     ...     search: Column[str] = tsvector_column("body")   # generated, stored
-    >>> select(doc.c.id, rank := ts_rank(doc.c.search, "fat cats")).where(
-    ...     matches(doc.c.search, "fat cats")).order_by(desc(rank))
-    SELECT doc.id, ts_rank(doc.search, websearch_to_tsquery('english', %s)) AS ts_rank_1
-    FROM doc WHERE doc.search @@ websearch_to_tsquery('english', %s) ORDER BY ts_rank_1 DESC
+    >>> rank = ts_rank(doc.c.search, "fat cats").label("rank")
+    >>> select(doc.c.id, rank).where(matches(doc.c.search, "fat cats")).order_by(desc(rank))
+    SELECT doc.id, ts_rank(doc.search, websearch_to_tsquery('english', %s)) AS rank
+    FROM doc WHERE doc.search @@ websearch_to_tsquery('english', %s) ORDER BY rank DESC
 
 The user's text is always a bound parameter. ``mode`` picks the parser:
 ``"websearch"`` (``websearch_to_tsquery``: quotes, ``or``, ``-word``; never a

@@ -1,10 +1,10 @@
 """pgvector: typed distance operators, KNN queries and HNSW / IVFFlat index helpers.
 
-    >>> q = nearest(embedding.c.embedding, query_vector, 5, where=eq(embedding.c.kind, "doc"))
+    >>> q = nearest(embedding.c.embedding, query_vector, 5, where=eq(embedding.c.content, "faq"))
     >>> print(q.to_sql().sql)
     SELECT embedding.id, ..., embedding.embedding <=> %s AS distance
     FROM embedding
-    WHERE embedding.kind = %s ORDER BY distance
+    WHERE embedding.content = %s ORDER BY distance
      LIMIT %s
 
 Metrics, their operators and the columns they apply to:
@@ -36,20 +36,27 @@ accepted (``{index: value}`` dicts for sparsevec, ``"0101"`` strings for bit).
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, Final, Literal, TypeVarTuple, overload
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators
 from sqlalchemy.sql._annotated_cols import HasRowPos
-from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnElement, Grouping
+from sqlalchemy.sql.elements import (
+    BindParameter,
+    ClauseElement,
+    ColumnClause,
+    ColumnElement,
+    Grouping,
+    Label,
+)
 from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from ._index import build_index, table_column
 from .columns import VectorType
-from .compile import column_label, type_of
+from .compile import Binder, Node, column_label, operand_core, operand_key, type_of
 from .errors import CompileError, SchemaError
 from .operators import Condition
 from .query import SelectQuery, select
@@ -135,11 +142,13 @@ _OPERATOR_PRECEDENCE: operators.custom_op[Any] = operators.custom_op("<->", prec
 _MUL_PRECEDENCE = operators.mul
 
 
-class Distance(ColumnElement[float]):
+class Distance(Node, ColumnElement[float]):
     """``left <op> right`` for a pgvector operator; ``negate`` gives ``(left <op> right) * -1``.
 
-    A small Core element (building one costs a few microseconds, a generic
-    ``column.op()`` twenty), cached by shape like any Core expression.
+    A Core element that also describes itself to the key walk (``_key`` and
+    ``_core``), so a query holding one costs about a microsecond to key
+    instead of the twenty Core's cache key takes. ``other`` is the query
+    vector (bound as one parameter of the column's type) or an expression.
     """
 
     __visit_name__ = "querykit_distance"
@@ -152,11 +161,48 @@ class Distance(ColumnElement[float]):
     ]
     type = sa.Float()
 
-    def __init__(self, left: Any, operator: str, right: Any, negate: bool = False) -> None:
+    def __init__(self, left: Any, operator: str, other: Any, negate: bool = False) -> None:
         self.left = left
         self.operator = operator
-        self.right = right
+        self.other = other
         self.negate = negate
+
+    @property
+    def right(self) -> Any:
+        """``other`` as Core: for use of this element inside plain SQLAlchemy constructs."""
+        right = self.__dict__.get("_right")
+        if right is None:
+            other = self.other
+            if isinstance(other, ClauseElement):
+                right = other
+            elif hasattr(other, "__clause_element__"):
+                right = other.__clause_element__()
+            else:
+                right = BindParameter(
+                    column_label(self.left), other, type_=self.left.type, unique=True
+                )
+            self.__dict__["_right"] = right
+        return right
+
+    @right.setter
+    def right(self, value: Any) -> None:  # SQLAlchemy's cloning sets what it traverses
+        self.__dict__["_right"] = value
+
+    def _key(self, values: list[Any]) -> Hashable:
+        left = operand_key(self.left, values)
+        return ("distance", self.operator, self.negate, left, operand_key(self.other, values))
+
+    def _core(self, binder: Binder) -> Distance:
+        left = operand_core(self.left, binder, None, "")
+        # The query vector: ONE parameter of the column's type, so querykit's codecs check
+        # it (dimension, NaN, empty, non-numeric) and an error names the column.
+        right = operand_core(self.other, binder, type_of(self.left), column_label(self.left))
+        return Distance(left, self.operator, right, self.negate)
+
+    def label(self, name: str | None) -> Label[float]:  # type: ignore[override]
+        if name is None:
+            return super().label(name)
+        return DistanceLabel(name, self)
 
     @property
     def _from_objects(self) -> list[Any]:
@@ -167,6 +213,22 @@ class Distance(ColumnElement[float]):
         if against is not None and operators.is_precedent(op, against):
             return Grouping(self)
         return self
+
+
+class DistanceLabel(Node, Label[float]):
+    """``distance AS name``, keyed as cheaply as the distance itself."""
+
+    inherit_cache = True
+
+    def __init__(self, name: str, distance: Distance) -> None:
+        super().__init__(name, distance, distance.type)
+        self.distance = distance
+
+    def _key(self, values: list[Any]) -> Hashable:
+        return ("label", self.name, self.distance._key(values))
+
+    def _core(self, binder: Binder) -> Any:
+        return self.distance._core(binder).label(self.name)
 
 
 @compiles(Distance)
@@ -209,21 +271,6 @@ def resolve_metric(type_: VectorType[Any], metric: str | None, column: Any) -> s
     return metric
 
 
-def _operand(column: Any, value: Any, type_: VectorType[Any]) -> Any:
-    if value is None:
-        raise CompileError(
-            f"a distance to {column_label(column)} needs a query vector, not None",
-        )
-    if isinstance(value, ClauseElement):
-        return value
-    clause = getattr(value, "__clause_element__", None)
-    if clause is not None:
-        return clause()
-    # One parameter of the column's own type: querykit's codecs check it (dimension,
-    # NaN, empty, non-numeric) and the error names the column.
-    return BindParameter(column_label(column), value, type_=type_, unique=True)
-
-
 def distance(
     column: ColumnElement[Any], other: Any, metric: Metric | None = None
 ) -> ColumnElement[float]:
@@ -243,7 +290,9 @@ def _distance(
 ) -> Distance:
     type_ = vector_type(column, what)
     operator = OPERATORS[resolve_metric(type_, metric, column)]
-    return Distance(column, operator, _operand(column, other, type_), negate)
+    if other is None:
+        raise CompileError(f"a distance to {column_label(column)} needs a query vector, not None")
+    return Distance(column, operator, other, negate)
 
 
 def l2_distance(column: ColumnElement[Any], other: Any) -> ColumnElement[float]:
@@ -364,6 +413,25 @@ def knn_settings(
     return out
 
 
+class _OutputColumn(Node, ColumnClause[float]):
+    """A result column referred to by name (``ORDER BY distance``)."""
+
+    inherit_cache = True
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, sa.Float(), is_literal=True)
+
+    def _key(self, values: list[Any]) -> Hashable:
+        return ("output column", self.name)
+
+    def _core(self, binder: Binder) -> Any:
+        return self
+
+
+# ORDER BY the output column: the distance is computed, and its vector sent, once.
+_BY_DISTANCE = _OutputColumn("distance")
+
+
 @overload
 def nearest(
     column: ColumnElement[Any],
@@ -444,7 +512,7 @@ def nearest(
         selected = list(columns.c)
     else:
         selected = list(columns)
-    query = select(*selected, dist).from_(vcol.table).where(where).order_by(dist).limit(k)
+    query = select(*selected, dist).from_(vcol.table).where(where).order_by(_BY_DISTANCE).limit(k)
     return query.with_settings(settings) if settings else query
 
 
