@@ -282,17 +282,18 @@ def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | Hal
     elif hasattr(value, "tolist") and hasattr(value, "ndim"):  # numpy, without importing it
         if value.ndim != 1:
             raise ValueRejected(f"expected a 1-d array for {kind}, got {value.ndim} dimensions")
-        # Numeric arrays are checked by numpy in C. Floats no wider than the type sum to
-        # a finite number exactly when each is finite (a float8 sum cannot overflow);
-        # wider ones and ints are range-checked (NaN fails the comparison). Anything
+        # Numeric arrays are checked in C. Floats no wider than the type convert exactly,
+        # and then sum to a finite number just when each component is finite (the sum is
+        # a float8: it cannot overflow). Wider floats and ints are range-checked first
+        # (NaN fails the comparison; numpy would warn on an overflowing cast). Anything
         # else goes through the item checks, which say what is wrong.
         n = len(value)
         if value.dtype.kind in "fiu" and n and (dim is None or n == dim):
             if value.dtype.kind == "f" and value.dtype.itemsize <= _ITEM_SIZE[kind]:
-                valid = math.isfinite(value.sum(dtype="f8"))
-            else:
-                valid = bool(abs(value).max() <= _COMPONENT_LIMIT[kind])
-            if valid:
+                converted = cls(value)
+                if math.isfinite(sum(converted.to_list())):
+                    return converted
+            elif abs(value).max() <= _COMPONENT_LIMIT[kind]:
                 return cls(value)
         items = value.tolist()
     else:

@@ -512,7 +512,9 @@ def nearest(
         selected = list(columns.c)
     else:
         selected = list(columns)
-    query = select(*selected, dist).from_(vcol.table).where(where).order_by(_BY_DISTANCE).limit(k)
+    query = select(*selected, dist).from_(vcol.table).order_by(_BY_DISTANCE).limit(k)
+    if where is not None:
+        query = query.where(where)
     return query.with_settings(settings) if settings else query
 
 

@@ -466,3 +466,24 @@ def test_hybrid_search_returns_the_table_columns_then_score_and_ranks(
     rows = execute(vconn, hybrid_search(docs.c.embedding, [1, 0, 0], docs.c.search, "vacuum"))
     assert len(rows[0]) == len(docs.c) + 3
     assert rows[0][:3] == (2, "Vacuum tuning in PostgreSQL", "Autovacuum settings explained.")
+
+
+def test_hybrid_statement_binds_the_values_where_the_placeholders_are() -> None:
+    # The key walk and the Core build must meet the values in the same order.
+    q = hybrid_search(
+        DOC.c.embedding,
+        [1, 0, 0],
+        DOC.c.search,
+        "vacuum",
+        where=ne(DOC.c.title, "t"),
+        k=7,
+        vector_weight=0.25,
+        text_weight=4,
+        vector_candidates=11,
+        text_candidates=13,
+        limit=3,
+    )
+    core = q.statement.compile(dialect=DIALECT)
+    assert core.string == q.to_sql().sql
+    values = [core.params[name] for name in core.positiontup]
+    assert values[1:] == ["t", 11, "vacuum", "vacuum", "t", 13, 0.25, 7.0, 4.0, 7.0, 3]

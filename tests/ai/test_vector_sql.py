@@ -449,3 +449,36 @@ def test_index_helpers_need_a_vector_column_of_a_table() -> None:
         hnsw_index(embedding.c.content)
     with pytest.raises(SchemaError, match="needs a column of a Table"):
         hnsw_index(sa.column("embedding", vector(3)))
+
+
+def test_distances_work_inside_plain_sqlalchemy_constructs() -> None:
+    from sqlalchemy.sql import visitors
+
+    from querykit import sql
+    from querykit.compile import DIALECT
+
+    items = vector_table("vector")
+    d = l2_distance(items.c.embedding, [1, 2, 3])
+    stmt = sa.select(items.c.id, d.label("d")).where(d < 5)
+    compiled = stmt.compile(dialect=DIALECT)
+    assert compiled.string == (
+        "SELECT items.id, items.embedding <-> %s AS d \nFROM items \n"
+        "WHERE items.embedding <-> %s < %s"
+    )
+    assert [compiled.params[name] for name in compiled.positiontup] == [[1, 2, 3], [1, 2, 3], 5]
+    cloned = visitors.cloned_traverse(stmt, {}, {})
+    assert cloned.compile(dialect=DIALECT).string == compiled.string
+    assert_sql(
+        select(items.c.id).where(sql(":d < 1", d=d)),
+        "SELECT items.id \nFROM items \nWHERE items.embedding <-> %s < 1",
+        [[1.0, 2.0, 3.0]],
+    )
+
+
+def test_the_core_statement_matches_the_compiled_sql() -> None:
+    from querykit.compile import DIALECT
+
+    q = nearest(embedding.c.embedding, V384, 4, where=eq(embedding.c.content, "x"))
+    core = q.statement.compile(dialect=DIALECT)
+    assert core.string == q.to_sql().sql
+    assert [core.params[name] for name in core.positiontup][1:] == ["x", 4]
