@@ -9,6 +9,7 @@ that always show their SQL, execution goes straight to psycopg 3.
 """
 
 from . import migrate
+from ._index import index_sql
 from .columns import bit, cuid, halfvec, jsonb, sparsevec, vector
 from .compile import CompiledSQL, cache_info
 from .errors import (
@@ -31,6 +32,17 @@ from .errors import (
     ValidationError,
 )
 from .functions import avg, count, count_distinct, max, min, sum
+from .json_ops import (
+    has_all_keys,
+    has_any_key,
+    has_key,
+    json_contained,
+    json_contains,
+    json_path,
+    json_path_text,
+    json_set,
+    jsonb_index,
+)
 from .operators import (
     Condition,
     and_,
@@ -94,9 +106,34 @@ from .relations import (
     relations_of,
     some,
 )
+from .search import (
+    HybridSearchQuery,
+    hybrid_search,
+    matches,
+    ts_rank,
+    ts_rank_cd,
+    tsquery,
+    tsvector_column,
+    tsvector_index,
+)
 from .settings import Settings, load_settings, mask_url
+from .vectors import (
+    cosine_distance,
+    distance,
+    hamming_distance,
+    hnsw_index,
+    inner_product,
+    ivfflat_index,
+    jaccard_distance,
+    knn_settings,
+    l1_distance,
+    l2_distance,
+    nearest,
+    negative_inner_product,
+)
 
 __version__ = "0.1.0"
+
 
 __all__ = [
     "CompileError",
@@ -109,6 +146,7 @@ __all__ = [
     "DeleteQuery",
     "EmbeddedError",
     "ExecuteError",
+    "HybridSearchQuery",
     "InsertQuery",
     "LockTimeout",
     "MappingError",
@@ -138,12 +176,14 @@ __all__ = [
     "bit",
     "cache_info",
     "columns",
+    "cosine_distance",
     "count",
     "count_distinct",
     "count_of",
     "cuid",
     "delete",
     "desc",
+    "distance",
     "eq",
     "escape_like",
     "every",
@@ -156,25 +196,47 @@ __all__ = [
     "gt",
     "gte",
     "halfvec",
+    "hamming_distance",
+    "has_all_keys",
+    "has_any_key",
+    "has_key",
+    "hnsw_index",
+    "hybrid_search",
     "ilike",
     "in_array",
     "include",
+    "index_sql",
+    "inner_product",
     "insert",
     "intersect",
     "intersect_all",
     "is_not_null",
     "is_null",
+    "ivfflat_index",
+    "jaccard_distance",
+    "json_contained",
+    "json_contains",
+    "json_path",
+    "json_path_text",
+    "json_set",
     "jsonb",
+    "jsonb_index",
+    "knn_settings",
+    "l1_distance",
+    "l2_distance",
     "like",
     "load_settings",
     "lt",
     "lte",
     "many_to_many",
     "mask_url",
+    "matches",
     "max",
     "migrate",
     "min",
     "ne",
+    "nearest",
+    "negative_inner_product",
     "none",
     "not_",
     "not_exists",
@@ -190,6 +252,11 @@ __all__ = [
     "sparsevec",
     "sql",
     "sum",
+    "ts_rank",
+    "ts_rank_cd",
+    "tsquery",
+    "tsvector_column",
+    "tsvector_index",
     "union",
     "union_all",
     "update",

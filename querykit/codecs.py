@@ -283,20 +283,38 @@ def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
 def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | HalfVector:
     """A pgvector value from a list, tuple, numpy array or pgvector value, checked."""
     cls = HalfVector if kind == "halfvec" else Vector
-    if isinstance(value, cls):
+    if isinstance(value, Vector | HalfVector):
         items: Sequence[float] = value.to_list()
-    elif isinstance(value, Vector | HalfVector):
-        items = value.to_list()
     elif isinstance(value, list | tuple):
         items = value
     elif hasattr(value, "tolist") and hasattr(value, "ndim"):  # numpy, without importing it
         if value.ndim != 1:
             raise ValueRejected(f"expected a 1-d array for {kind}, got {value.ndim} dimensions")
+        # Numeric arrays are checked in C. Floats no wider than the type convert exactly,
+        # and then sum to a finite number just when each component is finite (the sum is
+        # a float8: it cannot overflow). Wider floats and ints are range-checked first
+        # (NaN fails the comparison; numpy would warn on an overflowing cast). Anything
+        # else goes through the item checks, which say what is wrong.
+        n = len(value)
+        if value.dtype.kind in "fiu" and n and (dim is None or n == dim):
+            if value.dtype.kind == "f" and value.dtype.itemsize <= _ITEM_SIZE[kind]:
+                converted = cls(value)
+                if math.isfinite(sum(converted.to_list())):
+                    return converted
+            elif abs(value).max() <= _COMPONENT_LIMIT[kind]:
+                return cls(value)
         items = value.tolist()
     else:
         raise ValueRejected(f"expected a list of floats for {kind}, got {_describe(value)}")
     _check_components(items, dim, kind)
-    return value if isinstance(value, cls) else cls(list(map(float, items)))
+    return value if isinstance(value, cls) else cls(list(items))
+
+
+_PLAIN_NUMBERS = frozenset((float, int))
+_FLOAT4_MAX = 3.4028234663852886e38
+# The largest magnitude a component can have: float4 for vector and sparsevec, half for halfvec.
+_COMPONENT_LIMIT = {"vector": _FLOAT4_MAX, "sparsevec": _FLOAT4_MAX, "halfvec": 65504.0}
+_ITEM_SIZE = {"vector": 4, "sparsevec": 4, "halfvec": 2}  # bytes per stored component
 
 
 def _check_components(items: Sequence[Any], dim: int | None, kind: str) -> None:
@@ -304,11 +322,25 @@ def _check_components(items: Sequence[Any], dim: int | None, kind: str) -> None:
         raise ValueRejected(f"an empty {kind} is not allowed")
     if dim is not None and len(items) != dim:
         raise ValueRejected(f"expected {dim} dimensions for {kind}({dim}), got {len(items)}")
+    limit = _COMPONENT_LIMIT.get(kind, _FLOAT4_MAX)
+    # Fast path, all in C: plain floats and ints in range and finite (the common case).
+    # The range test comes first: isfinite() of a huge int overflows, and max() can miss a NaN.
+    if (
+        _PLAIN_NUMBERS.issuperset(map(type, items))
+        and max(map(abs, items)) <= limit
+        and all(map(math.isfinite, items))
+    ):
+        return
     for i, v in enumerate(items):
         if isinstance(v, bool) or not isinstance(v, numbers.Real):
             raise ValueRejected(f"{kind} component {i} is not a number: {_describe(v)}")
-        if not math.isfinite(v):
+        if not isinstance(v, numbers.Integral) and not math.isfinite(v):
             raise ValueRejected(f"{kind} component {i} is {v}; NaN and infinity are not allowed")
+        magnitude = abs(int(v)) if isinstance(v, numbers.Integral) else abs(float(v))
+        if magnitude > limit:
+            raise ValueRejected(
+                f"{kind} component {i} is {_describe(v)}, outside the range of {kind} (±{limit:g})"
+            )
 
 
 def to_sparsevec(value: Any, dim: int | None) -> SparseVector:

@@ -41,6 +41,7 @@ from .errors import CompileError, SchemaError, ValidationError
 __all__ = [
     "Binder",
     "CompiledSQL",
+    "Node",
     "Shape",
     "cache_info",
     "clear_cache",
@@ -180,10 +181,29 @@ def column_label(column: Any) -> str:
 VALUE = "?"  # marks "a bound value sits here" in shape keys
 
 
+class Node:
+    """Mixin for Core elements that also describe themselves the builders' way.
+
+    ``_key(values)`` and ``_core(binder)`` as for a query. The key walk then
+    takes the cheap path for them instead of generating Core's cache key, which
+    costs tens of microseconds per fresh element (e.g. ``querykit.vectors.Distance``).
+    """
+
+    __slots__ = ()
+
+    def _key(self, values: list[Any]) -> Hashable:
+        raise NotImplementedError
+
+    def _core(self, binder: Binder) -> Any:
+        raise NotImplementedError
+
+
 def operand_key(x: Any, values: list[Any]) -> Hashable:
     """Key of one operand; bound values are appended to ``values``."""
     if isinstance(x, schema.Column) and isinstance(x.table, sa.Table):
         return x
+    if isinstance(x, Node):
+        return x._key(values)
     key_method = getattr(x, "_key", None)
     if key_method is not None and not isinstance(x, ClauseElement):
         return key_method(values)  # type: ignore[no-any-return]
@@ -218,6 +238,8 @@ def operand_core(x: Any, binder: Binder, type_: TypeEngine[Any] | None, label: s
     if isinstance(x, schema.Column) and isinstance(x.table, sa.Table):
         binder.check_column(x)
         return x
+    if isinstance(x, Node):
+        return x._core(binder)
     core_method = getattr(x, "_core", None)
     if core_method is not None and not isinstance(x, ClauseElement):
         return core_method(binder)

@@ -12,10 +12,14 @@ def test_all_is_complete_and_importable() -> None:
         "errors",
         "functions",
         "operators",
+        "json_ops",
+        "named",
         "query",
         "raw",
         "relations",
+        "search",
         "settings",
+        "vectors",
     }
     assert sorted(public - set(querykit.__all__) - modules) == []
     for name in querykit.__all__:

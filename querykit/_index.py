@@ -1,0 +1,80 @@
+"""Index helpers shared by the vector, JSONB and full-text modules.
+
+Each helper returns a SQLAlchemy ``Index`` over a table column, so it joins
+``table.indexes`` like any ``Index(...)`` declared next to the table: the
+metadata, ``metadata.create_all`` and ``querykit sql --ddl`` all see it.
+:func:`index_sql` renders one as the ``CREATE INDEX`` statement for a
+hand-written migration file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.schema import CreateIndex
+
+from .compile import DIALECT, column_label
+from .errors import SchemaError
+
+__all__ = ["build_index", "index_sql", "table_column"]
+
+_MAX_IDENTIFIER = 63  # PostgreSQL silently truncates longer names (NAMEDATALEN - 1)
+
+
+def table_column(column: Any, what: str) -> sa.Column[Any]:
+    """``column`` if it is a column of a Table; else a SchemaError saying what to pass."""
+    if isinstance(column, sa.Column) and isinstance(column.table, sa.Table):
+        return column
+    raise SchemaError(
+        f"{what} needs a column of a Table (e.g. embedding.c.embedding), "
+        f"got {type(column).__name__}",
+        column=column_label(column) if hasattr(column, "name") else None,
+    )
+
+
+def build_index(
+    column: sa.Column[Any],
+    *,
+    method: str,
+    opclass: str | None,
+    options: Mapping[str, int],
+    name: str | None,
+    suffix: str,
+) -> sa.Index:
+    """``Index(name, column, postgresql_using=method, postgresql_ops=..., postgresql_with=...)``."""
+    table = column.table
+    index_name = name or f"{table.name}_{column.name}_{suffix}_idx"
+    if len(index_name.encode()) > _MAX_IDENTIFIER:
+        raise SchemaError(
+            f"index name {index_name!r} is longer than PostgreSQL's 63 bytes; pass name=",
+            column=column_label(column),
+        )
+    kwargs: dict[str, Any] = {"postgresql_using": method}
+    if opclass is not None:
+        kwargs["postgresql_ops"] = {column.key: opclass}
+    if options:
+        kwargs["postgresql_with"] = dict(options)
+    return sa.Index(index_name, column, **kwargs)
+
+
+def index_sql(index: sa.Index, *, concurrently: bool = False, if_not_exists: bool = False) -> str:
+    """The ``CREATE INDEX`` statement for ``index``, for a migration file.
+
+    ``concurrently=True`` builds it without blocking writes (it cannot run in a
+    transaction: mark the migration accordingly).
+
+        >>> index_sql(hnsw_index(embedding.c.embedding, "cosine"), concurrently=True)
+        'CREATE INDEX CONCURRENTLY embedding_embedding_hnsw_cosine_idx ON embedding
+         USING hnsw (embedding vector_cosine_ops)'
+    """
+    if not isinstance(index, sa.Index) or index.table is None:
+        raise SchemaError(
+            f"index_sql() needs an Index attached to a table, got {type(index).__name__}"
+        )
+    text = str(CreateIndex(index, if_not_exists=if_not_exists).compile(dialect=DIALECT))
+    if concurrently and not index.dialect_options["postgresql"]["concurrently"]:
+        # SQLAlchemy renders "CREATE [UNIQUE] INDEX ..."; CONCURRENTLY follows INDEX.
+        text = text.replace("INDEX ", "INDEX CONCURRENTLY ", 1)
+    return text

@@ -1,0 +1,484 @@
+"""Golden SQL for the pgvector helpers: operators, nearest(), settings, index DDL (no database)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from pgvector import Bit, HalfVector, SparseVector, Vector
+
+import querykit
+from querykit import (
+    CompileError,
+    SchemaError,
+    ValidationError,
+    cosine_distance,
+    distance,
+    eq,
+    gt,
+    hamming_distance,
+    hnsw_index,
+    index_sql,
+    inner_product,
+    ivfflat_index,
+    jaccard_distance,
+    knn_settings,
+    l1_distance,
+    l2_distance,
+    lt,
+    nearest,
+    negative_inner_product,
+    select,
+)
+from querykit.columns import halfvec, vector
+from schema import embedding
+
+from ._support import assert_sql, vector_table
+
+V384 = [0.25] * 384
+ALL_COLUMNS = (
+    "embedding.id, embedding.content, embedding.embedding, embedding.metadata, embedding.created_at"
+)
+
+
+def test_the_column_types_keep_their_public_names() -> None:
+    # querykit.vector and querykit.jsonb are the column types (the modules are vectors, json_ops).
+    assert querykit.vector(3).get_col_spec() == "vector(3)"
+    assert querykit.jsonb(dict).payload_type is dict
+
+
+# -- nearest ----------------------------------------------------------------------------
+
+
+def test_nearest_orders_by_the_distance_and_limits_with_bound_values() -> None:
+    q = nearest(embedding.c.embedding, V384, 5)
+    assert_sql(
+        q,
+        f"SELECT {ALL_COLUMNS}, embedding.embedding <=> %s AS distance \n"
+        "FROM embedding ORDER BY distance \n LIMIT %s",
+        [V384, 5],
+    )
+    assert q.to_sql().settings == ()
+
+
+def test_nearest_with_a_filter_columns_metric_and_search_settings() -> None:
+    q = nearest(
+        embedding.c.embedding,
+        np.full(384, 0.25, dtype=np.float32),
+        10,
+        columns=[embedding.c.id, embedding.c.content],
+        metric="l2",
+        where=eq(embedding.c.content, "x"),
+        ef_search=100,
+        iterative_scan="relaxed_order",
+        max_scan_tuples=5000,
+        probes=3,
+    )
+    assert_sql(
+        q,
+        "SELECT embedding.id, embedding.content, embedding.embedding <-> %s AS distance \n"
+        "FROM embedding \nWHERE embedding.content = %s ORDER BY distance \n LIMIT %s",
+        [V384, "x", 10],
+    )
+    assert q.to_sql().settings == (
+        ("hnsw.ef_search", "100"),
+        ("hnsw.iterative_scan", "relaxed_order"),
+        ("ivfflat.iterative_scan", "relaxed_order"),
+        ("hnsw.max_scan_tuples", "5000"),
+        ("ivfflat.probes", "3"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("metric", "operator"),
+    [("l2", "<->"), ("cosine", "<=>"), ("inner_product", "<#>"), ("l1", "<+>")],
+)
+def test_nearest_uses_the_operator_of_the_metric(metric: str, operator: str) -> None:
+    q = nearest(embedding.c.embedding, V384, 3, columns=[embedding.c.id], metric=metric)  # type: ignore[arg-type]
+    assert_sql(
+        q,
+        f"SELECT embedding.id, embedding.embedding {operator} %s AS distance \n"
+        "FROM embedding ORDER BY distance \n LIMIT %s",
+        [V384, 3],
+    )
+
+
+def test_nearest_is_a_select_query_that_composes_and_never_mutates() -> None:
+    q = nearest(embedding.c.embedding, V384, 3, columns=[embedding.c.id])
+    narrowed = q.where(lt(embedding.c.id, 100))
+    assert narrowed is not q
+    assert "WHERE" not in q.to_sql().sql
+    assert_sql(
+        narrowed,
+        "SELECT embedding.id, embedding.embedding <=> %s AS distance \n"
+        "FROM embedding \nWHERE embedding.id < %s ORDER BY distance \n LIMIT %s",
+        [V384, 100, 3],
+    )
+
+
+def test_nearest_shares_one_compiled_shape_across_query_vectors() -> None:
+    first = nearest(embedding.c.embedding, V384, 3).to_sql()
+    before = querykit.cache_info()["hits"]
+    second = nearest(embedding.c.embedding, [0.5] * 384, 3).to_sql()
+    assert querykit.cache_info()["hits"] == before + 1
+    assert first.sql == second.sql
+    assert second.params[0] == Vector([0.5] * 384)
+
+
+def test_nearest_inline_renders_the_vector_as_a_cast_literal() -> None:
+    items = vector_table("vector")
+    q = nearest(items.c.embedding, [1, 2.5, -3], 2, columns=[items.c.id])
+    assert q.to_sql().inline() == (
+        "SELECT items.id, items.embedding <=> '[1.0,2.5,-3.0]'::vector(3) AS distance \n"
+        "FROM items ORDER BY distance \n LIMIT 2"
+    )
+
+
+def test_k_above_the_default_ef_search_raises_it_to_k() -> None:
+    assert nearest(embedding.c.embedding, V384, 40).to_sql().settings == ()
+    assert nearest(embedding.c.embedding, V384, 41).to_sql().settings == (("hnsw.ef_search", "41"),)
+    assert knn_settings(5000) == {"hnsw.ef_search": "1000"}
+
+
+def test_strict_order_applies_to_hnsw_only() -> None:
+    assert knn_settings(5, iterative_scan="strict_order") == {"hnsw.iterative_scan": "strict_order"}
+    assert knn_settings(5, iterative_scan="off") == {
+        "hnsw.iterative_scan": "off",
+        "ivfflat.iterative_scan": "off",
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ef_search": 0}, "ef_search must be from 1 to 1000"),
+        ({"ef_search": 1001}, "ef_search must be from 1 to 1000"),
+        ({"ef_search": "40"}, "ef_search must be an int"),
+        ({"ef_search": 5}, "ef_search=5 is less than k=10"),
+        ({"probes": 0}, "probes must be from 1 to 32768"),
+        ({"probes": 40000}, "probes must be from 1 to 32768"),
+        ({"max_scan_tuples": 0}, "max_scan_tuples must be from 1"),
+        ({"iterative_scan": "fast"}, "iterative_scan must be one of"),
+        ({"ef_search": True}, "ef_search must be an int"),
+    ],
+)
+def test_bad_search_settings_are_compile_errors(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(CompileError, match=message):
+        nearest(embedding.c.embedding, V384, 10, **kwargs)  # type: ignore[call-overload]
+
+
+def test_ef_search_below_k_is_allowed_with_an_iterative_scan() -> None:
+    settings = knn_settings(10, ef_search=5, iterative_scan="relaxed_order")
+    assert settings["hnsw.ef_search"] == "5"
+
+
+@pytest.mark.parametrize("k", [0, -1, True, 2.5])
+def test_k_must_be_a_positive_int(k: object) -> None:
+    with pytest.raises(CompileError, match="k must be"):
+        nearest(embedding.c.embedding, V384, k)  # type: ignore[arg-type]
+
+
+def test_nearest_needs_a_table_column() -> None:
+    with pytest.raises(SchemaError, match="nearest\\(\\) needs a column of a Table"):
+        nearest(sa.cast(embedding.c.embedding, halfvec(384)), V384, 3)
+
+
+# -- distance operators ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("function", "operator"),
+    [
+        (l2_distance, "embedding.embedding <-> %s"),
+        (cosine_distance, "embedding.embedding <=> %s"),
+        (negative_inner_product, "embedding.embedding <#> %s"),
+        (inner_product, "(embedding.embedding <#> %s) * -1"),
+        (l1_distance, "embedding.embedding <+> %s"),
+    ],
+)
+def test_distance_operators(function: object, operator: str) -> None:
+    expr = function(embedding.c.embedding, V384).label("d")  # type: ignore[operator]
+    assert_sql(
+        select(embedding.c.id, expr),
+        f"SELECT embedding.id, {operator} AS d \nFROM embedding",
+        [V384],
+    )
+
+
+def test_bit_operators() -> None:
+    items = vector_table("bit", 4)
+    assert_sql(
+        select(
+            hamming_distance(items.c.embedding, "1010").label("h"),
+            jaccard_distance(items.c.embedding, [True, False, True, True]).label("j"),
+        ),
+        "SELECT items.embedding <~> %s AS h, items.embedding <%%> %s AS j \nFROM items",
+        ["1010", "1011"],
+    )
+
+
+def test_distances_group_correctly_inside_larger_expressions() -> None:
+    d = l2_distance(embedding.c.embedding, V384)
+    assert_sql(
+        select(embedding.c.id).where(lt(d, 0.5)),
+        "SELECT embedding.id \nFROM embedding \nWHERE embedding.embedding <-> %s < %s",
+        [V384, 0.5],
+    )
+    assert_sql(
+        select((d * 2).label("x")),
+        "SELECT (embedding.embedding <-> %s) * %s AS x \nFROM embedding",
+        [V384, 2],
+    )
+    assert_sql(
+        select(embedding.c.id).where(gt(inner_product(embedding.c.embedding, V384), 0.8)),
+        "SELECT embedding.id \nFROM embedding \nWHERE (embedding.embedding <#> %s) * -1 > %s",
+        [V384, 0.8],
+    )
+
+
+def test_distance_between_two_columns_binds_nothing() -> None:
+    other = embedding.alias("other")
+    assert_sql(
+        select(distance(embedding.c.embedding, other.c.embedding, "l2").label("d")).from_(
+            embedding, other
+        ),
+        "SELECT embedding.embedding <-> other.embedding AS d \nFROM embedding, embedding AS other",
+    )
+
+
+def test_query_vectors_take_the_column_type() -> None:
+    cases = [
+        ("vector", [1, 2, 3], Vector),
+        ("halfvec", (1.0, 2.0, 3.0), HalfVector),
+        ("sparsevec", {0: 1.0, 2: 3.0}, SparseVector),
+        ("bit", "101", Bit),
+    ]
+    for kind, value, cls in cases:
+        items = vector_table(kind)
+        params = select(items.c.id).order_by(distance(items.c.embedding, value)).to_sql().params
+        assert isinstance(params[0], cls), kind
+
+
+def test_a_metric_the_type_lacks_is_a_schema_error() -> None:
+    with pytest.raises(SchemaError, match="the hamming metric does not apply to embedding"):
+        hamming_distance(embedding.c.embedding, V384)
+    with pytest.raises(SchemaError, match=r"the l2 metric does not apply to items\.embedding"):
+        l2_distance(vector_table("bit").c.embedding, "101")
+    with pytest.raises(SchemaError, match="'dot' is not a metric"):
+        distance(embedding.c.embedding, V384, "dot")  # type: ignore[arg-type]
+
+
+def test_a_non_vector_column_is_a_schema_error() -> None:
+    with pytest.raises(SchemaError, match=r"embedding\.content is TEXT") as info:
+        l2_distance(embedding.c.content, V384)
+    assert info.value.column == "embedding.content"
+
+
+def test_a_missing_query_vector_is_a_compile_error() -> None:
+    with pytest.raises(CompileError, match="needs a query vector, not None"):
+        cosine_distance(embedding.c.embedding, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ([0.5] * 3, "expected 384 dimensions for vector\\(384\\), got 3"),
+        ([], "an empty vector is not allowed"),
+        ([0.5] * 383 + [float("nan")], "component 383 is nan"),
+        ([float("-inf")] + [0.5] * 383, "component 0 is -inf"),
+        ([0.5] * 100 + ["0.5"] + [0.5] * 283, "component 100 is not a number"),
+        ([True] + [0.5] * 383, "component 0 is not a number: True"),
+        ([1e39] + [0.5] * 383, "outside the range of vector"),
+        (np.zeros((2, 192)), "expected a 1-d array"),
+        ("[1,2,3]", "expected a list of floats"),
+    ],
+)
+def test_bad_query_vectors_fail_before_sending_and_name_the_column(
+    value: object, message: str
+) -> None:
+    q = nearest(embedding.c.embedding, value, 3)
+    with pytest.raises(ValidationError, match=message) as info:
+        q.to_sql()
+    assert info.value.column == "embedding.embedding"
+    assert str(info.value).startswith("embedding.embedding: ")
+
+
+def test_numpy_lists_tuples_and_pgvector_values_are_accepted() -> None:
+    values = [
+        [0.25] * 384,
+        tuple([0.25] * 384),
+        np.full(384, 0.25),
+        np.full(384, 0.25, dtype=np.float32),
+        np.full(384, 1, dtype=np.int64),
+        Vector([0.25] * 384),
+        HalfVector([0.25] * 384),
+    ]
+    for value in values:
+        param = nearest(embedding.c.embedding, value, 1).to_sql().params[0]
+        assert isinstance(param, Vector)
+        assert len(param.to_list()) == 384
+
+
+# -- index helpers --------------------------------------------------------------------------
+
+# Every (type, method, metric) pgvector 0.8 has an operator class for.
+VALID_INDEXES = [
+    (kind, method, metric)
+    for kind, method, metric in itertools.product(
+        ("vector", "halfvec", "sparsevec", "bit"),
+        ("hnsw", "ivfflat"),
+        ("l2", "cosine", "inner_product", "l1", "hamming", "jaccard"),
+    )
+    if (kind == "bit") == (metric in ("hamming", "jaccard"))
+    and not (method == "ivfflat" and (kind == "sparsevec" or metric in ("l1", "jaccard")))
+]
+OPCLASS_SUFFIX = {
+    "l2": "l2_ops",
+    "cosine": "cosine_ops",
+    "inner_product": "ip_ops",
+    "l1": "l1_ops",
+    "hamming": "hamming_ops",
+    "jaccard": "jaccard_ops",
+}
+
+
+def test_the_index_matrix_is_pgvectors() -> None:
+    assert len(VALID_INDEXES) == 4 * 3 + 2 + 3 + 3 + 1  # HNSW: 4 metrics x 3 types + 2 bit
+
+
+@pytest.mark.parametrize(("kind", "method", "metric"), VALID_INDEXES)
+def test_index_helpers_pick_the_operator_class(kind: str, method: str, metric: str) -> None:
+    items = vector_table(kind)
+    helper = hnsw_index if method == "hnsw" else ivfflat_index
+    index = helper(items.c.embedding, metric)  # type: ignore[arg-type]
+    opclass = f"{kind}_{OPCLASS_SUFFIX[metric]}"
+    assert index_sql(index) == (
+        f"CREATE INDEX items_embedding_{method}_{OPCLASS_SUFFIX[metric][:-4]}_idx ON items "
+        f"USING {method} (embedding {opclass})"
+    )
+    assert index in items.indexes  # joins the table's metadata, like any Index(...)
+
+
+INVALID_INDEXES = [
+    (kind, method, metric)
+    for kind, method, metric in itertools.product(
+        ("vector", "halfvec", "sparsevec", "bit"),
+        ("hnsw", "ivfflat"),
+        ("l2", "cosine", "inner_product", "l1", "hamming", "jaccard"),
+    )
+    if (kind, method, metric) not in VALID_INDEXES
+]
+
+
+@pytest.mark.parametrize(("kind", "method", "metric"), INVALID_INDEXES)
+def test_index_helpers_refuse_pairs_without_an_operator_class(
+    kind: str, method: str, metric: str
+) -> None:
+    items = vector_table(kind)
+    helper = hnsw_index if method == "hnsw" else ivfflat_index
+    with pytest.raises(SchemaError) as info:
+        helper(items.c.embedding, metric)  # type: ignore[arg-type]
+    assert info.value.column == "items.embedding"
+    assert not items.indexes
+
+
+def test_index_options_concurrently_and_if_not_exists() -> None:
+    items = vector_table("vector")
+    assert index_sql(
+        hnsw_index(items.c.embedding, "l2", m=24, ef_construction=100, name="items_ann"),
+        concurrently=True,
+        if_not_exists=True,
+    ) == (
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS items_ann ON items "
+        "USING hnsw (embedding vector_l2_ops) WITH (m = 24, ef_construction = 100)"
+    )
+    assert index_sql(ivfflat_index(items.c.embedding, lists=250)) == (
+        "CREATE INDEX items_embedding_ivfflat_cosine_idx ON items "
+        "USING ivfflat (embedding vector_cosine_ops) WITH (lists = 250)"
+    )
+    assert index_sql(hnsw_index(vector_table("bit").c.embedding)) == (
+        "CREATE INDEX items_embedding_hnsw_hamming_idx ON items "
+        "USING hnsw (embedding bit_hamming_ops)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"m": 1}, "m must be from 2 to 100"),
+        ({"m": 101}, "m must be from 2 to 100"),
+        ({"ef_construction": 3}, "ef_construction must be from 4 to 1000"),
+        ({"ef_construction": 1001}, "ef_construction must be from 4 to 1000"),
+        ({"m": 16, "ef_construction": 31}, "must be at least 2 × m \\(32\\)"),
+        ({"ef_construction": 20}, "must be at least 2 × m \\(32\\)"),
+        ({"m": 40}, "m=40 needs ef_construction of at least 80"),
+    ],
+)
+def test_hnsw_options_are_checked(kwargs: dict[str, int], message: str) -> None:
+    with pytest.raises(CompileError, match=message):
+        hnsw_index(vector_table("vector").c.embedding, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("lists", [0, 32769, 1.5])
+def test_ivfflat_lists_are_checked(lists: object) -> None:
+    with pytest.raises(CompileError, match="lists must be"):
+        ivfflat_index(vector_table("vector").c.embedding, lists=lists)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kind", "dim"), [("vector", 2001), ("halfvec", 4001), ("bit", 64001)])
+def test_too_many_dimensions_for_an_index(kind: str, dim: int) -> None:
+    with pytest.raises(SchemaError, match="indexes at most"):
+        hnsw_index(vector_table(kind, dim).c.embedding)
+
+
+def test_index_limits_that_fit() -> None:
+    for kind, dim in [("vector", 2000), ("halfvec", 4000), ("bit", 64000)]:
+        hnsw_index(vector_table(kind, dim).c.embedding)
+
+
+def test_an_index_name_longer_than_postgresql_allows() -> None:
+    items = vector_table("vector")
+    with pytest.raises(SchemaError, match="longer than PostgreSQL's 63 bytes"):
+        hnsw_index(items.c.embedding, name="x" * 64)
+
+
+def test_index_helpers_need_a_vector_column_of_a_table() -> None:
+    with pytest.raises(SchemaError, match="needs a pgvector column"):
+        hnsw_index(embedding.c.content)
+    with pytest.raises(SchemaError, match="needs a column of a Table"):
+        hnsw_index(sa.column("embedding", vector(3)))
+
+
+def test_distances_work_inside_plain_sqlalchemy_constructs() -> None:
+    from sqlalchemy.sql import visitors
+
+    from querykit import sql
+    from querykit.compile import DIALECT
+
+    items = vector_table("vector")
+    d = l2_distance(items.c.embedding, [1, 2, 3])
+    stmt = sa.select(items.c.id, d.label("d")).where(d < 5)
+    compiled = stmt.compile(dialect=DIALECT)
+    assert compiled.string == (
+        "SELECT items.id, items.embedding <-> %s AS d \nFROM items \n"
+        "WHERE items.embedding <-> %s < %s"
+    )
+    assert [compiled.params[name] for name in compiled.positiontup] == [[1, 2, 3], [1, 2, 3], 5]
+    cloned = visitors.cloned_traverse(stmt, {}, {})
+    assert cloned.compile(dialect=DIALECT).string == compiled.string
+    assert_sql(
+        select(items.c.id).where(sql(":d < 1", d=d)),
+        "SELECT items.id \nFROM items \nWHERE items.embedding <-> %s < 1",
+        [[1.0, 2.0, 3.0]],
+    )
+
+
+def test_the_core_statement_matches_the_compiled_sql() -> None:
+    from querykit.compile import DIALECT
+
+    q = nearest(embedding.c.embedding, V384, 4, where=eq(embedding.c.content, "x"))
+    core = q.statement.compile(dialect=DIALECT)
+    assert core.string == q.to_sql().sql
+    assert [core.params[name] for name in core.positiontup][1:] == ["x", 4]
