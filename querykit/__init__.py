@@ -8,8 +8,11 @@ that always show their SQL, execution goes straight to psycopg 3.
     'SELECT pipeline_run.id FROM pipeline_run WHERE pipeline_run.status = %s'
 """
 
+from ._execute import QueryRecord
 from .columns import bit, cuid, halfvec, jsonb, sparsevec, vector
 from .compile import CompiledSQL, cache_info
+from .db import Database, Transaction, connect
+from .db_async import AsyncDatabase, AsyncTransaction, connect_async
 from .errors import (
     CompileError,
     ConfigError,
@@ -57,6 +60,7 @@ from .operators import (
     not_like,
     or_,
 )
+from .prepared import AsyncPreparedQuery, PreparedQuery, placeholder
 from .query import (
     CompoundQuery,
     DeleteQuery,
@@ -85,12 +89,16 @@ from .settings import Settings, load_settings, mask_url
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncDatabase",
+    "AsyncPreparedQuery",
+    "AsyncTransaction",
     "CompileError",
     "CompiledSQL",
     "CompoundQuery",
     "Condition",
     "ConfigError",
     "ConnectError",
+    "Database",
     "DatabaseError",
     "DeleteQuery",
     "EmbeddedError",
@@ -104,12 +112,15 @@ __all__ = [
     "MigrationRefused",
     "MultipleResultsError",
     "NoResultError",
+    "PreparedQuery",
     "Query",
     "QueryKitError",
+    "QueryRecord",
     "RawQuery",
     "SchemaError",
     "SelectQuery",
     "Settings",
+    "Transaction",
     "UpdateQuery",
     "ValidationError",
     "__version__",
@@ -123,6 +134,8 @@ __all__ = [
     "bit",
     "cache_info",
     "columns",
+    "connect",
+    "connect_async",
     "count",
     "count_distinct",
     "cuid",
@@ -159,6 +172,7 @@ __all__ = [
     "not_in_array",
     "not_like",
     "or_",
+    "placeholder",
     "raw",
     "select",
     "sparsevec",

@@ -311,13 +311,13 @@ class SelectQuery(Query[*Ts]):
         "_distinct_on",
         "_for_update",
         "_from",
-        "_settings",
         "_group_by",
         "_having",
         "_joins",
         "_limit",
         "_offset",
         "_order_by",
+        "_settings",
         "_where",
     )
 
