@@ -20,8 +20,8 @@
 - ``configure`` registers pgvector on every new connection when the ``vector``
   extension exists. Where it does not exist yet (before migrations), pgvector
   values are still sent, as text of unknown type that the server casts, and
-  vector results are decoded from text by the column's type; ``ensure_vector``
-  registers the binary adapters later, when COPY needs them.
+  vector results are decoded from text by the column's type. (Bulk writes send
+  vectors in their binary form themselves, and need no registration.)
 """
 
 from __future__ import annotations
@@ -50,8 +50,6 @@ __all__ = [
     "PoolOptions",
     "configure",
     "configure_async",
-    "ensure_vector",
-    "ensure_vector_async",
     "pool_timeout_error",
     "resolve_url",
 ]
@@ -255,17 +253,6 @@ async def configure_async(conn: AsyncConnection) -> None:
     if row is not None and row[0]:
         await register_vector_async(conn)
     conn.qk_cur = conn.cursor()
-
-
-def ensure_vector(conn: psycopg.Connection[Any]) -> None:
-    """Register pgvector now if the extension appeared after this connection opened."""
-    if conn.adapters.types.get("vector") is None:
-        register_vector(conn)
-
-
-async def ensure_vector_async(conn: psycopg.AsyncConnection[Any]) -> None:
-    if conn.adapters.types.get("vector") is None:
-        await register_vector_async(conn)
 
 
 # -- pools ------------------------------------------------------------------------------------

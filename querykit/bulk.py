@@ -29,20 +29,22 @@ drivers that run it on a sync or an async connection.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
+import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, overload
 
 import psycopg
 import sqlalchemy as sa
 from psycopg import sql
+from psycopg.types.string import BytesBinaryDumper
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import schema
 from sqlalchemy.sql.elements import ClauseElement
 
 from . import _execute, codecs
-from ._pool import ensure_vector, ensure_vector_async
 from .columns import VectorType
 from .compile import compile_query
 from .errors import CompileError, SchemaError, ValidationError
@@ -61,13 +63,26 @@ class _NeedsInsert(Exception):
     """Raised mid-COPY when a row turns out to need INSERT (a SQL expression)."""
 
 
+class _Null(Exception):
+    """Raised by the generated encoder for a value the checked path must look at."""
+
+
 # -- column rules -----------------------------------------------------------------------
 
 
 class _ColumnSpec:
     """How one table column's values are checked and sent by COPY."""
 
-    __slots__ = ("adapt", "column", "convert", "copy_type", "key", "name", "notnull")
+    __slots__ = (
+        "adapt",
+        "column",
+        "convert",
+        "copy_adapt",
+        "copy_type",
+        "key",
+        "name",
+        "notnull",
+    )
 
     def __init__(self, column: schema.Column[Any], key: Any) -> None:
         self.column = column
@@ -76,6 +91,11 @@ class _ColumnSpec:
         self.adapt = codecs.adapter_for(column.type)
         self.notnull = not column.nullable
         self.copy_type, self.convert = _copy_form(column.type)
+        # vector(n) and halfvec(n): check and encode in one step, on the binary form
+        t = _impl(column.type)
+        self.copy_adapt: codecs.Adapter | None = None
+        if isinstance(t, VectorType) and t.kind in ("vector", "halfvec"):
+            self.copy_adapt = functools.partial(codecs.to_vector_binary, dim=t.dim, kind=t.kind)
 
 
 def _impl(type_: Any) -> Any:
@@ -85,20 +105,27 @@ def _impl(type_: Any) -> Any:
     return type_
 
 
-def _copy_form(type_: Any) -> tuple[str | None, Callable[[dt.tzinfo], Converter] | None]:
+def _copy_form(
+    type_: Any, *, item: bool = False
+) -> tuple[str | None, Callable[[dt.tzinfo], Converter] | None]:
     """The type name for ``Copy.set_types`` and a converter factory, or (None, None).
 
-    Binary COPY sends each value in its column type's binary format, so a value
-    whose Python type maps to another SQL type is converted the way the server
-    would cast it in an INSERT (a float into numeric, a naive datetime into
-    timestamptz...). The converter factory takes the session time zone.
+    Binary COPY sends each value in its column type's binary format, and sends
+    no type oids: the server reads each field with the column's own input
+    function. So a value whose Python type maps to another SQL type is
+    converted the way the server would cast it in an INSERT (a float into
+    numeric, a naive datetime into timestamptz...), and pgvector and JSON
+    values are sent as their binary form already made (declared ``bytea``:
+    bytes as they are), which spares psycopg's Python-level dumpers. Array
+    elements are the exception: an array's header names its element type.
+    The converter factory takes the session time zone.
     """
     t = _impl(type_)
     if isinstance(t, sa.ARRAY):
-        item = _impl(t.item_type)
-        if isinstance(item, sa.Enum | VectorType | sa.ARRAY):
+        element = _impl(t.item_type)
+        if item or isinstance(element, sa.Enum | VectorType | sa.ARRAY):
             return None, None  # the array's binary header names the element type's oid
-        name, item_convert = _copy_form(item)
+        name, item_convert = _copy_form(element, item=True)
         if name is None:
             return None, None
         if item_convert is None:
@@ -114,9 +141,12 @@ def _copy_form(type_: Any) -> tuple[str | None, Callable[[dt.tzinfo], Converter]
         # An enum's binary input is its label's bytes: exactly text's binary form.
         return "text", None
     if isinstance(t, VectorType):
-        return t.kind, None
+        return (None, None) if item else ("bytea", lambda tz: _pgvector_binary)
     if isinstance(t, sa.JSON):
-        return ("jsonb" if isinstance(t, postgresql.JSONB) else "json"), None
+        binary = isinstance(t, postgresql.JSONB)
+        if item:
+            return ("jsonb" if binary else "json"), None
+        return "bytea", lambda tz: _jsonb_binary if binary else _json_binary
     if isinstance(t, sa.Boolean):
         return "bool", None
     if isinstance(t, sa.Integer):
@@ -168,6 +198,27 @@ def _copy_form(type_: Any) -> tuple[str | None, Callable[[dt.tzinfo], Converter]
     return None, None
 
 
+def _pgvector_binary(value: Any) -> bytes:
+    """A checked pgvector value (``Vector``, ``HalfVector``...) in its binary input format."""
+    data: bytes = value.to_binary()
+    return data
+
+
+def _json_text(value: Any) -> str:
+    """The JSON text of a ``Json``/``Jsonb`` wrapper (codecs serialised it already)."""
+    dumps = value.dumps or _JSON_DUMPS
+    text: str = dumps(value.obj)
+    return text
+
+
+def _jsonb_binary(value: Any) -> bytes:
+    return b"\x01" + _json_text(value).encode()  # jsonb's binary format: version 1, then text
+
+
+def _json_binary(value: Any) -> bytes:
+    return _json_text(value).encode()
+
+
 def _to_float(v: Any) -> float:
     return v if type(v) is float else float(v)
 
@@ -198,9 +249,17 @@ def _is_expression(value: Any) -> bool:
     return isinstance(value, ClauseElement) or hasattr(value, "__clause_element__")
 
 
+def _plain(value: Any) -> Any:
+    """A value of a column without adapter, for COPY: SQL expressions go the checked way."""
+    if _is_expression(value):
+        raise _Null
+    return value
+
+
 # -- the job ---------------------------------------------------------------------------------
 
 _MISSING = object()
+_JSON_DUMPS = json.dumps
 
 
 class BulkJob:
@@ -384,9 +443,6 @@ class BulkJob:
 
     # -- encoding (per row, while sending) -------------------------------------------
 
-    def needs_vector(self) -> bool:
-        return any(isinstance(_impl(s.column.type), VectorType) for s in self.specs)
-
     def copy_types(self) -> list[str]:
         return [s.copy_type or "" for s in self.specs]
 
@@ -396,43 +452,127 @@ class BulkJob:
         Raises ``ValidationError`` naming the row, or ``_NeedsInsert`` (with
         ``for_copy``) when a value is a SQL expression.
         """
-        columns = [
-            (
-                s.key,
-                s.adapt,
-                s.convert(tz) if (for_copy and s.convert is not None) else None,
-                s.notnull,
-                s.column,
-            )
-            for s in self.specs
-        ]
-        uniform = self.uniform
+        columns = self._columns(tz, for_copy)
+        if for_copy and self.uniform:
+            encode, _ = self._generated(columns)
+            for i, row in enumerate(self.rows):
+                try:
+                    values = encode(row)
+                except Exception:  # the checked path raises the error naming row and column
+                    values = self._encode_row(i, row, columns, for_copy)
+                yield values
+            return
         for i, row in enumerate(self.rows):
-            out = []
-            for key, adapt, convert, notnull, column in columns:
-                if key is _MISSING:
-                    value = _python_default(column)[1]
-                elif uniform:
-                    value = row[key]
-                else:
-                    value = row.get(key, _MISSING)
-                    if value is _MISSING:
-                        value = self._absent(i, column, for_copy)
-                if value is None:
-                    if notnull:
-                        raise ValidationError(
-                            f"row {i}, column {column.name}: None (NULL) in a NOT NULL column",
-                            row=i,
-                            column=column.name,
-                        )
-                elif value is _DEFAULT:
-                    pass
-                elif adapt is not None or _is_expression(value):
-                    value = self._adapt(i, column, adapt, convert, value, for_copy)
-                elif convert is not None:
-                    value = self._adapt(i, column, None, convert, value, for_copy)
-                out.append(value)
-            yield tuple(out)
+            yield self._encode_row(i, row, columns, for_copy)
+
+    def _columns(self, tz: dt.tzinfo, for_copy: bool) -> list[tuple[Any, ...]]:
+        """Per column: key, adapter, converter, NOT NULL, Column (for COPY or for INSERT)."""
+        out: list[tuple[Any, ...]] = []
+        for s in self.specs:
+            if for_copy and s.copy_adapt is not None:
+                out.append((s.key, s.copy_adapt, None, s.notnull, s.column))
+            else:
+                convert = s.convert(tz) if (for_copy and s.convert is not None) else None
+                out.append((s.key, s.adapt, convert, s.notnull, s.column))
+        return out
+
+    def _encode_row(
+        self, i: int, row: Row, columns: list[tuple[Any, ...]], for_copy: bool
+    ) -> tuple[Any, ...]:
+        """One row, checked value by value: the errors name the row and the column."""
+        out = []
+        for key, adapt, convert, notnull, column in columns:
+            if key is _MISSING:
+                value = _python_default(column)[1]
+            elif self.uniform:
+                value = row[key]
+            else:
+                value = row.get(key, _MISSING)
+                if value is _MISSING:
+                    value = self._absent(i, column, for_copy)
+            if value is None:
+                if notnull:
+                    raise ValidationError(
+                        f"row {i}, column {column.name}: None (NULL) in a NOT NULL column",
+                        row=i,
+                        column=column.name,
+                    )
+            elif value is _DEFAULT:
+                pass
+            elif adapt is not None or _is_expression(value):
+                value = self._adapt(i, column, adapt, convert, value, for_copy)
+            elif convert is not None:
+                value = self._adapt(i, column, None, convert, value, for_copy)
+            out.append(value)
+        return tuple(out)
+
+    @staticmethod
+    def _generated(
+        columns: list[tuple[Any, ...]],
+    ) -> tuple[Callable[[Row], tuple[Any, ...]], Callable[..., None]]:
+        """The per-row work of :meth:`_encode_row`, unrolled into generated functions.
+
+        ``encode(row)`` returns one row's tuple; ``write_all(rows, write_row, slow)``
+        runs the same lines in a loop, handing each tuple to ``write_row`` (a
+        COPY's). Only column numbers go into the source; keys, adapters and
+        converters are passed in as names. Any exception hands the row to the
+        checked path (``slow``), which raises the error naming row and column.
+        """
+        namespace: dict[str, Any] = {"_plain": _plain, "_Null": _Null}
+        body = []
+        for n, (key, adapt, convert, notnull, column) in enumerate(columns):
+            if key is _MISSING:
+                namespace[f"d{n}"] = column
+                namespace["_python_default"] = _python_default
+                body.append(f"    v{n} = _python_default(d{n})[1]")
+            else:
+                namespace[f"k{n}"] = key
+                body.append(f"    v{n} = row[k{n}]")
+            call = f"v{n}"
+            if adapt is not None:
+                namespace[f"a{n}"] = adapt
+                call = f"a{n}({call})"
+            elif convert is None:
+                call = f"_plain({call})"
+            if convert is not None:
+                namespace[f"c{n}"] = convert
+                call = f"c{n}({call})"
+            if notnull:
+                body.append(f"    if v{n} is None: raise _Null")
+                body.append(f"    v{n} = {call}")
+            else:
+                body.append(f"    if v{n} is not None: v{n} = {call}")
+        values = f"({', '.join(f'v{n}' for n in range(len(columns)))},)"
+        source = [
+            "def encode(row):",
+            *body,
+            f"    return {values}",
+            "def write_all(rows, write_row, slow):",
+            "    for i, row in enumerate(rows):",
+            "        try:",
+            *(" " * 8 + line for line in body),
+            f"            values = {values}",
+            "        except Exception:",
+            "            values = slow(i, row)",
+            "        write_row(values)",
+        ]
+        exec("\n".join(source), namespace)
+        return namespace["encode"], namespace["write_all"]
+
+    def copy_to(self, write_row: Callable[[tuple[Any, ...]], object], tz: dt.tzinfo) -> int:
+        """Check every row and hand it to ``write_row`` (a COPY's); the number of rows."""
+        columns = self._columns(tz, True)
+
+        def slow(i: int, row: Row) -> tuple[Any, ...]:
+            return self._encode_row(i, row, columns, True)
+
+        if self.uniform:
+            _, write_all = self._generated(columns)
+            write_all(self.rows, write_row, slow)
+        else:
+            for i, row in enumerate(self.rows):
+                write_row(slow(i, row))
+        return len(self.rows)
 
     def _absent(self, i: int, column: schema.Column[Any], for_copy: bool) -> Any:
         """The value of a column this row leaves out (and other rows give)."""
@@ -540,6 +680,7 @@ class _Default:
 
 _DEFAULT = _Default()
 _temp_names = itertools.count(1)
+_AnyConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
 
 
 def _temp_name() -> sql.Identifier:
@@ -584,9 +725,7 @@ def _copy_sync(
 ) -> int:
     statement = ""
     try:
-        if job.needs_vector():
-            ensure_vector(conn)
-        cur = conn.cursor()  # after ensure_vector: a cursor takes the adapters known so far
+        cur = _copy_cursor(conn)
         tz = _session_tz(conn)
         upsert = job.method == "upsert_many"
         temp = _temp_name() if upsert else None
@@ -595,12 +734,9 @@ def _copy_sync(
         copy_sql = job.copy_sql(temp if temp is not None else job.table_sql())
         statement = copy_sql.as_string(conn)
         started = _execute.now()
-        count = 0
         with cur.copy(copy_sql) as copy:
             copy.set_types(job.copy_types())
-            for row in job.encoded(tz, for_copy=True):
-                copy.write_row(row)
-                count += 1
+            count = job.copy_to(copy.write_row, tz)
         if listeners.callbacks:
             listeners.notify(statement, (), started, count, target)
         if temp is None:
@@ -655,9 +791,7 @@ async def _copy_async(
 ) -> int:
     statement = ""
     try:
-        if job.needs_vector():
-            await ensure_vector_async(conn)
-        cur = conn.cursor()
+        cur = _copy_cursor(conn)
         tz = _session_tz(conn)
         upsert = job.method == "upsert_many"
         temp = _temp_name() if upsert else None
@@ -689,6 +823,21 @@ async def _copy_async(
         raise _execute.database_error(
             exc, statement, target, lost=conn.closed, row_offset=0
         ) from exc
+
+
+@overload
+def _copy_cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]: ...
+@overload
+def _copy_cursor(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]: ...
+def _copy_cursor(conn: _AnyConnection) -> Any:
+    """A cursor for COPY whose ``bytea`` fields use psycopg's plain (C) bytes dumper.
+
+    ``psycopg.dbapi20`` registers a Python dumper for the bytea oid that also
+    unwraps ``Binary``; COPY sends our ready-made binary values through it.
+    """
+    cur = conn.cursor()
+    cur.adapters.register_dumper(bytes, BytesBinaryDumper)
+    return cur
 
 
 def _session_tz(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> dt.tzinfo:

@@ -208,6 +208,11 @@ def _bytes(value: Any) -> Any:
     raise ValueRejected(f"expected bytes, got {_describe(value)}")
 
 
+_JSON = json.JSONEncoder(
+    allow_nan=False
+)  # one encoder: json.dumps(..., allow_nan=False) builds one per call
+
+
 def _json_adapter(wrapper: type[Json] | type[Jsonb], payload_type: type | None) -> Adapter:
     def adapt(value: Any) -> Any:
         if isinstance(value, Json | Jsonb):
@@ -218,7 +223,7 @@ def _json_adapter(wrapper: type[Json] | type[Jsonb], payload_type: type | None) 
             if dataclasses.is_dataclass(value) and not isinstance(value, type):
                 value = dataclasses.asdict(value)
         try:
-            text = json.dumps(value, allow_nan=False)
+            text = _JSON.encode(value)
         except (TypeError, ValueError) as exc:
             raise ValueRejected(f"not JSON-serialisable: {exc}") from None
         if "\\u0000" in text:
@@ -276,6 +281,8 @@ def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | Hal
     """A pgvector value from a list, tuple, numpy array or pgvector value, checked."""
     cls = HalfVector if kind == "halfvec" else Vector
     if isinstance(value, cls):
+        if isinstance(value, Vector) and _finite_vector(value.to_binary(), dim):
+            return value
         items: Sequence[float] = value.to_list()
     elif isinstance(value, Vector | HalfVector):
         items = value.to_list()
@@ -291,11 +298,45 @@ def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | Hal
     return value if isinstance(value, cls) else cls(list(map(float, items)))
 
 
+# A float32 NaN or infinity has all eight exponent bits set: in big-endian bytes, the
+# low seven bits of its first byte and the high bit of its second.
+_EXPONENT_HIGH = bytes(1 if b & 0x7F == 0x7F else 0 for b in range(256))
+_EXPONENT_LOW = bytes(1 if b & 0x80 else 0 for b in range(256))
+
+
+def _finite_vector(data: bytes, dim: int | None) -> bool:
+    """Whether a ``Vector.to_binary()`` has ``dim`` components (if given), all finite.
+
+    Checked on the bytes, without a Python float per component (bulk writes).
+    """
+    size = (len(data) - 4) // 4  # a 4-byte header, then big-endian float32s
+    if size == 0 or (dim is not None and size != dim):
+        return False
+    first = data[4::4]
+    if b"\x7f" not in first and b"\xff" not in first:
+        return True  # no component has its top exponent bits set: the usual, quick answer
+    high = int.from_bytes(first.translate(_EXPONENT_HIGH), "big")
+    low = int.from_bytes(data[5::4].translate(_EXPONENT_LOW), "big")
+    return not high & low
+
+
+def to_vector_binary(value: Any, dim: int | None, kind: str = "vector") -> bytes:
+    """``to_vector(value, dim, kind)`` in pgvector's binary format: what binary COPY sends."""
+    if kind == "vector" and isinstance(value, Vector):
+        data: bytes = value.to_binary()
+        if _finite_vector(data, dim):
+            return data
+    binary: bytes = to_vector(value, dim, kind).to_binary()
+    return binary
+
+
 def _check_components(items: Sequence[Any], dim: int | None, kind: str) -> None:
     if len(items) == 0:
         raise ValueRejected(f"an empty {kind} is not allowed")
     if dim is not None and len(items) != dim:
         raise ValueRejected(f"expected {dim} dimensions for {kind}({dim}), got {len(items)}")
+    if set(map(type, items)) == {float} and math.isfinite(sum(items)):
+        return  # the common case, without a per-component loop (which costs 100 µs at 384-d)
     for i, v in enumerate(items):
         if isinstance(v, bool) or not isinstance(v, numbers.Real):
             raise ValueRejected(f"{kind} component {i} is not a number: {_describe(v)}")
