@@ -5,12 +5,13 @@
   builds its loaders again, which costs as much as a fifth of a primary-key
   select.
 - The pool classes are psycopg_pool pools with a fast path for the common case:
-  a connection is free, nobody waits, nothing to expire. That path does the
-  same bookkeeping as psycopg_pool under the pool's own lock, in a fraction of
-  the time (the full path, with its logging and statistics, costs about 15% of
-  a primary-key select). Anything else goes through psycopg_pool unchanged. If
-  a psycopg_pool release renames the internals it relies on, the fast path
-  switches itself off.
+  a connection is free, nobody waits, nothing to expire. That path keeps the
+  pool's state the way psycopg_pool does, under the pool's own lock, in a
+  fraction of the time (the full path, with its logging and statistics, costs
+  about 15% of a primary-key select). It does not count requests: the
+  ``requests_*`` figures of ``get_stats()`` cover the full path only. Anything
+  else goes through psycopg_pool unchanged. If a psycopg_pool release renames
+  the internals it relies on, the fast path switches itself off.
 - A connection that sat idle in the pool for more than 0.1 s is checked for a
   dead server before use: a non-blocking poll of its socket. A server restart
   or ``pg_terminate_backend`` leaves idle connections with a pending error and
@@ -258,7 +259,7 @@ async def configure_async(conn: AsyncConnection) -> None:
 # -- pools ------------------------------------------------------------------------------------
 
 # What the fast paths read and write inside psycopg_pool (checked on each pool).
-_POOL_INTERNALS = ("_lock", "_pool", "_waiting", "_closed", "_nconns_min", "_drained_at", "_stats")
+_POOL_INTERNALS = ("_lock", "_pool", "_waiting", "_closed", "_nconns_min", "_drained_at")
 
 
 def _has_internals(pool: object) -> bool:
@@ -293,7 +294,6 @@ class Pool(ConnectionPool[Connection]):
             if conn is not None:
                 conn._pool = self
                 if monotonic() - conn._qk_returned < CHECK_IDLE_AFTER or not is_dead(conn):
-                    self._stats[self._REQUESTS_NUM] += 1
                     return conn
                 self.putconn(conn)  # psycopg_pool discards it and opens a replacement
         return super().getconn(timeout)
@@ -343,7 +343,6 @@ class AsyncPool(AsyncConnectionPool[AsyncConnection]):
                 self._nconns_min = len(self._pool)
             conn._pool = self
             if monotonic() - conn._qk_returned < CHECK_IDLE_AFTER or not is_dead(conn):
-                self._stats[self._REQUESTS_NUM] += 1
                 return conn
             await self.putconn(conn)
         return await super().getconn(timeout)

@@ -71,6 +71,8 @@ C = TypeVar("C")
 Ts = TypeVarTuple("Ts")
 
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_FIRST, _ROWCOUNT = Fetch.FIRST, Fetch.ROWCOUNT
+_ONE_ROW = frozenset({Fetch.ONE, Fetch.SCALAR})
 _stream_names = itertools.count(1)
 
 
@@ -497,7 +499,7 @@ def _execute(
     listeners: Listeners,
 ) -> Any:
     """Send one statement on ``conn`` and read what ``fetch`` asks for. The hot path."""
-    if plan.returns_rows is False and fetch != Fetch.ROWCOUNT:
+    if plan.returns_rows is False and fetch != _ROWCOUNT:
         raise no_rows_error(fetch, plan)
     cur = conn.qk_cur
     factory = plan.factories[fetch] if as_ is None else plan.mapped(as_, fetch)
@@ -511,18 +513,18 @@ def _execute(
             _execute_with_settings(conn, cur, plan, params, settings, in_transaction)
         else:
             cur.execute(plan.sql, params, prepare=plan.prepare)
-        if fetch == Fetch.ROWCOUNT:
-            result = cur.rowcount
-        elif plan.returns_rows is None and _no_result_rows(cur):
+        if plan.returns_rows is None and fetch != _ROWCOUNT and _no_result_rows(cur):
             raise no_rows_error(fetch, plan)
-        elif fetch == Fetch.ALL or fetch == Fetch.SCALARS:
-            result = cur.fetchall()
-        elif fetch == Fetch.FIRST:
-            result = cur.fetchone()
-        else:
+        if fetch in _ONE_ROW:
             if cur.rowcount != 1:
                 check_one(cur.rowcount, fetch, plan)
             result = cur.fetchone()
+        elif fetch == _FIRST:
+            result = cur.fetchone()
+        elif fetch == _ROWCOUNT:
+            result = cur.rowcount
+        else:
+            result = cur.fetchall()
     except psycopg.Error as exc:
         error = placeholder_error(params) or database_error(exc, plan.sql, target, lost=conn.closed)
         if callbacks:

@@ -19,7 +19,7 @@ the server.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator, Generator, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, TypeVarTuple, overload
 
 from sqlalchemy.sql.schema import ColumnDefault
@@ -125,6 +125,7 @@ class PreparedPlan:
         self.names = frozenset(types)
 
     def params(self, given: Mapping[str, Any]) -> list[Any]:
+        """The parameters for one call; a bad value names its placeholder and column."""
         if given.keys() != self.names:
             raise self._names_error(given)
         out = self.base.copy()
@@ -144,6 +145,41 @@ class PreparedPlan:
                         raise ValidationError(f"{label}: {exc}", column=label) from None
             out[pos] = value
         return out
+
+    def filler(self) -> Callable[[Mapping[str, Any]], list[Any]]:
+        """:meth:`params` as one generated function for this query: no loop, no lookups.
+
+        Only positions go into its source; names, values and adapters are passed
+        in. Anything unusual (a wrong name, a None, a value an adapter refuses)
+        goes through :meth:`params`, which raises the precise error.
+        """
+        namespace: dict[str, Any] = {"names": self.names, "slow": self.params}
+        parts: list[str] = []
+        lines = ["def fill(given):", "    if given.keys() != names: return slow(given)", "    try:"]
+        placeholders = {pos: (name, adapt, type_) for pos, name, adapt, _, type_ in self.slots}
+        for pos, value in enumerate(self.base):
+            if pos not in placeholders:
+                namespace[f"c{pos}"] = value
+                parts.append(f"c{pos}")
+                continue
+            name, adapt, type_ = placeholders[pos]
+            namespace[f"n{pos}"] = name
+            lines.append(f"        v{pos} = given[n{pos}]")
+            if type_ is not None:
+                namespace[f"t{pos}"] = type_
+                lines.append(f"        if type(v{pos}) is not t{pos}: return slow(given)")
+            else:
+                lines.append(f"        if v{pos} is None: return slow(given)")
+            if adapt is not None:
+                namespace[f"a{pos}"] = adapt
+                parts.append(f"a{pos}(v{pos})")
+            else:
+                parts.append(f"v{pos}")
+        lines.append(f"        return [{', '.join(parts)}]")
+        lines += ["    except Exception:", "        return slow(given)"]
+        exec("\n".join(lines), namespace)
+        fill: Callable[[Mapping[str, Any]], list[Any]] = namespace["fill"]
+        return fill
 
     def _names_error(self, given: Mapping[str, Any]) -> CompileError:
         missing = sorted(self.names - set(given))
@@ -185,11 +221,16 @@ def _check_frozen_defaults(query: Query[*tuple[Any, ...]]) -> None:
 class PreparedQuery(Generic[*Ts]):
     """A query compiled once; each call gives the placeholders' values as keywords."""
 
-    __slots__ = ("_prepared", "_runner")
+    __slots__ = ("_fill", "_plan", "_prepared", "_run", "_runner", "_settings")
 
     def __init__(self, runner: _Runner, prepared: PreparedPlan) -> None:
         self._runner = runner
         self._prepared = prepared
+        # Each call runs: fill the placeholders, then run the plan. Kept at hand.
+        self._run = runner._run
+        self._plan = prepared.plan
+        self._fill = prepared.filler()
+        self._settings = prepared.settings
 
     @property
     def sql(self) -> str:
@@ -200,12 +241,8 @@ class PreparedQuery(Generic[*Ts]):
     @overload
     def all(self, *, as_: type[C], **params: Any) -> list[C]: ...
     def all(self, *, as_: type[Any] | None = None, **params: Any) -> list[Any]:
-        result: list[Any] = self._runner._run(
-            self._prepared.plan,
-            self._prepared.params(params),
-            Fetch.ALL,
-            as_,
-            self._prepared.settings,
+        result: list[Any] = self._run(
+            self._plan, self._fill(params), Fetch.ALL, as_, self._settings
         )
         return result
 
@@ -214,54 +251,28 @@ class PreparedQuery(Generic[*Ts]):
     @overload
     def one(self, *, as_: type[C], **params: Any) -> C: ...
     def one(self, *, as_: type[Any] | None = None, **params: Any) -> Any:
-        return self._runner._run(
-            self._prepared.plan,
-            self._prepared.params(params),
-            Fetch.ONE,
-            as_,
-            self._prepared.settings,
-        )
+        return self._run(self._plan, self._fill(params), Fetch.ONE, as_, self._settings)
 
     @overload
     def first(self, *, as_: None = None, **params: Any) -> tuple[*Ts] | None: ...
     @overload
     def first(self, *, as_: type[C], **params: Any) -> C | None: ...
     def first(self, *, as_: type[Any] | None = None, **params: Any) -> Any:
-        return self._runner._run(
-            self._prepared.plan,
-            self._prepared.params(params),
-            Fetch.FIRST,
-            as_,
-            self._prepared.settings,
-        )
+        return self._run(self._plan, self._fill(params), Fetch.FIRST, as_, self._settings)
 
     def scalar(self: PreparedQuery[T], **params: Any) -> T:
-        result: T = self._runner._run(
-            self._prepared.plan,
-            self._prepared.params(params),
-            Fetch.SCALAR,
-            None,
-            self._prepared.settings,
-        )
+        result: T = self._run(self._plan, self._fill(params), Fetch.SCALAR, None, self._settings)
         return result
 
     def scalars(self: PreparedQuery[T], **params: Any) -> list[T]:
-        result: list[T] = self._runner._run(
-            self._prepared.plan,
-            self._prepared.params(params),
-            Fetch.SCALARS,
-            None,
-            self._prepared.settings,
+        result: list[T] = self._run(
+            self._plan, self._fill(params), Fetch.SCALARS, None, self._settings
         )
         return result
 
     def execute(self, **params: Any) -> int:
-        result: int = self._runner._run(
-            self._prepared.plan,
-            self._prepared.params(params),
-            Fetch.ROWCOUNT,
-            None,
-            self._prepared.settings,
+        result: int = self._run(
+            self._plan, self._fill(params), Fetch.ROWCOUNT, None, self._settings
         )
         return result
 
@@ -283,11 +294,16 @@ class PreparedQuery(Generic[*Ts]):
 class AsyncPreparedQuery(Generic[*Ts]):
     """The async twin of :class:`PreparedQuery`, from ``AsyncDatabase.prepare``."""
 
-    __slots__ = ("_prepared", "_runner")
+    __slots__ = ("_fill", "_plan", "_prepared", "_run", "_runner", "_settings")
 
     def __init__(self, runner: _AsyncRunner, prepared: PreparedPlan) -> None:
         self._runner = runner
         self._prepared = prepared
+        # Each call runs: fill the placeholders, then run the plan. Kept at hand.
+        self._run = runner._run
+        self._plan = prepared.plan
+        self._fill = prepared.filler()
+        self._settings = prepared.settings
 
     @property
     def sql(self) -> str:
@@ -298,12 +314,8 @@ class AsyncPreparedQuery(Generic[*Ts]):
     @overload
     async def all(self, *, as_: type[C], **params: Any) -> list[C]: ...
     async def all(self, *, as_: type[Any] | None = None, **params: Any) -> list[Any]:
-        result: list[Any] = await self._runner._run(
-            self._prepared.plan,
-            self._prepared.params(params),
-            Fetch.ALL,
-            as_,
-            self._prepared.settings,
+        result: list[Any] = await self._run(
+            self._plan, self._fill(params), Fetch.ALL, as_, self._settings
         )
         return result
 
@@ -312,54 +324,30 @@ class AsyncPreparedQuery(Generic[*Ts]):
     @overload
     async def one(self, *, as_: type[C], **params: Any) -> C: ...
     async def one(self, *, as_: type[Any] | None = None, **params: Any) -> Any:
-        return await self._runner._run(
-            self._prepared.plan,
-            self._prepared.params(params),
-            Fetch.ONE,
-            as_,
-            self._prepared.settings,
-        )
+        return await self._run(self._plan, self._fill(params), Fetch.ONE, as_, self._settings)
 
     @overload
     async def first(self, *, as_: None = None, **params: Any) -> tuple[*Ts] | None: ...
     @overload
     async def first(self, *, as_: type[C], **params: Any) -> C | None: ...
     async def first(self, *, as_: type[Any] | None = None, **params: Any) -> Any:
-        return await self._runner._run(
-            self._prepared.plan,
-            self._prepared.params(params),
-            Fetch.FIRST,
-            as_,
-            self._prepared.settings,
-        )
+        return await self._run(self._plan, self._fill(params), Fetch.FIRST, as_, self._settings)
 
     async def scalar(self: AsyncPreparedQuery[T], **params: Any) -> T:
-        result: T = await self._runner._run(
-            self._prepared.plan,
-            self._prepared.params(params),
-            Fetch.SCALAR,
-            None,
-            self._prepared.settings,
+        result: T = await self._run(
+            self._plan, self._fill(params), Fetch.SCALAR, None, self._settings
         )
         return result
 
     async def scalars(self: AsyncPreparedQuery[T], **params: Any) -> list[T]:
-        result: list[T] = await self._runner._run(
-            self._prepared.plan,
-            self._prepared.params(params),
-            Fetch.SCALARS,
-            None,
-            self._prepared.settings,
+        result: list[T] = await self._run(
+            self._plan, self._fill(params), Fetch.SCALARS, None, self._settings
         )
         return result
 
     async def execute(self, **params: Any) -> int:
-        result: int = await self._runner._run(
-            self._prepared.plan,
-            self._prepared.params(params),
-            Fetch.ROWCOUNT,
-            None,
-            self._prepared.settings,
+        result: int = await self._run(
+            self._plan, self._fill(params), Fetch.ROWCOUNT, None, self._settings
         )
         return result
 

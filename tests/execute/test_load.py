@@ -68,7 +68,7 @@ async def test_two_hundred_tasks_on_a_pool_of_ten(make_db: Any, url: str) -> Non
     assert await db.scalar(select(count()).from_(run)) == sum(written)
     assert await db.scalar(select(sql_sum(run.c.cost))) == Decimal(sum(written))
     assert all(written)  # every task got work done
-    assert pool_requests(db) > 2 * TASKS
+    assert queued_requests(db) > 0  # tasks really waited for connections
 
     pool = raw_database(db)._pool
     stats = pool.get_stats()
@@ -92,5 +92,5 @@ async def test_two_hundred_tasks_on_a_pool_of_ten(make_db: Any, url: str) -> Non
         assert left == (0,)
 
 
-def pool_requests(db: Any) -> int:
-    return int(raw_database(db)._pool.get_stats().get("requests_num", 0))
+def queued_requests(db: Any) -> int:
+    return int(raw_database(db)._pool.get_stats().get("requests_queued", 0))
