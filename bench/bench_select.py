@@ -6,7 +6,9 @@ to one CPU:
 - raw psycopg with a prepared statement: the baseline (1.00);
 - querykit ``db.prepare(q)`` called with the id: target <= 1.10;
 - querykit with the query built and run on every call: target <= 1.5;
-- SQLAlchemy Core ``Connection.execute`` of a statement built on every call.
+- SQLAlchemy Core ``Connection.execute`` of a statement built on every call;
+- for the breakdown, no target: the query built and compiled by querykit on
+  every call, then sent by raw psycopg (what building and compiling cost alone).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sqlalchemy as sa
 
 import querykit
 from querykit import eq, placeholder, raw, select
+from querykit.compile import compile_query
 
 from ._harness import compare, pin_backend
 
@@ -70,9 +73,13 @@ def run(url: str) -> None:
         return by_id.one(id=42)
 
     def querykit_built() -> object:
-        return db.one(
-            select(item.c.id, item.c.name, item.c.score).from_(item).where(eq(item.c.id, 42))
+        return db.one(select(item.c.id, item.c.name, item.c.score).where(eq(item.c.id, 42)))
+
+    def built_then_raw() -> object:
+        shape, values = compile_query(
+            select(item.c.id, item.c.name, item.c.score).where(eq(item.c.id, 42))
         )
+        return cur.execute(shape.sql, shape.params(values), prepare=True).fetchone()
 
     compare(
         "select by primary key (warm connection)",
@@ -81,6 +88,7 @@ def run(url: str) -> None:
             "querykit db.prepare(q)": querykit_prepared,
             "querykit, built per call": querykit_built,
             "SQLAlchemy Core execute, built per call": sqlalchemy_core,
+            "(querykit build+compile, raw psycopg send)": built_then_raw,
         },
         baseline="raw psycopg, prepared",
         number=2000,

@@ -33,7 +33,7 @@ from psycopg import IsolationLevel, sql
 from psycopg.rows import tuple_row
 
 from . import codecs
-from .compile import Shape
+from .compile import Shape, compile_query
 from .errors import (
     CompileError,
     DatabaseError,
@@ -42,6 +42,7 @@ from .errors import (
     MultipleResultsError,
     NoResultError,
     QueryKitError,
+    ValidationError,
 )
 from .query import CompoundQuery, Query, SelectQuery
 
@@ -54,6 +55,7 @@ __all__ = [
     "TransactionOptions",
     "active_transaction",
     "check_query",
+    "compile_for",
     "database_error",
     "plan_for",
 ]
@@ -148,16 +150,39 @@ def _build_plan(shape: Shape, query: Query[Any]) -> Plan:
     )
 
 
+def compile_for(query: object, method: str | int) -> tuple[Plan, Sequence[Any]]:
+    """The plan of ``query`` and its parameters, adapted and checked: what the faces send.
+
+    ``method`` (a name, or a ``Fetch``) is only for error messages. On the hot path.
+    """
+    if not isinstance(query, Query):
+        raise not_a_query(query, method if isinstance(method, str) else Fetch.METHOD[method])
+    shape, values = compile_query(query)
+    entry = _PLANS.get(id(shape))
+    plan = entry[1] if entry is not None and entry[0] is shape else plan_for(shape, query)
+    try:
+        params = shape.params(values)
+    except ValidationError:
+        error = placeholder_error(values)
+        if error is not None:
+            raise error from None
+        raise
+    return plan, params
+
+
 def check_query(query: object, method: str) -> None:
     """A clear error for things that are not querykit queries (a str, a Core statement)."""
-    if isinstance(query, Query):
-        return
+    if not isinstance(query, Query):
+        raise not_a_query(query, method)
+
+
+def not_a_query(query: object, method: str) -> CompileError:
     if isinstance(query, str):
-        raise CompileError(
+        return CompileError(
             f"{method}() takes a query, not a string; wrap SQL text in raw(): "
             f'{method}(raw("SELECT ... WHERE id = :id", id=...))'
         )
-    raise CompileError(
+    return CompileError(
         f"{method}() takes a querykit query (select(), insert(), update(), delete(), raw()), "
         f"got {type(query).__name__}; a Core statement can be embedded with raw(':stmt', stmt=...)"
     )
@@ -641,10 +666,14 @@ class ActiveTransaction:
 
     def check_open(self) -> None:
         if self.closed:
-            raise ExecuteError(
-                "this transaction has ended; run the query after the `with` block "
-                "through the database, or inside the block"
-            )
+            raise ended_error()
+
+
+def ended_error() -> ExecuteError:
+    return ExecuteError(
+        "this transaction block has ended; run the query inside the block, "
+        "or through the database outside it"
+    )
 
 
 CURRENT: ContextVar[ActiveTransaction | None] = ContextVar("querykit_transaction", default=None)
@@ -687,6 +716,6 @@ def restore_settings_sql(
     return out
 
 
-# Kept here so both faces count the same way.
 def now() -> float:
+    """The clock of the query log's durations (both faces and bulk writes)."""
     return perf_counter()

@@ -364,11 +364,9 @@ class BulkJob:
                     column=column.name,
                 )
         self.specs = specs
-        self.reason = self._copy_blocker(seen, given)
+        self.reason = self._copy_blocker(seen)
 
-    def _copy_blocker(
-        self, key_sets: Mapping[frozenset[Any], None], given: Mapping[Any, Any]
-    ) -> str | None:
+    def _copy_blocker(self, key_sets: Mapping[frozenset[Any], None]) -> str | None:
         for spec in self.specs:
             if spec.copy_type is None:
                 return f"column {spec.name} has type {spec.column.type} with no binary COPY form"
@@ -397,8 +395,8 @@ class BulkJob:
                     f"{where}: conflict column {column.name} is not in the rows; "
                     "every row must give the conflict columns"
                 )
-        if update is None:
-            chosen = [s.column for s in self.specs if s.column not in self.conflict]
+        if update is None:  # the given columns (not those filled by Python defaults)
+            chosen = [c for c in by_column if c not in self.conflict]
         elif isinstance(update, str):
             chosen = [self._named(update, where, "update")]
         else:
@@ -696,27 +694,41 @@ def run_bulk(
     """Run a job on a sync connection, in one transaction (or savepoint); returns the row count."""
     if not job.rows:
         return 0
-    if job.reason is None:
-        try:
-            with conn.transaction():
-                return _copy_sync(conn, job, listeners, target)
-        except _NeedsInsert:
-            pass  # rolled back: nothing was written; INSERT below
-    rows = list(job.encoded(_session_tz(conn), for_copy=False))
-    total = 0
-    with conn.transaction():
-        cur = conn.cursor()
-        for query in job.insert_queries(rows):
-            shape, values = compile_query(query)
-            params = shape.params(values)
-            started = _execute.now()
+    try:
+        if job.reason is None:
             try:
-                cur.execute(shape.sql, params)
-            except psycopg.Error as exc:
-                raise _execute.database_error(exc, shape.sql, target, lost=conn.closed) from exc
-            total += max(cur.rowcount, 0)
-            if listeners.callbacks:
-                listeners.notify(shape.sql, params, started, cur.rowcount, target)
+                with conn.transaction():
+                    return _copy_sync(conn, job, listeners, target)
+            except _NeedsInsert:
+                pass  # rolled back: nothing was written; INSERT below
+        rows = list(job.encoded(_session_tz(conn), for_copy=False))
+        with conn.transaction():
+            return _insert_sync(conn, job, rows, listeners, target)
+    except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
+        raise _execute.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
+
+
+def _insert_sync(
+    conn: psycopg.Connection[Any],
+    job: BulkJob,
+    rows: Sequence[tuple[Any, ...]],
+    listeners: _execute.Listeners,
+    target: str,
+) -> int:
+    """The multi-row INSERT fallback, chunk by chunk."""
+    total = 0
+    cur = conn.cursor()
+    for query in job.insert_queries(rows):
+        shape, values = compile_query(query)
+        params = shape.params(values)
+        started = _execute.now()
+        try:
+            cur.execute(shape.sql, params)
+        except psycopg.Error as exc:
+            raise _execute.database_error(exc, shape.sql, target, lost=conn.closed) from exc
+        total += max(cur.rowcount, 0)
+        if listeners.callbacks:
+            listeners.notify(shape.sql, params, started, cur.rowcount, target)
     return total
 
 
@@ -762,27 +774,41 @@ async def run_bulk_async(
     """The async twin of :func:`run_bulk`."""
     if not job.rows:
         return 0
-    if job.reason is None:
-        try:
-            async with conn.transaction():
-                return await _copy_async(conn, job, listeners, target)
-        except _NeedsInsert:
-            pass
-    rows = list(job.encoded(_session_tz(conn), for_copy=False))
-    total = 0
-    async with conn.transaction():
-        cur = conn.cursor()
-        for query in job.insert_queries(rows):
-            shape, values = compile_query(query)
-            params = shape.params(values)
-            started = _execute.now()
+    try:
+        if job.reason is None:
             try:
-                await cur.execute(shape.sql, params)
-            except psycopg.Error as exc:
-                raise _execute.database_error(exc, shape.sql, target, lost=conn.closed) from exc
-            total += max(cur.rowcount, 0)
-            if listeners.callbacks:
-                listeners.notify(shape.sql, params, started, cur.rowcount, target)
+                async with conn.transaction():
+                    return await _copy_async(conn, job, listeners, target)
+            except _NeedsInsert:
+                pass  # rolled back: nothing was written; INSERT below
+        rows = list(job.encoded(_session_tz(conn), for_copy=False))
+        async with conn.transaction():
+            return await _insert_async(conn, job, rows, listeners, target)
+    except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
+        raise _execute.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
+
+
+async def _insert_async(
+    conn: psycopg.AsyncConnection[Any],
+    job: BulkJob,
+    rows: Sequence[tuple[Any, ...]],
+    listeners: _execute.Listeners,
+    target: str,
+) -> int:
+    """The multi-row INSERT fallback, chunk by chunk."""
+    total = 0
+    cur = conn.cursor()
+    for query in job.insert_queries(rows):
+        shape, values = compile_query(query)
+        params = shape.params(values)
+        started = _execute.now()
+        try:
+            await cur.execute(shape.sql, params)
+        except psycopg.Error as exc:
+            raise _execute.database_error(exc, shape.sql, target, lost=conn.closed) from exc
+        total += max(cur.rowcount, 0)
+        if listeners.callbacks:
+            listeners.notify(shape.sql, params, started, cur.rowcount, target)
     return total
 
 

@@ -43,23 +43,22 @@ from ._execute import (
     TransactionOptions,
     active_transaction,
     check_one,
-    check_query,
+    compile_for,
     database_error,
+    ended_error,
     ensure_log_handler,
     log_enabled,
     log_query,
     no_rows_error,
     now,
     placeholder_error,
-    plan_for,
     restore_settings_sql,
     settings_sql,
     with_retries_error,
 )
 from ._pool import Connection, Pool, PoolOptions, pool_timeout_error, probe_kwargs, resolve_url
 from .bulk import BulkJob, run_bulk
-from .compile import compile_query
-from .errors import ExecuteError, QueryKitError, ValidationError
+from .errors import ExecuteError, QueryKitError
 from .prepared import PreparedPlan, PreparedQuery
 from .query import Query
 from .settings import Settings
@@ -152,16 +151,7 @@ class _Runner:
     # -- shared ------------------------------------------------------------------------
 
     def _query(self, query: Query[*tuple[Any, ...]], fetch: int, as_: type | None) -> Any:
-        check_query(query, Fetch.METHOD[fetch])
-        shape, values = compile_query(query)
-        plan = plan_for(shape, query)
-        try:
-            params = shape.params(values)
-        except ValidationError:
-            error = placeholder_error(values)
-            if error is not None:
-                raise error from None
-            raise
+        plan, params = compile_for(query, fetch)
         return self._run(plan, params, fetch, as_, query.settings)
 
     def _stream(
@@ -240,11 +230,8 @@ class _Runner:
         The connection is held until the loop ends; leaving early is fine
         (``break``), and ``contextlib.closing(db.stream(q))`` releases it at once.
         """
-        check_query(query, "stream")
-        shape, values = compile_query(query)
-        return self._stream(
-            plan_for(shape, query), shape.params(values), batch, as_, query.settings
-        )
+        plan, params = compile_for(query, "stream")
+        return self._stream(plan, params, batch, as_, query.settings)
 
     def prepare(self, query: Query[*Ts]) -> PreparedQuery[*Ts]:
         """Build and compile ``query`` once; call the result with its placeholders' values."""
@@ -660,10 +647,7 @@ class Transaction(_Runner):
 
     def _check(self) -> ActiveTransaction:
         if self._ended:
-            raise ExecuteError(
-                "this transaction block has ended; run the query inside the block, "
-                "or through the database"
-            )
+            raise ended_error()
         self._state.check_open()
         return self._state
 
@@ -739,9 +723,15 @@ def _begin(db: Database, options: TransactionOptions) -> Transaction:
 
 
 def _release(db: Database, conn: Connection) -> None:
-    if not conn.closed and conn.pgconn.transaction_status == pq.TransactionStatus.IDLE:
-        conn.isolation_level = None
-        conn.read_only = None
+    """Back to the pool with the defaults restored (the next user starts a plain BEGIN)."""
+    try:
+        if not conn.closed:
+            if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                conn.rollback()
+            conn.isolation_level = None
+            conn.read_only = None
+    except psycopg.Error:
+        pass  # a broken connection: the pool sees it and replaces it
     db._pool.putconn(conn)
 
 

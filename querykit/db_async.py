@@ -41,15 +41,15 @@ from ._execute import (
     TransactionOptions,
     active_transaction,
     check_one,
-    check_query,
+    compile_for,
     database_error,
+    ended_error,
     ensure_log_handler,
     log_enabled,
     log_query,
     no_rows_error,
     now,
     placeholder_error,
-    plan_for,
     restore_settings_sql,
     settings_sql,
     with_retries_error,
@@ -63,8 +63,7 @@ from ._pool import (
     resolve_url,
 )
 from .bulk import BulkJob, run_bulk_async
-from .compile import compile_query
-from .errors import ExecuteError, QueryKitError, ValidationError
+from .errors import ExecuteError, QueryKitError
 from .prepared import AsyncPreparedQuery, PreparedPlan
 from .query import Query
 from .settings import Settings
@@ -149,16 +148,7 @@ class _AsyncRunner:
         raise NotImplementedError
 
     async def _query(self, query: Query[*tuple[Any, ...]], fetch: int, as_: type | None) -> Any:
-        check_query(query, Fetch.METHOD[fetch])
-        shape, values = compile_query(query)
-        plan = plan_for(shape, query)
-        try:
-            params = shape.params(values)
-        except ValidationError:
-            error = placeholder_error(values)
-            if error is not None:
-                raise error from None
-            raise
+        plan, params = compile_for(query, fetch)
         return await self._run(plan, params, fetch, as_, query.settings)
 
     def _stream(
@@ -233,11 +223,8 @@ class _AsyncRunner:
         Leaving the loop early releases the connection when the generator is
         closed: ``async with contextlib.aclosing(db.stream(q)) as rows:`` does it at once.
         """
-        check_query(query, "stream")
-        shape, values = compile_query(query)
-        return self._stream(
-            plan_for(shape, query), shape.params(values), batch, as_, query.settings
-        )
+        plan, params = compile_for(query, "stream")
+        return self._stream(plan, params, batch, as_, query.settings)
 
     def prepare(self, query: Query[*Ts]) -> AsyncPreparedQuery[*Ts]:
         """Build and compile ``query`` once; call the result with its placeholders' values."""
@@ -622,10 +609,7 @@ class AsyncTransaction(_AsyncRunner):
 
     def _check(self) -> ActiveTransaction:
         if self._ended:
-            raise ExecuteError(
-                "this transaction block has ended; run the query inside the block, "
-                "or through the database"
-            )
+            raise ended_error()
         self._state.check_open()
         return self._state
 
@@ -703,9 +687,15 @@ async def _begin(db: AsyncDatabase, options: TransactionOptions) -> AsyncTransac
 
 
 async def _release(db: AsyncDatabase, conn: AsyncConnection) -> None:
-    if not conn.closed and conn.pgconn.transaction_status == pq.TransactionStatus.IDLE:
-        await conn.set_isolation_level(None)
-        await conn.set_read_only(None)
+    """Back to the pool with the defaults restored (the next user starts a plain BEGIN)."""
+    try:
+        if not conn.closed:
+            if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                await conn.rollback()
+            await conn.set_isolation_level(None)
+            await conn.set_read_only(None)
+    except psycopg.Error:
+        pass  # a broken connection: the pool sees it and replaces it
     await db._pool.putconn(conn)
 
 

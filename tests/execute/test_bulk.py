@@ -79,9 +79,10 @@ async def test_columns_may_be_given_as_column_objects(db: Any) -> None:
     assert await db.scalars(select(run.c.name).order_by(run.c.name)) == ["a", "b"]
 
 
-async def test_empty_input_writes_nothing(db: Any) -> None:
+async def test_empty_input_writes_nothing_and_generators_work(db: Any) -> None:
     assert await db.insert_many(run, []) == 0
     assert await db.insert_many(run, iter([])) == 0
+    assert await db.insert_many(run, ({"name": f"g{i}"} for i in range(3))) == 3
 
 
 @pytest.mark.parametrize(
@@ -213,6 +214,23 @@ async def test_upsert_many_updates_and_inserts(db: Any) -> None:
         await db.upsert_many(run, [{"id": "e", "name": "e"}], conflict=["id"])
         await db.upsert_many(run, [{"id": "e", "name": "e2"}], conflict=["id"])
     assert await db.scalar(select(run.c.name).where(run.c.id == "e")) == "e2"
+
+
+async def test_upsert_many_leaves_python_defaults_out_of_the_update(
+    db: Any, admin: psycopg.Connection[Any]
+) -> None:
+    admin.execute("CREATE UNIQUE INDEX run_name ON pipeline_run (name)")
+    await db.insert_many(run, [{"name": "a", "cost": 1}])
+    first_id = await db.scalar(select(run.c.id))
+    # the rows do not give id: its cuid default fills new rows and never overwrites old ones
+    assert (
+        await db.upsert_many(run, [{"name": "a", "cost": 2}, {"name": "b"}], conflict=["name"]) == 2
+    )
+    assert await db.all(select(run.c.name, run.c.cost).order_by(run.c.name)) == [
+        ("a", Decimal("2.000000")),
+        ("b", Decimal("0.000000")),
+    ]
+    assert await db.scalar(select(run.c.id).where(run.c.name == "a")) == first_id
 
 
 async def test_upsert_many_vectors_through_the_temporary_table(db: Any) -> None:

@@ -259,3 +259,30 @@ def test_connect_uses_the_project_settings(url: str, monkeypatch: pytest.MonkeyP
     settings = querykit.load_settings(database_url=url)
     with querykit.connect(settings) as db:
         assert repr(db).startswith("<Database 127.0.0.1:")
+
+
+def test_threads_share_a_small_pool(url: str) -> None:
+    import threading
+
+    with querykit.connect(url, min_size=1, max_size=2, timeout=10) as db:
+        errors: list[BaseException] = []
+        pids: set[int] = set()
+
+        def work() -> None:
+            try:
+                for _ in range(50):
+                    pids.add(db.scalar(backend_pid()))
+                    db.execute(insert(run).values(name="t"))
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert len(pids) <= 2
+        assert db.scalar(select(count()).from_(run)) == 300
+        stats = db._pool.get_stats()
+        assert stats["pool_available"] == stats["pool_size"] <= 2

@@ -150,3 +150,12 @@ async def test_placeholder_values_are_checked(db: Any) -> None:
     assert await by_status.all(status=Status.FAILED) == []
     with pytest.raises(ValidationError, match=r"pipeline_run\.name"):
         db.prepare(select(run.c.id).where(eq(run.c.name, 5), eq(run.c.id, placeholder("id"))))
+
+
+async def test_placeholders_in_raw_sql(db: Any) -> None:
+    await db.execute(insert(run).values(name="a", cost=Decimal(3)))
+    q = db.prepare(
+        raw("SELECT name FROM pipeline_run WHERE cost > :min", min=placeholder("min")).returns(str)
+    )
+    assert await q.scalars(min=1) == ["a"]
+    assert await q.scalars(min=5) == []
