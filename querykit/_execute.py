@@ -16,11 +16,13 @@ send, and fetch. What they send and how they read it is decided here:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
 import os
 import random
+import threading
 import typing
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
@@ -123,8 +125,9 @@ def plan_for(shape: Shape, query: Query[Any]) -> Plan:
     plan = _build_plan(shape, query)
     if len(_PLANS) >= _MAX_PLANS:
         # Shapes that cannot be cached (Core's expanding IN) compile on every call;
-        # keep their plans from piling up.
-        del _PLANS[next(iter(_PLANS))]
+        # keep their plans from piling up. Another thread may be evicting too.
+        with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+            del _PLANS[next(iter(_PLANS))]
     _PLANS[id(shape)] = (shape, plan)  # holding the shape keeps its id from being reused
     return plan
 
@@ -457,17 +460,21 @@ QueryCallback = Callable[[QueryRecord], object]
 class Listeners:
     """The ``on_query`` callbacks of one database (shared by its transactions and replicas)."""
 
-    __slots__ = ("callbacks",)
+    __slots__ = ("_lock", "callbacks")
 
     def __init__(self) -> None:
         self.callbacks: tuple[tuple[QueryCallback, bool], ...] = ()
+        """Replaced, never changed in place: queries read it without a lock."""
+        self._lock = threading.Lock()
 
     def add(self, callback: QueryCallback, mask_params: bool) -> Callable[[], None]:
         entry = (callback, mask_params)
-        self.callbacks = (*self.callbacks, entry)
+        with self._lock:
+            self.callbacks = (*self.callbacks, entry)
 
         def remove() -> None:
-            self.callbacks = tuple(e for e in self.callbacks if e is not entry)
+            with self._lock:
+                self.callbacks = tuple(e for e in self.callbacks if e is not entry)
 
         return remove
 

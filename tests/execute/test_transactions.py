@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -248,3 +249,47 @@ def test_transactions_of_concurrent_threads_are_separate(url: str) -> None:
             t.join()
         assert len(errors) == 1
         assert db.scalars(select(run.c.name).order_by(run.c.name)) == ["a", "c"]
+
+
+async def test_retries_rerun_the_block_on_a_deadlock(db: Any, url: str) -> None:
+    import threading
+
+    a = await db.scalar(insert(run).values(name="a").returning(run.c.id))
+    b = await db.scalar(insert(run).values(name="b").returning(run.c.id))
+    other_has_b = threading.Event()
+    other_done = threading.Event()
+
+    def other() -> None:
+        # Locks b, waits until our block is blocked on b, then asks for a: a deadlock.
+        with psycopg.connect(url) as conn:
+            conn.execute("UPDATE pipeline_run SET cost = cost + 1 WHERE id = %s", (b,))
+            other_has_b.set()
+            with psycopg.connect(url, autocommit=True) as watch:
+                for _ in range(500):
+                    row = watch.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND datname = current_database()"
+                    ).fetchone()
+                    if row and row[0]:
+                        break
+                    time.sleep(0.01)
+            conn.execute("UPDATE pipeline_run SET cost = cost + 1 WHERE id = %s", (a,))
+            conn.commit()
+        other_done.set()
+
+    attempts = []
+    thread = threading.Thread(target=other)
+    async for attempt in db.transaction(retries=2):
+        async with attempt as tx:
+            attempts.append(attempt.number)
+            # Our block detects the deadlock first, so it is the one that fails.
+            await tx.execute(raw("SET LOCAL deadlock_timeout = '50ms'"))
+            await tx.execute(update(run).set(name="a2").where(eq(run.c.id, a)))
+            if attempt.number == 1:
+                thread.start()
+                assert other_has_b.wait(10)
+            await tx.execute(update(run).set(name="b2").where(eq(run.c.id, b)))
+    thread.join(10)
+    assert other_done.is_set()
+    assert attempts == [1, 2]
+    assert await names(db) == ["a2", "b2"]
