@@ -208,9 +208,8 @@ def _bytes(value: Any) -> Any:
     raise ValueRejected(f"expected bytes, got {_describe(value)}")
 
 
-_JSON = json.JSONEncoder(
-    allow_nan=False
-)  # one encoder: json.dumps(..., allow_nan=False) builds one per call
+# One encoder for every call: json.dumps(value, allow_nan=False) builds a new one each time.
+_JSON = json.JSONEncoder(allow_nan=False)
 
 
 def _json_adapter(wrapper: type[Json] | type[Jsonb], payload_type: type | None) -> Adapter:
