@@ -9,9 +9,12 @@ that always show their SQL, execution goes straight to psycopg 3.
 """
 
 from . import migrate
+from ._execute import QueryRecord
 from ._index import index_sql
 from .columns import bit, cuid, halfvec, jsonb, sparsevec, vector
 from .compile import CompiledSQL, cache_info
+from .db import Database, Transaction, connect
+from .db_async import AsyncDatabase, AsyncTransaction, connect_async
 from .errors import (
     CompileError,
     ConfigError,
@@ -70,6 +73,7 @@ from .operators import (
     not_like,
     or_,
 )
+from .prepared import AsyncPreparedQuery, PreparedQuery, placeholder
 from .query import (
     CompoundQuery,
     DeleteQuery,
@@ -136,12 +140,16 @@ __version__ = "0.1.0"
 
 
 __all__ = [
+    "AsyncDatabase",
+    "AsyncPreparedQuery",
+    "AsyncTransaction",
     "CompileError",
     "CompiledSQL",
     "CompoundQuery",
     "Condition",
     "ConfigError",
     "ConnectError",
+    "Database",
     "DatabaseError",
     "DeleteQuery",
     "EmbeddedError",
@@ -157,12 +165,15 @@ __all__ = [
     "MultipleResultsError",
     "NestedQuery",
     "NoResultError",
+    "PreparedQuery",
     "Query",
     "QueryKitError",
+    "QueryRecord",
     "RawQuery",
     "SchemaError",
     "SelectQuery",
     "Settings",
+    "Transaction",
     "UpdateQuery",
     "ValidationError",
     "__version__",
@@ -176,6 +187,8 @@ __all__ = [
     "bit",
     "cache_info",
     "columns",
+    "connect",
+    "connect_async",
     "cosine_distance",
     "count",
     "count_distinct",
@@ -244,6 +257,7 @@ __all__ = [
     "not_in_array",
     "not_like",
     "or_",
+    "placeholder",
     "raw",
     "relation",
     "relations_of",

@@ -216,6 +216,10 @@ def _bytes(value: Any) -> Any:
     raise ValueRejected(f"expected bytes, got {_describe(value)}")
 
 
+# One encoder for every call: json.dumps(value, allow_nan=False) builds a new one each time.
+_JSON = json.JSONEncoder(allow_nan=False)
+
+
 def _json_adapter(wrapper: type[Json] | type[Jsonb], payload_type: type | None) -> Adapter:
     def adapt(value: Any) -> Any:
         if isinstance(value, Json | Jsonb):
@@ -226,7 +230,7 @@ def _json_adapter(wrapper: type[Json] | type[Jsonb], payload_type: type | None) 
             if dataclasses.is_dataclass(value) and not isinstance(value, type):
                 value = dataclasses.asdict(value)
         try:
-            text = json.dumps(value, allow_nan=False)
+            text = _JSON.encode(value)
         except (TypeError, ValueError) as exc:
             raise ValueRejected(f"not JSON-serialisable: {exc}") from None
         if "\\u0000" in text:
@@ -283,6 +287,8 @@ def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
 def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | HalfVector:
     """A pgvector value from a list, tuple, numpy array or pgvector value, checked."""
     cls = HalfVector if kind == "halfvec" else Vector
+    if isinstance(value, Vector) and cls is Vector and _finite_vector(value.to_binary(), dim):
+        return value  # float32 already: finite and of the right size is all there is to check
     if isinstance(value, Vector | HalfVector):
         items: Sequence[float] = value.to_list()
     elif isinstance(value, list | tuple):
@@ -315,6 +321,38 @@ _FLOAT4_MAX = 3.4028234663852886e38
 # The largest magnitude a component can have: float4 for vector and sparsevec, half for halfvec.
 _COMPONENT_LIMIT = {"vector": _FLOAT4_MAX, "sparsevec": _FLOAT4_MAX, "halfvec": 65504.0}
 _ITEM_SIZE = {"vector": 4, "sparsevec": 4, "halfvec": 2}  # bytes per stored component
+
+
+# A float32 NaN or infinity has all eight exponent bits set: in big-endian bytes, the
+# low seven bits of its first byte and the high bit of its second.
+_EXPONENT_HIGH = bytes(1 if b & 0x7F == 0x7F else 0 for b in range(256))
+_EXPONENT_LOW = bytes(1 if b & 0x80 else 0 for b in range(256))
+
+
+def _finite_vector(data: bytes, dim: int | None) -> bool:
+    """Whether a ``Vector.to_binary()`` has ``dim`` components (if given), all finite.
+
+    Checked on the bytes, without a Python float per component (bulk writes).
+    """
+    size = (len(data) - 4) // 4  # a 4-byte header, then big-endian float32s
+    if size == 0 or (dim is not None and size != dim):
+        return False
+    first = data[4::4]
+    if b"\x7f" not in first and b"\xff" not in first:
+        return True  # no component has its top exponent bits set: the usual, quick answer
+    high = int.from_bytes(first.translate(_EXPONENT_HIGH), "big")
+    low = int.from_bytes(data[5::4].translate(_EXPONENT_LOW), "big")
+    return not high & low
+
+
+def to_vector_binary(value: Any, dim: int | None, kind: str = "vector") -> bytes:
+    """``to_vector(value, dim, kind)`` in pgvector's binary format: what binary COPY sends."""
+    if kind == "vector" and isinstance(value, Vector):
+        data: bytes = value.to_binary()
+        if _finite_vector(data, dim):
+            return data
+    binary: bytes = to_vector(value, dim, kind).to_binary()
+    return binary
 
 
 def _check_components(items: Sequence[Any], dim: int | None, kind: str) -> None:

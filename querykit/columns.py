@@ -32,6 +32,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, UserDefinedType
 
+from . import codecs
+
 __all__ = [
     "JSONBPayload",
     "VectorType",
@@ -104,8 +106,6 @@ class VectorType(UserDefinedType[V], Generic[V]):
 
     def adapt_value(self, value: Any) -> Any:
         """Check ``value`` against this column and return the pgvector object psycopg sends."""
-        from . import codecs
-
         if self.kind == "sparsevec":
             return codecs.to_sparsevec(value, self.dim)
         if self.kind == "bit":

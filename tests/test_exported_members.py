@@ -4,16 +4,20 @@ import querykit
 def test_all_is_complete_and_importable() -> None:
     public = {name for name in dir(querykit) if not name.startswith("_")}
     modules = {
+        "bulk",
         "cli",
         "codecs",
         "columns",
         "compile",
+        "db",
+        "db_async",
         "embedded",
         "errors",
         "functions",
         "operators",
         "json_ops",
         "named",
+        "prepared",
         "query",
         "raw",
         "relations",

@@ -1,0 +1,870 @@
+"""Bulk writes: ``db.insert_many(table, rows)`` and ``db.upsert_many(table, rows, conflict=...)``.
+
+Rows are mappings of column name (or Column) to value. They are checked
+against the table, row by row, before each row is sent: an unknown column, a
+NULL or a missing value for a NOT NULL column without a default, a value of the
+wrong type; the error names the row's index and the column. Everything runs in
+one transaction (a savepoint inside ``db.transaction()``), so a bad row, or any
+error from the server, leaves nothing written.
+
+The rows go by binary COPY, with each column's type taken from the table.
+Python-side defaults (``Column(default=cuid)``) are filled in; columns left
+out get their server default. Where COPY cannot express the rows, a multi-row
+INSERT (the ``insert()`` builder, in chunks) takes over, in these cases:
+
+- a value is a SQL expression (``func.now()``, ``sql("...")``);
+- rows leave out a column that other rows give and that has a server-side
+  default (COPY cannot say DEFAULT for one row);
+- a column's type has no binary COPY form here: arrays of enums or of pgvector
+  types, and types querykit has no rule for (``citext``, ``inet``...).
+
+``upsert_many`` copies into a temporary table with the given columns' types,
+then runs ``INSERT ... SELECT ... ON CONFLICT (conflict) DO UPDATE SET col =
+EXCLUDED.col`` for the ``update`` columns (``DO NOTHING`` with ``update=()``).
+
+This module holds the I/O-free part (:class:`BulkJob`) and the two small
+drivers that run it on a sync or an async connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import itertools
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, overload
+
+import psycopg
+import sqlalchemy as sa
+from psycopg import sql
+from psycopg.types.string import BytesBinaryDumper
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql import schema
+from sqlalchemy.sql.elements import ClauseElement
+
+from . import _execute, codecs
+from .columns import VectorType
+from .compile import compile_query
+from .errors import CompileError, SchemaError, ValidationError
+from .query import InsertQuery, _python_default, excluded, insert
+
+__all__ = ["BulkJob", "run_bulk", "run_bulk_async"]
+
+Converter = Callable[[Any], Any]
+Row = Mapping[Any, Any]
+
+INSERT_CHUNK = 1000
+MAX_PARAMS = 65535  # PostgreSQL's limit of parameters in one statement
+
+
+class _NeedsInsert(Exception):
+    """Raised mid-COPY when a row turns out to need INSERT (a SQL expression)."""
+
+
+class _Null(Exception):
+    """Raised by the generated encoder for a value the checked path must look at."""
+
+
+# -- column rules -----------------------------------------------------------------------
+
+
+class _ColumnSpec:
+    """How one table column's values are checked and sent by COPY."""
+
+    __slots__ = (
+        "adapt",
+        "column",
+        "convert",
+        "copy_adapt",
+        "copy_type",
+        "key",
+        "name",
+        "notnull",
+    )
+
+    def __init__(self, column: schema.Column[Any], key: Any) -> None:
+        self.column = column
+        self.key = key
+        self.name = column.name
+        self.adapt = codecs.adapter_for(column.type)
+        self.notnull = not column.nullable
+        self.copy_type, self.convert = _copy_form(column.type)
+        # vector(n) and halfvec(n): check and encode in one step, on the binary form
+        t = _impl(column.type)
+        self.copy_adapt: codecs.Adapter | None = None
+        if isinstance(t, VectorType) and t.kind in ("vector", "halfvec"):
+            self.copy_adapt = functools.partial(codecs.to_vector_binary, dim=t.dim, kind=t.kind)
+
+
+def _impl(type_: Any) -> Any:
+    # sa.Interval is a TypeDecorator over DateTime for other databases; native here.
+    while isinstance(type_, sa.TypeDecorator) and not isinstance(type_, sa.Interval):
+        type_ = type_.impl_instance
+    return type_
+
+
+def _copy_form(
+    type_: Any, *, item: bool = False
+) -> tuple[str | None, Callable[[dt.tzinfo], Converter] | None]:
+    """The type name for ``Copy.set_types`` and a converter factory, or (None, None).
+
+    Binary COPY sends each value in its column type's binary format, and sends
+    no type oids: the server reads each field with the column's own input
+    function. So a value whose Python type maps to another SQL type is
+    converted the way the server would cast it in an INSERT (a float into
+    numeric, a naive datetime into timestamptz...), and pgvector and JSON
+    values are sent as their binary form already made (declared ``bytea``:
+    bytes as they are), which spares psycopg's Python-level dumpers. Array
+    elements are the exception: an array's header names its element type.
+    The converter factory takes the session time zone.
+    """
+    t = _impl(type_)
+    if isinstance(t, sa.ARRAY):
+        element = _impl(t.item_type)
+        if item or isinstance(element, sa.Enum | VectorType | sa.ARRAY):
+            return None, None  # the array's binary header names the element type's oid
+        name, item_convert = _copy_form(element, item=True)
+        if name is None:
+            return None, None
+        if item_convert is None:
+            return f"{name}[]", None
+        make_item = item_convert
+
+        def array_converter(tz: dt.tzinfo) -> Converter:
+            each = make_item(tz)
+            return lambda v: [None if x is None else each(x) for x in v]
+
+        return f"{name}[]", array_converter
+    if isinstance(t, sa.Enum):
+        # An enum's binary input is its label's bytes: exactly text's binary form.
+        return "text", None
+    if isinstance(t, VectorType):
+        return (None, None) if item else ("bytea", lambda tz: _pgvector_binary)
+    if isinstance(t, sa.JSON):
+        binary = isinstance(t, postgresql.JSONB)
+        if item:
+            return ("jsonb" if binary else "json"), None
+        return "bytea", lambda tz: _jsonb_binary if binary else _json_binary
+    if isinstance(t, sa.Boolean):
+        return "bool", None
+    if isinstance(t, sa.Integer):
+        name = (
+            "int8"
+            if isinstance(t, sa.BigInteger)
+            else "int2"
+            if isinstance(t, sa.SmallInteger)
+            else "int4"
+        )
+        return name, None
+    if isinstance(t, sa.Float):
+        single = isinstance(t, sa.REAL) or (
+            not isinstance(t, sa.Double) and t.precision is not None and t.precision <= 24
+        )
+        return ("float4" if single else "float8"), lambda tz: _to_float
+    if isinstance(t, sa.Numeric):
+        return "numeric", lambda tz: _to_numeric
+    if isinstance(t, sa.String):
+        return "text", None
+    if isinstance(t, sa.DateTime):
+        if t.timezone:
+            return "timestamptz", lambda tz: lambda v: v if v.tzinfo else v.replace(tzinfo=tz)
+        return (
+            "timestamp",
+            lambda tz: lambda v: v.astimezone(tz).replace(tzinfo=None) if v.tzinfo else v,
+        )
+    if isinstance(t, sa.Date):
+        return (
+            "date",
+            lambda tz: (
+                lambda v: (
+                    (v.astimezone(tz) if v.tzinfo else v).date()
+                    if isinstance(v, dt.datetime)
+                    else v
+                )
+            ),
+        )
+    if isinstance(t, sa.Time):
+        if t.timezone:
+            return "timetz", lambda tz: lambda v: v if v.tzinfo else v.replace(tzinfo=_offset(tz))
+        return "time", lambda tz: lambda v: v.replace(tzinfo=None) if v.tzinfo else v
+    if isinstance(t, sa.Interval | postgresql.INTERVAL):
+        return "interval", None
+    if isinstance(t, sa.Uuid):
+        return "uuid", None
+    if isinstance(t, sa.LargeBinary):
+        return "bytea", None
+    return None, None
+
+
+def _pgvector_binary(value: Any) -> bytes:
+    """A checked pgvector value (``Vector``, ``HalfVector``...) in its binary input format."""
+    data: bytes = value.to_binary()
+    return data
+
+
+def _json_text(value: Any) -> str:
+    """The JSON text of a ``Json``/``Jsonb`` wrapper (codecs serialised it already)."""
+    dumps = value.dumps or _JSON_DUMPS
+    text: str = dumps(value.obj)
+    return text
+
+
+def _jsonb_binary(value: Any) -> bytes:
+    return b"\x01" + _json_text(value).encode()  # jsonb's binary format: version 1, then text
+
+
+def _json_binary(value: Any) -> bytes:
+    return _json_text(value).encode()
+
+
+def _to_float(v: Any) -> float:
+    return v if type(v) is float else float(v)
+
+
+def _to_numeric(v: Any) -> Any:
+    if type(v) is float:
+        # What PostgreSQL's float8 -> numeric cast keeps: 15 significant digits.
+        return Decimal(f"{v:.15g}")
+    return v
+
+
+def _offset(tz: dt.tzinfo) -> dt.tzinfo:
+    """The session zone's current UTC offset, as PostgreSQL gives a time without zone."""
+    offset = dt.datetime.now(tz).utcoffset() or dt.timedelta(0)
+    return dt.timezone(offset)
+
+
+def _has_server_default(column: schema.Column[Any]) -> bool:
+    table = column.table
+    return (
+        column.server_default is not None
+        or column.identity is not None
+        or (isinstance(table, sa.Table) and table.autoincrement_column is column)
+    )
+
+
+def _is_expression(value: Any) -> bool:
+    return isinstance(value, ClauseElement) or hasattr(value, "__clause_element__")
+
+
+def _plain(value: Any) -> Any:
+    """A value of a column without adapter, for COPY: SQL expressions go the checked way."""
+    if _is_expression(value):
+        raise _Null
+    return value
+
+
+# -- the job ---------------------------------------------------------------------------------
+
+_MISSING = object()
+_JSON_DUMPS = json.dumps
+
+
+class BulkJob:
+    """Rows checked against one table, with the plan to send them (COPY or INSERT)."""
+
+    def __init__(
+        self,
+        table: sa.Table,
+        rows: Iterable[Row],
+        *,
+        method: str = "insert_many",
+        conflict: Sequence[Any] | str | None = None,
+        update: Sequence[Any] | None = None,
+    ) -> None:
+        if not isinstance(table, sa.Table):
+            raise CompileError(f"{method}() takes a Table, got {type(table).__name__}")
+        if isinstance(rows, Mapping):
+            raise CompileError(f"{method}() takes a list of rows; wrap one row in a list")
+        self.table = table
+        self.method = method
+        self.rows: Sequence[Row] = rows if isinstance(rows, Sequence) else list(rows)
+        self.specs: list[_ColumnSpec] = []
+        """The COPY columns, in table order: the given ones and those with Python defaults."""
+        self.uniform = True
+        self.reason: str | None = None
+        """Why COPY cannot apply, or None."""
+        self._analyse()
+        self.conflict: tuple[schema.Column[Any], ...] = ()
+        self.update: tuple[schema.Column[Any], ...] = ()
+        if method == "upsert_many":
+            self._resolve_conflict(conflict, update)
+            self._check_conflict_keys()
+
+    # -- analysis (keys only: cheap, before anything is sent) ------------------------
+
+    def _column(self, key: Any, row: int) -> schema.Column[Any]:
+        table = self.table
+        if isinstance(key, str):
+            column = table.c.get(key)
+            if column is not None:
+                return column
+        elif isinstance(key, schema.Column) and key.table is table:
+            return key
+        name = key if isinstance(key, str) else getattr(key, "name", repr(key))
+        raise ValidationError(
+            f"row {row}: {table.name} has no column {name!r}; "
+            f"valid columns: {', '.join(table.c.keys())}",
+            row=row,
+            column=str(name),
+        )
+
+    def _analyse(self) -> None:
+        given: dict[schema.Column[Any], Any] = {}  # column -> key used in the rows
+        seen: dict[frozenset[Any], None] = {}
+        first_keys: Any = None
+        for i, row in enumerate(self.rows):
+            if not isinstance(row, Mapping):
+                raise ValidationError(
+                    f"row {i}: expected a mapping of column name -> value, "
+                    f"got {type(row).__name__}",
+                    row=i,
+                )
+            keys = row.keys()
+            if first_keys is None:
+                first_keys = keys
+            elif keys == first_keys:
+                continue
+            else:
+                self.uniform = False
+            frozen = frozenset(keys)
+            if frozen in seen:
+                continue
+            seen[frozen] = None
+            for key in keys:
+                column = self._column(key, i)
+                if column.computed is not None:
+                    raise ValidationError(
+                        f"row {i}, column {column.name}: the database generates this column; "
+                        "leave it out",
+                        row=i,
+                        column=column.name,
+                    )
+                previous = given.setdefault(column, key)
+                if previous is not key and previous != key:
+                    raise ValidationError(
+                        f"row {i}: column {column.name} is given both as {previous!r} and "
+                        f"{key!r}; use one spelling",
+                        row=i,
+                        column=column.name,
+                    )
+        specs = []
+        for column in self.table.columns:
+            if column in given:
+                specs.append(_ColumnSpec(column, given[column]))
+            elif _python_default(column)[0]:
+                specs.append(_ColumnSpec(column, _MISSING))
+            elif not column.nullable and not _has_server_default(column) and self.rows:
+                raise ValidationError(
+                    f"row 0, column {column.name}: missing, and {self.table.name}.{column.name} "
+                    "is NOT NULL without a default",
+                    row=0,
+                    column=column.name,
+                )
+        self.specs = specs
+        self.reason = self._copy_blocker(seen)
+
+    def _copy_blocker(self, key_sets: Mapping[frozenset[Any], None]) -> str | None:
+        for spec in self.specs:
+            if spec.copy_type is None:
+                return f"column {spec.name} has type {spec.column.type} with no binary COPY form"
+        if not self.uniform:
+            for keys in key_sets:
+                for spec in self.specs:
+                    if spec.key is _MISSING or spec.key in keys:
+                        continue
+                    if _has_server_default(spec.column):
+                        return (
+                            f"some rows leave out {spec.name}, which has a server default, "
+                            "and others give it"
+                        )
+        return None
+
+    def _resolve_conflict(self, conflict: Sequence[Any] | str | None, update: Any) -> None:
+        where = f"{self.method}({self.table.name})"
+        if conflict is None or (not isinstance(conflict, str) and not conflict):
+            raise CompileError(f"{where}: give conflict=[...], the columns of a unique index")
+        names = [conflict] if isinstance(conflict, str) else list(conflict)
+        by_column = {spec.column: spec for spec in self.specs if spec.key is not _MISSING}
+        self.conflict = tuple(self._named(c, where, "conflict") for c in names)
+        for column in self.conflict:
+            if column not in by_column:
+                raise CompileError(
+                    f"{where}: conflict column {column.name} is not in the rows; "
+                    "every row must give the conflict columns"
+                )
+        if update is None:  # the given columns (not those filled by Python defaults)
+            chosen = [c for c in by_column if c not in self.conflict]
+        elif isinstance(update, str):
+            chosen = [self._named(update, where, "update")]
+        else:
+            chosen = [self._named(c, where, "update") for c in update]
+        for column in chosen:
+            if column not in by_column:
+                raise CompileError(f"{where}: update column {column.name} is not in the rows")
+            if column in self.conflict:
+                raise CompileError(
+                    f"{where}: {column.name} is a conflict column; it cannot also be updated"
+                )
+        self.update = tuple(chosen)
+
+    def _named(self, key: Any, where: str, what: str) -> schema.Column[Any]:
+        table = self.table
+        if isinstance(key, schema.Column) and key.table is table:
+            return key
+        if isinstance(key, str) and key in table.c:
+            return table.c[key]
+        raise SchemaError(
+            f"{where}: {what} column {key!r} is not a column of {table.name}; "
+            f"valid columns: {', '.join(table.c.keys())}",
+            column=str(key),
+        )
+
+    def _check_conflict_keys(self) -> None:
+        if not self.update:
+            return  # DO NOTHING skips repeats itself
+        keys = [spec.key for spec in self.specs if spec.column in self.conflict]
+        first: dict[tuple[Any, ...], int] = {}
+        for i, row in enumerate(self.rows):
+            value = tuple(row.get(k) for k in keys)
+            j = first.setdefault(value, i)
+            if j != i:
+                names = ", ".join(c.name for c in self.conflict)
+                raise ValidationError(
+                    f"row {i} repeats the conflict key ({names}) = {value!r} of row {j}; "
+                    "ON CONFLICT DO UPDATE cannot change one row twice in a statement",
+                    row=i,
+                    column=names,
+                )
+
+    # -- encoding (per row, while sending) -------------------------------------------
+
+    def copy_types(self) -> list[str]:
+        return [s.copy_type or "" for s in self.specs]
+
+    def encoded(self, tz: dt.tzinfo, *, for_copy: bool) -> Iterator[tuple[Any, ...]]:
+        """Each row checked and adapted, as a tuple in ``specs`` order.
+
+        Raises ``ValidationError`` naming the row, or ``_NeedsInsert`` (with
+        ``for_copy``) when a value is a SQL expression.
+        """
+        columns = self._columns(tz, for_copy)
+        if for_copy and self.uniform:
+            encode, _ = self._generated(columns)
+            for i, row in enumerate(self.rows):
+                try:
+                    values = encode(row)
+                except Exception:  # the checked path raises the error naming row and column
+                    values = self._encode_row(i, row, columns, for_copy)
+                yield values
+            return
+        for i, row in enumerate(self.rows):
+            yield self._encode_row(i, row, columns, for_copy)
+
+    def _columns(self, tz: dt.tzinfo, for_copy: bool) -> list[tuple[Any, ...]]:
+        """Per column: key, adapter, converter, NOT NULL, Column (for COPY or for INSERT)."""
+        out: list[tuple[Any, ...]] = []
+        for s in self.specs:
+            if for_copy and s.copy_adapt is not None:
+                out.append((s.key, s.copy_adapt, None, s.notnull, s.column))
+            else:
+                convert = s.convert(tz) if (for_copy and s.convert is not None) else None
+                out.append((s.key, s.adapt, convert, s.notnull, s.column))
+        return out
+
+    def _encode_row(
+        self, i: int, row: Row, columns: list[tuple[Any, ...]], for_copy: bool
+    ) -> tuple[Any, ...]:
+        """One row, checked value by value: the errors name the row and the column."""
+        out = []
+        for key, adapt, convert, notnull, column in columns:
+            if key is _MISSING:
+                value = _python_default(column)[1]
+            elif self.uniform:
+                value = row[key]
+            else:
+                value = row.get(key, _MISSING)
+                if value is _MISSING:
+                    value = self._absent(i, column, for_copy)
+            if value is None:
+                if notnull:
+                    raise ValidationError(
+                        f"row {i}, column {column.name}: None (NULL) in a NOT NULL column",
+                        row=i,
+                        column=column.name,
+                    )
+            elif value is _DEFAULT:
+                pass
+            elif adapt is not None or _is_expression(value):
+                value = self._adapt(i, column, adapt, convert, value, for_copy)
+            elif convert is not None:
+                value = self._adapt(i, column, None, convert, value, for_copy)
+            out.append(value)
+        return tuple(out)
+
+    @staticmethod
+    def _generated(
+        columns: list[tuple[Any, ...]],
+    ) -> tuple[Callable[[Row], tuple[Any, ...]], Callable[..., None]]:
+        """The per-row work of :meth:`_encode_row`, unrolled into generated functions.
+
+        ``encode(row)`` returns one row's tuple; ``write_all(rows, write_row, slow)``
+        runs the same lines in a loop, handing each tuple to ``write_row`` (a
+        COPY's). Only column numbers go into the source; keys, adapters and
+        converters are passed in as names. Any exception hands the row to the
+        checked path (``slow``), which raises the error naming row and column.
+        """
+        namespace: dict[str, Any] = {"_plain": _plain, "_Null": _Null}
+        body = []
+        for n, (key, adapt, convert, notnull, column) in enumerate(columns):
+            if key is _MISSING:
+                namespace[f"d{n}"] = column
+                namespace["_python_default"] = _python_default
+                body.append(f"    v{n} = _python_default(d{n})[1]")
+            else:
+                namespace[f"k{n}"] = key
+                body.append(f"    v{n} = row[k{n}]")
+            call = f"v{n}"
+            if adapt is not None:
+                namespace[f"a{n}"] = adapt
+                call = f"a{n}({call})"
+            elif convert is None:
+                call = f"_plain({call})"
+            if convert is not None:
+                namespace[f"c{n}"] = convert
+                call = f"c{n}({call})"
+            if notnull:
+                body.append(f"    if v{n} is None: raise _Null")
+                body.append(f"    v{n} = {call}")
+            else:
+                body.append(f"    if v{n} is not None: v{n} = {call}")
+        values = f"({', '.join(f'v{n}' for n in range(len(columns)))},)"
+        source = [
+            "def encode(row):",
+            *body,
+            f"    return {values}",
+            "def write_all(rows, write_row, slow):",
+            "    for i, row in enumerate(rows):",
+            "        try:",
+            *(" " * 8 + line for line in body),
+            f"            values = {values}",
+            "        except Exception:",
+            "            values = slow(i, row)",
+            "        write_row(values)",
+        ]
+        exec("\n".join(source), namespace)
+        return namespace["encode"], namespace["write_all"]
+
+    def copy_to(self, write_row: Callable[[tuple[Any, ...]], object], tz: dt.tzinfo) -> int:
+        """Check every row and hand it to ``write_row`` (a COPY's); the number of rows."""
+        columns = self._columns(tz, True)
+
+        def slow(i: int, row: Row) -> tuple[Any, ...]:
+            return self._encode_row(i, row, columns, True)
+
+        if self.uniform:
+            _, write_all = self._generated(columns)
+            write_all(self.rows, write_row, slow)
+        else:
+            for i, row in enumerate(self.rows):
+                write_row(slow(i, row))
+        return len(self.rows)
+
+    def _absent(self, i: int, column: schema.Column[Any], for_copy: bool) -> Any:
+        """The value of a column this row leaves out (and other rows give)."""
+        has, value = _python_default(column)
+        if has:
+            return value
+        if _has_server_default(column):
+            assert not for_copy  # _copy_blocker sent such jobs to INSERT
+            return _DEFAULT
+        if column.nullable:
+            return None
+        raise ValidationError(
+            f"row {i}, column {column.name}: missing, and the column is NOT NULL without a default",
+            row=i,
+            column=column.name,
+        )
+
+    @staticmethod
+    def _adapt(
+        i: int,
+        column: schema.Column[Any],
+        adapt: codecs.Adapter | None,
+        convert: Converter | None,
+        value: Any,
+        for_copy: bool,
+    ) -> Any:
+        if _is_expression(value):
+            if for_copy:
+                raise _NeedsInsert
+            return value
+        try:
+            if adapt is not None:
+                value = adapt(value)
+            if convert is not None:
+                value = convert(value)
+        except codecs.ValueRejected as exc:
+            raise ValidationError(
+                f"row {i}, column {column.name}: {exc}", row=i, column=column.name
+            ) from None
+        except (ValueError, OverflowError, TypeError) as exc:  # from a COPY conversion
+            raise ValidationError(
+                f"row {i}, column {column.name}: {exc}", row=i, column=column.name
+            ) from None
+        return value
+
+    # -- statements ---------------------------------------------------------------------
+
+    def table_sql(self) -> sql.Composable:
+        if self.table.schema:
+            return sql.Identifier(self.table.schema, self.table.name)
+        return sql.Identifier(self.table.name)
+
+    def column_list(self) -> sql.Composable:
+        return sql.SQL(", ").join(sql.Identifier(s.name) for s in self.specs)
+
+    def copy_sql(self, target: sql.Composable) -> sql.Composed:
+        return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(target, self.column_list())
+
+    def temp_table_sql(self, temp: sql.Identifier) -> sql.Composed:
+        # Only the given columns, with their exact types and no constraints: the
+        # target's NOT NULL and defaults apply once, in the INSERT ... SELECT.
+        return sql.SQL(
+            "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
+        ).format(temp, self.column_list(), self.table_sql())
+
+    def upsert_sql(self, temp: sql.Identifier) -> sql.Composed:
+        columns = self.column_list()
+        conflict = sql.SQL(", ").join(sql.Identifier(c.name) for c in self.conflict)
+        action: sql.Composable
+        if self.update:
+            action = sql.SQL("DO UPDATE SET ") + sql.SQL(", ").join(
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c.name)) for c in self.update
+            )
+        else:
+            action = sql.SQL("DO NOTHING")
+        return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT ({}) {}").format(
+            self.table_sql(), columns, columns, temp, conflict, action
+        )
+
+    def insert_queries(self, rows: Sequence[tuple[Any, ...]]) -> Iterator[InsertQuery[()]]:
+        """The multi-row INSERT fallback, chunked under PostgreSQL's parameter limit."""
+        columns = [s.column for s in self.specs]
+        size = max(1, min(INSERT_CHUNK, MAX_PARAMS // max(1, len(columns))))
+        for start in range(0, len(rows), size):
+            chunk = [
+                {c: v for c, v in zip(columns, row, strict=True) if v is not _DEFAULT}
+                for row in rows[start : start + size]
+            ]
+            query = insert(self.table).values(chunk)
+            if self.method == "upsert_many":
+                if self.update:
+                    ex = excluded(self.table)
+                    query = query.on_conflict_do_update(
+                        list(self.conflict), {c: ex.c[c.key] for c in self.update}
+                    )
+                else:
+                    query = query.on_conflict_do_nothing(list(self.conflict))
+            yield query
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "DEFAULT"
+
+
+_DEFAULT = _Default()
+_temp_names = itertools.count(1)
+_AnyConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
+
+
+def _temp_name() -> sql.Identifier:
+    return sql.Identifier(f"querykit_upsert_{next(_temp_names)}")
+
+
+# -- drivers -----------------------------------------------------------------------------------
+
+
+def run_bulk(
+    conn: psycopg.Connection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+) -> int:
+    """Run a job on a sync connection, in one transaction (or savepoint); returns the row count."""
+    if not job.rows:
+        return 0
+    try:
+        if job.reason is None:
+            try:
+                with conn.transaction():
+                    return _copy_sync(conn, job, listeners, target)
+            except _NeedsInsert:
+                pass  # rolled back: nothing was written; INSERT below
+        rows = list(job.encoded(_session_tz(conn), for_copy=False))
+        with conn.transaction():
+            return _insert_sync(conn, job, rows, listeners, target)
+    except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
+        raise _execute.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
+
+
+def _insert_sync(
+    conn: psycopg.Connection[Any],
+    job: BulkJob,
+    rows: Sequence[tuple[Any, ...]],
+    listeners: _execute.Listeners,
+    target: str,
+) -> int:
+    """The multi-row INSERT fallback, chunk by chunk."""
+    total = 0
+    cur = conn.cursor()
+    for query in job.insert_queries(rows):
+        shape, values = compile_query(query)
+        params = shape.params(values)
+        started = _execute.now()
+        try:
+            cur.execute(shape.sql, params)
+        except psycopg.Error as exc:
+            raise _execute.database_error(exc, shape.sql, target, lost=conn.closed) from exc
+        total += max(cur.rowcount, 0)
+        if listeners.callbacks:
+            listeners.notify(shape.sql, params, started, cur.rowcount, target)
+    return total
+
+
+def _copy_sync(
+    conn: psycopg.Connection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+) -> int:
+    statement = ""
+    try:
+        cur = _copy_cursor(conn)
+        tz = _session_tz(conn)
+        upsert = job.method == "upsert_many"
+        temp = _temp_name() if upsert else None
+        if temp is not None:
+            cur.execute(job.temp_table_sql(temp))
+        copy_sql = job.copy_sql(temp if temp is not None else job.table_sql())
+        statement = copy_sql.as_string(conn)
+        started = _execute.now()
+        with cur.copy(copy_sql) as copy:
+            copy.set_types(job.copy_types())
+            count = job.copy_to(copy.write_row, tz)
+        if listeners.callbacks:
+            listeners.notify(statement, (), started, count, target)
+        if temp is None:
+            return count
+        upsert_sql = job.upsert_sql(temp)
+        statement = upsert_sql.as_string(conn)
+        started = _execute.now()
+        cur.execute(upsert_sql)
+        written = max(cur.rowcount, 0)
+        if listeners.callbacks:
+            listeners.notify(statement, (), started, written, target)
+        cur.execute(sql.SQL("DROP TABLE {}").format(temp))
+        return written
+    except psycopg.Error as exc:
+        raise _execute.database_error(
+            exc, statement, target, lost=conn.closed, row_offset=0
+        ) from exc
+
+
+async def run_bulk_async(
+    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+) -> int:
+    """The async twin of :func:`run_bulk`."""
+    if not job.rows:
+        return 0
+    try:
+        if job.reason is None:
+            try:
+                async with conn.transaction():
+                    return await _copy_async(conn, job, listeners, target)
+            except _NeedsInsert:
+                pass  # rolled back: nothing was written; INSERT below
+        rows = list(job.encoded(_session_tz(conn), for_copy=False))
+        async with conn.transaction():
+            return await _insert_async(conn, job, rows, listeners, target)
+    except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
+        raise _execute.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
+
+
+async def _insert_async(
+    conn: psycopg.AsyncConnection[Any],
+    job: BulkJob,
+    rows: Sequence[tuple[Any, ...]],
+    listeners: _execute.Listeners,
+    target: str,
+) -> int:
+    """The multi-row INSERT fallback, chunk by chunk."""
+    total = 0
+    cur = conn.cursor()
+    for query in job.insert_queries(rows):
+        shape, values = compile_query(query)
+        params = shape.params(values)
+        started = _execute.now()
+        try:
+            await cur.execute(shape.sql, params)
+        except psycopg.Error as exc:
+            raise _execute.database_error(exc, shape.sql, target, lost=conn.closed) from exc
+        total += max(cur.rowcount, 0)
+        if listeners.callbacks:
+            listeners.notify(shape.sql, params, started, cur.rowcount, target)
+    return total
+
+
+async def _copy_async(
+    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+) -> int:
+    statement = ""
+    try:
+        cur = _copy_cursor(conn)
+        tz = _session_tz(conn)
+        upsert = job.method == "upsert_many"
+        temp = _temp_name() if upsert else None
+        if temp is not None:
+            await cur.execute(job.temp_table_sql(temp))
+        copy_sql = job.copy_sql(temp if temp is not None else job.table_sql())
+        statement = copy_sql.as_string(conn)
+        started = _execute.now()
+        count = 0
+        async with cur.copy(copy_sql) as copy:
+            copy.set_types(job.copy_types())
+            for row in job.encoded(tz, for_copy=True):
+                await copy.write_row(row)
+                count += 1
+        if listeners.callbacks:
+            listeners.notify(statement, (), started, count, target)
+        if temp is None:
+            return count
+        upsert_sql = job.upsert_sql(temp)
+        statement = upsert_sql.as_string(conn)
+        started = _execute.now()
+        await cur.execute(upsert_sql)
+        written = max(cur.rowcount, 0)
+        if listeners.callbacks:
+            listeners.notify(statement, (), started, written, target)
+        await cur.execute(sql.SQL("DROP TABLE {}").format(temp))
+        return written
+    except psycopg.Error as exc:
+        raise _execute.database_error(
+            exc, statement, target, lost=conn.closed, row_offset=0
+        ) from exc
+
+
+@overload
+def _copy_cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]: ...
+@overload
+def _copy_cursor(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]: ...
+def _copy_cursor(conn: _AnyConnection) -> Any:
+    """A cursor for COPY whose ``bytea`` fields use psycopg's plain (C) bytes dumper.
+
+    ``psycopg.dbapi20`` registers a Python dumper for the bytea oid that also
+    unwraps ``Binary``; COPY sends our ready-made binary values through it.
+    """
+    cur = conn.cursor()
+    cur.adapters.register_dumper(bytes, BytesBinaryDumper)
+    return cur
+
+
+def _session_tz(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> dt.tzinfo:
+    return conn.info.timezone

@@ -1,0 +1,807 @@
+"""``Database``: run querykit queries on a pool of psycopg connections.
+
+    >>> db = connect("postgresql://app@localhost/app")
+    >>> db.all(select(run.c.id, run.c.cost).where(eq(run.c.status, Status.FAILED)))
+    [('c1x...', Decimal('0.120000'))]
+
+Rows are plain tuples typed from the query (``list[tuple[str, Decimal]]``),
+or instances of an ``as_=`` class. ``one()`` wants exactly one row,
+``first()`` returns ``None`` for none, ``scalar()``/``scalars()`` take the
+first column of a single-column query, ``execute()`` returns the rowcount and
+``stream()`` reads through a server-side cursor in batches.
+
+Inside ``with db.transaction():`` every query of this database in the same
+thread (or task) runs in that transaction; nested blocks are savepoints.
+
+:mod:`querykit.db_async` is the same API for asyncio; both share
+:mod:`querykit._execute`, which decides what is sent and how rows are read.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from contextvars import Token
+from typing import Any, TypeVar, TypeVarTuple, overload
+
+import psycopg
+import sqlalchemy as sa
+from psycopg import pq
+from psycopg_pool import PoolClosed, PoolTimeout
+
+from ._conninfo import describe_target
+from ._execute import (
+    CURRENT,
+    ActiveTransaction,
+    AttemptState,
+    Fetch,
+    Listeners,
+    Plan,
+    QueryCallback,
+    TransactionOptions,
+    active_transaction,
+    check_one,
+    compile_for,
+    database_error,
+    ended_error,
+    ensure_log_handler,
+    log_enabled,
+    log_query,
+    no_rows_error,
+    now,
+    placeholder_error,
+    restore_settings_sql,
+    settings_sql,
+    with_retries_error,
+)
+from ._pool import Connection, Pool, PoolOptions, pool_timeout_error, probe_kwargs, resolve_url
+from .bulk import BulkJob, run_bulk
+from .errors import ExecuteError, QueryKitError
+from .prepared import PreparedPlan, PreparedQuery
+from .query import Query
+from .settings import Settings
+
+__all__ = ["Attempt", "Database", "Transaction", "TransactionBlock", "connect"]
+
+T = TypeVar("T")
+C = TypeVar("C")
+Ts = TypeVarTuple("Ts")
+
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_FIRST, _ROWCOUNT = Fetch.FIRST, Fetch.ROWCOUNT
+_ONE_ROW = frozenset({Fetch.ONE, Fetch.SCALAR})
+_stream_names = itertools.count(1)
+
+
+def connect(
+    url: str | Settings | None = None,
+    *,
+    replicas: Sequence[str | Settings] = (),
+    min_size: int = 1,
+    max_size: int = 10,
+    timeout: float = 30.0,
+    connect_timeout: float = 10.0,
+    max_idle: float = 600.0,
+    max_lifetime: float = 3600.0,
+    prepare: bool = True,
+) -> Database:
+    """Open a :class:`Database` on a pool of connections to ``url``.
+
+    ``url`` is a PostgreSQL URL or a ``Settings``; without one, the project's
+    settings decide (and the embedded server starts when none is configured).
+    ``replicas`` are URLs of read replicas: plain SELECTs outside transactions
+    go there, round-robin; everything else goes to ``url``.
+
+    Pool: ``min_size``/``max_size`` connections, ``timeout`` seconds to wait for
+    a free one, ``connect_timeout`` to open one, ``max_idle`` and
+    ``max_lifetime`` seconds before one is closed or replaced. ``prepare=False``
+    turns server-side prepared statements off (PgBouncer in transaction mode).
+
+    Opening waits for ``min_size`` connections, so an unreachable server is a
+    ``ConnectError`` here, naming host and port, not on the first query.
+    """
+    options = PoolOptions(
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        max_idle=max_idle,
+        max_lifetime=max_lifetime,
+        prepare=prepare,
+    )
+    db = Database(resolve_url(url), [resolve_url(r) for r in replicas], options)
+    db._open()
+    return db
+
+
+class _Runner:
+    """The query methods, shared by :class:`Database` and :class:`Transaction`."""
+
+    __slots__ = ()
+
+    _db: Database
+
+    # -- the hooks each subclass implements ---------------------------------------
+
+    def _run(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        fetch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> Any:
+        raise NotImplementedError
+
+    def _stream_rows(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        batch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> Generator[Any, None, None]:
+        raise NotImplementedError
+
+    def _bulk(self, job: BulkJob) -> int:
+        raise NotImplementedError
+
+    # -- shared ------------------------------------------------------------------------
+
+    def _query(self, query: Query[*tuple[Any, ...]], fetch: int, as_: type | None) -> Any:
+        plan, params = compile_for(query, fetch)
+        return self._run(plan, params, fetch, as_, query.settings)
+
+    def _stream(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        batch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> Generator[Any, None, None]:
+        if plan.returns_rows is False:
+            raise no_rows_error("stream", plan)
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ExecuteError(f"stream(batch={batch!r}): expected an int >= 1")
+        return self._stream_rows(plan, params, batch, as_, settings)
+
+    # -- the public query methods -----------------------------------------------------
+
+    @overload
+    def all(self, query: Query[*Ts], *, as_: None = None) -> list[tuple[*Ts]]: ...
+    @overload
+    def all(self, query: Query[*tuple[Any, ...]], *, as_: type[C]) -> list[C]: ...
+    def all(self, query: Query[*tuple[Any, ...]], *, as_: type[Any] | None = None) -> list[Any]:
+        """Every row, as tuples (or ``as_`` instances)."""
+        result: list[Any] = self._query(query, Fetch.ALL, as_)
+        return result
+
+    @overload
+    def one(self, query: Query[*Ts], *, as_: None = None) -> tuple[*Ts]: ...
+    @overload
+    def one(self, query: Query[*tuple[Any, ...]], *, as_: type[C]) -> C: ...
+    def one(self, query: Query[*tuple[Any, ...]], *, as_: type[Any] | None = None) -> Any:
+        """Exactly one row; ``NoResultError`` or ``MultipleResultsError`` otherwise."""
+        return self._query(query, Fetch.ONE, as_)
+
+    @overload
+    def first(self, query: Query[*Ts], *, as_: None = None) -> tuple[*Ts] | None: ...
+    @overload
+    def first(self, query: Query[*tuple[Any, ...]], *, as_: type[C]) -> C | None: ...
+    def first(self, query: Query[*tuple[Any, ...]], *, as_: type[Any] | None = None) -> Any:
+        """The first row, or ``None`` when there is none."""
+        return self._query(query, Fetch.FIRST, as_)
+
+    def scalar(self, query: Query[T]) -> T:
+        """The value of a single-column query that returns exactly one row.
+
+        Typed for single-column queries (``Query[T]``): the type checker cannot
+        take the first of several column types.
+        """
+        result: T = self._query(query, Fetch.SCALAR, None)
+        return result
+
+    def scalars(self, query: Query[T]) -> list[T]:
+        """The values of a single-column query, one per row."""
+        result: list[T] = self._query(query, Fetch.SCALARS, None)
+        return result
+
+    def execute(self, query: Query[*tuple[Any, ...]]) -> int:
+        """Run a statement; the number of rows it returned or changed."""
+        result: int = self._query(query, Fetch.ROWCOUNT, None)
+        return result
+
+    @overload
+    def stream(
+        self, query: Query[*Ts], *, batch: int = ..., as_: None = None
+    ) -> Generator[tuple[*Ts], None, None]: ...
+    @overload
+    def stream(
+        self, query: Query[*tuple[Any, ...]], *, batch: int = ..., as_: type[C]
+    ) -> Generator[C, None, None]: ...
+    def stream(
+        self, query: Query[*tuple[Any, ...]], *, batch: int = 1000, as_: type[Any] | None = None
+    ) -> Generator[Any, None, None]:
+        """Rows through a server-side cursor, ``batch`` at a time: memory stays flat.
+
+        The connection is held until the loop ends; leaving early is fine
+        (``break``), and ``contextlib.closing(db.stream(q))`` releases it at once.
+        """
+        plan, params = compile_for(query, "stream")
+        return self._stream(plan, params, batch, as_, query.settings)
+
+    def prepare(self, query: Query[*Ts]) -> PreparedQuery[*Ts]:
+        """Build and compile ``query`` once; call the result with its placeholders' values."""
+        return PreparedQuery(self, PreparedPlan(query, server_prepare=self._db._options.prepare))
+
+    def insert_many(self, table: sa.Table, rows: Iterable[Mapping[Any, Any]]) -> int:
+        """Insert rows (mappings of column name to value) by binary COPY; the row count.
+
+        Every row is checked against the table; a bad row is a ``ValidationError``
+        naming its index, and nothing is written. See :mod:`querykit.bulk`.
+        """
+        return self._bulk(BulkJob(table, rows))
+
+    def upsert_many(
+        self,
+        table: sa.Table,
+        rows: Iterable[Mapping[Any, Any]],
+        *,
+        conflict: Sequence[Any] | str,
+        update: Sequence[Any] | None = None,
+    ) -> int:
+        """Insert rows, updating those whose ``conflict`` columns match an existing row.
+
+        ``update`` names the columns to overwrite (default: every given column
+        that is not a conflict column); ``update=()`` skips existing rows
+        instead. Returns the number of rows inserted or updated.
+        """
+        job = BulkJob(table, rows, method="upsert_many", conflict=conflict, update=update)
+        return self._bulk(job)
+
+
+class Database(_Runner):
+    """A pool of connections to one PostgreSQL database (and its read replicas).
+
+    Make one with :func:`connect`; close it with ``close()`` or a ``with`` block.
+    It is safe to share between threads.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_db",
+        "_listeners",
+        "_options",
+        "_pool",
+        "_replica_turn",
+        "_replicas",
+        "_target",
+        "_url",
+    )
+
+    def __init__(self, url: str, replicas: Sequence[str], options: PoolOptions) -> None:
+        self._db = self
+        self._url = url
+        self._target = describe_target(url)
+        self._options = options
+        self._pool = Pool(url, name="querykit", options=options)
+        self._replicas = tuple(Pool(r, name="querykit replica", options=options) for r in replicas)
+        self._replica_turn = itertools.count()
+        self._listeners = Listeners()
+        self._closed = False
+        if log_enabled():
+            ensure_log_handler()
+            self._listeners.add(log_query, True)
+
+    def __repr__(self) -> str:
+        replicas = f", {len(self._replicas)} replicas" if self._replicas else ""
+        return f"<Database {self._target}{replicas}>"
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _open(self) -> None:
+        try:
+            for pool in (self._pool, *self._replicas):
+                # One plain connection first: an unreachable server fails here, at once,
+                # with libpq's reason, instead of after the pool's retries time out.
+                url = pool.qk_url
+                failure = _probe(url, self._options)
+                if failure is not None:
+                    raise pool_timeout_error(url, self._options, failure) from failure
+                try:
+                    pool.open(
+                        wait=self._options.min_size > 0, timeout=self._options.connect_timeout
+                    )
+                except PoolTimeout as exc:
+                    raise pool_timeout_error(
+                        url, self._options, _probe(url, self._options), opening=True
+                    ) from exc
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close every connection. Queries after this raise ``ExecuteError``."""
+        if self._closed:
+            return
+        self._closed = True
+        for pool in (self._pool, *self._replicas):
+            pool.close()
+
+    def on_query(self, callback: QueryCallback, *, mask_params: bool = False) -> Callable[[], None]:
+        """Call ``callback(record)`` after every statement; returns a function that stops it.
+
+        The :class:`QueryRecord` has the SQL, the parameters (each ``"***"`` with
+        ``mask_params=True``), the duration, the rowcount, the server and the error.
+        """
+        return self._listeners.add(callback, mask_params)
+
+    def transaction(
+        self, *, isolation: str | None = None, readonly: bool = False, retries: int = 0
+    ) -> TransactionBlock:
+        """A transaction block: ``with db.transaction() as tx:``.
+
+        Inside, every query of this database (through ``db`` or ``tx``) runs in
+        the transaction; an exception rolls it back. A nested block is a
+        savepoint. ``isolation`` is "read committed", "repeatable read" or
+        "serializable"; ``readonly=True`` starts a READ ONLY transaction.
+
+        With ``retries=N`` the block reruns on a serialization failure or a
+        deadlock, after a short random backoff, up to N more times::
+
+            for attempt in db.transaction(isolation="serializable", retries=3):
+                with attempt as tx:
+                    ...
+        """
+        return TransactionBlock(self, TransactionOptions.of(isolation, readonly, retries))
+
+    # -- connections ----------------------------------------------------------------
+
+    def _route(self, read: bool) -> Pool:
+        if read and self._replicas:
+            return self._replicas[next(self._replica_turn) % len(self._replicas)]
+        return self._pool
+
+    def _getconn(self, pool: Pool) -> Connection:
+        try:
+            return pool.getconn()
+        except (PoolTimeout, PoolClosed) as exc:
+            raise self._pool_error(pool, exc) from exc
+
+    def _pool_error(self, pool: Pool, exc: Exception) -> QueryKitError:
+        if isinstance(exc, PoolClosed):
+            return ExecuteError(f"{self!r} is closed; connect() again")
+        url = pool.qk_url
+        return pool_timeout_error(url, self._options, _probe(url, self._options))
+
+    # -- the hooks ----------------------------------------------------------------------
+
+    def _run(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        fetch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> Any:
+        if CURRENT.get() is not None:
+            state = active_transaction(self)
+            if state is not None:
+                return _run_in(state, plan, params, fetch, as_, settings, self)
+        pool = self._pool if not (plan.read and self._replicas) else self._route(True)
+        try:
+            conn = pool.getconn()
+        except (PoolTimeout, PoolClosed) as exc:
+            raise self._pool_error(pool, exc) from exc
+        try:
+            return _execute(
+                conn, plan, params, fetch, as_, settings, False, pool.qk_target, self._listeners
+            )
+        finally:
+            pool.putconn(conn)
+
+    def _stream_rows(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        batch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> Generator[Any, None, None]:
+        state = active_transaction(self)
+        if state is not None:
+            state.check_open()
+            yield from _stream_on(
+                state.conn, plan, params, batch, as_, settings, True, self._target, self
+            )
+            return
+        pool = self._route(plan.read)
+        conn = self._getconn(pool)
+        target = pool.qk_target
+        try:
+            with _translated("COMMIT", target, conn), conn.transaction():
+                yield from _stream_on(conn, plan, params, batch, as_, settings, False, target, self)
+        finally:
+            pool.putconn(conn)
+
+    def _bulk(self, job: BulkJob) -> int:
+        state = active_transaction(self)
+        if state is not None:
+            state.check_open()
+            with state.lock:
+                return run_bulk(state.conn, job, self._listeners, self._target)
+        conn = self._getconn(self._pool)
+        try:
+            return run_bulk(conn, job, self._listeners, self._target)
+        finally:
+            self._pool.putconn(conn)
+
+
+def _probe(url: str, options: PoolOptions) -> BaseException | None:
+    """Open one connection outside the pool, to tell "unreachable" from "all busy"."""
+    try:
+        psycopg.connect(url, **probe_kwargs(options)).close()
+    except psycopg.Error as exc:
+        return exc
+    return None
+
+
+class _translated:
+    """Turn psycopg errors raised by a block (a COMMIT, a BEGIN) into ``DatabaseError``."""
+
+    __slots__ = ("conn", "statement", "target")
+
+    def __init__(self, statement: str, target: str, conn: psycopg.Connection[Any]) -> None:
+        self.statement = statement
+        self.target = target
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, et: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, psycopg.Error):
+            raise database_error(exc, self.statement, self.target, lost=self.conn.closed) from exc
+
+
+# -- running one statement ---------------------------------------------------------------------
+
+
+def _execute(
+    conn: Connection,
+    plan: Plan,
+    params: Sequence[Any],
+    fetch: int,
+    as_: type | None,
+    settings: Sequence[tuple[str, str]],
+    in_transaction: bool,
+    target: str,
+    listeners: Listeners,
+) -> Any:
+    """Send one statement on ``conn`` and read what ``fetch`` asks for. The hot path."""
+    if plan.returns_rows is False and fetch != _ROWCOUNT:
+        raise no_rows_error(fetch, plan)
+    cur = conn.qk_cur
+    factory = plan.factories[fetch] if as_ is None else plan.mapped(as_, fetch)
+    if cur.row_factory is not factory:
+        cur.row_factory = factory
+    callbacks = listeners.callbacks
+    started = now() if callbacks else 0.0
+    result: Any
+    try:
+        if settings:
+            _execute_with_settings(conn, cur, plan, params, settings, in_transaction)
+        else:
+            cur.execute(plan.sql, params, prepare=plan.prepare)
+        if plan.returns_rows is None and fetch != _ROWCOUNT and _no_result_rows(cur):
+            raise no_rows_error(fetch, plan)
+        if fetch in _ONE_ROW:
+            if cur.rowcount != 1:
+                check_one(cur.rowcount, fetch, plan)
+            result = cur.fetchone()
+        elif fetch == _FIRST:
+            result = cur.fetchone()
+        elif fetch == _ROWCOUNT:
+            result = cur.rowcount
+        else:
+            result = cur.fetchall()
+    except psycopg.Error as exc:
+        error = placeholder_error(params) or database_error(exc, plan.sql, target, lost=conn.closed)
+        if callbacks:
+            listeners.notify(plan.sql, params, started, -1, target, error)
+        raise error from exc
+    except QueryKitError as error:
+        if callbacks:
+            listeners.notify(plan.sql, params, started, cur.rowcount, target, error)
+        raise
+    if callbacks:
+        listeners.notify(plan.sql, params, started, cur.rowcount, target)
+    return result
+
+
+def _no_result_rows(cur: psycopg.Cursor[Any]) -> bool:
+    result = cur.pgresult
+    return result is None or result.status != _TUPLES_OK
+
+
+def _execute_with_settings(
+    conn: psycopg.Connection[Any],
+    cur: psycopg.Cursor[Any],
+    plan: Plan,
+    params: Sequence[Any],
+    settings: Sequence[tuple[str, str]],
+    in_transaction: bool,
+) -> None:
+    """Apply ``set_config(name, value, true)`` around one statement, and only it."""
+    set_sql, set_params = settings_sql(settings)
+    if not in_transaction:
+        with conn.transaction():
+            conn.execute(set_sql, set_params)
+            cur.execute(plan.sql, params, prepare=plan.prepare)
+        return
+    old = conn.execute(set_sql, set_params).fetchone()
+    assert old is not None
+    cur.execute(plan.sql, params, prepare=plan.prepare)
+    for statement, values in restore_settings_sql(settings, old):
+        conn.execute(statement, values)
+
+
+def _run_in(
+    state: ActiveTransaction,
+    plan: Plan,
+    params: Sequence[Any],
+    fetch: int,
+    as_: type | None,
+    settings: Sequence[tuple[str, str]],
+    db: Database,
+) -> Any:
+    state.check_open()
+    with state.lock:
+        return _execute(
+            state.conn, plan, params, fetch, as_, settings, True, db._target, db._listeners
+        )
+
+
+def _stream_on(
+    conn: psycopg.Connection[Any],
+    plan: Plan,
+    params: Sequence[Any],
+    batch: int,
+    as_: type | None,
+    settings: Sequence[tuple[str, str]],
+    in_transaction: bool,
+    target: str,
+    db: Database,
+) -> Generator[Any, None, None]:
+    """Rows of one statement through a server-side cursor, inside a transaction."""
+    listeners = db._listeners
+    started = now()
+    count = 0
+    try:
+        old = None
+        if settings:
+            set_sql, set_params = settings_sql(settings)
+            old = conn.execute(set_sql, set_params).fetchone()
+        name = f"querykit_stream_{next(_stream_names)}"
+        factory = plan.factories[Fetch.ALL] if as_ is None else plan.mapped(as_, Fetch.ALL)
+        with conn.cursor(name, row_factory=factory) as cur:
+            cur.itersize = batch
+            cur.execute(plan.sql, params)
+            if plan.returns_rows is None and cur.description is None:
+                raise no_rows_error("stream", plan)
+            while rows := cur.fetchmany(batch):
+                count += len(rows)
+                yield from rows
+        if settings and in_transaction and old is not None:
+            for statement, values in restore_settings_sql(settings, old):
+                conn.execute(statement, values)
+    except psycopg.Error as exc:
+        error = database_error(exc, plan.sql, target, lost=conn.closed)
+        if listeners.callbacks:
+            listeners.notify(plan.sql, params, started, -1, target, error)
+        raise error from exc
+    if listeners.callbacks:
+        listeners.notify(plan.sql, params, started, count, target)
+
+
+# -- transactions ----------------------------------------------------------------------------
+
+
+class Transaction(_Runner):
+    """A running transaction block: the query methods, on the block's connection.
+
+    ``db`` itself also routes to this connection inside the block, so passing
+    ``tx`` around is optional.
+    """
+
+    __slots__ = ("_cm", "_db", "_ended", "_outermost", "_state", "_token")
+
+    def __init__(
+        self,
+        db: Database,
+        state: ActiveTransaction,
+        cm: Any,
+        token: Token[ActiveTransaction | None] | None,
+    ) -> None:
+        self._db = db
+        self._state = state
+        self._cm = cm
+        self._token = token
+        self._outermost = token is not None
+        self._ended = False
+
+    def __repr__(self) -> str:
+        kind = "transaction" if self._outermost else "savepoint"
+        return f"<Transaction ({kind}) on {self._db._target}>"
+
+    def transaction(self) -> TransactionBlock:
+        """A nested block: a savepoint in this transaction."""
+        return self._db.transaction()
+
+    def _check(self) -> ActiveTransaction:
+        if self._ended:
+            raise ended_error()
+        self._state.check_open()
+        return self._state
+
+    def _run(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        fetch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> Any:
+        return _run_in(self._check(), plan, params, fetch, as_, settings, self._db)
+
+    def _stream_rows(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        batch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> Generator[Any, None, None]:
+        state = self._check()
+        db = self._db
+        yield from _stream_on(state.conn, plan, params, batch, as_, settings, True, db._target, db)
+
+    def _bulk(self, job: BulkJob) -> int:
+        state = self._check()
+        with state.lock:
+            return run_bulk(state.conn, job, self._db._listeners, self._db._target)
+
+    def _end(self, exc: BaseException | None) -> None:
+        """Commit (or roll back, after ``exc``) and give the connection back."""
+        self._ended = True
+        state = self._state
+        conn = state.conn
+        try:
+            with _translated("COMMIT" if exc is None else "ROLLBACK", self._db._target, conn):
+                self._cm.__exit__(
+                    type(exc) if exc else None, exc, exc.__traceback__ if exc else None
+                )
+        finally:
+            if self._outermost:
+                state.closed = True
+                assert self._token is not None
+                CURRENT.reset(self._token)
+                _release(self._db, conn)
+
+
+def _begin(db: Database, options: TransactionOptions) -> Transaction:
+    outer = active_transaction(db)
+    if outer is not None:
+        options.check_nested()
+        outer.check_open()
+        with outer.lock, _translated("SAVEPOINT", db._target, outer.conn):
+            cm = outer.conn.transaction()
+            cm.__enter__()
+        return Transaction(db, outer, cm, None)
+    conn = db._getconn(db._pool)
+    try:
+        if options.isolation is not None:
+            conn.isolation_level = options.isolation
+        if options.readonly:
+            conn.read_only = True
+        with _translated("BEGIN", db._target, conn):
+            cm = conn.transaction()
+            cm.__enter__()
+    except BaseException:
+        _release(db, conn)
+        raise
+    state = ActiveTransaction(db, conn, CURRENT.get(), threading.Lock())
+    token = CURRENT.set(state)
+    return Transaction(db, state, cm, token)
+
+
+def _release(db: Database, conn: Connection) -> None:
+    """Back to the pool with the defaults restored (the next user starts a plain BEGIN)."""
+    try:
+        if not conn.closed:
+            if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                conn.rollback()
+            conn.isolation_level = None
+            conn.read_only = None
+    except psycopg.Error:
+        pass  # a broken connection: the pool sees it and replaces it
+    db._pool.putconn(conn)
+
+
+class TransactionBlock:
+    """What ``db.transaction()`` returns: a ``with`` block, or with retries, a loop of attempts."""
+
+    __slots__ = ("_db", "_options", "_tx")
+
+    def __init__(self, db: Database, options: TransactionOptions) -> None:
+        self._db = db
+        self._options = options
+        self._tx: Transaction | None = None
+
+    def __enter__(self) -> Transaction:
+        if self._options.retries:
+            raise with_retries_error()
+        self._tx = _begin(self._db, self._options)
+        return self._tx
+
+    def __exit__(self, et: object, exc: BaseException | None, tb: object) -> None:
+        tx, self._tx = self._tx, None
+        assert tx is not None
+        tx._end(exc)
+
+    def __iter__(self) -> Iterator[Attempt]:
+        state = AttemptState(self._options.retries)
+        while state.next():
+            attempt = Attempt(self._db, self._options, state)
+            yield attempt
+            if attempt.delay:
+                time.sleep(attempt.delay)
+
+
+class Attempt:
+    """One run of a ``transaction(retries=N)`` block; enter it: ``with attempt as tx:``."""
+
+    __slots__ = ("_db", "_options", "_state", "_tx", "delay")
+
+    def __init__(self, db: Database, options: TransactionOptions, state: AttemptState) -> None:
+        self._db = db
+        self._options = options
+        self._state = state
+        self._tx: Transaction | None = None
+        self.delay = 0.0
+
+    @property
+    def number(self) -> int:
+        """1 for the first run, 2 for the first retry..."""
+        return self._state.attempt
+
+    def __enter__(self) -> Transaction:
+        self._state.entered = True
+        self._tx = _begin(self._db, self._options)
+        return self._tx
+
+    def __exit__(self, et: object, exc: BaseException | None, tb: object) -> bool:
+        tx, self._tx = self._tx, None
+        assert tx is not None
+        try:
+            tx._end(exc)
+        except QueryKitError as commit_error:
+            if exc is not None:
+                raise
+            delay = self._state.finished(commit_error)
+            if delay is None:
+                raise
+            self.delay = delay
+            return True
+        delay = self._state.finished(exc)
+        if delay is None:
+            return False
+        self.delay = delay
+        return True

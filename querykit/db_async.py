@@ -1,0 +1,771 @@
+"""``AsyncDatabase``: the asyncio twin of :class:`querykit.db.Database`.
+
+    >>> db = await connect_async("postgresql://app@localhost/app")
+    >>> async with db.transaction() as tx:
+    ...     await tx.execute(update(run).set(status=Status.FAILED).where(eq(run.c.id, rid)))
+    >>> async for row in db.stream(select(embedding.c.id, embedding.c.content)):
+    ...     ...
+
+Same methods, same rules, same errors; query methods are awaitables and
+``stream()`` an async iterator. Everything that is not I/O is shared with the
+sync face through :mod:`querykit._execute`, :mod:`querykit.bulk` and
+:mod:`querykit.prepared`.
+
+Inside ``async with db.transaction():`` the queries of the same task (and of
+tasks it starts) run in the transaction. Do not run queries of one
+transaction from concurrent tasks: they take turns on one connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextvars import Token
+from typing import Any, TypeVar, TypeVarTuple, overload
+
+import psycopg
+import sqlalchemy as sa
+from psycopg import pq
+from psycopg_pool import PoolClosed, PoolTimeout
+
+from ._conninfo import describe_target
+from ._execute import (
+    CURRENT,
+    ActiveTransaction,
+    AttemptState,
+    Fetch,
+    Listeners,
+    Plan,
+    QueryCallback,
+    TransactionOptions,
+    active_transaction,
+    check_one,
+    compile_for,
+    database_error,
+    ended_error,
+    ensure_log_handler,
+    log_enabled,
+    log_query,
+    no_rows_error,
+    now,
+    placeholder_error,
+    restore_settings_sql,
+    settings_sql,
+    with_retries_error,
+)
+from ._pool import (
+    AsyncConnection,
+    AsyncPool,
+    PoolOptions,
+    pool_timeout_error,
+    probe_kwargs,
+    resolve_url,
+)
+from .bulk import BulkJob, run_bulk_async
+from .errors import ExecuteError, QueryKitError
+from .prepared import AsyncPreparedQuery, PreparedPlan
+from .query import Query
+from .settings import Settings
+
+__all__ = [
+    "AsyncAttempt",
+    "AsyncDatabase",
+    "AsyncTransaction",
+    "AsyncTransactionBlock",
+    "connect_async",
+]
+
+T = TypeVar("T")
+C = TypeVar("C")
+Ts = TypeVarTuple("Ts")
+
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_FIRST, _ROWCOUNT = Fetch.FIRST, Fetch.ROWCOUNT
+_ONE_ROW = frozenset({Fetch.ONE, Fetch.SCALAR})
+_stream_names = itertools.count(1)
+
+
+async def connect_async(
+    url: str | Settings | None = None,
+    *,
+    replicas: Sequence[str | Settings] = (),
+    min_size: int = 1,
+    max_size: int = 10,
+    timeout: float = 30.0,
+    connect_timeout: float = 10.0,
+    max_idle: float = 600.0,
+    max_lifetime: float = 3600.0,
+    prepare: bool = True,
+) -> AsyncDatabase:
+    """Open an :class:`AsyncDatabase`; the arguments are those of :func:`querykit.connect`.
+
+    async with await connect_async(url) as db:
+        ...
+    """
+    options = PoolOptions(
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout,
+        connect_timeout=connect_timeout,
+        max_idle=max_idle,
+        max_lifetime=max_lifetime,
+        prepare=prepare,
+    )
+    db = AsyncDatabase(resolve_url(url), [resolve_url(r) for r in replicas], options)
+    await db._open()
+    return db
+
+
+class _AsyncRunner:
+    """The query methods, shared by :class:`AsyncDatabase` and :class:`AsyncTransaction`."""
+
+    __slots__ = ()
+
+    _db: AsyncDatabase
+
+    async def _run(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        fetch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> Any:
+        raise NotImplementedError
+
+    def _stream_rows(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        batch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> AsyncGenerator[Any, None]:
+        raise NotImplementedError
+
+    async def _bulk(self, job: BulkJob) -> int:
+        raise NotImplementedError
+
+    async def _query(self, query: Query[*tuple[Any, ...]], fetch: int, as_: type | None) -> Any:
+        plan, params = compile_for(query, fetch)
+        return await self._run(plan, params, fetch, as_, query.settings)
+
+    def _stream(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        batch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> AsyncGenerator[Any, None]:
+        if plan.returns_rows is False:
+            raise no_rows_error("stream", plan)
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ExecuteError(f"stream(batch={batch!r}): expected an int >= 1")
+        return self._stream_rows(plan, params, batch, as_, settings)
+
+    @overload
+    async def all(self, query: Query[*Ts], *, as_: None = None) -> list[tuple[*Ts]]: ...
+    @overload
+    async def all(self, query: Query[*tuple[Any, ...]], *, as_: type[C]) -> list[C]: ...
+    async def all(
+        self, query: Query[*tuple[Any, ...]], *, as_: type[Any] | None = None
+    ) -> list[Any]:
+        """Every row, as tuples (or ``as_`` instances)."""
+        result: list[Any] = await self._query(query, Fetch.ALL, as_)
+        return result
+
+    @overload
+    async def one(self, query: Query[*Ts], *, as_: None = None) -> tuple[*Ts]: ...
+    @overload
+    async def one(self, query: Query[*tuple[Any, ...]], *, as_: type[C]) -> C: ...
+    async def one(self, query: Query[*tuple[Any, ...]], *, as_: type[Any] | None = None) -> Any:
+        """Exactly one row; ``NoResultError`` or ``MultipleResultsError`` otherwise."""
+        return await self._query(query, Fetch.ONE, as_)
+
+    @overload
+    async def first(self, query: Query[*Ts], *, as_: None = None) -> tuple[*Ts] | None: ...
+    @overload
+    async def first(self, query: Query[*tuple[Any, ...]], *, as_: type[C]) -> C | None: ...
+    async def first(self, query: Query[*tuple[Any, ...]], *, as_: type[Any] | None = None) -> Any:
+        """The first row, or ``None`` when there is none."""
+        return await self._query(query, Fetch.FIRST, as_)
+
+    async def scalar(self, query: Query[T]) -> T:
+        """The value of a single-column query that returns exactly one row."""
+        result: T = await self._query(query, Fetch.SCALAR, None)
+        return result
+
+    async def scalars(self, query: Query[T]) -> list[T]:
+        """The values of a single-column query, one per row."""
+        result: list[T] = await self._query(query, Fetch.SCALARS, None)
+        return result
+
+    async def execute(self, query: Query[*tuple[Any, ...]]) -> int:
+        """Run a statement; the number of rows it returned or changed."""
+        result: int = await self._query(query, Fetch.ROWCOUNT, None)
+        return result
+
+    @overload
+    def stream(
+        self, query: Query[*Ts], *, batch: int = ..., as_: None = None
+    ) -> AsyncGenerator[tuple[*Ts], None]: ...
+    @overload
+    def stream(
+        self, query: Query[*tuple[Any, ...]], *, batch: int = ..., as_: type[C]
+    ) -> AsyncGenerator[C, None]: ...
+    def stream(
+        self, query: Query[*tuple[Any, ...]], *, batch: int = 1000, as_: type[Any] | None = None
+    ) -> AsyncGenerator[Any, None]:
+        """Rows through a server-side cursor, ``batch`` at a time: ``async for row in ...``.
+
+        Leaving the loop early releases the connection when the generator is
+        closed: ``async with contextlib.aclosing(db.stream(q)) as rows:`` does it at once.
+        """
+        plan, params = compile_for(query, "stream")
+        return self._stream(plan, params, batch, as_, query.settings)
+
+    def prepare(self, query: Query[*Ts]) -> AsyncPreparedQuery[*Ts]:
+        """Build and compile ``query`` once; call the result with its placeholders' values."""
+        return AsyncPreparedQuery(
+            self, PreparedPlan(query, server_prepare=self._db._options.prepare)
+        )
+
+    async def insert_many(self, table: sa.Table, rows: Iterable[Mapping[Any, Any]]) -> int:
+        """Insert rows by binary COPY; see :meth:`querykit.Database.insert_many`."""
+        return await self._bulk(BulkJob(table, rows))
+
+    async def upsert_many(
+        self,
+        table: sa.Table,
+        rows: Iterable[Mapping[Any, Any]],
+        *,
+        conflict: Sequence[Any] | str,
+        update: Sequence[Any] | None = None,
+    ) -> int:
+        """Insert or update rows; see :meth:`querykit.Database.upsert_many`."""
+        job = BulkJob(table, rows, method="upsert_many", conflict=conflict, update=update)
+        return await self._bulk(job)
+
+
+class AsyncDatabase(_AsyncRunner):
+    """A pool of async connections to one PostgreSQL database (and its read replicas).
+
+    Make one with :func:`connect_async`; close it with ``await db.close()`` or
+    ``async with``.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_db",
+        "_listeners",
+        "_options",
+        "_pool",
+        "_replica_turn",
+        "_replicas",
+        "_target",
+        "_url",
+    )
+
+    def __init__(self, url: str, replicas: Sequence[str], options: PoolOptions) -> None:
+        self._db = self
+        self._url = url
+        self._target = describe_target(url)
+        self._options = options
+        self._pool = AsyncPool(url, name="querykit", options=options)
+        self._replicas = tuple(
+            AsyncPool(r, name="querykit replica", options=options) for r in replicas
+        )
+        self._replica_turn = itertools.count()
+        self._listeners = Listeners()
+        self._closed = False
+        if log_enabled():
+            ensure_log_handler()
+            self._listeners.add(log_query, True)
+
+    def __repr__(self) -> str:
+        replicas = f", {len(self._replicas)} replicas" if self._replicas else ""
+        return f"<AsyncDatabase {self._target}{replicas}>"
+
+    async def __aenter__(self) -> AsyncDatabase:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _open(self) -> None:
+        try:
+            for pool in (self._pool, *self._replicas):
+                url = pool.qk_url
+                failure = await _probe(url, self._options)
+                if failure is not None:
+                    raise pool_timeout_error(url, self._options, failure) from failure
+                try:
+                    await pool.open(
+                        wait=self._options.min_size > 0, timeout=self._options.connect_timeout
+                    )
+                except PoolTimeout as exc:
+                    probe = await _probe(url, self._options)
+                    raise pool_timeout_error(url, self._options, probe, opening=True) from exc
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Close every connection. Queries after this raise ``ExecuteError``."""
+        if self._closed:
+            return
+        self._closed = True
+        for pool in (self._pool, *self._replicas):
+            await pool.close()
+
+    def on_query(self, callback: QueryCallback, *, mask_params: bool = False) -> Callable[[], None]:
+        """Call ``callback(record)`` after every statement; see ``Database.on_query``."""
+        return self._listeners.add(callback, mask_params)
+
+    def transaction(
+        self, *, isolation: str | None = None, readonly: bool = False, retries: int = 0
+    ) -> AsyncTransactionBlock:
+        """``async with db.transaction() as tx:``; with retries::
+
+        async for attempt in db.transaction(isolation="serializable", retries=3):
+            async with attempt as tx:
+                ...
+        """
+        return AsyncTransactionBlock(self, TransactionOptions.of(isolation, readonly, retries))
+
+    def _route(self, read: bool) -> AsyncPool:
+        if read and self._replicas:
+            return self._replicas[next(self._replica_turn) % len(self._replicas)]
+        return self._pool
+
+    async def _getconn(self, pool: AsyncPool) -> AsyncConnection:
+        try:
+            return await pool.getconn()
+        except (PoolTimeout, PoolClosed) as exc:
+            raise await self._pool_error(pool, exc) from exc
+
+    async def _pool_error(self, pool: AsyncPool, exc: Exception) -> QueryKitError:
+        if isinstance(exc, PoolClosed):
+            return ExecuteError(f"{self!r} is closed; connect_async() again")
+        url = pool.qk_url
+        return pool_timeout_error(url, self._options, await _probe(url, self._options))
+
+    async def _run(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        fetch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> Any:
+        if CURRENT.get() is not None:
+            state = active_transaction(self)
+            if state is not None:
+                return await _run_in(state, plan, params, fetch, as_, settings, self)
+        pool = self._pool if not (plan.read and self._replicas) else self._route(True)
+        try:
+            conn = await pool.getconn()
+        except (PoolTimeout, PoolClosed) as exc:
+            raise await self._pool_error(pool, exc) from exc
+        try:
+            return await _execute(
+                conn, plan, params, fetch, as_, settings, False, pool.qk_target, self._listeners
+            )
+        finally:
+            await pool.putconn(conn)
+
+    async def _stream_rows(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        batch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> AsyncGenerator[Any, None]:
+        state = active_transaction(self)
+        if state is not None:
+            state.check_open()
+            async for row in _stream_on(
+                state.conn, plan, params, batch, as_, settings, True, self._target, self
+            ):
+                yield row
+            return
+        pool = self._route(plan.read)
+        conn = await self._getconn(pool)
+        target = pool.qk_target
+        try:
+            async with _Translated("COMMIT", target, conn), conn.transaction():
+                async for row in _stream_on(
+                    conn, plan, params, batch, as_, settings, False, target, self
+                ):
+                    yield row
+        finally:
+            await pool.putconn(conn)
+
+    async def _bulk(self, job: BulkJob) -> int:
+        state = active_transaction(self)
+        if state is not None:
+            state.check_open()
+            async with state.lock:
+                return await run_bulk_async(state.conn, job, self._listeners, self._target)
+        conn = await self._getconn(self._pool)
+        try:
+            return await run_bulk_async(conn, job, self._listeners, self._target)
+        finally:
+            await self._pool.putconn(conn)
+
+
+async def _probe(url: str, options: PoolOptions) -> BaseException | None:
+    try:
+        conn = await psycopg.AsyncConnection.connect(url, **probe_kwargs(options))
+    except psycopg.Error as exc:
+        return exc
+    await conn.close()
+    return None
+
+
+class _Translated:
+    """Turn psycopg errors raised by a block (a COMMIT, a BEGIN) into ``DatabaseError``."""
+
+    __slots__ = ("conn", "statement", "target")
+
+    def __init__(self, statement: str, target: str, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.statement = statement
+        self.target = target
+        self.conn = conn
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, et: object, exc: BaseException | None, tb: object) -> None:
+        if isinstance(exc, psycopg.Error):
+            raise database_error(exc, self.statement, self.target, lost=self.conn.closed) from exc
+
+
+async def _execute(
+    conn: AsyncConnection,
+    plan: Plan,
+    params: Sequence[Any],
+    fetch: int,
+    as_: type | None,
+    settings: Sequence[tuple[str, str]],
+    in_transaction: bool,
+    target: str,
+    listeners: Listeners,
+) -> Any:
+    """Send one statement on ``conn`` and read what ``fetch`` asks for."""
+    if plan.returns_rows is False and fetch != _ROWCOUNT:
+        raise no_rows_error(fetch, plan)
+    cur = conn.qk_cur
+    factory = plan.factories[fetch] if as_ is None else plan.mapped(as_, fetch)
+    if cur.row_factory is not factory:
+        cur.row_factory = factory
+    callbacks = listeners.callbacks
+    started = now() if callbacks else 0.0
+    result: Any
+    try:
+        if settings:
+            await _execute_with_settings(conn, cur, plan, params, settings, in_transaction)
+        else:
+            await cur.execute(plan.sql, params, prepare=plan.prepare)
+        if plan.returns_rows is None and fetch != _ROWCOUNT and _no_result_rows(cur):
+            raise no_rows_error(fetch, plan)
+        if fetch in _ONE_ROW:
+            if cur.rowcount != 1:
+                check_one(cur.rowcount, fetch, plan)
+            result = await cur.fetchone()
+        elif fetch == _FIRST:
+            result = await cur.fetchone()
+        elif fetch == _ROWCOUNT:
+            result = cur.rowcount
+        else:
+            result = await cur.fetchall()
+    except psycopg.Error as exc:
+        error = placeholder_error(params) or database_error(exc, plan.sql, target, lost=conn.closed)
+        if callbacks:
+            listeners.notify(plan.sql, params, started, -1, target, error)
+        raise error from exc
+    except QueryKitError as error:
+        if callbacks:
+            listeners.notify(plan.sql, params, started, cur.rowcount, target, error)
+        raise
+    if callbacks:
+        listeners.notify(plan.sql, params, started, cur.rowcount, target)
+    return result
+
+
+def _no_result_rows(cur: psycopg.AsyncCursor[Any]) -> bool:
+    result = cur.pgresult
+    return result is None or result.status != _TUPLES_OK
+
+
+async def _execute_with_settings(
+    conn: psycopg.AsyncConnection[Any],
+    cur: psycopg.AsyncCursor[Any],
+    plan: Plan,
+    params: Sequence[Any],
+    settings: Sequence[tuple[str, str]],
+    in_transaction: bool,
+) -> None:
+    set_sql, set_params = settings_sql(settings)
+    if not in_transaction:
+        async with conn.transaction():
+            await conn.execute(set_sql, set_params)
+            await cur.execute(plan.sql, params, prepare=plan.prepare)
+        return
+    old = await (await conn.execute(set_sql, set_params)).fetchone()
+    assert old is not None
+    await cur.execute(plan.sql, params, prepare=plan.prepare)
+    for statement, values in restore_settings_sql(settings, old):
+        await conn.execute(statement, values)
+
+
+async def _run_in(
+    state: ActiveTransaction,
+    plan: Plan,
+    params: Sequence[Any],
+    fetch: int,
+    as_: type | None,
+    settings: Sequence[tuple[str, str]],
+    db: AsyncDatabase,
+) -> Any:
+    state.check_open()
+    async with state.lock:
+        return await _execute(
+            state.conn, plan, params, fetch, as_, settings, True, db._target, db._listeners
+        )
+
+
+async def _stream_on(
+    conn: psycopg.AsyncConnection[Any],
+    plan: Plan,
+    params: Sequence[Any],
+    batch: int,
+    as_: type | None,
+    settings: Sequence[tuple[str, str]],
+    in_transaction: bool,
+    target: str,
+    db: AsyncDatabase,
+) -> AsyncGenerator[Any, None]:
+    listeners = db._listeners
+    started = now()
+    count = 0
+    try:
+        old = None
+        if settings:
+            set_sql, set_params = settings_sql(settings)
+            old = await (await conn.execute(set_sql, set_params)).fetchone()
+        name = f"querykit_stream_{next(_stream_names)}"
+        factory = plan.factories[Fetch.ALL] if as_ is None else plan.mapped(as_, Fetch.ALL)
+        async with conn.cursor(name, row_factory=factory) as cur:
+            cur.itersize = batch
+            await cur.execute(plan.sql, params)
+            if plan.returns_rows is None and cur.description is None:
+                raise no_rows_error("stream", plan)
+            while rows := await cur.fetchmany(batch):
+                count += len(rows)
+                for row in rows:
+                    yield row
+        if settings and in_transaction and old is not None:
+            for statement, values in restore_settings_sql(settings, old):
+                await conn.execute(statement, values)
+    except psycopg.Error as exc:
+        error = database_error(exc, plan.sql, target, lost=conn.closed)
+        if listeners.callbacks:
+            listeners.notify(plan.sql, params, started, -1, target, error)
+        raise error from exc
+    if listeners.callbacks:
+        listeners.notify(plan.sql, params, started, count, target)
+
+
+class AsyncTransaction(_AsyncRunner):
+    """A running async transaction block: the query methods, on the block's connection."""
+
+    __slots__ = ("_cm", "_db", "_ended", "_outermost", "_state", "_token")
+
+    def __init__(
+        self,
+        db: AsyncDatabase,
+        state: ActiveTransaction,
+        cm: Any,
+        token: Token[ActiveTransaction | None] | None,
+    ) -> None:
+        self._db = db
+        self._state = state
+        self._cm = cm
+        self._token = token
+        self._outermost = token is not None
+        self._ended = False
+
+    def __repr__(self) -> str:
+        kind = "transaction" if self._outermost else "savepoint"
+        return f"<AsyncTransaction ({kind}) on {self._db._target}>"
+
+    def transaction(self) -> AsyncTransactionBlock:
+        """A nested block: a savepoint in this transaction."""
+        return self._db.transaction()
+
+    def _check(self) -> ActiveTransaction:
+        if self._ended:
+            raise ended_error()
+        self._state.check_open()
+        return self._state
+
+    async def _run(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        fetch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> Any:
+        return await _run_in(self._check(), plan, params, fetch, as_, settings, self._db)
+
+    async def _stream_rows(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        batch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> AsyncGenerator[Any, None]:
+        state = self._check()
+        db = self._db
+        async for row in _stream_on(
+            state.conn, plan, params, batch, as_, settings, True, db._target, db
+        ):
+            yield row
+
+    async def _bulk(self, job: BulkJob) -> int:
+        state = self._check()
+        async with state.lock:
+            return await run_bulk_async(state.conn, job, self._db._listeners, self._db._target)
+
+    async def _end(self, exc: BaseException | None) -> None:
+        self._ended = True
+        state = self._state
+        conn = state.conn
+        try:
+            async with _Translated("COMMIT" if exc is None else "ROLLBACK", self._db._target, conn):
+                await self._cm.__aexit__(
+                    type(exc) if exc else None, exc, exc.__traceback__ if exc else None
+                )
+        finally:
+            if self._outermost:
+                state.closed = True
+                assert self._token is not None
+                CURRENT.reset(self._token)
+                await _release(self._db, conn)
+
+
+async def _begin(db: AsyncDatabase, options: TransactionOptions) -> AsyncTransaction:
+    outer = active_transaction(db)
+    if outer is not None:
+        options.check_nested()
+        outer.check_open()
+        async with outer.lock, _Translated("SAVEPOINT", db._target, outer.conn):
+            cm = outer.conn.transaction()
+            await cm.__aenter__()
+        return AsyncTransaction(db, outer, cm, None)
+    conn = await db._getconn(db._pool)
+    try:
+        if options.isolation is not None:
+            await conn.set_isolation_level(options.isolation)
+        if options.readonly:
+            await conn.set_read_only(True)
+        async with _Translated("BEGIN", db._target, conn):
+            cm = conn.transaction()
+            await cm.__aenter__()
+    except BaseException:
+        await _release(db, conn)
+        raise
+    state = ActiveTransaction(db, conn, CURRENT.get(), asyncio.Lock())
+    token = CURRENT.set(state)
+    return AsyncTransaction(db, state, cm, token)
+
+
+async def _release(db: AsyncDatabase, conn: AsyncConnection) -> None:
+    """Back to the pool with the defaults restored (the next user starts a plain BEGIN)."""
+    try:
+        if not conn.closed:
+            if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                await conn.rollback()
+            await conn.set_isolation_level(None)
+            await conn.set_read_only(None)
+    except psycopg.Error:
+        pass  # a broken connection: the pool sees it and replaces it
+    await db._pool.putconn(conn)
+
+
+class AsyncTransactionBlock:
+    """What ``AsyncDatabase.transaction()`` returns: ``async with``, or ``async for`` attempts."""
+
+    __slots__ = ("_db", "_options", "_tx")
+
+    def __init__(self, db: AsyncDatabase, options: TransactionOptions) -> None:
+        self._db = db
+        self._options = options
+        self._tx: AsyncTransaction | None = None
+
+    async def __aenter__(self) -> AsyncTransaction:
+        if self._options.retries:
+            raise with_retries_error()
+        self._tx = await _begin(self._db, self._options)
+        return self._tx
+
+    async def __aexit__(self, et: object, exc: BaseException | None, tb: object) -> None:
+        tx, self._tx = self._tx, None
+        assert tx is not None
+        await tx._end(exc)
+
+    async def __aiter__(self) -> AsyncIterator[AsyncAttempt]:
+        state = AttemptState(self._options.retries)
+        while state.next():
+            attempt = AsyncAttempt(self._db, self._options, state)
+            yield attempt
+            if attempt.delay:
+                await asyncio.sleep(attempt.delay)
+
+
+class AsyncAttempt:
+    """One run of a ``transaction(retries=N)`` block: ``async with attempt as tx:``."""
+
+    __slots__ = ("_db", "_options", "_state", "_tx", "delay")
+
+    def __init__(self, db: AsyncDatabase, options: TransactionOptions, state: AttemptState) -> None:
+        self._db = db
+        self._options = options
+        self._state = state
+        self._tx: AsyncTransaction | None = None
+        self.delay = 0.0
+
+    @property
+    def number(self) -> int:
+        """1 for the first run, 2 for the first retry..."""
+        return self._state.attempt
+
+    async def __aenter__(self) -> AsyncTransaction:
+        self._state.entered = True
+        self._tx = await _begin(self._db, self._options)
+        return self._tx
+
+    async def __aexit__(self, et: object, exc: BaseException | None, tb: object) -> bool:
+        tx, self._tx = self._tx, None
+        assert tx is not None
+        try:
+            await tx._end(exc)
+        except QueryKitError as commit_error:
+            if exc is not None:
+                raise
+            delay = self._state.finished(commit_error)
+            if delay is None:
+                raise
+            self.delay = delay
+            return True
+        delay = self._state.finished(exc)
+        if delay is None:
+            return False
+        self.delay = delay
+        return True

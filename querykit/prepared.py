@@ -1,0 +1,366 @@
+"""Prepared queries: build and compile once, run many times with new values.
+
+``placeholder("name")`` stands for a value that is given at each call. The
+query is built and compiled once by ``db.prepare(query)``; a call fills the
+placeholders, checks the values against their columns, and sends the
+statement as a server-side prepared statement::
+
+    by_id = db.prepare(select(run.c.id, run.c.name).where(eq(run.c.id, placeholder("id"))))
+    by_id.one(id="c123")        # tuple[str, str]
+    by_id.first(id="c456")
+
+A placeholder goes wherever a value goes: conditions, ``insert().values()``,
+``update().set()``. (Not in ``limit()``/``offset()``, which take an int.)
+With ``connect(prepare=False)``, for PgBouncer in transaction pooling mode,
+prepared queries still skip building and compiling but are not prepared on
+the server.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, TypeVarTuple, overload
+
+from sqlalchemy.sql.schema import ColumnDefault
+
+from . import codecs
+from ._execute import Fetch, Plan, check_query, plan_for
+from .compile import compile_query
+from .errors import CompileError, ValidationError
+from .query import InsertQuery, Query
+
+if TYPE_CHECKING:
+    from .db import _Runner
+    from .db_async import _AsyncRunner
+
+__all__ = ["AsyncPreparedQuery", "Placeholder", "PreparedQuery", "placeholder"]
+
+T = TypeVar("T")
+C = TypeVar("C")
+Ts = TypeVarTuple("Ts")
+
+
+class Placeholder(Generic[T]):
+    """A value given when a prepared query runs. Build it with :func:`placeholder`."""
+
+    __slots__ = ("name", "type")
+
+    def __init__(self, name: str, type_: type[T] | None = None) -> None:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise CompileError(f"placeholder name must be a Python identifier, got {name!r}")
+        if name in _RESERVED:
+            raise CompileError(
+                f"placeholder name {name!r} is taken by the query methods' own arguments"
+            )
+        self.name = name
+        self.type = type_
+
+    def __repr__(self) -> str:
+        return f"placeholder({self.name!r})"
+
+
+_RESERVED = frozenset({"as_", "batch", "self"})
+
+
+@overload
+def placeholder(name: str) -> Any: ...
+@overload
+def placeholder(name: str, type_: type[T]) -> T: ...
+def placeholder(name: str, type_: type[Any] | None = None) -> Any:
+    """A named value for ``db.prepare(query)``: ``eq(run.c.id, placeholder("id"))``.
+
+    With a type, ``placeholder("id", str)``, each call checks that the value is
+    one. For the type checker it stands in for a value of that type (so it fits
+    where such a value goes); at run time it is a :class:`Placeholder`.
+    """
+    return Placeholder(name, type_)
+
+
+class PreparedPlan:
+    """A compiled query and where its placeholders' values go (no I/O).
+
+    Fixed values are checked and adapted once, here; a call only adapts the
+    placeholders' values, through the same column rules (``Shape.params``).
+    """
+
+    __slots__ = ("base", "names", "plan", "settings", "slots")
+
+    def __init__(self, query: Query[*tuple[Any, ...]], *, server_prepare: bool) -> None:
+        check_query(query, "prepare")
+        _check_frozen_defaults(query)
+        shape, values = compile_query(query)
+        self.plan: Plan = dataclasses.replace(
+            plan_for(shape, query), prepare=server_prepare, _mapped={}
+        )
+        self.settings = query.settings
+        types: dict[str, type | None] = {}
+        for value in values:
+            if isinstance(value, Placeholder):
+                known = types.get(value.name)
+                if value.type is not None and known is not None and known is not value.type:
+                    raise CompileError(
+                        f"placeholder {value.name!r} is declared as {known.__name__} and as "
+                        f"{value.type.__name__}; use one type"
+                    )
+                types[value.name] = known or value.type
+        bound = {values[i].name for i in shape.slots if isinstance(values[i], Placeholder)}
+        unbound = sorted(set(types) - bound)
+        if unbound:
+            raise CompileError(
+                f"placeholder {', '.join(repr(n) for n in unbound)} sits where the compiled SQL "
+                "has no parameter; placeholders work where values are bound "
+                "(conditions, values(), set())"
+            )
+        # The parameters with every fixed value adapted now, and the slots to fill per call.
+        fixed = [None if isinstance(v, Placeholder) else v for v in values]
+        self.base = list(shape.params(fixed))
+        self.slots = tuple(
+            (pos, values[index].name, adapt, label, types[values[index].name])
+            for pos, (index, adapt, label) in enumerate(
+                zip(shape.slots, shape.adapters, shape.labels, strict=True)
+            )
+            if isinstance(values[index], Placeholder)
+        )
+        self.names = frozenset(types)
+
+    def params(self, given: Mapping[str, Any]) -> list[Any]:
+        """The parameters for one call; a bad value names its placeholder and column."""
+        if given.keys() != self.names:
+            raise self._names_error(given)
+        out = self.base.copy()
+        for pos, name, adapt, label, type_ in self.slots:
+            value = given[name]
+            if value is not None:
+                if type_ is not None and not isinstance(value, type_):
+                    raise ValidationError(
+                        f"placeholder {name!r}: expected {type_.__name__}, "
+                        f"got {type(value).__name__}",
+                        column=label,
+                    )
+                if adapt is not None:
+                    try:
+                        value = adapt(value)
+                    except codecs.ValueRejected as exc:
+                        raise ValidationError(f"{label}: {exc}", column=label) from None
+            out[pos] = value
+        return out
+
+    def filler(self) -> Callable[[Mapping[str, Any]], list[Any]]:
+        """:meth:`params` as one generated function for this query: no loop, no lookups.
+
+        Only positions go into its source; names, values and adapters are passed
+        in. Anything unusual (a wrong name, a None, a value an adapter refuses)
+        goes through :meth:`params`, which raises the precise error.
+        """
+        namespace: dict[str, Any] = {"names": self.names, "slow": self.params}
+        parts: list[str] = []
+        lines = ["def fill(given):", "    if given.keys() != names: return slow(given)", "    try:"]
+        placeholders = {pos: (name, adapt, type_) for pos, name, adapt, _, type_ in self.slots}
+        for pos, value in enumerate(self.base):
+            if pos not in placeholders:
+                namespace[f"c{pos}"] = value
+                parts.append(f"c{pos}")
+                continue
+            name, adapt, type_ = placeholders[pos]
+            namespace[f"n{pos}"] = name
+            lines.append(f"        v{pos} = given[n{pos}]")
+            if type_ is not None:
+                namespace[f"t{pos}"] = type_
+                lines.append(f"        if type(v{pos}) is not t{pos}: return slow(given)")
+            else:
+                lines.append(f"        if v{pos} is None: return slow(given)")
+            if adapt is not None:
+                namespace[f"a{pos}"] = adapt
+                parts.append(f"a{pos}(v{pos})")
+            else:
+                parts.append(f"v{pos}")
+        lines.append(f"        return [{', '.join(parts)}]")
+        lines += ["    except Exception:", "        return slow(given)"]
+        exec("\n".join(lines), namespace)
+        fill: Callable[[Mapping[str, Any]], list[Any]] = namespace["fill"]
+        return fill
+
+    def _names_error(self, given: Mapping[str, Any]) -> CompileError:
+        missing = sorted(self.names - set(given))
+        extra = sorted(set(given) - self.names)
+        problems = []
+        if missing:
+            problems.append(f"missing {', '.join(missing)}")
+        if extra:
+            problems.append(f"unknown {', '.join(extra)}")
+        expected = ", ".join(sorted(self.names)) or "no values"
+        return CompileError(
+            f"prepared query: {'; '.join(problems)} (it takes {expected}). "
+            f"SQL: {self.plan.excerpt()}"
+        )
+
+
+def _check_frozen_defaults(query: Query[*tuple[Any, ...]]) -> None:
+    """Refuse Python-side defaults (``default=cuid``) that a prepared insert would freeze.
+
+    ``insert().values()`` computes them when the query is built; a prepared
+    query would send that one value on every call.
+    """
+    if not isinstance(query, InsertQuery) or not query._rows:
+        return
+    for i, column in enumerate(query._columns):
+        default = column.default
+        if not isinstance(default, ColumnDefault) or not default.is_callable:
+            continue
+        if any(not isinstance(row[i], Placeholder) for row in query._rows):
+            name = column.name
+            raise CompileError(
+                f"prepare(): insert into {query._table.name}: column {name} has a Python-side "
+                "default, computed once when the query is built, so every call would insert "
+                f"the same value; make it a placeholder, values({name}=placeholder({name!r})), "
+                "and give a fresh value at each call"
+            )
+
+
+class PreparedQuery(Generic[*Ts]):
+    """A query compiled once; each call gives the placeholders' values as keywords."""
+
+    __slots__ = ("_fill", "_plan", "_prepared", "_run", "_runner", "_settings")
+
+    def __init__(self, runner: _Runner, prepared: PreparedPlan) -> None:
+        self._runner = runner
+        self._prepared = prepared
+        # Each call runs: fill the placeholders, then run the plan. Kept at hand.
+        self._run = runner._run
+        self._plan = prepared.plan
+        self._fill = prepared.filler()
+        self._settings = prepared.settings
+
+    @property
+    def sql(self) -> str:
+        return self._prepared.plan.sql
+
+    @overload
+    def all(self, *, as_: None = None, **params: Any) -> list[tuple[*Ts]]: ...
+    @overload
+    def all(self, *, as_: type[C], **params: Any) -> list[C]: ...
+    def all(self, *, as_: type[Any] | None = None, **params: Any) -> list[Any]:
+        result: list[Any] = self._run(
+            self._plan, self._fill(params), Fetch.ALL, as_, self._settings
+        )
+        return result
+
+    @overload
+    def one(self, *, as_: None = None, **params: Any) -> tuple[*Ts]: ...
+    @overload
+    def one(self, *, as_: type[C], **params: Any) -> C: ...
+    def one(self, *, as_: type[Any] | None = None, **params: Any) -> Any:
+        return self._run(self._plan, self._fill(params), Fetch.ONE, as_, self._settings)
+
+    @overload
+    def first(self, *, as_: None = None, **params: Any) -> tuple[*Ts] | None: ...
+    @overload
+    def first(self, *, as_: type[C], **params: Any) -> C | None: ...
+    def first(self, *, as_: type[Any] | None = None, **params: Any) -> Any:
+        return self._run(self._plan, self._fill(params), Fetch.FIRST, as_, self._settings)
+
+    def scalar(self: PreparedQuery[T], **params: Any) -> T:
+        result: T = self._run(self._plan, self._fill(params), Fetch.SCALAR, None, self._settings)
+        return result
+
+    def scalars(self: PreparedQuery[T], **params: Any) -> list[T]:
+        result: list[T] = self._run(
+            self._plan, self._fill(params), Fetch.SCALARS, None, self._settings
+        )
+        return result
+
+    def execute(self, **params: Any) -> int:
+        result: int = self._run(
+            self._plan, self._fill(params), Fetch.ROWCOUNT, None, self._settings
+        )
+        return result
+
+    @overload
+    def stream(
+        self, *, batch: int = ..., as_: None = None, **params: Any
+    ) -> Generator[tuple[*Ts], None, None]: ...
+    @overload
+    def stream(
+        self, *, batch: int = ..., as_: type[C], **params: Any
+    ) -> Generator[C, None, None]: ...
+    def stream(
+        self, *, batch: int = 1000, as_: type[Any] | None = None, **params: Any
+    ) -> Generator[Any, None, None]:
+        p = self._prepared
+        return self._runner._stream(p.plan, p.params(params), batch, as_, p.settings)
+
+
+class AsyncPreparedQuery(Generic[*Ts]):
+    """The async twin of :class:`PreparedQuery`, from ``AsyncDatabase.prepare``."""
+
+    __slots__ = ("_fill", "_plan", "_prepared", "_run", "_runner", "_settings")
+
+    def __init__(self, runner: _AsyncRunner, prepared: PreparedPlan) -> None:
+        self._runner = runner
+        self._prepared = prepared
+        # Each call runs: fill the placeholders, then run the plan. Kept at hand.
+        self._run = runner._run
+        self._plan = prepared.plan
+        self._fill = prepared.filler()
+        self._settings = prepared.settings
+
+    @property
+    def sql(self) -> str:
+        return self._prepared.plan.sql
+
+    @overload
+    async def all(self, *, as_: None = None, **params: Any) -> list[tuple[*Ts]]: ...
+    @overload
+    async def all(self, *, as_: type[C], **params: Any) -> list[C]: ...
+    async def all(self, *, as_: type[Any] | None = None, **params: Any) -> list[Any]:
+        result: list[Any] = await self._run(
+            self._plan, self._fill(params), Fetch.ALL, as_, self._settings
+        )
+        return result
+
+    @overload
+    async def one(self, *, as_: None = None, **params: Any) -> tuple[*Ts]: ...
+    @overload
+    async def one(self, *, as_: type[C], **params: Any) -> C: ...
+    async def one(self, *, as_: type[Any] | None = None, **params: Any) -> Any:
+        return await self._run(self._plan, self._fill(params), Fetch.ONE, as_, self._settings)
+
+    @overload
+    async def first(self, *, as_: None = None, **params: Any) -> tuple[*Ts] | None: ...
+    @overload
+    async def first(self, *, as_: type[C], **params: Any) -> C | None: ...
+    async def first(self, *, as_: type[Any] | None = None, **params: Any) -> Any:
+        return await self._run(self._plan, self._fill(params), Fetch.FIRST, as_, self._settings)
+
+    async def scalar(self: AsyncPreparedQuery[T], **params: Any) -> T:
+        result: T = await self._run(
+            self._plan, self._fill(params), Fetch.SCALAR, None, self._settings
+        )
+        return result
+
+    async def scalars(self: AsyncPreparedQuery[T], **params: Any) -> list[T]:
+        result: list[T] = await self._run(
+            self._plan, self._fill(params), Fetch.SCALARS, None, self._settings
+        )
+        return result
+
+    async def execute(self, **params: Any) -> int:
+        result: int = await self._run(
+            self._plan, self._fill(params), Fetch.ROWCOUNT, None, self._settings
+        )
+        return result
+
+    @overload
+    def stream(
+        self, *, batch: int = ..., as_: None = None, **params: Any
+    ) -> AsyncGenerator[tuple[*Ts], None]: ...
+    @overload
+    def stream(
+        self, *, batch: int = ..., as_: type[C], **params: Any
+    ) -> AsyncGenerator[C, None]: ...
+    def stream(
+        self, *, batch: int = 1000, as_: type[Any] | None = None, **params: Any
+    ) -> AsyncGenerator[Any, None]:
+        p = self._prepared
+        return self._runner._stream(p.plan, p.params(params), batch, as_, p.settings)

@@ -1,0 +1,372 @@
+"""Bulk writes: insert_many by binary COPY (or INSERT), upsert_many, and the row checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from pgvector import Vector
+
+from querykit import (
+    CompileError,
+    DatabaseError,
+    QueryRecord,
+    SchemaError,
+    ValidationError,
+    count,
+    select,
+    vector,
+)
+from querykit.bulk import BulkJob
+from schema import Status, embedding, pipeline_run
+
+run = pipeline_run
+
+
+def vec(seed: float) -> list[float]:
+    return [seed] * 384
+
+
+async def test_insert_many_copies_rows_with_defaults(db: Any) -> None:
+    records: list[QueryRecord] = []
+    db.on_query(records.append)
+    n = await db.insert_many(
+        run,
+        [
+            {
+                "name": f"r{i}",
+                "status": Status.FAILED,
+                "cost": Decimal(i),
+                "metadata": {"topic": "x"},
+            }
+            for i in range(50)
+        ],
+    )
+    assert n == 50
+    rows = await db.all(select(run.c.id, run.c.status, run.c.started_at).order_by(run.c.name))
+    assert len({r[0] for r in rows}) == 50  # a fresh cuid per row
+    assert all(r[1] is Status.FAILED and r[2].tzinfo is not None for r in rows)
+    assert records[0].sql.startswith(
+        'COPY "pipeline_run" ("id", "name", "status", "cost", "metadata")'
+    )
+    assert records[0].rowcount == 50
+
+
+async def test_insert_many_vectors_and_json(db: Any) -> None:
+    rows = [
+        {"content": "a", "embedding": vec(0.25), "metadata": {"k": [1, 2]}},
+        {"content": "b", "embedding": Vector(vec(0.5)), "metadata": {}},
+    ]
+    assert await db.insert_many(embedding, rows) == 2
+    got = await db.all(
+        select(embedding.c.content, embedding.c.embedding, embedding.c.metadata).order_by(
+            embedding.c.content
+        )
+    )
+    assert got == [("a", Vector(vec(0.25)), {"k": [1, 2]}), ("b", Vector(vec(0.5)), {})]
+    ids = await db.scalars(select(embedding.c.id).order_by(embedding.c.id))
+    assert ids == [1, 2]  # the serial default, in the order given
+
+
+async def test_columns_may_be_given_as_column_objects(db: Any) -> None:
+    assert await db.insert_many(run, [{run.c.name: "a"}, {run.c.name: "b"}]) == 2
+    assert await db.scalars(select(run.c.name).order_by(run.c.name)) == ["a", "b"]
+
+
+async def test_empty_input_writes_nothing_and_generators_work(db: Any) -> None:
+    assert await db.insert_many(run, []) == 0
+    assert await db.insert_many(run, iter([])) == 0
+    assert await db.insert_many(run, ({"name": f"g{i}"} for i in range(3))) == 3
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            {"name": "x", "nope": 1},
+            r"row 2: pipeline_run has no column 'nope'; valid columns: id, name",
+        ),
+        ({"name": None}, r"row 2, column name: None \(NULL\) in a NOT NULL column"),
+        ({"name": "x", "status": "LOST"}, r"row 2, column status: expected one of PENDING"),
+        ({"name": "x", "cost": "cheap"}, r"row 2, column cost: expected a Decimal"),
+        ({"name": 5}, r"row 2, column name: expected a str, got 5 \(int\)"),
+        (
+            {"name": "x", "started_at": "yesterday"},
+            r"row 2, column started_at: expected a datetime",
+        ),
+        ({"status": Status.FAILED}, r"row 2, column name: missing, and the column is NOT NULL"),
+    ],
+)
+async def test_a_bad_row_names_its_index_and_nothing_is_written(
+    db: Any, bad: dict[str, Any], message: str
+) -> None:
+    rows = [{"name": "ok 0"}, {"name": "ok 1"}, bad, {"name": "ok 3"}]
+    with pytest.raises(ValidationError, match=message) as info:
+        await db.insert_many(run, rows)
+    assert info.value.row == 2
+    assert await db.scalar(select(count()).from_(run)) == 0
+
+
+async def test_a_bad_row_late_in_a_big_batch_writes_nothing(db: Any) -> None:
+    rows: list[dict[str, Any]] = [{"content": str(i), "embedding": vec(0.1)} for i in range(5000)]
+    rows[4321]["embedding"] = vec(0.1)[:-1]
+    with pytest.raises(
+        ValidationError, match=r"row 4321, column embedding: expected 384 dimensions"
+    ):
+        await db.insert_many(embedding, rows)
+    rows[4321]["embedding"] = [math.nan] * 384
+    with pytest.raises(
+        ValidationError, match="row 4321, column embedding: vector component 0 is nan"
+    ):
+        await db.insert_many(embedding, rows)
+    assert await db.scalar(select(count()).from_(embedding)) == 0
+
+
+async def test_missing_not_null_column_is_found_before_anything_runs(db: Any) -> None:
+    with pytest.raises(ValidationError, match="row 0, column content: missing"):
+        await db.insert_many(embedding, [{"embedding": vec(0.1)}])
+
+
+async def test_server_errors_during_copy_name_the_row(
+    db: Any, admin: psycopg.Connection[Any]
+) -> None:
+    admin.execute("ALTER TABLE pipeline_run ADD CONSTRAINT short_name CHECK (length(name) < 5)")
+    rows = [{"name": "ok"}, {"name": "ok"}, {"name": "ok"}, {"name": "far too long"}]
+    with pytest.raises(DatabaseError, match="at row 3 of the rows given") as info:
+        await db.insert_many(run, rows)
+    assert info.value.sqlstate == "23514"
+    assert await db.scalar(select(count()).from_(run)) == 0
+
+
+async def test_expressions_fall_back_to_insert(db: Any) -> None:
+    records: list[QueryRecord] = []
+    db.on_query(records.append)
+    later = sa.func.now() + sa.text("interval '1 day'")
+    rows = [{"name": "a", "ended_at": later}, {"name": "b", "ended_at": None}]
+    assert await db.insert_many(run, rows) == 2
+    ended = await db.scalars(select(run.c.ended_at).order_by(run.c.name))
+    assert ended[0] is not None and ended[0] > dt.datetime.now(dt.UTC) and ended[1] is None
+    assert [r.sql.split(" ")[0] for r in records] == ["INSERT", "SELECT"]
+
+
+async def test_rows_leaving_out_a_server_default_fall_back_to_insert(db: Any) -> None:
+    records: list[QueryRecord] = []
+    db.on_query(records.append)
+    rows = [{"name": "a", "status": Status.FAILED}, {"name": "b"}]  # b gets the server default
+    assert await db.insert_many(run, rows) == 2
+    assert await db.scalars(select(run.c.status).order_by(run.c.name)) == [
+        Status.FAILED,
+        Status.PENDING,
+    ]
+    assert records[0].sql.startswith("INSERT INTO pipeline_run")
+    # a nullable column without a default that some rows leave out is NULL: COPY applies
+    records.clear()
+    assert await db.insert_many(run, [{"name": "c", "ended_at": None}, {"name": "d"}]) == 2
+    assert records[0].sql.startswith("COPY")
+
+
+async def test_inside_a_transaction_it_is_a_savepoint(db: Any) -> None:
+    async with db.transaction() as tx:
+        await tx.insert_many(run, [{"name": "kept"}])
+        with pytest.raises(ValidationError):
+            await db.insert_many(run, [{"name": "gone"}, {"name": None}])
+        assert await db.scalar(select(count()).from_(run)) == 1
+    assert await db.scalars(select(run.c.name)) == ["kept"]
+
+
+async def test_upsert_many_updates_and_inserts(db: Any) -> None:
+    await db.insert_many(
+        run, [{"id": "a", "name": "old a", "cost": 1}, {"id": "b", "name": "old b"}]
+    )
+    n = await db.upsert_many(
+        run,
+        [{"id": "a", "name": "new a", "cost": 5}, {"id": "c", "name": "new c", "cost": 7}],
+        conflict=["id"],
+    )
+    assert n == 2
+    assert await db.all(select(run.c.id, run.c.name, run.c.cost).order_by(run.c.id)) == [
+        ("a", "new a", Decimal("5.000000")),
+        ("b", "old b", Decimal("0.000000")),
+        ("c", "new c", Decimal("7.000000")),
+    ]
+    # only the named columns are updated
+    await db.upsert_many(
+        run, [{"id": "a", "name": "ignored", "cost": 9}], conflict="id", update=["cost"]
+    )
+    assert await db.one(select(run.c.name, run.c.cost).where(run.c.id == "a")) == (
+        "new a",
+        Decimal("9.000000"),
+    )
+    # update=() skips existing rows
+    n = await db.upsert_many(
+        run, [{"id": "a", "name": "x"}, {"id": "d", "name": "new d"}], conflict=["id"], update=()
+    )
+    assert n == 1
+    assert await db.scalar(select(run.c.name).where(run.c.id == "a")) == "new a"
+    # twice in one transaction: the temporary tables do not collide
+    async with db.transaction():
+        await db.upsert_many(run, [{"id": "e", "name": "e"}], conflict=["id"])
+        await db.upsert_many(run, [{"id": "e", "name": "e2"}], conflict=["id"])
+    assert await db.scalar(select(run.c.name).where(run.c.id == "e")) == "e2"
+
+
+async def test_upsert_many_leaves_python_defaults_out_of_the_update(
+    db: Any, admin: psycopg.Connection[Any]
+) -> None:
+    admin.execute("CREATE UNIQUE INDEX run_name ON pipeline_run (name)")
+    await db.insert_many(run, [{"name": "a", "cost": 1}])
+    first_id = await db.scalar(select(run.c.id))
+    # the rows do not give id: its cuid default fills new rows and never overwrites old ones
+    assert (
+        await db.upsert_many(run, [{"name": "a", "cost": 2}, {"name": "b"}], conflict=["name"]) == 2
+    )
+    assert await db.all(select(run.c.name, run.c.cost).order_by(run.c.name)) == [
+        ("a", Decimal("2.000000")),
+        ("b", Decimal("0.000000")),
+    ]
+    assert await db.scalar(select(run.c.id).where(run.c.name == "a")) == first_id
+
+
+async def test_upsert_many_vectors_through_the_temporary_table(db: Any) -> None:
+    await db.insert_many(embedding, [{"id": 1, "content": "a", "embedding": vec(0.1)}])
+    rows = [
+        {"id": 1, "content": "a2", "embedding": vec(0.2)},
+        {"id": 2, "content": "b", "embedding": vec(0.3)},
+    ]
+    assert await db.upsert_many(embedding, rows, conflict=["id"]) == 2
+    assert await db.all(
+        select(embedding.c.content, embedding.c.embedding).order_by(embedding.c.id)
+    ) == [
+        ("a2", Vector(vec(0.2))),
+        ("b", Vector(vec(0.3))),
+    ]
+
+
+async def test_upsert_many_checks_its_arguments(db: Any) -> None:
+    rows = [{"id": "a", "name": "1"}, {"id": "b", "name": "2"}, {"id": "a", "name": "3"}]
+    with pytest.raises(
+        ValidationError, match=r"row 2 repeats the conflict key \(id\) = \('a',\) of row 0"
+    ):
+        await db.upsert_many(run, rows, conflict=["id"])
+    with pytest.raises(CompileError, match="conflict column id is not in the rows"):
+        await db.upsert_many(run, [{"name": "x"}], conflict=["id"])
+    with pytest.raises(SchemaError, match="conflict column 'nope' is not a column of pipeline_run"):
+        await db.upsert_many(run, [{"name": "x"}], conflict=["nope"])
+    with pytest.raises(CompileError, match="give conflict="):
+        await db.upsert_many(run, [{"name": "x"}], conflict=[])
+    with pytest.raises(CompileError, match="update column cost is not in the rows"):
+        await db.upsert_many(run, [{"id": "a", "name": "x"}], conflict=["id"], update=["cost"])
+    assert await db.scalar(select(count()).from_(run)) == 0
+
+
+async def test_upsert_many_falls_back_to_insert_on_conflict(db: Any) -> None:
+    await db.insert_many(run, [{"id": "a", "name": "old"}])
+    rows = [
+        {"id": "a", "name": "new", "ended_at": sa.func.now()},
+        {"id": "b", "name": "b", "ended_at": None},
+    ]
+    assert await db.upsert_many(run, rows, conflict=["id"]) == 2
+    assert await db.all(select(run.c.id, run.c.name).order_by(run.c.id)) == [
+        ("a", "new"),
+        ("b", "b"),
+    ]
+
+
+def test_bulk_job_explains_when_copy_cannot_apply() -> None:
+    meta = sa.MetaData()
+    t = sa.Table(
+        "t",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("tags", sa.ARRAY(sa.Enum(Status, name="status"))),
+        sa.Column("v", vector(3)),
+        sa.Column("addr", sa.dialects.postgresql.INET),
+    )
+    assert BulkJob(t, [{"id": 1, "v": [1, 2, 3]}]).reason is None
+    assert "tags" in (BulkJob(t, [{"id": 1, "tags": [Status.FAILED]}]).reason or "")
+    assert "addr" in (BulkJob(t, [{"id": 1, "addr": "127.0.0.1"}]).reason or "")
+    with pytest.raises(CompileError, match="takes a list of rows"):
+        BulkJob(t, {"id": 1})  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="row 1: expected a mapping"):
+        BulkJob(t, [{"id": 1}, (2,)])  # type: ignore[list-item]
+
+
+async def test_all_the_scalar_types_by_copy(db: Any, admin: psycopg.Connection[Any]) -> None:
+    admin.execute(
+        "CREATE TABLE typed (id int PRIMARY KEY, n numeric, f float8, r real, ts timestamptz,"
+        " t timestamp, d date, tm time, ttz timetz, iv interval, u uuid, b bytea, j jsonb,"
+        " arr int[], tarr text[], narr numeric[], flag bool, big bigint, small smallint)"
+    )
+    meta = sa.MetaData()
+    typed = sa.Table(
+        "typed",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("n", sa.Numeric),
+        sa.Column("f", sa.Double),
+        sa.Column("r", sa.REAL),
+        sa.Column("ts", sa.DateTime(timezone=True)),
+        sa.Column("t", sa.DateTime),
+        sa.Column("d", sa.Date),
+        sa.Column("tm", sa.Time),
+        sa.Column("ttz", sa.Time(timezone=True)),
+        sa.Column("iv", sa.dialects.postgresql.INTERVAL),
+        sa.Column("u", sa.Uuid),
+        sa.Column("b", sa.LargeBinary),
+        sa.Column("j", sa.dialects.postgresql.JSONB),
+        sa.Column("arr", sa.ARRAY(sa.Integer)),
+        sa.Column("tarr", sa.ARRAY(sa.Text)),
+        sa.Column("narr", sa.ARRAY(sa.Numeric)),
+        sa.Column("flag", sa.Boolean),
+        sa.Column("big", sa.BigInteger),
+        sa.Column("small", sa.SmallInteger),
+    )
+    utc = dt.UTC
+    u = uuid.uuid4()
+    row = {
+        "id": 1,
+        "n": 0.1 + 0.2,  # a float into numeric: as the server casts it, 15 digits
+        "f": Decimal("1.5"),
+        "r": 0.5,
+        "ts": dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=utc),
+        "t": dt.datetime(2024, 1, 2, 3, 4, 5),
+        "d": dt.date(2024, 2, 29),
+        "tm": dt.time(23, 59, 59, 999999),
+        "ttz": dt.time(1, 2, 3, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        "iv": dt.timedelta(days=-3, seconds=5, microseconds=7),
+        "u": str(u),
+        "b": b"\x00\xff",
+        "j": {"a": [1, 2.5, None, "x"]},
+        "arr": [1, None, 3],
+        "tarr": ["a", "ü"],
+        "narr": [Decimal("1.25"), Decimal(2)],
+        "flag": True,
+        "big": 2**62,
+        "small": -5,
+    }
+    assert BulkJob(typed, [row]).reason is None  # every one of these types goes by COPY
+    assert await db.insert_many(typed, [row]) == 1
+    via_insert = {**row, "id": 2}
+    await db.execute(sa_insert(typed, via_insert))
+    got = await db.all(select(typed).order_by(typed.c.id))
+    copied, inserted = got
+    assert copied[1:] == inserted[1:]  # COPY and INSERT store the same values
+    assert copied[1] == Decimal("0.3")
+    assert copied[10] == u
+    naive = await db.insert_many(typed, [{"id": 3, "ts": dt.datetime(2024, 1, 1, 12)}])
+    assert naive == 1
+    await db.execute(sa_insert(typed, {"id": 4, "ts": dt.datetime(2024, 1, 1, 12)}))
+    a, b = await db.scalars(select(typed.c.ts).where(typed.c.id >= 3).order_by(typed.c.id))
+    assert a == b  # a naive datetime means the session's time zone, as the server casts it
+
+
+def sa_insert(table: sa.Table, row: dict[str, Any]) -> Any:
+    from querykit import insert
+
+    return insert(table).values(row)
