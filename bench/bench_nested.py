@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from pgvector.psycopg import register_vector
 from sqlalchemy import orm
 
-from querykit import find_many, include
-from querykit.relations import load
+import querykit
+from querykit import find_many, include, raw
 from schema import Status, metadata, pipeline_run, pipeline_step
 
 from ._harness import compare, pin_backend
@@ -73,9 +73,8 @@ def run(url: str) -> None:
     conn = psycopg.connect(url, autocommit=True)
     register_vector(conn)
     pin_backend(conn.info.backend_pid)
-
-    def fetch(sql: str, params: Any) -> Any:
-        return conn.execute(sql, params).fetchall()
+    db = querykit.connect(url, min_size=1, max_size=1)
+    pin_backend(db.scalar(raw("SELECT pg_backend_pid()").returns(int)))
 
     json_q = find_many(
         pipeline_run, order_by=["started_at"], with_={"steps": include(order_by=["created_at"])}
@@ -160,7 +159,7 @@ def run(url: str) -> None:
             return session.execute(stmt).scalars().all()
 
     # the two strategies must agree with each other and with the hand-written forms
-    a, b = load(json_q, fetch), load(batched_q, fetch)
+    a, b = db.all(json_q), db.all(batched_q)
     assert a == b == hand_two_queries() == hand_json_lateral(), "results differ"
     assert len(a) == RUNS and all(len(r["steps"]) == STEPS for r in a)
 
@@ -168,9 +167,9 @@ def run(url: str) -> None:
         f"nested: {RUNS} runs x {STEPS} steps, steps ordered (one call = the whole result)",
         {
             "hand-written json LATERAL (psycopg)": hand_json_lateral,
-            "querykit json (default)": lambda: load(json_q, fetch),
+            "querykit json (default)": lambda: db.all(json_q),
             "hand-written two queries (psycopg)": hand_two_queries,
-            "querykit batched": lambda: load(batched_q, fetch),
+            "querykit batched": lambda: db.all(batched_q),
         },
         baseline="hand-written json LATERAL (psycopg)",
         number=3,
@@ -181,7 +180,7 @@ def run(url: str) -> None:
         "nested: the batched strategy against its hand-written counterpart",
         {
             "hand-written two queries (psycopg)": hand_two_queries,
-            "querykit batched": lambda: load(batched_q, fetch),
+            "querykit batched": lambda: db.all(batched_q),
         },
         baseline="hand-written two queries (psycopg)",
         number=3,
@@ -191,7 +190,7 @@ def run(url: str) -> None:
     compare(
         "nested: querykit's default against N+1 and SQLAlchemy ORM selectinload",
         {
-            "querykit json (default)": lambda: load(json_q, fetch),
+            "querykit json (default)": lambda: db.all(json_q),
             "N+1 (psycopg, one query per run)": n_plus_one,
             "SQLAlchemy ORM selectinload": sqlalchemy_selectinload,
         },
@@ -201,3 +200,4 @@ def run(url: str) -> None:
     )
     engine.dispose()
     conn.close()
+    db.close()

@@ -726,3 +726,25 @@ def restore_settings_sql(
 def now() -> float:
     """The clock of the query log's durations (both faces and bulk writes)."""
     return perf_counter()
+
+
+# -- nested queries ----------------------------------------------------------------------
+
+
+def nested_result(results: list[Any], fetch: int, as_: type | None, method: str) -> Any:
+    """What ``all``/``one``/``first`` return for a nested query's loaded results."""
+    if as_ is not None:
+        raise ExecuteError(
+            f"{method}(..., as_=): give as_= to find_many()/find_first(), which checks it "
+            "against every level"
+        )
+    if fetch == Fetch.ALL:
+        return results
+    if fetch == Fetch.FIRST:
+        return results[0] if results else None
+    if fetch == Fetch.ONE:
+        if len(results) != 1:
+            kind = NoResultError if not results else MultipleResultsError
+            raise kind(f"one() expected exactly one row of the nested query, got {len(results)}")
+        return results[0]
+    raise ExecuteError(f"{method}() does not apply to a nested query; use all(), one() or first()")

@@ -49,6 +49,7 @@ from ._execute import (
     ensure_log_handler,
     log_enabled,
     log_query,
+    nested_result,
     no_rows_error,
     now,
     placeholder_error,
@@ -61,6 +62,7 @@ from .bulk import BulkJob, run_bulk
 from .errors import ExecuteError, QueryKitError
 from .prepared import PreparedPlan, PreparedQuery
 from .query import Query
+from .relations import NestedQuery, TableQueries, load
 from .settings import Settings
 
 __all__ = ["Attempt", "Database", "Transaction", "TransactionBlock", "connect"]
@@ -151,8 +153,16 @@ class _Runner:
     # -- shared ------------------------------------------------------------------------
 
     def _query(self, query: Query[*tuple[Any, ...]], fetch: int, as_: type | None) -> Any:
+        if isinstance(query, NestedQuery):
+            results = load(query, self._rows)
+            return nested_result(results, fetch, as_, Fetch.METHOD[fetch])
         plan, params = compile_for(query, fetch)
         return self._run(plan, params, fetch, as_, query.settings)
+
+    def _rows(self, query: Query[Any]) -> Any:
+        """The decoded rows of one plain query (a level of a nested query)."""
+        plan, params = compile_for(query, Fetch.ALL)
+        return self._run(plan, params, Fetch.ALL, None, query.settings)
 
     def _stream(
         self,
@@ -171,6 +181,8 @@ class _Runner:
     # -- the public query methods -----------------------------------------------------
 
     @overload
+    def all(self, query: NestedQuery[T], *, as_: None = None) -> list[T]: ...  # type: ignore[overload-overlap]
+    @overload
     def all(self, query: Query[*Ts], *, as_: None = None) -> list[tuple[*Ts]]: ...
     @overload
     def all(self, query: Query[*tuple[Any, ...]], *, as_: type[C]) -> list[C]: ...
@@ -180,6 +192,8 @@ class _Runner:
         return result
 
     @overload
+    def one(self, query: NestedQuery[T], *, as_: None = None) -> T: ...  # type: ignore[overload-overlap]
+    @overload
     def one(self, query: Query[*Ts], *, as_: None = None) -> tuple[*Ts]: ...
     @overload
     def one(self, query: Query[*tuple[Any, ...]], *, as_: type[C]) -> C: ...
@@ -187,6 +201,8 @@ class _Runner:
         """Exactly one row; ``NoResultError`` or ``MultipleResultsError`` otherwise."""
         return self._query(query, Fetch.ONE, as_)
 
+    @overload
+    def first(self, query: NestedQuery[T], *, as_: None = None) -> T | None: ...  # type: ignore[overload-overlap]
     @overload
     def first(self, query: Query[*Ts], *, as_: None = None) -> tuple[*Ts] | None: ...
     @overload
@@ -232,6 +248,10 @@ class _Runner:
         """
         plan, params = compile_for(query, "stream")
         return self._stream(plan, params, batch, as_, query.settings)
+
+    def query(self, table: sa.Table) -> TableQueries:
+        """Nested results from ``table``, Drizzle style: ``db.query(t).find_many(with_=...)``."""
+        return TableQueries(self, table)
 
     def prepare(self, query: Query[*Ts]) -> PreparedQuery[*Ts]:
         """Build and compile ``query`` once; call the result with its placeholders' values."""

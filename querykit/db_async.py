@@ -47,6 +47,7 @@ from ._execute import (
     ensure_log_handler,
     log_enabled,
     log_query,
+    nested_result,
     no_rows_error,
     now,
     placeholder_error,
@@ -66,6 +67,7 @@ from .bulk import BulkJob, run_bulk_async
 from .errors import ExecuteError, QueryKitError
 from .prepared import AsyncPreparedQuery, PreparedPlan
 from .query import Query
+from .relations import AsyncTableQueries, NestedQuery, load_async
 from .settings import Settings
 
 __all__ = [
@@ -148,8 +150,16 @@ class _AsyncRunner:
         raise NotImplementedError
 
     async def _query(self, query: Query[*tuple[Any, ...]], fetch: int, as_: type | None) -> Any:
+        if isinstance(query, NestedQuery):
+            results = await load_async(query, self._rows)
+            return nested_result(results, fetch, as_, Fetch.METHOD[fetch])
         plan, params = compile_for(query, fetch)
         return await self._run(plan, params, fetch, as_, query.settings)
+
+    async def _rows(self, query: Query[Any]) -> Any:
+        """The decoded rows of one plain query (a level of a nested query)."""
+        plan, params = compile_for(query, Fetch.ALL)
+        return await self._run(plan, params, Fetch.ALL, None, query.settings)
 
     def _stream(
         self,
@@ -166,6 +176,8 @@ class _AsyncRunner:
         return self._stream_rows(plan, params, batch, as_, settings)
 
     @overload
+    async def all(self, query: NestedQuery[T], *, as_: None = None) -> list[T]: ...  # type: ignore[overload-overlap]
+    @overload
     async def all(self, query: Query[*Ts], *, as_: None = None) -> list[tuple[*Ts]]: ...
     @overload
     async def all(self, query: Query[*tuple[Any, ...]], *, as_: type[C]) -> list[C]: ...
@@ -177,6 +189,8 @@ class _AsyncRunner:
         return result
 
     @overload
+    async def one(self, query: NestedQuery[T], *, as_: None = None) -> T: ...  # type: ignore[overload-overlap]
+    @overload
     async def one(self, query: Query[*Ts], *, as_: None = None) -> tuple[*Ts]: ...
     @overload
     async def one(self, query: Query[*tuple[Any, ...]], *, as_: type[C]) -> C: ...
@@ -184,6 +198,8 @@ class _AsyncRunner:
         """Exactly one row; ``NoResultError`` or ``MultipleResultsError`` otherwise."""
         return await self._query(query, Fetch.ONE, as_)
 
+    @overload
+    async def first(self, query: NestedQuery[T], *, as_: None = None) -> T | None: ...  # type: ignore[overload-overlap]
     @overload
     async def first(self, query: Query[*Ts], *, as_: None = None) -> tuple[*Ts] | None: ...
     @overload
@@ -225,6 +241,10 @@ class _AsyncRunner:
         """
         plan, params = compile_for(query, "stream")
         return self._stream(plan, params, batch, as_, query.settings)
+
+    def query(self, table: sa.Table) -> AsyncTableQueries:
+        """Nested results from ``table``, Drizzle style: ``db.query(t).find_many(with_=...)``."""
+        return AsyncTableQueries(self, table)
 
     def prepare(self, query: Query[*Ts]) -> AsyncPreparedQuery[*Ts]:
         """Build and compile ``query`` once; call the result with its placeholders' values."""

@@ -586,16 +586,10 @@ class NestedQuery(Query[T], Generic[T]):
 
     # -- turning rows into results ----------------------------------------------------------
 
-    def materialize(self, rows: Sequence[Sequence[Any]], decoders: Sequence[Any] = ()) -> list[T]:
-        """Results from the root statement's rows (json strategy); ``decoders`` from its Shape."""
+    def materialize(self, rows: Sequence[Sequence[Any]]) -> list[T]:
+        """Results from the root statement's decoded rows (json strategy)."""
         decode = _json_row_decoder(self._root)
-        if any(d is not None for d in decoders):
-            rows = [
-                [v if d is None or v is None else d(v) for v, d in zip(row, decoders, strict=False)]
-                for row in rows
-            ]
-        results = [decode(row) for row in rows]
-        return self._finish(results)
+        return self._finish([decode(row) for row in rows])
 
     def _finish(self, results: list[dict[str, Any]]) -> list[T]:
         if self._as is None:
@@ -989,7 +983,6 @@ class _Layout:
         positions += [count_base + i for i in range(len(level.counts))]
         self.pick = operator.itemgetter(*positions) if len(positions) > 1 else None
         self.positions = positions
-        self.decode_at = positions[: len(columns)]
         self.children = [
             (child.name, child.relation.many if child.relation else False)
             for child in level.children
@@ -1002,13 +995,9 @@ class _Layout:
             if child.relation is not None
         }
 
-    def row(self, values: Sequence[Any], decoders: Sequence[Any]) -> dict[str, Any]:
+    def row(self, values: Sequence[Any]) -> dict[str, Any]:
         picked = self.pick(values) if self.pick is not None else (values[self.positions[0]],)
         out = dict(zip(self.names, picked, strict=True))
-        for name, index in zip(self.names, self.decode_at, strict=False):
-            decode = decoders[index]
-            if decode is not None and out[name] is not None:
-                out[name] = decode(out[name])
         for name, many in self.children:
             out[name] = [] if many else None
         if self.reorder:  # counts and relations interleave in with_: keep the declared order
@@ -1020,7 +1009,8 @@ class BatchedLoader:
     """Stitches the batched strategy's per-level results; the executor feeds it rows.
 
     Protocol: ``start(root rows)``; then while ``pending()`` gives child queries,
-    run them (together, in a pipeline) and hand each one's rows to ``feed``.
+    run them (together, in a pipeline) and hand each one's rows to ``feed``. Rows
+    arrive decoded, as the executor returns them.
     """
 
     def __init__(self, query: NestedQuery[Any]) -> None:
@@ -1031,9 +1021,9 @@ class BatchedLoader:
         self._rows: dict[int, list[tuple[dict[str, Any], Sequence[Any]]]] = {}
         self._frontier: list[_Level] = []
 
-    def start(self, rows: Sequence[Sequence[Any]], decoders: Sequence[Any]) -> None:
+    def start(self, rows: Sequence[Sequence[Any]]) -> None:
         layout = _Layout(self.root, linked=False)
-        made = [(layout.row(r, decoders), r) for r in rows]
+        made = [(layout.row(r), r) for r in rows]
         self.results = [m[0] for m in made]
         self._rows[id(self.root)] = made
         self._frontier = [self.root]
@@ -1052,9 +1042,7 @@ class BatchedLoader:
         self._frontier = []
         return queries
 
-    def feed(
-        self, query: _ChildQuery, rows: Sequence[Sequence[Any]], decoders: Sequence[Any]
-    ) -> None:
+    def feed(self, query: _ChildQuery, rows: Sequence[Sequence[Any]]) -> None:
         child, parent = query._level, query._parent
         rel = child.relation
         assert rel is not None
@@ -1062,7 +1050,7 @@ class BatchedLoader:
         grouped: dict[Any, list[dict[str, Any]]] = {}
         made = []
         for raw in rows:
-            item = layout.row(raw, decoders)
+            item = layout.row(raw)
             grouped.setdefault(raw[0], []).append(item)
             made.append((item, raw))
         parent_layout = _Layout(parent, linked=parent is not self.root)
@@ -1152,48 +1140,57 @@ def _builder_for(cls: Any, level: _Level) -> Callable[[dict[str, Any]], Any]:
     return build
 
 
-# -- running it: the executor passes how to fetch rows --------------------------------------
+# -- running it: the executor passes how to run queries ---------------------------------------
 
-Fetch = Callable[[str, Sequence[Any]], Sequence[Sequence[Any]]]
-"""Runs one statement with its parameters and returns its rows."""
-FetchMany = Callable[[list[tuple[str, Sequence[Any]]]], Sequence[Sequence[Sequence[Any]]]]
-"""Runs several independent statements (in one pipeline) and returns their rows, in order."""
-
-
-Statements = list[tuple[str, Sequence[Any]]]
+RunAll = Callable[[Query[Any]], Sequence[Sequence[Any]]]
+"""Runs one query and returns its rows, decoded (``db.all`` without the nesting)."""
+RunMany = Callable[[list[Query[Any]]], Sequence[Sequence[Sequence[Any]]]]
+"""Runs several independent queries (in one pipeline) and returns their rows, in order."""
 
 
-def _steps(query: NestedQuery[T]) -> Generator[Statements, list[Sequence[Sequence[Any]]], list[T]]:
-    """The loading conversation without I/O: yields statements to run, receives their rows.
+def _steps(query: NestedQuery[T]) -> Generator[list[Query[Any]], list[Sequence[Any]], list[T]]:
+    """The loading conversation without I/O: yields queries to run, receives their rows.
 
     The sync and async runners below only do the talking, so both strategies
     live here once.
     """
-    from .compile import compile_query
-
-    shape, values = compile_query(query)
-    (rows,) = yield [(shape.sql, shape.params(values))]
+    (rows,) = yield [_Statement(query)]
     if query.strategy == "json":
-        return query.materialize(rows, shape.decoders)
+        return query.materialize(rows)
     loader = BatchedLoader(query)
-    loader.start(rows, shape.decoders)
+    loader.start(rows)
     while pending := loader.pending():
-        compiled = [compile_query(q) for q in pending]
-        results = yield [(sh.sql, sh.params(vals)) for sh, vals in compiled]
-        for q, (sh, _), child_rows in zip(pending, compiled, results, strict=True):
-            loader.feed(q, child_rows, sh.decoders)
+        results = yield list(pending)
+        for child, child_rows in zip(pending, results, strict=True):
+            loader.feed(child, child_rows)
     return loader.finish()
 
 
-def load(query: NestedQuery[T], fetch: Fetch, fetch_many: FetchMany | None = None) -> list[T]:
-    """Run a nested query with the executor's ``fetch`` (and ``fetch_many`` for a pipeline)."""
+class _Statement(Query[Any]):
+    """A nested query's own (first) statement, as a plain query the executor can run."""
+
+    __slots__ = ("_nested",)
+    _nested: NestedQuery[Any]
+
+    def __init__(self, nested: NestedQuery[Any]) -> None:
+        self._nested = nested
+
+    def _key(self, values: list[Any]) -> Hashable:
+        return self._nested._key(values)
+
+    def _core(self, binder: Binder) -> Any:
+        return self._nested._core(binder)
+
+
+def load(query: NestedQuery[T], run_all: RunAll, run_many: RunMany | None = None) -> list[T]:
+    """Run a nested query with the executor's ``run_all`` (and ``run_many`` for a pipeline)."""
     steps = _steps(query)
     batch = next(steps)
     while True:
-        if fetch_many is not None and len(batch) > 1:
-            results = list(fetch_many(batch))
+        if run_many is not None and len(batch) > 1:
+            results = list(run_many(batch))
         else:
-            results = [fetch(sql, params) for sql, params in batch]
+            results = [run_all(q) for q in batch]
         try:
             batch = steps.send(results)
         except StopIteration as done:
@@ -1201,23 +1198,81 @@ def load(query: NestedQuery[T], fetch: Fetch, fetch_many: FetchMany | None = Non
             return result
 
 
-AsyncFetch = Callable[[str, Sequence[Any]], Awaitable[Sequence[Sequence[Any]]]]
-AsyncFetchMany = Callable[[Statements], Awaitable[Sequence[Sequence[Sequence[Any]]]]]
+AsyncRunAll = Callable[[Query[Any]], Awaitable[Sequence[Sequence[Any]]]]
+AsyncRunMany = Callable[[list[Query[Any]]], Awaitable[Sequence[Sequence[Sequence[Any]]]]]
 
 
 async def load_async(
-    query: NestedQuery[T], fetch: AsyncFetch, fetch_many: AsyncFetchMany | None = None
+    query: NestedQuery[T], run_all: AsyncRunAll, run_many: AsyncRunMany | None = None
 ) -> list[T]:
     """:func:`load` for an async executor."""
     steps = _steps(query)
     batch = next(steps)
     while True:
-        if fetch_many is not None and len(batch) > 1:
-            results = list(await fetch_many(batch))
+        if run_many is not None and len(batch) > 1:
+            results = list(await run_many(batch))
         else:
-            results = [await fetch(sql, params) for sql, params in batch]
+            results = [await run_all(q) for q in batch]
         try:
             batch = steps.send(results)
         except StopIteration as done:
             result: list[T] = done.value
             return result
+
+
+# -- db.query(table): Drizzle's db.query.table.findMany ------------------------------------
+
+
+class TableQueries:
+    """``db.query(table)``: ``find_many`` / ``find_first`` that run at once on ``db``.
+
+    runs = db.query(pipeline_run).find_many(with_={"steps": include()})
+    """
+
+    __slots__ = ("_runner", "_table")
+
+    def __init__(self, runner: Any, table: sa.Table) -> None:
+        self._runner = runner
+        self._table = table
+
+    @overload
+    def find_many(self, *, as_: None = None, **options: Any) -> list[dict[str, Any]]: ...
+    @overload
+    def find_many(self, *, as_: type[T], **options: Any) -> list[T]: ...
+    def find_many(self, *, as_: type[Any] | None = None, **options: Any) -> list[Any]:
+        """``find_many(table, ...)``, run: the list of results."""
+        result: list[Any] = self._runner.all(find_many(self._table, as_=as_, **options))
+        return result
+
+    @overload
+    def find_first(self, *, as_: None = None, **options: Any) -> dict[str, Any] | None: ...
+    @overload
+    def find_first(self, *, as_: type[T], **options: Any) -> T | None: ...
+    def find_first(self, *, as_: type[Any] | None = None, **options: Any) -> Any:
+        """``find_first(table, ...)``, run: the first result or ``None``."""
+        return self._runner.first(find_first(self._table, as_=as_, **options))
+
+
+class AsyncTableQueries:
+    """``adb.query(table)``: the same, awaitable."""
+
+    __slots__ = ("_runner", "_table")
+
+    def __init__(self, runner: Any, table: sa.Table) -> None:
+        self._runner = runner
+        self._table = table
+
+    @overload
+    async def find_many(self, *, as_: None = None, **options: Any) -> list[dict[str, Any]]: ...
+    @overload
+    async def find_many(self, *, as_: type[T], **options: Any) -> list[T]: ...
+    async def find_many(self, *, as_: type[Any] | None = None, **options: Any) -> list[Any]:
+        result: list[Any] = await self._runner.all(find_many(self._table, as_=as_, **options))
+        return result
+
+    @overload
+    async def find_first(self, *, as_: None = None, **options: Any) -> dict[str, Any] | None: ...
+    @overload
+    async def find_first(self, *, as_: type[T], **options: Any) -> T | None: ...
+    async def find_first(self, *, as_: type[Any] | None = None, **options: Any) -> Any:
+        return await self._runner.first(find_first(self._table, as_=as_, **options))

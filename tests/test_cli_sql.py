@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from querykit import load_settings, migrate
+from querykit import connect, load_settings, migrate
 from querykit.embedded import bin_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,7 +114,6 @@ def app_db(database_url: str) -> str:
 
 def test_inline_pasted_into_psql_returns_the_library_rows(app_db: str) -> None:
     from queries import failed_runs
-    from querykit.relations import load
 
     proc = querykit("sql", "queries:failed_runs", "--inline")
     assert proc.returncode == 0, proc.stderr
@@ -126,8 +125,8 @@ def test_inline_pasted_into_psql_returns_the_library_rows(app_db: str) -> None:
     )
     assert psql.returncode == 0, psql.stderr
     pasted = list(csv.DictReader(io.StringIO(psql.stdout)))
-    with psycopg.connect(app_db) as conn:
-        library = load(failed_runs(), lambda sql, params: conn.execute(sql, params).fetchall())
+    with connect(app_db) as db:
+        library = db.all(failed_runs())
     assert [r["id"] for r in pasted] == [r["id"] for r in library] and len(library) == 2
     for row, lib in zip(pasted, library, strict=True):
         steps = json.loads(row["steps"])

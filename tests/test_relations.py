@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, TypedDict
 
 import psycopg
 import pytest
 
+import querykit
 from querykit import (
     CompileError,
     MappingError,
@@ -24,12 +27,12 @@ from querykit import (
     include,
     insert,
     none,
+    raw,
     relations_of,
     select,
     some,
 )
 from querykit.compile import compile_query
-from querykit.relations import NestedQuery, load
 from schema import Status, pipeline_run, pipeline_step
 from tests.sqlassert import normalize_sql
 from tests.tables import (
@@ -49,25 +52,34 @@ run, step = pipeline_run, pipeline_step
 STRATEGIES = ["json", "batched"]
 
 
-def fetch_with(conn: psycopg.Connection[Any]) -> Any:
-    return lambda sql, params: conn.execute(sql, params).fetchall()
+class Runner:
+    """Runs nested queries through ``Database`` or ``AsyncDatabase`` (the same assertions)."""
+
+    def __init__(self, url: str, mode: str) -> None:
+        self.mode = mode
+        self.db = querykit.connect(url)
+        self.adb: Any = None
+        self.loop = asyncio.new_event_loop()
+        if mode == "async":
+            self.adb = self.loop.run_until_complete(querykit.connect_async(url))
+
+    def all(self, query: Any) -> list[Any]:
+        if self.mode == "async":
+            result: list[Any] = self.loop.run_until_complete(self.adb.all(query))
+            return result
+        return self.db.all(query)
+
+    def close(self) -> None:
+        if self.adb is not None:
+            self.loop.run_until_complete(self.adb.close())
+        self.loop.close()
+        self.db.close()
 
 
-def run_query(conn: psycopg.Connection[Any], query: NestedQuery[Any]) -> list[Any]:
-    return load(query, fetch_with(conn))
-
-
-def plain(conn: psycopg.Connection[Any], query: Any) -> list[dict[str, Any]]:
-    """A plain select, decoded as the executor does, as dicts."""
-    shape, values = compile_query(query)
-    rows = conn.execute(shape.sql, shape.params(values)).fetchall()
-    return [
-        {
-            name: v if d is None or v is None else d(v)
-            for name, v, d in zip(shape.columns, row, shape.decoders, strict=True)
-        }
-        for row in rows
-    ]
+def plain(runner: Runner, query: Any) -> list[dict[str, Any]]:
+    """A plain select, through the executor, as dicts."""
+    shape, _ = compile_query(query)
+    return [dict(zip(shape.columns, row, strict=True)) for row in runner.db.all(query)]
 
 
 # -- the relation graph ---------------------------------------------------------------------
@@ -96,21 +108,23 @@ def test_declared_relations_join_the_automatic_ones() -> None:
 # -- data --------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def blog(tables_conn: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
+@pytest.fixture(params=["sync", "async"])
+def blog(
+    request: pytest.FixtureRequest, tables_conn: psycopg.Connection[Any], database_url: str
+) -> Iterator[Runner]:
     for table, rows in ROWS_FOR_RELATIONS:
         compiled = insert(table).values(rows).to_sql()
         tables_conn.execute(compiled.sql, compiled.params)
-    return tables_conn
+    runner = Runner(database_url, request.param)
+    yield runner
+    runner.close()
 
 
 # -- results -----------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_nested_results_equal_separate_plain_queries(
-    blog: psycopg.Connection[Any], strategy: str
-) -> None:
+def test_nested_results_equal_separate_plain_queries(blog: Runner, strategy: str) -> None:
     query = find_many(
         author,
         order_by=["name"],
@@ -121,7 +135,7 @@ def test_nested_results_equal_separate_plain_queries(
         },
         strategy=strategy,  # type: ignore[arg-type]
     )
-    got = run_query(blog, query)
+    got = blog.all(query)
     expected = plain(blog, select(author).order_by(author.c.name))
     for a in expected:
         posts = plain(
@@ -137,7 +151,7 @@ def test_nested_results_equal_separate_plain_queries(
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_per_level_order_limit_and_offset(blog: psycopg.Connection[Any], strategy: str) -> None:
+def test_per_level_order_limit_and_offset(blog: Runner, strategy: str) -> None:
     query = find_many(
         author,
         columns=["id"],
@@ -150,7 +164,7 @@ def test_per_level_order_limit_and_offset(blog: psycopg.Connection[Any], strateg
         },
         strategy=strategy,  # type: ignore[arg-type]
     )
-    got = run_query(blog, query)
+    got = blog.all(query)
     assert [a["id"] for a in got] == [3, 2]
     by_author = {a["id"]: [p["score"] for p in a["posts_by_author"]] for a in got}
     # author 2 has scores 30, 20, 10: skip the best, keep the next two
@@ -158,7 +172,7 @@ def test_per_level_order_limit_and_offset(blog: psycopg.Connection[Any], strateg
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_many_to_one_and_many_to_many(blog: psycopg.Connection[Any], strategy: str) -> None:
+def test_many_to_one_and_many_to_many(blog: Runner, strategy: str) -> None:
     query = find_many(
         post,
         columns=["id", "title"],
@@ -170,7 +184,7 @@ def test_many_to_one_and_many_to_many(blog: psycopg.Connection[Any], strategy: s
         },
         strategy=strategy,  # type: ignore[arg-type]
     )
-    got = run_query(blog, query)
+    got = blog.all(query)
     assert got[0] == {
         "id": 1,
         "title": "first",
@@ -183,9 +197,7 @@ def test_many_to_one_and_many_to_many(blog: psycopg.Connection[Any], strategy: s
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_self_reference_needs_and_follows_a_depth(
-    blog: psycopg.Connection[Any], strategy: str
-) -> None:
+def test_self_reference_needs_and_follows_a_depth(blog: Runner, strategy: str) -> None:
     with pytest.raises(SchemaError, match="depth"):
         find_many(node, with_={"children": include()})
     query = find_many(
@@ -195,7 +207,7 @@ def test_self_reference_needs_and_follows_a_depth(
         with_={"children": include(columns=["label"], order_by=["label"], depth=2)},
         strategy=strategy,  # type: ignore[arg-type]
     )
-    assert run_query(blog, query) == [
+    assert blog.all(query) == [
         {
             "label": "root",
             "children": [
@@ -207,7 +219,7 @@ def test_self_reference_needs_and_follows_a_depth(
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_relation_filters_and_counts(blog: psycopg.Connection[Any], strategy: str) -> None:
+def test_relation_filters_and_counts(blog: Runner, strategy: str) -> None:
     def names(**where: Any) -> list[str]:
         q = find_many(
             author,
@@ -216,15 +228,14 @@ def test_relation_filters_and_counts(blog: psycopg.Connection[Any], strategy: st
             strategy=strategy,  # type: ignore[arg-type]
             **where,
         )
-        return [a["name"] for a in run_query(blog, q)]
+        return [a["name"] for a in blog.all(q)]
 
     assert names(where=some("posts_by_author")) == ["ada", "bob"]
     assert names(where=some("posts_by_author", gt(post.c.score, 25))) == ["bob"]
     assert names(where=none("posts_by_author")) == ["cy"]
     assert names(where=every("posts_by_author", gt(post.c.score, 5))) == ["ada", "bob", "cy"]
     assert names(where=every("posts_by_author", gt(post.c.score, 15))) == ["cy"]
-    counted = run_query(
-        blog,
+    counted = blog.all(
         find_many(
             author,
             columns=["name"],
@@ -243,24 +254,22 @@ def test_relation_filters_and_counts(blog: psycopg.Connection[Any], strategy: st
     ]
 
 
-def test_relation_filters_work_in_a_plain_select(blog: psycopg.Connection[Any]) -> None:
+def test_relation_filters_work_in_a_plain_select(blog: Runner) -> None:
     q = select(author.c.name).where(some("posts_by_author", gt(post.c.score, 25)))
-    assert blog.execute(q.to_sql().sql, q.to_sql().params).fetchall() == [("bob",)]
+    assert blog.db.all(q) == [("bob",)]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_find_first(blog: psycopg.Connection[Any], strategy: str) -> None:
+def test_find_first(blog: Runner, strategy: str) -> None:
     q = find_first(author, order_by=["-name"], columns=["name"], strategy=strategy)  # type: ignore[call-overload]
-    assert run_query(blog, q) == [{"name": "cy"}]
+    assert blog.all(q) == [{"name": "cy"}]
 
 
 # -- lossless nesting ---------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_every_type_is_lossless_at_depth_one_and_two(
-    blog: psycopg.Connection[Any], strategy: str
-) -> None:
+def test_every_type_is_lossless_at_depth_one_and_two(blog: Runner, strategy: str) -> None:
     query = find_many(
         holder,
         order_by=["id"],
@@ -269,7 +278,7 @@ def test_every_type_is_lossless_at_depth_one_and_two(
         },
         strategy=strategy,  # type: ignore[arg-type]
     )
-    got = run_query(blog, query)
+    got = blog.all(query)
     top = {r["id"]: r for r in plain(blog, select(everything))}
     seen = 0
     for h in got:
@@ -288,9 +297,9 @@ def _types(row: dict[str, Any]) -> dict[str, type]:
     return {k: type(v) for k, v in row.items()}
 
 
-def test_lossless_values_in_detail(blog: psycopg.Connection[Any]) -> None:
-    got = run_query(
-        blog, find_many(holder, where=eq(holder.c.id, 1), with_={"items": include(order_by=["id"])})
+def test_lossless_values_in_detail(blog: Runner) -> None:
+    got = blog.all(
+        find_many(holder, where=eq(holder.c.id, 1), with_={"items": include(order_by=["id"])})
     )
     first, third = got[0]["items"][0], got[0]["items"][1]  # rows 0 and 2 belong to holder 1
     assert isinstance(first["at"], dt.datetime) and first["at"].tzinfo is not None
@@ -362,7 +371,7 @@ class AuthorRow(TypedDict):
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_as_maps_every_level(blog: psycopg.Connection[Any], strategy: str) -> None:
+def test_as_maps_every_level(blog: Runner, strategy: str) -> None:
     q = find_many(
         author,
         columns=["name"],
@@ -377,7 +386,7 @@ def test_as_maps_every_level(blog: psycopg.Connection[Any], strategy: str) -> No
         strategy=strategy,  # type: ignore[arg-type]
         as_=AuthorRow,
     )
-    got = run_query(blog, q)
+    got = blog.all(q)
     assert got == [
         {
             "name": "ada",
@@ -453,15 +462,14 @@ def test_as_must_match_the_selected_fields() -> None:
         "0",
     ],
 )
-def test_intervals_nest_as_psycopg_reads_them(blog: psycopg.Connection[Any], span: str) -> None:
-    blog.execute(
-        "INSERT INTO everything (id, holder_id, span) VALUES (900, 2, %s::interval)", (span,)
+def test_intervals_nest_as_psycopg_reads_them(blog: Runner, span: str) -> None:
+    blog.db.execute(
+        raw("INSERT INTO everything (id, holder_id, span) VALUES (900, 2, :s::interval)", s=span)
     )
     q = find_many(
         holder,
         where=eq(holder.c.id, 2),
         with_={"items": include(columns=["span"], where=eq(everything.c.id, 900))},
     )
-    nested = run_query(blog, q)[0]["items"][0]["span"]
-    top = blog.execute("SELECT span FROM everything WHERE id = 900").fetchone()
-    assert top is not None and nested == top[0]
+    nested = blog.all(q)[0]["items"][0]["span"]
+    assert nested == blog.db.scalar(select(everything.c.span).where(eq(everything.c.id, 900)))
