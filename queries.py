@@ -1,11 +1,16 @@
 """Named queries for the example app, taken from the seed articles.
 
-``querykit sql`` prints each one; ``make demo`` runs them all.
+``querykit sql`` prints each one; ``make demo`` runs them all. A named query is
+a public query object of this module, or a public function returning one
+(called with its defaults by ``querykit sql``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import math
+import random
 from decimal import Decimal
 from typing import Any
 
@@ -14,17 +19,22 @@ from querykit import (
     NestedQuery,
     RawQuery,
     SelectQuery,
+    cosine_distance,
     count,
     eq,
     find_many,
     gte,
+    has_key,
     include,
     insert,
+    json_contains,
+    lt,
+    nearest,
     raw,
     select,
     sum,
 )
-from schema import Status, pipeline_run, pipeline_step
+from schema import Status, agent_context, content_item, embedding, pipeline_run, pipeline_step
 
 run, step = pipeline_run, pipeline_step
 
@@ -99,3 +109,52 @@ def create_many_runs(count: int = 3) -> InsertQuery[()]:
     """Create several runs in one statement (Prisma's createMany)."""
     rows = [{"name": f"batch-{i}", "status": Status.PENDING} for i in range(count)]
     return insert(run).values(rows)
+
+
+def similar_embeddings(
+    text: str = "agents monitor vector pipelines", max_distance: float = 0.3, k: int = 5
+) -> SelectQuery[int, str, float]:
+    """The k stored texts most similar to `text`, closer than `max_distance` (cosine)."""
+    vector = embed(text)
+    return nearest(
+        embedding.c.embedding,
+        vector,
+        k,
+        columns=[embedding.c.id, embedding.c.content],
+        where=lt(cosine_distance(embedding.c.embedding, vector), max_distance),
+    )
+
+
+def agent_contexts(agent: str = "shuri") -> SelectQuery[int, str, dict[str, Any]]:
+    """Agent contexts whose JSON context contains {"agent": <agent>} (a GIN index serves @>)."""
+    return select(agent_context.c.id, agent_context.c.session, agent_context.c.context).where(
+        json_contains(agent_context.c.context, {"agent": agent})
+    )
+
+
+content_with_duration: SelectQuery[str, str, dict[str, Any]] = select(
+    content_item.c.id, content_item.c.type, content_item.c.metadata
+).where(has_key(content_item.c.metadata, "duration"))
+"""Content items whose free-form metadata has a "duration" key."""
+
+
+# -- a deterministic stand-in for an embedding model -------------------------------------
+
+DIMENSIONS = 384
+
+
+def embed(text: str) -> list[float]:
+    """A 384-d unit vector for `text`: the normalised sum of one random vector per word.
+
+    Texts that share words point the same way, so cosine distance behaves like a
+    real model's on this data. No model is downloaded; the same text always
+    gives the same vector.
+    """
+    total = [0.0] * DIMENSIONS
+    for word in text.lower().split():
+        seed = int.from_bytes(hashlib.sha256(word.encode()).digest()[:8], "big")
+        rng = random.Random(seed)
+        for i in range(DIMENSIONS):
+            total[i] += rng.gauss(0.0, 1.0)
+    norm = math.sqrt(math.fsum(v * v for v in total)) or 1.0
+    return [v / norm for v in total]

@@ -20,7 +20,7 @@ import inspect
 import itertools
 import sys
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from .errors import ConfigError, QueryKitError
 from .query import Query
 from .settings import Settings
 
-__all__ = ["NamedQuery", "ddl", "explain", "load_named", "statements_of"]
+__all__ = ["NamedQuery", "ddl", "explain", "format_params", "load_named", "statements_of"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,8 @@ class NamedQuery:
     signature: str
     """``(hours: int = 24)`` for a function, ``""`` for a query object."""
     doc: str
+    factory: Any = None
+    """The function that builds the query, to call with other arguments; None for an object."""
 
     @property
     def target(self) -> str:
@@ -172,7 +174,7 @@ def _call_with_defaults(module: str, name: str, fn: Any) -> NamedQuery:
     except QueryKitError as exc:
         raise ConfigError(f"{module}:{name}: building the query failed: {exc}") from exc
     doc = inspect.getdoc(fn) or ""
-    return NamedQuery(module, name, query, str(signature), doc)
+    return NamedQuery(module, name, query, str(signature), doc, fn)
 
 
 def statements_of(query: Query[Any]) -> list[CompiledSQL]:
@@ -221,3 +223,18 @@ def ddl(schema_module: str, settings: Settings) -> str:
     for md in metadatas:
         md.create_all(engine, checkfirst=False)
     return "\n\n".join(s + ";" for s in statements)
+
+
+def format_params(params: Sequence[Any]) -> str:
+    """``$1 = 'FAILED', $2 = [0.1, 0.2, ... 384 values]``: parameters for human eyes."""
+    return ", ".join(f"${i} = {_short(v)}" for i, v in enumerate(params, 1))
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list) and len(value) > 6:
+        head = ", ".join(_short(v) for v in value[:3])
+        return f"[{head}, ... {len(value)} values]"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."

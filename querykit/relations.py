@@ -819,7 +819,7 @@ def _json_children(
         value = sa.func.coalesce(agg, sa.literal_column("'[]'::json"))
     if as_text:
         value = sa.cast(value, sa.Text)
-    return sa.select(value).select_from(sub).scalar_subquery()
+    return sa.select(value.label(level.name)).select_from(sub).scalar_subquery()
 
 
 def _decode_fields(

@@ -327,7 +327,7 @@ def test_json_strategy_is_one_statement() -> None:
     )
     assert normalize_sql(q.to_sql().sql) == normalize_sql(
         "SELECT pipeline_run.id, (SELECT CAST(coalesce(json_agg(json_build_array(qk_steps.name) "
-        "ORDER BY qk_steps.qk_ord), '[]'::json) AS TEXT) AS coalesce_1 FROM (SELECT pipeline_step.name AS name, "
+        "ORDER BY qk_steps.qk_ord), '[]'::json) AS TEXT) AS steps FROM (SELECT pipeline_step.name AS name, "
         "row_number() OVER (ORDER BY pipeline_step.created_at ASC) AS qk_ord FROM pipeline_step "
         "WHERE pipeline_step.run_id = pipeline_run.id ORDER BY pipeline_step.created_at ASC) AS qk_steps) AS steps "
         "FROM pipeline_run WHERE pipeline_run.status = %s"

@@ -8,7 +8,7 @@ import typer
 
 from .. import codecs
 from ..embedded import database_url
-from ..named import NamedQuery, ddl, explain, load_named, statements_of
+from ..named import NamedQuery, ddl, explain, format_params, load_named, statements_of
 from ._common import Common, ConfigOpt, DatabaseUrlOpt, JsonOpt, QuietOpt, VerboseOpt
 
 
@@ -105,7 +105,7 @@ def _print(item: dict[str, Any], inline: bool) -> None:
                 typer.echo(f"-- SET LOCAL {name} = {value}")
             typer.echo(statement["pretty"] + ";")
             if statement["params"]:
-                params = ", ".join(f"${i} = {v!r}" for i, v in enumerate(statement["params"], 1))
+                params = format_params(statement["params"])
                 typer.echo(f"-- params: {params}")
         if "plan" in statement:
             typer.echo("-- plan:")
