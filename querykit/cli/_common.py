@@ -91,13 +91,18 @@ class Common:
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
+        except Exception as exc:  # a bug, or an error querykit did not foresee: still one line
+            hint = "" if self.verbose else " (run again with -v for the traceback)"
+            self.fail(exc, EXIT_FAILED, message=f"unexpected {type(exc).__name__}: {exc}{hint}")
 
-    def fail(self, exc: BaseException, code: int | None = None) -> NoReturn:
+    def fail(
+        self, exc: BaseException, code: int | None = None, *, message: str | None = None
+    ) -> NoReturn:
         if code is None:
             code = exit_code_for(exc)
         if self.verbose:
             traceback.print_exception(exc, file=sys.stderr)
-        message = mask_secrets(" ".join(str(exc).split()), self.database_url)
+        message = mask_secrets(" ".join((message or str(exc)).split()), self.database_url)
         if self.json:
             typer.echo(
                 json.dumps({"error": message, "type": type(exc).__name__, "exit_code": code})
