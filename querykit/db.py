@@ -150,11 +150,14 @@ class _Runner:
     def _bulk(self, job: BulkJob) -> int:
         raise NotImplementedError
 
+    def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
+        raise NotImplementedError
+
     # -- shared ------------------------------------------------------------------------
 
     def _query(self, query: Query[*tuple[Any, ...]], fetch: int, as_: type | None) -> Any:
         if isinstance(query, NestedQuery):
-            results = load(query, self._rows)
+            results = load(query, self._rows, self._rows_many)
             return nested_result(results, fetch, as_, Fetch.METHOD[fetch])
         plan, params = compile_for(query, fetch)
         return self._run(plan, params, fetch, as_, query.settings)
@@ -163,6 +166,10 @@ class _Runner:
         """The decoded rows of one plain query (a level of a nested query)."""
         plan, params = compile_for(query, Fetch.ALL)
         return self._run(plan, params, Fetch.ALL, None, query.settings)
+
+    def _rows_many(self, queries: list[Query[Any]]) -> list[Any]:
+        """The rows of several independent queries, sent together in one pipeline."""
+        return self._pipeline([compile_for(q, Fetch.ALL) for q in queries])
 
     def _stream(
         self,
@@ -463,6 +470,19 @@ class Database(_Runner):
         finally:
             self._pool.putconn(conn)
 
+    def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
+        if CURRENT.get() is not None:
+            state = active_transaction(self)
+            if state is not None:
+                state.check_open()
+                with state.lock:
+                    return _pipelined(state.conn, work, self._target, self._listeners)
+        conn = self._getconn(self._pool)
+        try:
+            return _pipelined(conn, work, self._target, self._listeners)
+        finally:
+            self._pool.putconn(conn)
+
 
 def _probe(url: str, options: PoolOptions) -> BaseException | None:
     """Open one connection outside the pool, to tell "unreachable" from "all busy"."""
@@ -631,6 +651,32 @@ def _stream_on(
         listeners.notify(plan.sql, params, started, count, target)
 
 
+def _pipelined(
+    conn: psycopg.Connection[Any],
+    work: list[tuple[Plan, Sequence[Any]]],
+    target: str,
+    listeners: Listeners,
+) -> list[Any]:
+    """Send every statement, then read every result: one round trip (psycopg pipeline mode)."""
+    started = now()
+    cursors: list[psycopg.Cursor[Any]] = []
+    current = work[0][0].sql if work else ""
+    try:
+        with conn.pipeline():
+            for plan, params in work:
+                current = plan.sql
+                cur = conn.cursor(row_factory=plan.factories[Fetch.ALL])
+                cur.execute(plan.sql, params, prepare=plan.prepare)
+                cursors.append(cur)
+        results = [cur.fetchall() for cur in cursors]
+    except psycopg.Error as exc:
+        raise database_error(exc, current, target, lost=conn.closed) from exc
+    if listeners.callbacks:
+        for (plan, params), cur in zip(work, cursors, strict=True):
+            listeners.notify(plan.sql, params, started, cur.rowcount, target)
+    return results
+
+
 # -- transactions ----------------------------------------------------------------------------
 
 
@@ -697,6 +743,11 @@ class Transaction(_Runner):
         state = self._check()
         with state.lock:
             return run_bulk(state.conn, job, self._db._listeners, self._db._target)
+
+    def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
+        state = self._check()
+        with state.lock:
+            return _pipelined(state.conn, work, self._db._target, self._db._listeners)
 
     def _end(self, exc: BaseException | None) -> None:
         """Commit (or roll back, after ``exc``) and give the connection back."""

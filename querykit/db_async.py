@@ -151,7 +151,7 @@ class _AsyncRunner:
 
     async def _query(self, query: Query[*tuple[Any, ...]], fetch: int, as_: type | None) -> Any:
         if isinstance(query, NestedQuery):
-            results = await load_async(query, self._rows)
+            results = await load_async(query, self._rows, self._rows_many)
             return nested_result(results, fetch, as_, Fetch.METHOD[fetch])
         plan, params = compile_for(query, fetch)
         return await self._run(plan, params, fetch, as_, query.settings)
@@ -160,6 +160,13 @@ class _AsyncRunner:
         """The decoded rows of one plain query (a level of a nested query)."""
         plan, params = compile_for(query, Fetch.ALL)
         return await self._run(plan, params, Fetch.ALL, None, query.settings)
+
+    async def _rows_many(self, queries: list[Query[Any]]) -> list[Any]:
+        """The rows of several independent queries, sent together in one pipeline."""
+        return await self._pipeline([compile_for(q, Fetch.ALL) for q in queries])
+
+    async def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
+        raise NotImplementedError
 
     def _stream(
         self,
@@ -436,6 +443,18 @@ class AsyncDatabase(_AsyncRunner):
         finally:
             await self._pool.putconn(conn)
 
+    async def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
+        state = active_transaction(self)
+        if state is not None:
+            state.check_open()
+            async with state.lock:
+                return await _pipelined(state.conn, work, self._target, self._listeners)
+        conn = await self._getconn(self._pool)
+        try:
+            return await _pipelined(conn, work, self._target, self._listeners)
+        finally:
+            await self._pool.putconn(conn)
+
 
 async def _probe(url: str, options: PoolOptions) -> BaseException | None:
     try:
@@ -600,6 +619,32 @@ async def _stream_on(
         listeners.notify(plan.sql, params, started, count, target)
 
 
+async def _pipelined(
+    conn: psycopg.AsyncConnection[Any],
+    work: list[tuple[Plan, Sequence[Any]]],
+    target: str,
+    listeners: Listeners,
+) -> list[Any]:
+    """Send every statement, then read every result: one round trip (psycopg pipeline mode)."""
+    started = now()
+    cursors: list[psycopg.AsyncCursor[Any]] = []
+    current = work[0][0].sql if work else ""
+    try:
+        async with conn.pipeline():
+            for plan, params in work:
+                current = plan.sql
+                cur = conn.cursor(row_factory=plan.factories[Fetch.ALL])
+                await cur.execute(plan.sql, params, prepare=plan.prepare)
+                cursors.append(cur)
+        results = [await cur.fetchall() for cur in cursors]
+    except psycopg.Error as exc:
+        raise database_error(exc, current, target, lost=conn.closed) from exc
+    if listeners.callbacks:
+        for (plan, params), cur in zip(work, cursors, strict=True):
+            listeners.notify(plan.sql, params, started, cur.rowcount, target)
+    return results
+
+
 class AsyncTransaction(_AsyncRunner):
     """A running async transaction block: the query methods, on the block's connection."""
 
@@ -662,6 +707,11 @@ class AsyncTransaction(_AsyncRunner):
         state = self._check()
         async with state.lock:
             return await run_bulk_async(state.conn, job, self._db._listeners, self._db._target)
+
+    async def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
+        state = self._check()
+        async with state.lock:
+            return await _pipelined(state.conn, work, self._db._target, self._db._listeners)
 
     async def _end(self, exc: BaseException | None) -> None:
         self._ended = True

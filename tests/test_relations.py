@@ -473,3 +473,24 @@ def test_intervals_nest_as_psycopg_reads_them(blog: Runner, span: str) -> None:
     )
     nested = blog.all(q)[0]["items"][0]["span"]
     assert nested == blog.db.scalar(select(everything.c.span).where(eq(everything.c.id, 900)))
+
+
+def test_batched_siblings_share_a_pipeline_in_and_out_of_transactions(blog: Runner) -> None:
+    query = find_many(
+        post,
+        columns=["id"],
+        order_by=["id"],
+        with_={
+            "author": include(columns=["name"]),
+            "tags": include(columns=["name"]),
+            "comments": include(),
+        },
+        strategy="batched",
+    )
+    seen: list[str] = []
+    blog.db.on_query(lambda record: seen.append(record.sql))
+    outside = blog.db.all(query)
+    with blog.db.transaction():
+        inside = blog.db.all(query)
+    assert outside == inside and len(outside) == 5
+    assert len(seen) == 8  # the posts, then three sibling levels, twice
