@@ -4,28 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from querykit.embedded import EmbeddedServer
-
-
-def querykit(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "QUERYKIT_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "querykit", *args],
-        cwd=cwd,
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.cli import querykit
 
 
 def test_unreachable_database_fails_fast_on_one_line_without_the_password(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,22 +14,9 @@ import pytest
 
 from querykit import connect, load_settings, migrate
 from querykit.embedded import bin_dir
+from tests.cli import querykit
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def querykit(
-    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "QUERYKIT_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "querykit", *args],
-        cwd=cwd,
-        env={**base, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 def test_lists_every_named_query_with_sql_and_params() -> None:
