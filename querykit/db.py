@@ -54,6 +54,7 @@ from ._execute import (
     now,
     placeholder_error,
     restore_settings_sql,
+    set_local_sql,
     settings_sql,
     with_retries_error,
 )
@@ -560,12 +561,13 @@ def _execute_with_settings(
     in_transaction: bool,
 ) -> None:
     """Apply ``set_config(name, value, true)`` around one statement, and only it."""
-    set_sql, set_params = settings_sql(settings)
     if not in_transaction:
+        set_sql, set_params = set_local_sql(settings)
         with conn.transaction():
-            conn.execute(set_sql, set_params)
+            cur.execute(set_sql, set_params)  # the query's own cursor: no new one to set up
             cur.execute(plan.sql, params, prepare=plan.prepare)
         return
+    set_sql, set_params = settings_sql(settings)
     old = conn.execute(set_sql, set_params).fetchone()
     assert old is not None
     cur.execute(plan.sql, params, prepare=plan.prepare)

@@ -52,6 +52,7 @@ from ._execute import (
     now,
     placeholder_error,
     restore_settings_sql,
+    set_local_sql,
     settings_sql,
     with_retries_error,
 )
@@ -529,12 +530,13 @@ async def _execute_with_settings(
     settings: Sequence[tuple[str, str]],
     in_transaction: bool,
 ) -> None:
-    set_sql, set_params = settings_sql(settings)
     if not in_transaction:
+        set_sql, set_params = set_local_sql(settings)
         async with conn.transaction():
-            await conn.execute(set_sql, set_params)
+            await cur.execute(set_sql, set_params)
             await cur.execute(plan.sql, params, prepare=plan.prepare)
         return
+    set_sql, set_params = settings_sql(settings)
     old = await (await conn.execute(set_sql, set_params)).fetchone()
     assert old is not None
     await cur.execute(plan.sql, params, prepare=plan.prepare)
