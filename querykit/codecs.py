@@ -287,46 +287,92 @@ def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
 def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | HalfVector:
     """A pgvector value from a list, tuple, numpy array or pgvector value, checked."""
     cls = HalfVector if kind == "halfvec" else Vector
-    if isinstance(value, Vector) and cls is Vector and _finite_vector(value.to_binary(), dim):
-        return value  # float32 already: finite and of the right size is all there is to check
-    if isinstance(value, Vector | HalfVector):
-        items: Sequence[float] = value.to_list()
-    elif isinstance(value, list | tuple):
-        items = value
-    elif hasattr(value, "tolist") and hasattr(value, "ndim"):  # numpy, without importing it
+    items: Sequence[float]
+    if type(value) in _ARRAY_TYPES or _is_array(value):  # numpy, without importing it
         if value.ndim != 1:
             raise ValueRejected(f"expected a 1-d array for {kind}, got {value.ndim} dimensions")
         # Numeric arrays are checked in C. Floats no wider than the type convert exactly,
-        # and then sum to a finite number just when each component is finite (the sum is
-        # a float8: it cannot overflow). Wider floats and ints are range-checked first
-        # (NaN fails the comparison; numpy would warn on an overflowing cast). Anything
-        # else goes through the item checks, which say what is wrong.
+        # and then need only be finite: checked on the float32 bytes for vector, and by a
+        # float8 sum (which cannot overflow) for halfvec. Wider floats and ints are
+        # range-checked first (NaN fails the comparison; numpy would warn on an
+        # overflowing cast). Anything else goes through the item checks, which say what
+        # is wrong.
         n = len(value)
-        if value.dtype.kind in "fiu" and n and (dim is None or n == dim):
-            if value.dtype.kind == "f" and value.dtype.itemsize <= _ITEM_SIZE[kind]:
+        if n and (dim is None or n == dim):
+            dtype = value.dtype
+            if dtype.char in _EXACT_FLOATS[kind]:
                 converted = cls(value)
-                if math.isfinite(sum(converted.to_list())):
+                if cls is Vector:
+                    data = converted.to_binary()
+                    if _well_within_float32(data) or _finite_vector(data, None):
+                        return converted
+                elif math.isfinite(sum(converted.to_list())):
                     return converted
-            elif abs(value).max() <= _COMPONENT_LIMIT[kind]:
+            elif dtype.kind in "fiu" and abs(value).max() <= _COMPONENT_LIMIT[kind]:
                 return cls(value)
         items = value.tolist()
+    elif isinstance(value, list | tuple):
+        items = value
+        # Plain floats and ints (the usual case) convert in C, then are checked on the
+        # float32 bytes. Anything unusual, or a component near the float32 limit (where
+        # rounding could hide that it is out of range), gets the item checks below.
+        n = len(value)
+        plain = kind == "vector" and n and (dim is None or n == dim)
+        if plain and _PLAIN_NUMBERS.issuperset(map(type, value)):
+            try:
+                converted = Vector(value if type(value) is list else list(value))
+            except (ValueError, OverflowError):  # an int beyond even a float8
+                pass
+            else:
+                if _well_within_float32(converted.to_binary()):
+                    return converted
+    elif isinstance(value, Vector | HalfVector):
+        if cls is Vector and isinstance(value, Vector) and _finite_vector(value.to_binary(), dim):
+            return value  # float32 already: finite and of the right size is all there is to check
+        items = value.to_list()
     else:
         raise ValueRejected(f"expected a list of floats for {kind}, got {_describe(value)}")
     _check_components(items, dim, kind)
     return value if isinstance(value, cls) else cls(list(items))
 
 
+_ARRAY_TYPES: set[type] = set()
+"""numpy's ndarray (and look-alikes), once seen."""
+# numpy type codes of the floats each kind stores exactly: float16 and float32 ("e", "f").
+_EXACT_FLOATS = {"vector": "ef", "sparsevec": "ef", "halfvec": "e"}
+
+
+def _is_array(value: Any) -> bool:
+    """Whether ``value`` is a numpy array or a look-alike (``tolist`` and ``ndim``)."""
+    if not (hasattr(value, "tolist") and hasattr(value, "ndim")):
+        return False
+    cls = type(value)
+    if hasattr(cls, "tolist") and hasattr(cls, "ndim"):
+        _ARRAY_TYPES.add(cls)
+    return True
+
+
 _PLAIN_NUMBERS = frozenset((float, int))
 _FLOAT4_MAX = 3.4028234663852886e38
 # The largest magnitude a component can have: float4 for vector and sparsevec, half for halfvec.
 _COMPONENT_LIMIT = {"vector": _FLOAT4_MAX, "sparsevec": _FLOAT4_MAX, "halfvec": 65504.0}
-_ITEM_SIZE = {"vector": 4, "sparsevec": 4, "halfvec": 2}  # bytes per stored component
 
 
 # A float32 NaN or infinity has all eight exponent bits set: in big-endian bytes, the
 # low seven bits of its first byte and the high bit of its second.
 _EXPONENT_HIGH = bytes(1 if b & 0x7F == 0x7F else 0 for b in range(256))
 _EXPONENT_LOW = bytes(1 if b & 0x80 else 0 for b in range(256))
+
+
+def _well_within_float32(data: bytes) -> bool:
+    """Whether every component of a ``Vector.to_binary()`` is below 2**127 in magnitude.
+
+    That is, none has its top seven exponent bits set: then all are finite, and a
+    component converted from a float8 was no larger than the float32 limit either (just
+    beyond it, a float8 rounds to the largest float32 instead of to infinity).
+    """
+    first = data[4::4]
+    return 0x7F not in first and 0xFF not in first  # an int operand: a memchr each
 
 
 def _finite_vector(data: bytes, dim: int | None) -> bool:
@@ -337,10 +383,9 @@ def _finite_vector(data: bytes, dim: int | None) -> bool:
     size = (len(data) - 4) // 4  # a 4-byte header, then big-endian float32s
     if size == 0 or (dim is not None and size != dim):
         return False
-    first = data[4::4]
-    if b"\x7f" not in first and b"\xff" not in first:
-        return True  # no component has its top exponent bits set: the usual, quick answer
-    high = int.from_bytes(first.translate(_EXPONENT_HIGH), "big")
+    if _well_within_float32(data):
+        return True  # the usual, quick answer
+    high = int.from_bytes(data[4::4].translate(_EXPONENT_HIGH), "big")
     low = int.from_bytes(data[5::4].translate(_EXPONENT_LOW), "big")
     return not high & low
 

@@ -153,9 +153,11 @@ class PreparedPlan:
         in. Anything unusual (a wrong name, a None, a value an adapter refuses)
         goes through :meth:`params`, which raises the precise error.
         """
-        namespace: dict[str, Any] = {"names": self.names, "slow": self.params}
+        # Every name is used by some slot (__init__ checks it), so when there are as many
+        # names as expected and each one is found, they are exactly the expected ones.
+        namespace: dict[str, Any] = {"count": len(self.names), "slow": self.params}
         parts: list[str] = []
-        lines = ["def fill(given):", "    if given.keys() != names: return slow(given)", "    try:"]
+        lines = ["def fill(given):", "    if len(given) != count: return slow(given)", "    try:"]
         placeholders = {pos: (name, adapt, type_) for pos, name, adapt, _, type_ in self.slots}
         for pos, value in enumerate(self.base):
             if pos not in placeholders:
