@@ -26,6 +26,7 @@ import json
 import math
 import numbers
 import uuid
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
@@ -91,7 +92,7 @@ def _adapter_cached(type_: TypeEngine[Any]) -> Adapter | None:
     if isinstance(type_, JSONBPayload):
         return _json_adapter(Jsonb, type_.payload_type)
     if isinstance(type_, VectorType):
-        return type_.adapt_value
+        return vector_adapter(type_.kind, type_.dim)
     if isinstance(type_, sa.Interval):  # a TypeDecorator in SQLAlchemy, native here
         return _checker(dt.timedelta, "a timedelta")
     if isinstance(type_, sa.TypeDecorator):
@@ -143,6 +144,17 @@ def _overrides(type_: sa.TypeDecorator[Any], method: str) -> bool:
     return getattr(type(type_), method) is not getattr(sa.TypeDecorator, method)
 
 
+# When the generated parameter functions (compile.params_function, the prepared filler)
+# may skip calling an adapter: a Python expression of the value ``{v}``, true only when
+# the adapter would return the value unchanged.
+_UNCHANGED: weakref.WeakKeyDictionary[Adapter, str] = weakref.WeakKeyDictionary()
+
+
+def unchanged_when(adapter: Adapter) -> str | None:
+    """The expression (of ``{v}``) under which ``adapter`` returns a value as it is, if known."""
+    return _UNCHANGED.get(adapter)
+
+
 def _checker(cls: type, expected: str) -> Adapter:
     def check(value: Any) -> Any:
         if isinstance(value, cls):
@@ -168,6 +180,7 @@ def _int_adapter(low: int, high: int, sql_name: str) -> Adapter:
             return value
         raise ValueRejected(f"{value} is out of range for {sql_name} ({low} to {high})")
 
+    _UNCHANGED[check] = f"type({{v}}) is int and {low} <= {{v}} <= {high}"
     return check
 
 
@@ -197,6 +210,11 @@ def _text(value: Any) -> Any:
             raise ValueRejected("PostgreSQL text cannot contain NUL (\\x00) characters")
         return value
     raise ValueRejected(f"expected a str, got {_describe(value)}")
+
+
+_UNCHANGED[_bool] = "type({v}) is bool"
+_UNCHANGED[_float] = "type({v}) is float"
+_UNCHANGED[_text] = "type({v}) is str and '\\x00' not in {v}"
 
 
 def _uuid(value: Any) -> Any:
@@ -284,6 +302,15 @@ def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
 # -- vectors (pgvector) ----------------------------------------------------------
 
 
+def vector_adapter(kind: str, dim: int | None) -> Adapter:
+    """The check of values for a pgvector ``kind(dim)`` column, giving what psycopg sends."""
+    if kind == "sparsevec":
+        return lambda value: to_sparsevec(value, dim)
+    if kind == "bit":
+        return lambda value: to_bit(value, dim)
+    return lambda value: to_vector(value, dim, kind)
+
+
 def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | HalfVector:
     """A pgvector value from a list, tuple, numpy array or pgvector value, checked."""
     cls = HalfVector if kind == "halfvec" else Vector
@@ -301,13 +328,15 @@ def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | Hal
         if n and (dim is None or n == dim):
             dtype = value.dtype
             if dtype.char in _EXACT_FLOATS[kind]:
-                converted = cls(value)
                 if cls is Vector:
-                    data = converted.to_binary()
+                    checked = CheckedVector(value)
+                    data = checked.to_binary()
                     if _well_within_float32(data) or _finite_vector(data, None):
+                        return checked
+                else:
+                    converted = cls(value)
+                    if math.isfinite(sum(converted.to_list())):
                         return converted
-                elif math.isfinite(sum(converted.to_list())):
-                    return converted
             elif dtype.kind in "fiu" and abs(value).max() <= _COMPONENT_LIMIT[kind]:
                 return cls(value)
         items = value.tolist()
@@ -320,12 +349,12 @@ def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | Hal
         plain = kind == "vector" and n and (dim is None or n == dim)
         if plain and _PLAIN_NUMBERS.issuperset(map(type, value)):
             try:
-                converted = Vector(value if type(value) is list else list(value))
+                checked = CheckedVector(value if type(value) is list else list(value))
             except (ValueError, OverflowError):  # an int beyond even a float8
                 pass
             else:
-                if _well_within_float32(converted.to_binary()):
-                    return converted
+                if _well_within_float32(checked.to_binary()):
+                    return checked
     elif isinstance(value, Vector | HalfVector):
         if cls is Vector and isinstance(value, Vector) and _finite_vector(value.to_binary(), dim):
             return value  # float32 already: finite and of the right size is all there is to check
@@ -334,6 +363,24 @@ def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | Hal
         raise ValueRejected(f"expected a list of floats for {kind}, got {_describe(value)}")
     _check_components(items, dim, kind)
     return value if isinstance(value, cls) else cls(list(items))
+
+
+class CheckedVector(Vector):
+    """A ``Vector`` that keeps the binary form :func:`to_vector` checked it in.
+
+    psycopg's binary dumper asks for that form again to send the value; this saves
+    making it twice (a copy and a byte swap of every component). Otherwise it is a
+    plain ``Vector``; connections register pgvector's dumpers for it too.
+    """
+
+    __slots__ = ("_binary",)
+
+    def __init__(self, value: Any) -> None:
+        Vector.__init__(self, value)
+        self._binary: bytes = Vector.to_binary(self)
+
+    def to_binary(self) -> bytes:
+        return self._binary
 
 
 _ARRAY_TYPES: set[type] = set()

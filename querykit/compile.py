@@ -368,9 +368,10 @@ def params_function(
 ) -> Callable[[Sequence[Any]], Sequence[Any]]:
     """:func:`adapt_params` for one shape as a generated function: no loop, no lookups.
 
-    Only indices go into its source; adapters and constants are passed in by name.
-    A value an adapter refuses goes through :func:`adapt_params`, which raises the
-    error that names the column.
+    Only indices, generated names and the adapters' own ``codecs.unchanged_when``
+    tests go into its source; adapters and constants are passed in by name. A value
+    an adapter refuses goes through :func:`adapt_params`, which raises the error that
+    names the column.
     """
     if passthrough:
         return _same_values
@@ -393,9 +394,14 @@ def params_function(
             namespace[value] = constants[-index - 1]
         if adapt is None:
             items.append(value)
-        else:
-            namespace[f"a{pos}"] = adapt
+            continue
+        namespace[f"a{pos}"] = adapt
+        unchanged = codecs.unchanged_when(adapt)
+        if unchanged is None:
             items.append(f"(None if (v{pos} := {value}) is None else a{pos}(v{pos}))")
+        else:  # the usual value passes without a call
+            passes = unchanged.format(v=f"v{pos}")
+            items.append(f"(v{pos} if (v{pos} := {value}) is None or {passes} else a{pos}(v{pos}))")
     source = (
         "def params(values):\n"
         "    try:\n"
@@ -403,7 +409,7 @@ def params_function(
         "    except Rejected:\n"
         "        return slow(values)"
     )
-    exec(source, namespace)  # only indices and generated names go into the source
+    exec(source, namespace)  # nothing from the query's values goes into the source
     function: Callable[[Sequence[Any]], Sequence[Any]] = namespace["params"]
     return function
 

@@ -385,7 +385,7 @@ class AsyncDatabase(_AsyncRunner):
             state = active_transaction(self)
             if state is not None:
                 return await _run_in(state, plan, params, fetch, as_, settings, self)
-        pool = self._pool if not (plan.read and self._replicas) else self._route(True)
+        pool = self._pool if not (self._replicas and plan.read) else self._route(True)
         try:
             conn = await pool.getconn()
         except (PoolTimeout, PoolClosed) as exc:
@@ -481,8 +481,8 @@ async def _execute(
         raise no_rows_error(fetch, plan)
     cur = conn.qk_cur
     factory = plan.factories[fetch] if as_ is None else plan.mapped(as_, fetch)
-    if cur.row_factory is not factory:
-        cur.row_factory = factory
+    if conn.qk_factory is not factory:  # cheaper than the cursor's row_factory property
+        cur.row_factory = conn.qk_factory = factory
     callbacks = listeners.callbacks
     started = now() if callbacks else 0.0
     result: Any

@@ -272,18 +272,31 @@ def test_generated_params_follow_the_general_rule() -> None:
 
     from querykit import codecs
 
-    slots = (2, -1, 0, 1, 0)  # out of order, a constant, a value used twice
+    slots = (2, -1, 0, 1, 0, 3, 4)  # out of order, a constant, a value used twice
     adapters = (
         codecs.adapter_for(sa.Integer()),
         codecs.adapter_for(sa.Text()),
         None,
         codecs.adapter_for(sa.Text()),
-        codecs.adapter_for(sa.Integer()),
+        codecs.adapter_for(sa.SmallInteger()),
+        codecs.adapter_for(sa.Float()),
+        codecs.adapter_for(sa.Boolean()),
     )
-    labels = ("t.a", "t.b", "t.c", "t.d", "t.e")
+    labels = ("t.a", "t.b", "t.c", "t.d", "t.e", "t.f", "t.g")
     constants = ("fixed",)
     params = qk_compile.params_function(slots, adapters, labels, constants, False)
-    for values in ([1, None, 7], [1, "x", 7], [True, "x", 7], [1, 5, 7], [2**40, "x", 7]):
+    for values in (
+        [1, None, 7, 0.5, True],
+        [1, "x", 7, 2, False],  # an int for a float passes, unchanged
+        [True, "x", 7, 0.5, True],  # a bool is no int
+        [1, 5, 7, 0.5, True],
+        [2**40, "x", 7, 0.5, True],  # out of range for the integer, then the smallint
+        [40000, "x", 7, 0.5, True],  # fits the integer, not the smallint
+        [1, "x\x00", 7, 0.5, True],  # no NUL in text
+        [1, "x", 7, "0.5", True],
+        [1, "x", 7, 0.5, 1],
+        [1, Status.FAILED, 7, Decimal("0.5"), None],  # a str subclass is text too
+    ):
         try:
             expected: Any = qk_compile.adapt_params(values, slots, adapters, labels, constants)
         except ValidationError as exc:

@@ -206,6 +206,17 @@ def test_query_vectors_that_are_expressions_key_themselves() -> None:
     assert q.to_sql().params == (2,)
 
 
+def test_checked_vectors_keep_the_binary_form_they_were_checked_in() -> None:
+    from querykit.codecs import CheckedVector
+
+    for v in (V384, tuple(V384), np.full(384, 0.25, dtype=np.float32)):
+        param = nearest(embedding.c.embedding, v, 3).to_sql().params[0]
+        assert isinstance(param, CheckedVector)
+        assert param == Vector(V384) and Vector(V384) == param
+        assert param.to_binary() == Vector(V384).to_binary()
+        assert param.to_list() == V384
+
+
 def test_only_types_without_attributes_of_their_own_key_as_values() -> None:
     from querykit.compile import keys_as_value
 
