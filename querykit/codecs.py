@@ -25,8 +25,11 @@ import enum
 import json
 import math
 import numbers
+import struct
+import sys
 import uuid
 import weakref
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
@@ -329,7 +332,7 @@ def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | Hal
             dtype = value.dtype
             if dtype.char in _EXACT_FLOATS[kind]:
                 if cls is Vector:
-                    checked = CheckedVector(value)
+                    checked = CheckedVector.from_array(value)
                     data = checked.to_binary()
                     if _well_within_float32(data) or _finite_vector(data, None):
                         return checked
@@ -369,18 +372,51 @@ class CheckedVector(Vector):
     """A ``Vector`` that keeps the binary form :func:`to_vector` checked it in.
 
     psycopg's binary dumper asks for that form again to send the value; this saves
-    making it twice (a copy and a byte swap of every component). Otherwise it is a
-    plain ``Vector``; connections register pgvector's dumpers for it too.
+    making it twice. Made from a numpy array, it holds only that form (the array
+    converts to it in one step), and its components are read from it when first
+    asked for. Otherwise it is a plain ``Vector``; connections register pgvector's
+    dumpers for it too.
     """
 
-    __slots__ = ("_binary",)
+    __slots__ = ("_binary", "_components")
 
     def __init__(self, value: Any) -> None:
+        self._components: array[float] | None = None
         Vector.__init__(self, value)
         self._binary: bytes = Vector.to_binary(self)
 
+    @classmethod
+    def from_array(cls, value: Any) -> CheckedVector:
+        """From a 1-d numpy array of floats that float32 holds exactly (float16, float32)."""
+        if not _LAZY_COMPONENTS:
+            return cls(value)
+        vector = cls.__new__(cls)
+        vector._components = None
+        vector._binary = _HEADER.pack(len(value), 0) + value.astype(">f4").tobytes()
+        return vector
+
+    @property  # pgvector's own methods read the components from _value
+    def _value(self) -> array[float]:
+        components = self._components
+        if components is None:
+            components = array("f")
+            components.frombytes(memoryview(self._binary)[4:])
+            if sys.byteorder == "little":
+                components.byteswap()
+            self._components = components
+        return components
+
+    @_value.setter
+    def _value(self, components: array[float]) -> None:
+        self._components = components
+
     def to_binary(self) -> bytes:
         return self._binary
+
+
+_HEADER = struct.Struct(">HH")  # pgvector's binary form: dimensions, unused; float32s follow
+# pgvector keeps a Vector's components in _value (an array of float32), and only there.
+_LAZY_COMPONENTS = set(vars(Vector([1.0]))) == {"_value"}
 
 
 _ARRAY_TYPES: set[type] = set()
