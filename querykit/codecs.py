@@ -390,9 +390,12 @@ class CheckedVector(Vector):
         """From a 1-d numpy array of floats that float32 holds exactly (float16, float32)."""
         if not _LAZY_COMPONENTS:
             return cls(value)
+        big_endian = _BIG_ENDIAN_FLOAT32.get(type(value))
+        if big_endian is None:  # the dtype object: numpy parses no string on each call
+            big_endian = _BIG_ENDIAN_FLOAT32[type(value)] = value.astype(">f4").dtype
         vector = cls.__new__(cls)
         vector._components = None
-        vector._binary = _HEADER.pack(len(value), 0) + value.astype(">f4").tobytes()
+        vector._binary = _HEADER.pack(len(value), 0) + value.astype(big_endian).tobytes()
         return vector
 
     @property  # pgvector's own methods read the components from _value
@@ -415,6 +418,7 @@ class CheckedVector(Vector):
 
 
 _HEADER = struct.Struct(">HH")  # pgvector's binary form: dimensions, unused; float32s follow
+_BIG_ENDIAN_FLOAT32: dict[type, Any] = {}  # numpy's ">f4" dtype, per array type
 # pgvector keeps a Vector's components in _value (an array of float32), and only there.
 _LAZY_COMPONENTS = set(vars(Vector([1.0]))) == {"_value"}
 

@@ -541,9 +541,10 @@ def nearest(
     ):
         # Calls that differ only in the query vector make the same query around it. (Exact
         # ints: True or 10.0 equal 1 or 10 as keys, but are refused as arguments.)
-        selected = columns if columns is None or isinstance(columns, FromClause) else (*columns,)
-        fixed = (column, metric, selected, k, ef_search, iterative_scan, max_scan_tuples, probes)
-        fixed = (*fixed, type(query_vector))
+        if columns is not None and not isinstance(columns, FromClause):
+            columns = (*columns,)  # hashable, and read once
+        searching = (ef_search, iterative_scan, max_scan_tuples, probes)
+        fixed = (column, metric, columns, k, searching, type(query_vector))
         try:
             template = _KNN_TEMPLATES.get(fixed)
         except TypeError:  # something unhashable: the checks below will say what is wrong
@@ -558,7 +559,10 @@ def nearest(
     if fixed is not None:
         if len(_KNN_TEMPLATES) >= _MAX_KNN_TEMPLATES:
             _KNN_TEMPLATES.clear()
-        _KNN_TEMPLATES[fixed] = _KnnTemplate(query, query_vector)
+        template = _KNN_TEMPLATES[fixed] = _KnnTemplate(query, query_vector)
+        # From the template too, so that this query and the next share one key object
+        # (the compile cache then compares keys by identity).
+        return template.query_for(query_vector)
     return query
 
 

@@ -184,6 +184,8 @@ def test_each_argument_of_nearest_makes_its_own_template() -> None:
         assert wide.settings == (("hnsw.ef_search", "50"),)
         whole = nearest(items.c.embedding, v, 2).to_sql().sql
         assert whole.startswith("SELECT items.id, items.cat, items.embedding, items.embedding <=>")
+        once = nearest(items.c.embedding, v, 2, columns=iter([items.c.cat, items.c.id]))
+        assert once.to_sql().sql.startswith("SELECT items.cat, items.id, items.embedding <=>")
 
 
 @pytest.mark.parametrize("k", [True, 3.0, np.int64(3)])
