@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -699,14 +700,25 @@ def active_transaction(owner: object) -> ActiveTransaction | None:
 # -- settings around one query (SelectQuery.with_settings) --------------------------------
 
 
-def settings_sql(settings: Sequence[tuple[str, str]]) -> tuple[sql.Composed, list[str]]:
+def set_local_sql(settings: Sequence[tuple[str, str]]) -> tuple[str, list[str]]:
+    """``SELECT set_config(n, v, true), ...``: the settings, for a query in its own transaction."""
+    return _set_config_sql(len(settings), False), [x for pair in settings for x in pair]
+
+
+def settings_sql(settings: Sequence[tuple[str, str]]) -> tuple[str, list[str]]:
     """``SELECT current_setting(n, true), set_config(n, v, true), ...``: old values, then set."""
-    items = []
     params: list[str] = []
     for name, value in settings:
-        items.append(sql.SQL("current_setting(%s, true), set_config(%s, %s, true)"))
         params += [name, name, value]
-    return sql.SQL("SELECT ") + sql.SQL(", ").join(items), params
+    return _set_config_sql(len(settings), True), params
+
+
+@functools.lru_cache(maxsize=64)
+def _set_config_sql(count: int, old_values: bool) -> str:
+    item = "set_config(%s, %s, true)"
+    if old_values:
+        item = "current_setting(%s, true), " + item
+    return "SELECT " + ", ".join([item] * count)
 
 
 def restore_settings_sql(

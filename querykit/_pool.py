@@ -35,11 +35,12 @@ from typing import Any
 import psycopg
 from pgvector import Bit, HalfVector, SparseVector, Vector
 from pgvector.psycopg import register_vector, register_vector_async
-from psycopg.adapt import Dumper
+from psycopg.adapt import Dumper, PyFormat
 from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from ._conninfo import connect_error, describe_target
+from .codecs import CheckedVector
 from .errors import CompileError, ConfigError, ConnectError
 from .settings import Settings, load_settings
 
@@ -158,6 +159,8 @@ class Connection(psycopg.Connection[Any]):
     """A pooled connection with one reusable client cursor, ``qk_cur`` (made by ``configure``)."""
 
     qk_cur: psycopg.Cursor[Any]
+    qk_factory: Any = None
+    """The row factory ``qk_cur`` has now (set together with it)."""
     _qk_returned: float = 0.0
     """When it last went back to the pool by the fast path (``monotonic()``)."""
     _qk_poll: Any = None
@@ -167,6 +170,7 @@ class AsyncConnection(psycopg.AsyncConnection[Any]):
     """The async twin of :class:`Connection`."""
 
     qk_cur: psycopg.AsyncCursor[Any]
+    qk_factory: Any = None
     _qk_returned: float = 0.0
     _qk_poll: Any = None
 
@@ -234,8 +238,15 @@ _HAS_VECTOR = "SELECT to_regtype('vector') IS NOT NULL"
 
 
 def _register_fallback(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
-    for cls in (Vector, HalfVector, SparseVector, Bit):
+    for cls in (Vector, CheckedVector, HalfVector, SparseVector, Bit):
         conn.adapters.register_dumper(cls, _PgvectorTextDumper)
+
+
+def _register_checked_vector(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
+    """pgvector's dumpers for querykit's CheckedVector too: found at once, not by the MRO."""
+    adapters = conn.adapters
+    for format in (PyFormat.TEXT, PyFormat.BINARY):  # binary last: the AUTO choice
+        adapters.register_dumper(CheckedVector, adapters.get_dumper(Vector, format))
 
 
 def configure(conn: Connection) -> None:
@@ -244,6 +255,7 @@ def configure(conn: Connection) -> None:
     row = conn.execute(_HAS_VECTOR).fetchone()
     if row is not None and row[0]:
         register_vector(conn)
+        _register_checked_vector(conn)
     conn.qk_cur = conn.cursor()  # last: a cursor takes the adapters registered so far
 
 
@@ -253,6 +265,7 @@ async def configure_async(conn: AsyncConnection) -> None:
     row = await cur.fetchone()
     if row is not None and row[0]:
         await register_vector_async(conn)
+        _register_checked_vector(conn)
     conn.qk_cur = conn.cursor()
 
 
@@ -286,11 +299,15 @@ class Pool(ConnectionPool[Connection]):
     def getconn(self, timeout: float | None = None) -> Connection:
         if self._qk_fast:
             conn = None
-            with self._lock:
+            lock = self._lock  # acquire() and release(): half the cost of a with-block
+            lock.acquire()
+            try:
                 if self._pool and not self._closed:
                     conn = self._pool.popleft()
                     if len(self._pool) < self._nconns_min:
                         self._nconns_min = len(self._pool)
+            finally:
+                lock.release()
             if conn is not None:
                 conn._pool = self
                 if monotonic() - conn._qk_returned < CHECK_IDLE_AFTER or not is_dead(conn):
@@ -302,12 +319,16 @@ class Pool(ConnectionPool[Connection]):
         if self._qk_fast and conn._pool is self and conn.pgconn.transaction_status == _IDLE:
             now = monotonic()
             if conn._expire_at > now and conn._created_at > self._drained_at:
-                with self._lock:
+                lock = self._lock
+                lock.acquire()
+                try:
                     if not self._waiting and not self._closed:
                         conn._pool = None
                         conn._qk_returned = now
                         self._pool.append(conn)
                         return
+                finally:
+                    lock.release()
         super().putconn(conn)
 
 

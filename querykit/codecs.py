@@ -25,7 +25,11 @@ import enum
 import json
 import math
 import numbers
+import struct
+import sys
 import uuid
+import weakref
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
@@ -91,7 +95,7 @@ def _adapter_cached(type_: TypeEngine[Any]) -> Adapter | None:
     if isinstance(type_, JSONBPayload):
         return _json_adapter(Jsonb, type_.payload_type)
     if isinstance(type_, VectorType):
-        return type_.adapt_value
+        return vector_adapter(type_.kind, type_.dim)
     if isinstance(type_, sa.Interval):  # a TypeDecorator in SQLAlchemy, native here
         return _checker(dt.timedelta, "a timedelta")
     if isinstance(type_, sa.TypeDecorator):
@@ -143,6 +147,17 @@ def _overrides(type_: sa.TypeDecorator[Any], method: str) -> bool:
     return getattr(type(type_), method) is not getattr(sa.TypeDecorator, method)
 
 
+# When the generated parameter functions (compile.params_function, the prepared filler)
+# may skip calling an adapter: a Python expression of the value ``{v}``, true only when
+# the adapter would return the value unchanged.
+_UNCHANGED: weakref.WeakKeyDictionary[Adapter, str] = weakref.WeakKeyDictionary()
+
+
+def unchanged_when(adapter: Adapter) -> str | None:
+    """The expression (of ``{v}``) under which ``adapter`` returns a value as it is, if known."""
+    return _UNCHANGED.get(adapter)
+
+
 def _checker(cls: type, expected: str) -> Adapter:
     def check(value: Any) -> Any:
         if isinstance(value, cls):
@@ -168,6 +183,7 @@ def _int_adapter(low: int, high: int, sql_name: str) -> Adapter:
             return value
         raise ValueRejected(f"{value} is out of range for {sql_name} ({low} to {high})")
 
+    _UNCHANGED[check] = f"type({{v}}) is int and {low} <= {{v}} <= {high}"
     return check
 
 
@@ -197,6 +213,11 @@ def _text(value: Any) -> Any:
             raise ValueRejected("PostgreSQL text cannot contain NUL (\\x00) characters")
         return value
     raise ValueRejected(f"expected a str, got {_describe(value)}")
+
+
+_UNCHANGED[_bool] = "type({v}) is bool"
+_UNCHANGED[_float] = "type({v}) is float"
+_UNCHANGED[_text] = "type({v}) is str and '\\x00' not in {v}"
 
 
 def _uuid(value: Any) -> Any:
@@ -284,49 +305,161 @@ def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
 # -- vectors (pgvector) ----------------------------------------------------------
 
 
+def vector_adapter(kind: str, dim: int | None) -> Adapter:
+    """The check of values for a pgvector ``kind(dim)`` column, giving what psycopg sends."""
+    if kind == "sparsevec":
+        return lambda value: to_sparsevec(value, dim)
+    if kind == "bit":
+        return lambda value: to_bit(value, dim)
+    return lambda value: to_vector(value, dim, kind)
+
+
 def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | HalfVector:
     """A pgvector value from a list, tuple, numpy array or pgvector value, checked."""
     cls = HalfVector if kind == "halfvec" else Vector
-    if isinstance(value, Vector) and cls is Vector and _finite_vector(value.to_binary(), dim):
-        return value  # float32 already: finite and of the right size is all there is to check
-    if isinstance(value, Vector | HalfVector):
-        items: Sequence[float] = value.to_list()
-    elif isinstance(value, list | tuple):
-        items = value
-    elif hasattr(value, "tolist") and hasattr(value, "ndim"):  # numpy, without importing it
+    items: Sequence[float]
+    if type(value) in _ARRAY_TYPES or _is_array(value):  # numpy, without importing it
         if value.ndim != 1:
             raise ValueRejected(f"expected a 1-d array for {kind}, got {value.ndim} dimensions")
         # Numeric arrays are checked in C. Floats no wider than the type convert exactly,
-        # and then sum to a finite number just when each component is finite (the sum is
-        # a float8: it cannot overflow). Wider floats and ints are range-checked first
-        # (NaN fails the comparison; numpy would warn on an overflowing cast). Anything
-        # else goes through the item checks, which say what is wrong.
+        # and then need only be finite: checked on the float32 bytes for vector, and by a
+        # float8 sum (which cannot overflow) for halfvec. Wider floats and ints are
+        # range-checked first (NaN fails the comparison; numpy would warn on an
+        # overflowing cast). Anything else goes through the item checks, which say what
+        # is wrong.
         n = len(value)
-        if value.dtype.kind in "fiu" and n and (dim is None or n == dim):
-            if value.dtype.kind == "f" and value.dtype.itemsize <= _ITEM_SIZE[kind]:
-                converted = cls(value)
-                if math.isfinite(sum(converted.to_list())):
-                    return converted
-            elif abs(value).max() <= _COMPONENT_LIMIT[kind]:
+        if n and (dim is None or n == dim):
+            dtype = value.dtype
+            if dtype.char in _EXACT_FLOATS[kind]:
+                if cls is Vector:
+                    checked = CheckedVector.from_array(value)
+                    data = checked.to_binary()
+                    if _well_within_float32(data) or _finite_vector(data, None):
+                        return checked
+                else:
+                    converted = cls(value)
+                    if math.isfinite(sum(converted.to_list())):
+                        return converted
+            elif dtype.kind in "fiu" and abs(value).max() <= _COMPONENT_LIMIT[kind]:
                 return cls(value)
         items = value.tolist()
+    elif isinstance(value, list | tuple):
+        items = value
+        # Plain floats and ints (the usual case) convert in C, then are checked on the
+        # float32 bytes. Anything unusual, or a component near the float32 limit (where
+        # rounding could hide that it is out of range), gets the item checks below.
+        n = len(value)
+        plain = kind == "vector" and n and (dim is None or n == dim)
+        if plain and _PLAIN_NUMBERS.issuperset(map(type, value)):
+            try:
+                checked = CheckedVector(value if type(value) is list else list(value))
+            except (ValueError, OverflowError):  # an int beyond even a float8
+                pass
+            else:
+                if _well_within_float32(checked.to_binary()):
+                    return checked
+    elif isinstance(value, Vector | HalfVector):
+        if cls is Vector and isinstance(value, Vector) and _finite_vector(value.to_binary(), dim):
+            return value  # float32 already: finite and of the right size is all there is to check
+        items = value.to_list()
     else:
         raise ValueRejected(f"expected a list of floats for {kind}, got {_describe(value)}")
     _check_components(items, dim, kind)
     return value if isinstance(value, cls) else cls(list(items))
 
 
+class CheckedVector(Vector):
+    """A ``Vector`` that keeps the binary form :func:`to_vector` checked it in.
+
+    psycopg's binary dumper asks for that form again to send the value; this saves
+    making it twice. Made from a numpy array, it holds only that form (the array
+    converts to it in one step), and its components are read from it when first
+    asked for. Otherwise it is a plain ``Vector``; connections register pgvector's
+    dumpers for it too.
+    """
+
+    __slots__ = ("_binary", "_components")
+
+    def __init__(self, value: Any) -> None:
+        self._components: array[float] | None = None
+        Vector.__init__(self, value)
+        self._binary: bytes = Vector.to_binary(self)
+
+    @classmethod
+    def from_array(cls, value: Any) -> CheckedVector:
+        """From a 1-d numpy array of floats that float32 holds exactly (float16, float32)."""
+        if not _LAZY_COMPONENTS:
+            return cls(value)
+        big_endian = _BIG_ENDIAN_FLOAT32.get(type(value))
+        if big_endian is None:  # the dtype object: numpy parses no string on each call
+            big_endian = _BIG_ENDIAN_FLOAT32[type(value)] = value.astype(">f4").dtype
+        vector = cls.__new__(cls)
+        vector._components = None
+        vector._binary = _HEADER.pack(len(value), 0) + value.astype(big_endian).tobytes()
+        return vector
+
+    @property  # pgvector's own methods read the components from _value
+    def _value(self) -> array[float]:
+        components = self._components
+        if components is None:
+            components = array("f")
+            components.frombytes(memoryview(self._binary)[4:])
+            if sys.byteorder == "little":
+                components.byteswap()
+            self._components = components
+        return components
+
+    @_value.setter
+    def _value(self, components: array[float]) -> None:
+        self._components = components
+
+    def to_binary(self) -> bytes:
+        return self._binary
+
+
+_HEADER = struct.Struct(">HH")  # pgvector's binary form: dimensions, unused; float32s follow
+_BIG_ENDIAN_FLOAT32: dict[type, Any] = {}  # numpy's ">f4" dtype, per array type
+# pgvector keeps a Vector's components in _value (an array of float32), and only there.
+_LAZY_COMPONENTS = set(vars(Vector([1.0]))) == {"_value"}
+
+
+_ARRAY_TYPES: set[type] = set()
+"""numpy's ndarray (and look-alikes), once seen."""
+# numpy type codes of the floats each kind stores exactly: float16 and float32 ("e", "f").
+_EXACT_FLOATS = {"vector": "ef", "sparsevec": "ef", "halfvec": "e"}
+
+
+def _is_array(value: Any) -> bool:
+    """Whether ``value`` is a numpy array or a look-alike (``tolist`` and ``ndim``)."""
+    if not (hasattr(value, "tolist") and hasattr(value, "ndim")):
+        return False
+    cls = type(value)
+    if hasattr(cls, "tolist") and hasattr(cls, "ndim"):
+        _ARRAY_TYPES.add(cls)
+    return True
+
+
 _PLAIN_NUMBERS = frozenset((float, int))
 _FLOAT4_MAX = 3.4028234663852886e38
 # The largest magnitude a component can have: float4 for vector and sparsevec, half for halfvec.
 _COMPONENT_LIMIT = {"vector": _FLOAT4_MAX, "sparsevec": _FLOAT4_MAX, "halfvec": 65504.0}
-_ITEM_SIZE = {"vector": 4, "sparsevec": 4, "halfvec": 2}  # bytes per stored component
 
 
 # A float32 NaN or infinity has all eight exponent bits set: in big-endian bytes, the
 # low seven bits of its first byte and the high bit of its second.
 _EXPONENT_HIGH = bytes(1 if b & 0x7F == 0x7F else 0 for b in range(256))
 _EXPONENT_LOW = bytes(1 if b & 0x80 else 0 for b in range(256))
+
+
+def _well_within_float32(data: bytes) -> bool:
+    """Whether every component of a ``Vector.to_binary()`` is below 2**127 in magnitude.
+
+    That is, none has its top seven exponent bits set: then all are finite, and a
+    component converted from a float8 was no larger than the float32 limit either (just
+    beyond it, a float8 rounds to the largest float32 instead of to infinity).
+    """
+    first = data[4::4]
+    return 0x7F not in first and 0xFF not in first  # an int operand: a memchr each
 
 
 def _finite_vector(data: bytes, dim: int | None) -> bool:
@@ -337,10 +470,9 @@ def _finite_vector(data: bytes, dim: int | None) -> bool:
     size = (len(data) - 4) // 4  # a 4-byte header, then big-endian float32s
     if size == 0 or (dim is not None and size != dim):
         return False
-    first = data[4::4]
-    if b"\x7f" not in first and b"\xff" not in first:
-        return True  # no component has its top exponent bits set: the usual, quick answer
-    high = int.from_bytes(first.translate(_EXPONENT_HIGH), "big")
+    if _well_within_float32(data):
+        return True  # the usual, quick answer
+    high = int.from_bytes(data[4::4].translate(_EXPONENT_HIGH), "big")
     low = int.from_bytes(data[5::4].translate(_EXPONENT_LOW), "big")
     return not high & low
 

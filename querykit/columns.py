@@ -106,11 +106,7 @@ class VectorType(UserDefinedType[V], Generic[V]):
 
     def adapt_value(self, value: Any) -> Any:
         """Check ``value`` against this column and return the pgvector object psycopg sends."""
-        if self.kind == "sparsevec":
-            return codecs.to_sparsevec(value, self.dim)
-        if self.kind == "bit":
-            return codecs.to_bit(value, self.dim)
-        return codecs.to_vector(value, self.dim, self.kind)
+        return codecs.vector_adapter(self.kind, self.dim)(value)
 
     def decode_value(self, value: Any) -> Any:
         """What psycopg loaded (a pgvector object, or text without the adapters) → the value."""

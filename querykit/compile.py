@@ -23,9 +23,13 @@ depends on the list length): such statements compile on every call. Use
 
 from __future__ import annotations
 
+import datetime as dt
+import operator
 import re
+import uuid
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -198,22 +202,68 @@ class Node:
         raise NotImplementedError
 
 
+# Values of these exact types are bound as they are: no key method, no Core element.
+_PLAIN_VALUES = frozenset(
+    {int, float, str, bool, bytes, Decimal, dt.datetime, dt.date, dt.time, dt.timedelta}
+    | {uuid.UUID, list, tuple, dict, type(None)}
+)
+
+
 def operand_key(x: Any, values: list[Any]) -> Hashable:
     """Key of one operand; bound values are appended to ``values``."""
+    # The common cases first: a table's own column, a plain value, a querykit node.
     if isinstance(x, schema.Column) and isinstance(x.table, sa.Table):
         return x
+    if type(x) in _PLAIN_VALUES:
+        values.append(x)
+        return VALUE
     if isinstance(x, Node):
         return x._key(values)
-    key_method = getattr(x, "_key", None)
-    if key_method is not None and not isinstance(x, ClauseElement):
-        return key_method(values)  # type: ignore[no-any-return]
     if isinstance(x, ClauseElement):
+        if type(x) is sa.Table:
+            return (x,)  # Core's own cache key for a table, without computing it
         return core_key(x, values)
+    key_method = getattr(x, "_key", None)
+    if key_method is not None:
+        return key_method(values)  # type: ignore[no-any-return]
     clause = getattr(x, "__clause_element__", None)
     if clause is not None:
         return core_key(clause(), values)
     values.append(x)
     return VALUE
+
+
+def keys_as_value(cls: type) -> bool:
+    """Whether every instance of ``cls`` is a bound value to :func:`operand_key`.
+
+    True for plain data types whose instances cannot carry attributes of their own
+    (no ``__dict__``, no attribute hooks), so that no instance can have a ``_key`` or
+    ``__clause_element__`` its class lacks: lists, tuples, numpy arrays...
+    """
+    if cls in _PLAIN_VALUES:
+        return True
+    return (
+        not issubclass(cls, Node | ClauseElement)
+        and not hasattr(cls, "_key")
+        and not hasattr(cls, "__clause_element__")
+        and getattr(cls, "__dictoffset__", 1) == 0
+        and not hasattr(cls, "__getattr__")
+        and cls.__getattribute__ is object.__getattribute__
+    )
+
+
+def learn_key(query: Compilable, values: Sequence[Any]) -> Hashable | None:
+    """The key of ``query`` if its key walk finds exactly ``values`` (the same objects).
+
+    For builders that make many queries differing only in those values (``nearest()``,
+    one per query vector): such a query can take its key from the first one
+    (``SelectQuery.memoise_key``) instead of walking again. None if it cannot.
+    """
+    walked = Values()
+    key = query._key(walked)
+    if walked.cacheable and len(walked) == len(values) and all(map(operator.is_, walked, values)):
+        return key
+    return None
 
 
 def core_key(element: ClauseElement, values: list[Any]) -> Hashable:
@@ -276,6 +326,9 @@ class Shape:
     """Result column names; empty when the statement returns no rows."""
     column_types: tuple[TypeEngine[Any], ...]
     decoders: tuple[codecs.Decoder | None, ...]
+    params: Callable[[Sequence[Any]], Sequence[Any]] = field(repr=False, compare=False)
+    """``params(values)``: the parameters to send for the key walk's values, adapted and
+    checked; a bad value names its column. Made for the shape by :func:`params_function`."""
     constants: tuple[Any, ...] = ()
     """Values the statement binds itself; a negative slot ``-k`` means ``constants[k - 1]``."""
     passthrough: bool = field(default=False)
@@ -285,20 +338,84 @@ class Shape:
     def returns_rows(self) -> bool:
         return bool(self.columns)
 
-    def params(self, values: Sequence[Any]) -> Sequence[Any]:
-        """The parameters to send, adapted and checked; a bad value names its column."""
-        if self.passthrough:
-            return values
-        out = []
-        for index, adapt, label in zip(self.slots, self.adapters, self.labels, strict=True):
-            value = values[index] if index >= 0 else self.constants[-index - 1]
-            if adapt is not None and value is not None:
-                try:
-                    value = adapt(value)
-                except codecs.ValueRejected as exc:
-                    raise ValidationError(f"{label}: {exc}", column=label) from None
-            out.append(value)
-        return out
+
+def adapt_params(
+    values: Sequence[Any],
+    slots: Sequence[int],
+    adapters: Sequence[codecs.Adapter | None],
+    labels: Sequence[str],
+    constants: Sequence[Any],
+) -> list[Any]:
+    """The parameters to send, adapted and checked; a bad value names its column."""
+    out = []
+    for index, adapt, label in zip(slots, adapters, labels, strict=True):
+        value = values[index] if index >= 0 else constants[-index - 1]
+        if adapt is not None and value is not None:
+            try:
+                value = adapt(value)
+            except codecs.ValueRejected as exc:
+                raise ValidationError(f"{label}: {exc}", column=label) from None
+        out.append(value)
+    return out
+
+
+def params_function(
+    slots: Sequence[int],
+    adapters: Sequence[codecs.Adapter | None],
+    labels: Sequence[str],
+    constants: Sequence[Any],
+    passthrough: bool,
+) -> Callable[[Sequence[Any]], Sequence[Any]]:
+    """:func:`adapt_params` for one shape as a generated function: no loop, no lookups.
+
+    Only indices, generated names and the adapters' own ``codecs.unchanged_when``
+    tests go into its source; adapters and constants are passed in by name. A value
+    an adapter refuses goes through :func:`adapt_params`, which raises the error that
+    names the column.
+    """
+    if passthrough:
+        return _same_values
+    slots, adapters, labels, constants = (
+        tuple(slots),
+        tuple(adapters),
+        tuple(labels),
+        tuple(constants),
+    )
+    namespace: dict[str, Any] = {
+        "Rejected": codecs.ValueRejected,
+        "slow": lambda values: adapt_params(values, slots, adapters, labels, constants),
+    }
+    items = []
+    for pos, (index, adapt) in enumerate(zip(slots, adapters, strict=True)):
+        if index >= 0:
+            value = f"values[{index}]"
+        else:
+            value = f"c{pos}"
+            namespace[value] = constants[-index - 1]
+        if adapt is None:
+            items.append(value)
+            continue
+        namespace[f"a{pos}"] = adapt
+        unchanged = codecs.unchanged_when(adapt)
+        if unchanged is None:
+            items.append(f"(None if (v{pos} := {value}) is None else a{pos}(v{pos}))")
+        else:  # the usual value passes without a call
+            passes = unchanged.format(v=f"v{pos}")
+            items.append(f"(v{pos} if (v{pos} := {value}) is None or {passes} else a{pos}(v{pos}))")
+    source = (
+        "def params(values):\n"
+        "    try:\n"
+        f"        return [{', '.join(items)}]\n"
+        "    except Rejected:\n"
+        "        return slow(values)"
+    )
+    exec(source, namespace)  # nothing from the query's values goes into the source
+    function: Callable[[Sequence[Any]], Sequence[Any]] = namespace["params"]
+    return function
+
+
+def _same_values(values: Sequence[Any]) -> Sequence[Any]:
+    return values
 
 
 _CACHE: dict[Hashable, Shape] = {}
@@ -400,6 +517,7 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
         columns=columns,
         column_types=column_types,
         decoders=decoders,
+        params=params_function(slots, adapters, labels, constants, passthrough),
         constants=tuple(constants),
         passthrough=passthrough,
     )

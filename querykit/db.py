@@ -54,6 +54,7 @@ from ._execute import (
     now,
     placeholder_error,
     restore_settings_sql,
+    set_local_sql,
     settings_sql,
     with_retries_error,
 )
@@ -422,7 +423,7 @@ class Database(_Runner):
             state = active_transaction(self)
             if state is not None:
                 return _run_in(state, plan, params, fetch, as_, settings, self)
-        pool = self._pool if not (plan.read and self._replicas) else self._route(True)
+        pool = self._pool if not (self._replicas and plan.read) else self._route(True)
         try:
             conn = pool.getconn()
         except (PoolTimeout, PoolClosed) as exc:
@@ -530,8 +531,8 @@ def _execute(
         raise no_rows_error(fetch, plan)
     cur = conn.qk_cur
     factory = plan.factories[fetch] if as_ is None else plan.mapped(as_, fetch)
-    if cur.row_factory is not factory:
-        cur.row_factory = factory
+    if conn.qk_factory is not factory:  # cheaper than the cursor's row_factory property
+        cur.row_factory = conn.qk_factory = factory
     callbacks = listeners.callbacks
     started = now() if callbacks else 0.0
     result: Any
@@ -580,12 +581,13 @@ def _execute_with_settings(
     in_transaction: bool,
 ) -> None:
     """Apply ``set_config(name, value, true)`` around one statement, and only it."""
-    set_sql, set_params = settings_sql(settings)
     if not in_transaction:
+        set_sql, set_params = set_local_sql(settings)
         with conn.transaction():
-            conn.execute(set_sql, set_params)
+            cur.execute(set_sql, set_params)  # the query's own cursor: no new one to set up
             cur.execute(plan.sql, params, prepare=plan.prepare)
         return
+    set_sql, set_params = settings_sql(settings)
     old = conn.execute(set_sql, set_params).fetchone()
     assert old is not None
     cur.execute(plan.sql, params, prepare=plan.prepare)

@@ -52,6 +52,7 @@ from ._execute import (
     now,
     placeholder_error,
     restore_settings_sql,
+    set_local_sql,
     settings_sql,
     with_retries_error,
 )
@@ -391,7 +392,7 @@ class AsyncDatabase(_AsyncRunner):
             state = active_transaction(self)
             if state is not None:
                 return await _run_in(state, plan, params, fetch, as_, settings, self)
-        pool = self._pool if not (plan.read and self._replicas) else self._route(True)
+        pool = self._pool if not (self._replicas and plan.read) else self._route(True)
         try:
             conn = await pool.getconn()
         except (PoolTimeout, PoolClosed) as exc:
@@ -499,8 +500,8 @@ async def _execute(
         raise no_rows_error(fetch, plan)
     cur = conn.qk_cur
     factory = plan.factories[fetch] if as_ is None else plan.mapped(as_, fetch)
-    if cur.row_factory is not factory:
-        cur.row_factory = factory
+    if conn.qk_factory is not factory:  # cheaper than the cursor's row_factory property
+        cur.row_factory = conn.qk_factory = factory
     callbacks = listeners.callbacks
     started = now() if callbacks else 0.0
     result: Any
@@ -548,12 +549,13 @@ async def _execute_with_settings(
     settings: Sequence[tuple[str, str]],
     in_transaction: bool,
 ) -> None:
-    set_sql, set_params = settings_sql(settings)
     if not in_transaction:
+        set_sql, set_params = set_local_sql(settings)
         async with conn.transaction():
-            await conn.execute(set_sql, set_params)
+            await cur.execute(set_sql, set_params)
             await cur.execute(plan.sql, params, prepare=plan.prepare)
         return
+    set_sql, set_params = settings_sql(settings)
     old = await (await conn.execute(set_sql, set_params)).fetchone()
     assert old is not None
     await cur.execute(plan.sql, params, prepare=plan.prepare)

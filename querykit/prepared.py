@@ -149,13 +149,15 @@ class PreparedPlan:
     def filler(self) -> Callable[[Mapping[str, Any]], list[Any]]:
         """:meth:`params` as one generated function for this query: no loop, no lookups.
 
-        Only positions go into its source; names, values and adapters are passed
-        in. Anything unusual (a wrong name, a None, a value an adapter refuses)
+        Only positions and the adapters' own ``codecs.unchanged_when`` tests go into
+        its source; names, values and adapters are passed in. Anything unusual (a wrong name, a None, a value an adapter refuses)
         goes through :meth:`params`, which raises the precise error.
         """
-        namespace: dict[str, Any] = {"names": self.names, "slow": self.params}
+        # Every name is used by some slot (__init__ checks it), so when there are as many
+        # names as expected and each one is found, they are exactly the expected ones.
+        namespace: dict[str, Any] = {"count": len(self.names), "slow": self.params}
         parts: list[str] = []
-        lines = ["def fill(given):", "    if given.keys() != names: return slow(given)", "    try:"]
+        lines = ["def fill(given):", "    if len(given) != count: return slow(given)", "    try:"]
         placeholders = {pos: (name, adapt, type_) for pos, name, adapt, _, type_ in self.slots}
         for pos, value in enumerate(self.base):
             if pos not in placeholders:
@@ -170,11 +172,15 @@ class PreparedPlan:
                 lines.append(f"        if type(v{pos}) is not t{pos}: return slow(given)")
             else:
                 lines.append(f"        if v{pos} is None: return slow(given)")
-            if adapt is not None:
-                namespace[f"a{pos}"] = adapt
-                parts.append(f"a{pos}(v{pos})")
-            else:
+            if adapt is None:
                 parts.append(f"v{pos}")
+                continue
+            namespace[f"a{pos}"] = adapt
+            unchanged = codecs.unchanged_when(adapt)
+            if unchanged is None:
+                parts.append(f"a{pos}(v{pos})")
+            else:  # the usual value passes without a call
+                parts.append(f"(v{pos} if {unchanged.format(v=f'v{pos}')} else a{pos}(v{pos}))")
         lines.append(f"        return [{', '.join(parts)}]")
         lines += ["    except Exception:", "        return slow(given)"]
         exec("\n".join(lines), namespace)

@@ -30,6 +30,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import schema
 from sqlalchemy.sql._annotated_cols import HasRowPos
 from sqlalchemy.sql.elements import ColumnElement, KeyedColumnElement
+from sqlalchemy.sql.schema import Column
 from sqlalchemy.sql.selectable import FromClause, NamedFromClause
 
 from .compile import (
@@ -124,7 +125,7 @@ class Query(Generic[*Ts]):
         """A copy with some fields changed: how every builder method returns a new query."""
         new = self._clone()
         for name, value in changes.items():
-            object.__setattr__(new, name, value)
+            setattr(new, name, value)
         return new
 
     @property
@@ -159,9 +160,16 @@ class Query(Generic[*Ts]):
 
 
 def _make_clone(slot_names: tuple[str, ...]) -> Any:
-    """A fast field-by-field copier for one builder class (as dataclasses generate theirs)."""
+    """A fast field-by-field copier for one builder class (as dataclasses generate theirs).
+
+    A memoised key (``_memo``) is not copied: it belongs to the query it was made for,
+    and a copy is made to be changed.
+    """
     lines = ["def _clone(self):", "    new = object.__new__(type(self))"]
-    lines += [f"    new.{name} = self.{name}" for name in slot_names]
+    lines += [
+        f"    new.{name} = None" if name == "_memo" else f"    new.{name} = self.{name}"
+        for name in slot_names
+    ]
     lines.append("    return new")
     namespace: dict[str, Any] = {}
     exec("\n".join(lines), namespace)  # names come from __slots__ literals, never from input
@@ -171,6 +179,13 @@ def _make_clone(slot_names: tuple[str, ...]) -> Any:
 def _init(obj: Any, **fields: Any) -> None:
     for name, value in fields.items():
         object.__setattr__(obj, name, value)  # the only writes a builder ever gets
+
+
+def _conditions(conditions: tuple[Where, ...]) -> tuple[Condition, ...]:
+    """The conditions given to where() or having(), without the ``None`` ones."""
+    if len(conditions) == 1:  # the usual case, without a generator
+        return () if conditions[0] is None else (as_condition(conditions[0]),)
+    return tuple([as_condition(c) for c in conditions if c is not None])
 
 
 def _check_limit(value: Any, what: str) -> int | None:
@@ -310,6 +325,8 @@ class SelectQuery(Query[*Ts]):
     _distinct_on: tuple[Any, ...]
     _for_update: tuple[Any, ...] | None
     _settings: tuple[tuple[str, str], ...]
+    _memo: tuple[Hashable, tuple[Any, ...]] | None
+    """The key walk's result (key, values) when known in advance; see ``memoise_key``."""
 
     __slots__ = (
         "_columns",
@@ -321,6 +338,7 @@ class SelectQuery(Query[*Ts]):
         "_having",
         "_joins",
         "_limit",
+        "_memo",
         "_offset",
         "_order_by",
         "_settings",
@@ -336,6 +354,7 @@ class SelectQuery(Query[*Ts]):
         self._distinct = False
         self._for_update = None
         self._settings = ()
+        self._memo = None
 
     # -- building ------------------------------------------------------------
 
@@ -345,8 +364,12 @@ class SelectQuery(Query[*Ts]):
 
     def where(self, *conditions: Where) -> SelectQuery[*Ts]:
         """Add conditions, ANDed with any before. ``None`` conditions are dropped."""
-        new = tuple(as_condition(c) for c in conditions if c is not None)
-        return self._copy(_where=self._where + new) if new else self
+        new = _conditions(conditions)
+        if not new:
+            return self
+        query = self._clone()  # _copy() without keyword arguments: where() is the hottest
+        query._where = self._where + new
+        return query
 
     def join(
         self,
@@ -384,7 +407,7 @@ class SelectQuery(Query[*Ts]):
         return self._copy(_group_by=self._group_by + exprs)
 
     def having(self, *conditions: Where) -> SelectQuery[*Ts]:
-        new = tuple(as_condition(c) for c in conditions if c is not None)
+        new = _conditions(conditions)
         return self._copy(_having=self._having + new) if new else self
 
     def order_by(self, *items: ColumnElement[Any] | _Order | str | None) -> SelectQuery[*Ts]:
@@ -497,7 +520,20 @@ class SelectQuery(Query[*Ts]):
         froms = list(self._from) + [j[1] for j in self._joins]
         return _tables_of(froms) if froms else _tables_of(self._columns)
 
+    def memoise_key(self, key: Hashable, values: tuple[Any, ...]) -> None:
+        """Give a query just made its key walk's result, known in advance.
+
+        For a builder that makes many queries differing only in ``values`` and has the
+        key of one from ``compile.learn_key`` (``nearest()``). Only on a query nobody has
+        seen yet; copies made by the builder methods walk again.
+        """
+        self._memo = (key, values)
+
     def _key(self, values: list[Any]) -> Hashable:
+        memo = self._memo
+        if memo is not None:
+            values.extend(memo[1])
+            return memo[0]
         # On the hot path: empty parts cost nothing, and tables' own columns key as themselves.
         key: list[Hashable] = [_keys(self._columns, values)]
         if self._from:
@@ -510,11 +546,11 @@ class SelectQuery(Query[*Ts]):
                 )
             )
         if self._where:
-            key.append(("where", *(c._key(values) for c in self._where)))
+            key.append(_conditions_key("where", self._where, values))
         if self._group_by:
             key.append(("group", _keys(self._group_by, values)))
         if self._having:
-            key.append(("having", *(c._key(values) for c in self._having)))
+            key.append(_conditions_key("having", self._having, values))
         if self._order_by:
             key.append(("order", _keys(self._order_by, values)))
         if self._limit is not None:
@@ -598,8 +634,22 @@ class SelectQuery(Query[*Ts]):
         return stmt
 
 
+def _conditions_key(part: str, conditions: tuple[Condition, ...], values: list[Any]) -> Hashable:
+    if len(conditions) == 1:  # the usual case, without a list to unpack
+        return (part, conditions[0]._key(values))
+    return (part, *[c._key(values) for c in conditions])
+
+
 def _keys(items: tuple[Any, ...], values: list[Any]) -> Hashable:
-    return tuple([operand_key(x, values) for x in items])
+    keys: list[Hashable] = []
+    own_columns = True
+    for x in items:
+        if isinstance(x, Column) and isinstance(x.table, sa.Table):  # operand_key's first case
+            keys.append(x)
+        else:
+            own_columns = False
+            keys.append(operand_key(x, values))
+    return items if own_columns else tuple(keys)  # a table's own columns key as themselves
 
 
 def _is_column(item: Any) -> bool:
@@ -724,6 +774,11 @@ def select(*columns: Any) -> Any:
 
     ``select()`` with no arguments selects every column of the ``from_()`` tables.
     """
+    for c in columns:
+        if isinstance(c, FromClause):
+            break
+    else:
+        return SelectQuery(columns)  # no table to expand: the usual case
     expanded: list[Any] = []
     for c in columns:
         if isinstance(c, FromClause):
@@ -1198,7 +1253,7 @@ class UpdateQuery(_DML[*Ts]):
         return self._copy(_set=tuple(merged.items()))
 
     def where(self, *conditions: Where) -> UpdateQuery[*Ts]:
-        new = tuple(as_condition(c) for c in conditions if c is not None)
+        new = _conditions(conditions)
         return self._copy(_where=self._where + new) if new else self
 
     def from_(self, *tables: FromClause) -> UpdateQuery[*Ts]:
@@ -1345,7 +1400,7 @@ class DeleteQuery(_DML[*Ts]):
         _init(self, _table=_check_table(table, "delete"), _returning=(), _where=(), _using=())
 
     def where(self, *conditions: Where) -> DeleteQuery[*Ts]:
-        new = tuple(as_condition(c) for c in conditions if c is not None)
+        new = _conditions(conditions)
         return self._copy(_where=self._where + new) if new else self
 
     def using(self, *tables: FromClause) -> DeleteQuery[*Ts]:

@@ -56,7 +56,16 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from ._index import build_index, table_column
 from .columns import VectorType
-from .compile import Binder, Node, column_label, operand_core, operand_key, type_of
+from .compile import (
+    Binder,
+    Node,
+    column_label,
+    keys_as_value,
+    learn_key,
+    operand_core,
+    operand_key,
+    type_of,
+)
 from .errors import CompileError, SchemaError
 from .operators import Condition
 from .query import SelectQuery, select
@@ -221,7 +230,10 @@ class DistanceLabel(Node, Label[float]):
     inherit_cache = True
 
     def __init__(self, name: str, distance: Distance) -> None:
-        super().__init__(name, distance, distance.type)
+        if _FAST_LABEL:  # nearest() makes one of these per query
+            _init_label(self, name, distance)
+        else:
+            super().__init__(name, distance, distance.type)
         self.distance = distance
 
     def _key(self, values: list[Any]) -> Hashable:
@@ -229,6 +241,27 @@ class DistanceLabel(Node, Label[float]):
 
     def _core(self, binder: Binder) -> Any:
         return self.distance._core(binder).label(self.name)
+
+
+def _init_label(label: Any, name: str, distance: Distance) -> None:
+    """What ``Label.__init__`` sets when its element is a plain column expression already
+    (which it would coerce to itself), without the coercion machinery."""
+    label.name = label.key = label._tq_label = label._tq_key_label = name
+    label._element = distance
+    label.type = distance.type
+    label._proxies = [distance]
+
+
+def _init_label_matches_core() -> bool:
+    """Whether ``_init_label`` sets just what this SQLAlchemy release's ``Label`` does."""
+    distance = Distance(sa.column("x", sa.Float()), "<->", [1.0])
+    fast, core = Label.__new__(Label), Label.__new__(Label)
+    _init_label(fast, "d", distance)
+    Label.__init__(core, "d", distance, distance.type)
+    return fast.__dict__ == core.__dict__
+
+
+_FAST_LABEL: Final = _init_label_matches_core()
 
 
 @compiles(Distance)
@@ -344,9 +377,11 @@ def jaccard_distance(column: ColumnElement[Any], other: Any) -> ColumnElement[fl
 
 def _check_int(value: Any, bounds: tuple[int, int], what: str) -> int:
     low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise CompileError(f"{what} must be an int from {low} to {high}, got {value!r}")
-    number = int(value)
+    number: int = value
+    if type(value) is not int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise CompileError(f"{what} must be an int from {low} to {high}, got {value!r}")
+        number = int(value)
     if not low <= number <= high:
         raise CompileError(f"{what} must be from {low} to {high}, got {number}")
     return number
@@ -496,6 +531,52 @@ def nearest(
         >>> rows = db.all(nearest(embedding.c.embedding, v, 10, columns=embedding))
         >>> # list[tuple[int, str, Vector, dict[str, Any], datetime, float]]
     """
+    fixed: Hashable | None = None
+    if (
+        where is None
+        and type(k) is int
+        and (ef_search is None or type(ef_search) is int)
+        and (max_scan_tuples is None or type(max_scan_tuples) is int)
+        and (probes is None or type(probes) is int)
+    ):
+        # Calls that differ only in the query vector make the same query around it. (Exact
+        # ints: True or 10.0 equal 1 or 10 as keys, but are refused as arguments.)
+        if columns is not None and not isinstance(columns, FromClause):
+            columns = (*columns,)  # hashable, and read once
+        searching = (ef_search, iterative_scan, max_scan_tuples, probes)
+        fixed = (column, metric, columns, k, searching, type(query_vector))
+        try:
+            template = _KNN_TEMPLATES.get(fixed)
+        except TypeError:  # something unhashable: the checks below will say what is wrong
+            template = fixed = None
+        if template is not None:
+            return template.query_for(query_vector)
+    query = _nearest(
+        column, query_vector, k, columns, metric, ef_search, iterative_scan, max_scan_tuples, probes
+    )
+    if where is not None:
+        return query.where(where)
+    if fixed is not None:
+        if len(_KNN_TEMPLATES) >= _MAX_KNN_TEMPLATES:
+            _KNN_TEMPLATES.clear()
+        template = _KNN_TEMPLATES[fixed] = _KnnTemplate(query, query_vector)
+        # From the template too, so that this query and the next share one key object
+        # (the compile cache then compares keys by identity).
+        return template.query_for(query_vector)
+    return query
+
+
+def _nearest(
+    column: Any,
+    query_vector: Any,
+    k: int,
+    columns: Any,
+    metric: Metric | None,
+    ef_search: int | None,
+    iterative_scan: IterativeScan | None,
+    max_scan_tuples: int | None,
+    probes: int | None,
+) -> SelectQuery[*tuple[Any, ...]]:
     vcol = table_column(column, "nearest()")
     settings = knn_settings(
         k,
@@ -513,9 +594,40 @@ def nearest(
     else:
         selected = list(columns)
     query = select(*selected, dist).from_(vcol.table).order_by(_BY_DISTANCE).limit(k)
-    if where is not None:
-        query = query.where(where)
     return query.with_settings(settings) if settings else query
+
+
+class _KnnTemplate:
+    """What ``nearest()`` calls that differ only in the query vector share.
+
+    The checked vector column and operator, the query without its distance column,
+    and its key, learned from the first query's key walk when the query vector's
+    type always keys as a bound value (else each query walks its own).
+    """
+
+    __slots__ = ("column", "key", "operator", "prototype")
+
+    def __init__(self, query: SelectQuery[*tuple[Any, ...]], query_vector: Any) -> None:
+        distance: Distance = query._columns[-1].distance
+        self.column = distance.left
+        self.operator = distance.operator
+        self.prototype = query._copy(_columns=query._columns[:-1])
+        self.key = None
+        if keys_as_value(type(query_vector)):
+            self.key = learn_key(query, (query_vector, query._limit))
+
+    def query_for(self, query_vector: Any) -> SelectQuery[*tuple[Any, ...]]:
+        prototype = self.prototype
+        dist = DistanceLabel("distance", Distance(self.column, self.operator, query_vector))
+        query = prototype._clone()
+        query._columns = (*prototype._columns, dist)
+        if self.key is not None:
+            query.memoise_key(self.key, (query_vector, query._limit))
+        return query
+
+
+_KNN_TEMPLATES: dict[Hashable, _KnnTemplate] = {}
+_MAX_KNN_TEMPLATES = 1024
 
 
 # -- indexes ------------------------------------------------------------------------------

@@ -238,3 +238,73 @@ def test_generated_overloads_are_up_to_date() -> None:
     tool = Path(__file__).resolve().parent.parent / "tools" / "gen_overloads.py"
     result = subprocess.run([sys.executable, str(tool), "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# -- the compile cache's fast paths agree with the general rules ---------------------------
+
+
+def test_tables_key_as_cores_own_cache_key() -> None:
+    values: list[Any] = []
+    assert qk_compile.operand_key(run, values) == run._generate_cache_key().key
+    assert values == []
+
+
+def test_select_lists_of_plain_columns_key_as_each_column_would() -> None:
+    from querykit.query import _keys
+
+    plain = (run.c.id, run.c.name)
+    assert _keys(plain, []) == tuple(qk_compile.operand_key(c, []) for c in plain)
+    values: list[Any] = []
+    mixed = _keys((run.c.id, run.c.cost + 1), values)
+    assert mixed != (run.c.id, run.c.cost + 1) and values == [1]
+
+
+def test_one_condition_keys_as_a_list_of_one_would() -> None:
+    one, two = eq(run.c.name, "a"), gt(run.c.cost, 1)
+    assert select(run.c.id).where(one).where(two).to_sql() == (
+        select(run.c.id).where(one, two).to_sql()
+    )
+    assert select(run.c.id).where(one).to_sql().sql != select(run.c.id).where(two).to_sql().sql
+
+
+def test_generated_params_follow_the_general_rule() -> None:
+    import sqlalchemy as sa
+
+    from querykit import codecs
+
+    slots = (2, -1, 0, 1, 0, 3, 4)  # out of order, a constant, a value used twice
+    adapters = (
+        codecs.adapter_for(sa.Integer()),
+        codecs.adapter_for(sa.Text()),
+        None,
+        codecs.adapter_for(sa.Text()),
+        codecs.adapter_for(sa.SmallInteger()),
+        codecs.adapter_for(sa.Float()),
+        codecs.adapter_for(sa.Boolean()),
+    )
+    labels = ("t.a", "t.b", "t.c", "t.d", "t.e", "t.f", "t.g")
+    constants = ("fixed",)
+    params = qk_compile.params_function(slots, adapters, labels, constants, False)
+    for values in (
+        [1, None, 7, 0.5, True],
+        [1, "x", 7, 2, False],  # an int for a float passes, unchanged
+        [True, "x", 7, 0.5, True],  # a bool is no int
+        [1, 5, 7, 0.5, True],
+        [2**40, "x", 7, 0.5, True],  # out of range for the integer, then the smallint
+        [40000, "x", 7, 0.5, True],  # fits the integer, not the smallint
+        [1, "x\x00", 7, 0.5, True],  # no NUL in text
+        [1, "x", 7, "0.5", True],
+        [1, "x", 7, 0.5, 1],
+        [1, Status.FAILED, 7, Decimal("0.5"), None],  # a str subclass is text too
+    ):
+        try:
+            expected: Any = qk_compile.adapt_params(values, slots, adapters, labels, constants)
+        except ValidationError as exc:
+            with pytest.raises(ValidationError) as info:
+                params(values)
+            assert (str(info.value), info.value.column) == (str(exc), exc.column)
+        else:
+            assert params(values) == expected
+    same = qk_compile.params_function((0, 1), (None, None), ("a", "b"), (), True)
+    values = [1, 2]
+    assert same(values) is values

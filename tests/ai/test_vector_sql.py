@@ -33,6 +33,7 @@ from querykit import (
     select,
 )
 from querykit.columns import halfvec, vector
+from querykit.query import SelectQuery
 from schema import embedding
 
 from ._support import assert_sql, vector_table
@@ -125,6 +126,134 @@ def test_nearest_shares_one_compiled_shape_across_query_vectors() -> None:
     assert querykit.cache_info()["hits"] == before + 1
     assert first.sql == second.sql
     assert second.params[0] == Vector([0.5] * 384)
+
+
+# -- nearest() made per call: one template per arguments, a key learned once -----------------
+
+
+def walked_key(query: SelectQuery[*tuple[object, ...]]) -> tuple[object, list[object]]:
+    """The key walk of ``query`` itself, as if no key had been memoised."""
+    values: list[object] = []
+    return query._clone()._key(values), values
+
+
+def test_nearest_queries_of_one_template_take_the_walked_key_and_their_own_values() -> None:
+    vectors = [V384, [0.5] * 384, np.full(384, 0.75, dtype=np.float32), tuple([0.125] * 384)]
+    for v in vectors:
+        q = nearest(embedding.c.embedding, v, 3, columns=[embedding.c.id])
+        values: list[object] = []
+        assert q._key(values) == walked_key(q)[0]
+        assert values == walked_key(q)[1] and values[0] is v
+        assert_sql(
+            q,
+            "SELECT embedding.id, embedding.embedding <=> %s AS distance \n"
+            "FROM embedding ORDER BY distance \n LIMIT %s",
+            [Vector(list(v)), 3],
+        )
+
+
+def test_copies_of_a_nearest_query_walk_their_own_key() -> None:
+    for _ in range(2):  # the second query comes from the template, with a memoised key
+        q = nearest(embedding.c.embedding, V384, 3, columns=[embedding.c.id])
+    fetch = "SELECT embedding.id, embedding.embedding <=> %s AS distance \nFROM embedding"
+    assert_sql(q.limit(5), f"{fetch} ORDER BY distance \n LIMIT %s", [V384, 5])
+    assert_sql(
+        q.where(lt(embedding.c.id, 100)),
+        f"{fetch} \nWHERE embedding.id < %s ORDER BY distance \n LIMIT %s",
+        [V384, 100, 3],
+    )
+    assert_sql(
+        q.order_by(embedding.c.id),
+        f"{fetch} ORDER BY distance, embedding.id ASC \n LIMIT %s",
+        [V384, 3],
+    )
+    assert_sql(q, f"{fetch} ORDER BY distance \n LIMIT %s", [V384, 3])  # unchanged
+
+
+def test_each_argument_of_nearest_makes_its_own_template() -> None:
+    items = vector_table("vector")
+    v = [1.0, 2.0, 3.0]
+    for _ in range(2):
+        assert nearest(items.c.embedding, v, 2, columns=[items.c.id]).to_sql().params[1] == 2
+        assert nearest(items.c.embedding, v, 4, columns=[items.c.id]).to_sql().params[1] == 4
+        by_cat = nearest(items.c.embedding, v, 2, columns=[items.c.cat]).to_sql().sql
+        assert by_cat.startswith("SELECT items.cat, items.embedding <=> %s")
+        l2 = nearest(items.c.embedding, v, 2, columns=[items.c.id], metric="l2").to_sql().sql
+        assert "items.embedding <-> %s" in l2
+        wide = nearest(items.c.embedding, v, 2, columns=[items.c.id], ef_search=50).to_sql()
+        assert wide.settings == (("hnsw.ef_search", "50"),)
+        whole = nearest(items.c.embedding, v, 2).to_sql().sql
+        assert whole.startswith("SELECT items.id, items.cat, items.embedding, items.embedding <=>")
+        once = nearest(items.c.embedding, v, 2, columns=iter([items.c.cat, items.c.id]))
+        assert once.to_sql().sql.startswith("SELECT items.cat, items.id, items.embedding <=>")
+
+
+@pytest.mark.parametrize("k", [True, 3.0, np.int64(3)])
+def test_a_k_equal_to_a_known_int_is_still_checked(k: object) -> None:
+    for _ in range(2):
+        nearest(embedding.c.embedding, V384, 1 if k is True else 3)
+    with pytest.raises(CompileError, match="must be"):
+        nearest(embedding.c.embedding, V384, k)  # type: ignore[arg-type]
+
+
+def test_query_vectors_that_are_expressions_key_themselves() -> None:
+    items = vector_table("vector")
+    for v in ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]):
+        literal = sa.literal(Vector(v), items.c.embedding.type)
+        q = nearest(items.c.embedding, literal, 2, columns=[items.c.id])
+        assert q.to_sql().params == (Vector(v), 2)
+    other = vector_table("vector", name="other")
+    q = nearest(items.c.embedding, other.c.embedding, 2, columns=[items.c.id])
+    assert "items.embedding <=> other.embedding AS distance" in q.to_sql().sql
+    assert q.to_sql().params == (2,)
+
+
+def test_checked_vectors_keep_the_binary_form_they_were_checked_in() -> None:
+    from querykit import codecs
+    from querykit.codecs import CheckedVector
+
+    assert codecs._LAZY_COMPONENTS  # else arrays convert the slower way: pgvector changed
+    values = np.random.default_rng(7).normal(size=768).astype(np.float32)
+    inputs = [
+        values[:384],
+        values[::2],  # not contiguous
+        values[:384].astype(">f4"),  # big-endian
+        values[:384].astype(np.float16),
+        values[:384].tolist(),
+        tuple(values[:384].tolist()),
+    ]
+    for v in inputs:
+        param = nearest(embedding.c.embedding, v, 3).to_sql().params[0]
+        plain = Vector(np.asarray(v, dtype=np.float32))
+        assert isinstance(param, CheckedVector)
+        assert param == plain and plain == param
+        assert param.to_binary() == plain.to_binary()
+        assert param.to_list() == plain.to_list() and param.to_text() == plain.to_text()
+        assert param.dimensions() == 384 and repr(param) == repr(plain)
+        assert np.array_equal(param.to_numpy(), plain.to_numpy())
+
+
+def test_only_types_without_attributes_of_their_own_key_as_values() -> None:
+    from querykit.compile import keys_as_value
+
+    class Slotted:
+        __slots__ = ()
+
+    class Dynamic:
+        def __getattr__(self, name: str) -> object:
+            return None
+
+    assert all(map(keys_as_value, (list, tuple, np.ndarray, Slotted, int, str)))
+    assert not any(map(keys_as_value, (Vector, Dynamic, sa.Column, SelectQuery)))
+
+
+def test_the_short_distance_label_matches_sqlalchemys() -> None:
+    from querykit import vectors
+
+    assert vectors._FAST_LABEL  # else nearest() is slower: SQLAlchemy's Label changed
+    label = nearest(embedding.c.embedding, V384, 3)._columns[-1]
+    core = sa.sql.elements.Label("distance", label.distance, label.distance.type)
+    assert {k: v for k, v in vars(label).items() if k != "distance"} == vars(core)
 
 
 def test_nearest_inline_renders_the_vector_as_a_cast_literal() -> None:
@@ -291,6 +420,13 @@ def test_a_missing_query_vector_is_a_compile_error() -> None:
         ([0.5] * 100 + ["0.5"] + [0.5] * 283, "component 100 is not a number"),
         ([True] + [0.5] * 383, "component 0 is not a number: True"),
         ([1e39] + [0.5] * 383, "outside the range of vector"),
+        # just beyond the float32 limit: it would round to the largest float32, not to inf
+        ([0.5] * 10 + [-3.4028235e38] + [0.5] * 373, "component 10 is .*outside the range"),
+        ([0.5] * 383 + [2**128], "component 383 is .*outside the range"),
+        ([10**400] + [0.5] * 383, "component 0 is .*outside the range"),
+        ([0.5] * 383 + [None], "component 383 is not a number"),
+        (np.full(384, np.inf, dtype=np.float32), "component 0 is inf"),
+        (np.full(384, 1e39), "component 0 is .*outside the range"),
         (np.zeros((2, 192)), "expected a 1-d array"),
         ("[1,2,3]", "expected a list of floats"),
     ],
@@ -312,6 +448,10 @@ def test_numpy_lists_tuples_and_pgvector_values_are_accepted() -> None:
         np.full(384, 0.25),
         np.full(384, 0.25, dtype=np.float32),
         np.full(384, 1, dtype=np.int64),
+        np.full(384, 0.25, dtype=np.float16),
+        np.full(384, 3e38, dtype=np.float32),  # finite, near the float32 limit
+        [3.4028234663852886e38] * 384,  # the largest float32 exactly
+        [1] * 384,
         Vector([0.25] * 384),
         HalfVector([0.25] * 384),
     ]

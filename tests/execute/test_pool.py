@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from pgvector import Vector
 from psycopg import sql
+from psycopg.adapt import PyFormat
 
 import querykit
 from querykit import (
@@ -30,6 +31,7 @@ from querykit import (
     select,
 )
 from querykit._conninfo import connect
+from querykit.codecs import CheckedVector
 from querykit.embedded import EmbeddedServer
 from schema import embedding, pipeline_run
 from tests.conftest import with_dbname
@@ -250,6 +252,19 @@ async def test_vectors_work_when_the_extension_arrives_after_connecting(
         Vector([2.0] * 384),
     ]
     assert await db.scalar(backend_pid()) == pid  # all on that first connection
+
+
+def test_checked_vectors_are_sent_by_pgvectors_own_dumpers(url: str) -> None:
+    with querykit.connect(url, max_size=1) as db:
+        conn = db._pool.getconn()
+        try:
+            for format in (PyFormat.TEXT, PyFormat.BINARY, PyFormat.AUTO):
+                dumper = conn.adapters.get_dumper(CheckedVector, format)
+                assert dumper is conn.adapters.get_dumper(Vector, format)
+        finally:
+            db._pool.putconn(conn)
+        db.execute(insert(embedding).values(content="c", embedding=[0.5] * 384))
+        assert db.scalar(select(embedding.c.embedding)) == Vector([0.5] * 384)
 
 
 def test_connect_uses_the_project_settings(url: str, monkeypatch: pytest.MonkeyPatch) -> None:

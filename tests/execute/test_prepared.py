@@ -134,6 +134,8 @@ async def test_placeholder_names_are_checked(db: Any) -> None:
         await q.all(name="x")
     with pytest.raises(CompileError, match="unknown other"):
         await q.all(name="x", min=1, other=2)
+    with pytest.raises(CompileError, match="missing min; unknown other"):
+        await q.all(name="x", other=2)  # as many names as it takes, one of them wrong
     with pytest.raises(CompileError, match="Python identifier"):
         placeholder("not a name")
     with pytest.raises(CompileError, match="taken"):

@@ -204,6 +204,23 @@ async def test_with_settings_applies_to_that_query_only(db: Any) -> None:
     assert rows == [("1234kB",)]
 
 
+@dataclasses.dataclass
+class Settings2:
+    work_mem: str
+    x: str
+
+
+async def test_several_settings_and_mapped_rows_outside_a_transaction(db: Any) -> None:
+    # set_config runs on the query's own cursor, whose row factory is the query's
+    q = select(
+        sa.func.current_setting("work_mem", type_=sa.Text).label("work_mem"),
+        sa.func.current_setting("querykit.x", True, type_=sa.Text).label("x"),
+    ).with_settings({"work_mem": "2345kB", "querykit.x": "8"})
+    assert await db.all(q, as_=Settings2) == [Settings2("2345kB", "8")]
+    assert await db.one(q) == ("2345kB", "8")
+    assert await db.scalar(select(sa.func.current_setting("work_mem", type_=sa.Text))) != "2345kB"
+
+
 # -- as_= classes --------------------------------------------------------------------------
 
 
