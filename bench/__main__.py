@@ -14,15 +14,19 @@ from ._db import bench_database
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    args = parser.parse_args()
     modules = {
         info.name.removeprefix("bench_"): info.name
         for info in pkgutil.iter_modules([str(pathlib.Path(__file__).parent)])
         if info.name.startswith("bench_")
     }
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "names",
+        nargs="*",
+        help=f"benchmarks to run, of: {', '.join(sorted(modules))} (default: all)",
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args()
     wanted = args.names or sorted(modules)
     unknown = [n for n in wanted if n not in modules]
     if unknown:
