@@ -33,7 +33,6 @@ import functools
 import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from decimal import Decimal
 from typing import Any, overload
 
 import psycopg
@@ -224,10 +223,7 @@ def _to_float(v: Any) -> float:
 
 
 def _to_numeric(v: Any) -> Any:
-    if type(v) is float:
-        # What PostgreSQL's float8 -> numeric cast keeps: 15 significant digits.
-        return Decimal(f"{v:.15g}")
-    return v
+    return codecs.float_to_numeric(v) if type(v) is float else v
 
 
 def _offset(tz: dt.tzinfo) -> dt.tzinfo:

@@ -41,7 +41,7 @@ from psycopg.types.json import Json, Jsonb
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
-from .errors import CompileError
+from .errors import CompileError, DecodeError
 
 __all__ = [
     "Adapter",
@@ -288,6 +288,7 @@ def _enum_labels(type_: sa.Enum) -> dict[str, enum.Enum | None]:
 
 def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
     item = _adapter_cached(type_.item_type)
+    uniform = _uniform_numbers(type_.item_type)
 
     def adapt(value: Any) -> Any:
         if not isinstance(value, list | tuple):
@@ -295,11 +296,48 @@ def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
         if item is None:
             return list(value)
         try:
-            return [None if v is None else item(v) for v in value]
+            items = [None if v is None else item(v) for v in value]
         except ValueRejected as exc:
             raise ValueRejected(f"array item: {exc}") from None
+        return items if uniform is None else uniform(items)
 
     return adapt
+
+
+def _uniform_numbers(item_type: TypeEngine[Any]) -> Callable[[list[Any]], list[Any]] | None:
+    """For number arrays: one Python type for all items, as psycopg dumps only such lists.
+
+    A scalar column takes an int, a float or a Decimal as they are (the server casts);
+    an array's items must agree, so ``[Decimal("1.5"), 2]`` becomes Decimals and
+    ``[1.5, 2]`` for float8[] becomes floats.
+    """
+    if isinstance(item_type, sa.TypeDecorator):
+        item_type = item_type.impl_instance
+    if isinstance(item_type, sa.Float):
+        return lambda items: [x if x is None or type(x) is float else float(x) for x in items]
+    if isinstance(item_type, sa.Numeric):
+        return _uniform_decimals
+    return None
+
+
+def _uniform_decimals(items: list[Any]) -> list[Any]:
+    kinds = {type(x) for x in items if x is not None}
+    if len(kinds) <= 1:
+        return items  # one type already: sent as it is
+    return [_as_decimal(x) for x in items]
+
+
+def _as_decimal(x: Any) -> Any:
+    if x is None or isinstance(x, Decimal):
+        return x
+    if isinstance(x, int):
+        return Decimal(int(x))  # exactly
+    return float_to_numeric(float(x))
+
+
+def float_to_numeric(value: float) -> Decimal:
+    """A float as PostgreSQL's float8 -> numeric cast stores it: 15 significant digits."""
+    return Decimal(f"{value:.15g}")
 
 
 # -- vectors (pgvector) ----------------------------------------------------------
@@ -588,8 +626,7 @@ def _decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
 
         return decorated
     if isinstance(type_, sa.Enum) and type_.enum_class is not None:
-        members = _enum_labels(type_)
-        return members.__getitem__
+        return _enum_decoder(type_, type_.enum_class)
     if isinstance(type_, sa.ARRAY):
         item = _decoder_cached(type_.item_type)
         if item is None:
@@ -604,6 +641,24 @@ def _decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
     if isinstance(type_, sa.Numeric) and not type_.asdecimal:
         return lambda v: float(v) if isinstance(v, Decimal) else v
     return None
+
+
+def _enum_decoder(type_: sa.Enum, enum_class: type[enum.Enum]) -> Decoder:
+    members = _enum_labels(type_)
+
+    def decode(label: Any) -> Any:
+        try:
+            return members[label]
+        except KeyError:
+            known = ", ".join(members)
+            sql_name = f"enum type {type_.name!r}" if type_.name else "the enum"
+            raise DecodeError(
+                f"the database returned {label!r} for {sql_name}, but {enum_class.__name__} "
+                f"has no such member (it has {known}); add the label to "
+                f"{enum_class.__name__} in the schema, or update the rows"
+            ) from None
+
+    return decode
 
 
 def parse_text_array(text: str) -> list[str | None]:

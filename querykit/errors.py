@@ -14,7 +14,8 @@ exception as ``__cause__``.
     │   ├── DatabaseError      the server rejected a statement (has .sqlstate, .sql)
     │   ├── NoResultError      one() found no row
     │   ├── MultipleResultsError  one() found several rows
-    │   └── MappingError       a row does not fit the as_= class
+    │   ├── MappingError       a row does not fit the as_= class
+    │   └── DecodeError        a value read has no Python form (an unknown enum label)
     ├── ValidationError        a value that does not fit its column (has .column, .row)
     └── MigrationError         the migration runner
         ├── MigrationFileError a bad file name, header or SQL file (has .path, .line)
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigError",
     "ConnectError",
     "DatabaseError",
+    "DecodeError",
     "EmbeddedError",
     "ExecuteError",
     "LockTimeout",
@@ -99,6 +101,14 @@ class MultipleResultsError(ExecuteError):
 
 class MappingError(ExecuteError):
     """Result columns do not match the fields of the ``as_=`` class."""
+
+
+class DecodeError(ExecuteError):
+    """A value the database returned has no Python form in the schema.
+
+    For example, an enum label that a migration added but the ``Enum`` class in
+    the schema does not have yet.
+    """
 
 
 class ValidationError(QueryKitError):

@@ -366,6 +366,26 @@ async def test_all_the_scalar_types_by_copy(db: Any, admin: psycopg.Connection[A
     assert a == b  # a naive datetime means the session's time zone, as the server casts it
 
 
+async def test_number_arrays_with_mixed_item_types(db: Any, admin: psycopg.Connection[Any]) -> None:
+    # psycopg dumps only lists of one Python type; an array column takes ints, floats and
+    # Decimals together, as its scalar column does, through the builder and through COPY.
+    admin.execute("CREATE TABLE nums (id int PRIMARY KEY, n numeric[], f float8[])")
+    nums = sa.Table(
+        "nums",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("n", sa.ARRAY(sa.Numeric)),
+        sa.Column("f", sa.ARRAY(sa.Double)),
+    )
+    row = {"n": [Decimal("1.25"), 2, 0.1 + 0.2, None], "f": [1.5, 2, Decimal("0.5"), None]}
+    await db.execute(sa_insert(nums, {"id": 1, **row}))
+    assert await db.insert_many(nums, [{"id": 2, **row}]) == 1
+    got = await db.all(select(nums.c.n, nums.c.f).order_by(nums.c.id))
+    expected = ([Decimal("1.25"), Decimal(2), Decimal("0.3"), None], [1.5, 2.0, 0.5, None])
+    assert got == [expected, expected]
+    assert [type(x) for x in got[0][1][:3]] == [float, float, float]
+
+
 def sa_insert(table: sa.Table, row: dict[str, Any]) -> Any:
     from querykit import insert
 

@@ -19,6 +19,7 @@ from pgvector import Vector
 from querykit import (
     CompileError,
     DatabaseError,
+    DecodeError,
     ExecuteError,
     MappingError,
     MultipleResultsError,
@@ -28,6 +29,7 @@ from querykit import (
     count,
     delete,
     eq,
+    find_many,
     insert,
     placeholder,
     raw,
@@ -294,6 +296,23 @@ async def test_database_errors_carry_sqlstate_sql_and_cause(db: Any, url: str) -
     assert host_port_db in message
     # the database stays usable
     assert await db.scalar(select(count()).from_(run)) == 1
+
+
+async def test_an_enum_label_the_schema_lacks_is_a_clear_error(db: Any) -> None:
+    # A migration added a label; schema.py's Status does not have it yet.
+    await db.execute(raw("ALTER TYPE status ADD VALUE 'PAUSED'"))
+    ids = await add_runs(db, 1)
+    await db.execute(raw("UPDATE pipeline_run SET status = 'PAUSED' WHERE id = :id", id=ids[0]))
+    expected = "returned 'PAUSED' for enum type 'status', but Status has no such member"
+    with pytest.raises(DecodeError, match=expected) as info:
+        await db.all(select(run.c.id, run.c.status))
+    assert "it has PENDING, RUNNING, COMPLETED, FAILED" in str(info.value)
+    assert "add the label to Status in the schema" in str(info.value)
+    with pytest.raises(DecodeError, match=expected):
+        await db.all(find_many(run, columns=["id", "status"]))
+    # the connection is still usable, and rows with known labels still decode
+    await db.execute(raw("UPDATE pipeline_run SET status = 'FAILED'"))
+    assert await db.scalar(select(run.c.status)) is Status.FAILED
 
 
 async def test_errors_say_what_to_do(db: Any) -> None:
