@@ -10,7 +10,7 @@ statement as a server-side prepared statement::
     by_id.first(id="c456")
 
 A placeholder goes wherever a value goes: conditions, ``insert().values()``,
-``update().set()``. (Not in ``limit()``/``offset()``, which take an int.)
+``update().set()``, ``limit()`` and ``offset()``.
 With ``connect(prepare=False)``, for PgBouncer in transaction pooling mode,
 prepared queries still skip building and compiling but are not prepared on
 the server.
@@ -84,11 +84,11 @@ class PreparedPlan:
     placeholders' values, through the same column rules (``Shape.params``).
     """
 
-    __slots__ = ("base", "names", "plan", "settings", "slots")
+    __slots__ = ("base", "generated", "names", "plan", "settings", "slots")
 
     def __init__(self, query: Query[*tuple[Any, ...]], *, server_prepare: bool) -> None:
         check_query(query, "prepare")
-        _check_frozen_defaults(query)
+        query, self.generated = _fresh_defaults(query)
         shape, values = compile_query(query)
         self.plan: Plan = dataclasses.replace(
             plan_for(shape, query), prepare=server_prepare, _mapped={}
@@ -126,6 +126,8 @@ class PreparedPlan:
 
     def params(self, given: Mapping[str, Any]) -> list[Any]:
         """The parameters for one call; a bad value names its placeholder and column."""
+        if self.generated:
+            given = self._with_generated(given)
         if given.keys() != self.names:
             raise self._names_error(given)
         out = self.base.copy()
@@ -185,43 +187,58 @@ class PreparedPlan:
         lines += ["    except Exception:", "        return slow(given)"]
         exec("\n".join(lines), namespace)
         fill: Callable[[Mapping[str, Any]], list[Any]] = namespace["fill"]
-        return fill
+        if not self.generated:
+            return fill
+        with_generated = self._with_generated
+        return lambda given: fill(with_generated(given))
+
+    def _with_generated(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        """``given`` and a fresh value of each Python-side default (``default=cuid``)."""
+        out = dict(given)
+        for name, make in self.generated:
+            out[name] = make(None)
+        return out
 
     def _names_error(self, given: Mapping[str, Any]) -> CompileError:
-        missing = sorted(self.names - set(given))
+        generated = {name for name, _ in self.generated}
+        missing = sorted(self.names - set(given) - generated)
         extra = sorted(set(given) - self.names)
         problems = []
         if missing:
             problems.append(f"missing {', '.join(missing)}")
         if extra:
             problems.append(f"unknown {', '.join(extra)}")
-        expected = ", ".join(sorted(self.names)) or "no values"
+        expected = ", ".join(sorted(self.names - generated)) or "no values"
         return CompileError(
             f"prepared query: {'; '.join(problems)} (it takes {expected}). "
             f"SQL: {self.plan.excerpt()}"
         )
 
 
-def _check_frozen_defaults(query: Query[*tuple[Any, ...]]) -> None:
-    """Refuse Python-side defaults (``default=cuid``) that a prepared insert would freeze.
+def _fresh_defaults(
+    query: Query[*tuple[Any, ...]],
+) -> tuple[Query[*tuple[Any, ...]], tuple[tuple[str, Callable[[Any], Any]], ...]]:
+    """An insert's Python-side defaults (``default=cuid``) made anew at each call.
 
-    ``insert().values()`` computes them when the query is built; a prepared
-    query would send that one value on every call.
+    ``insert().values()`` computes them once, when the query is built; a prepared
+    query would send that one value every time. Each becomes a hidden placeholder
+    whose value the default's function gives at each call, as a plain insert built
+    per call would get.
     """
-    if not isinstance(query, InsertQuery) or not query._rows:
-        return
-    for i, column in enumerate(query._columns):
+    if not isinstance(query, InsertQuery) or not query._defaulted:
+        return query, ()
+    generated = []
+    rows = [list(row) for row in query._rows]
+    for i, position in sorted(query._defaulted):
+        column = query._columns[position]
         default = column.default
-        if not isinstance(default, ColumnDefault) or not default.is_callable:
-            continue
-        if any(not isinstance(row[i], Placeholder) for row in query._rows):
-            name = column.name
-            raise CompileError(
-                f"prepare(): insert into {query._table.name}: column {name} has a Python-side "
-                "default, computed once when the query is built, so every call would insert "
-                f"the same value; make it a placeholder, values({name}=placeholder({name!r})), "
-                "and give a fresh value at each call"
-            )
+        assert isinstance(default, ColumnDefault) and default.is_callable
+        hidden = Placeholder.__new__(Placeholder)  # not an identifier: no keyword can clash
+        hidden.name, hidden.type = f"{column.name}#default{i}", None
+        rows[i][position] = hidden
+        generated.append((hidden.name, default.arg))
+    fresh = query._copy(_rows=tuple(tuple(row) for row in rows), _defaulted=frozenset())
+    return fresh, tuple(generated)
 
 
 class PreparedQuery(Generic[*Ts]):

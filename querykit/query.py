@@ -188,11 +188,18 @@ def _conditions(conditions: tuple[Where, ...]) -> tuple[Condition, ...]:
     return tuple([as_condition(c) for c in conditions if c is not None])
 
 
-def _check_limit(value: Any, what: str) -> int | None:
+def _check_limit(value: Any, what: str) -> Any:
+    """A non-negative int, None, or a ``placeholder()`` (of ``int``) for ``db.prepare()``."""
+    from .prepared import Placeholder
+
     if value is None:
         return None
+    if isinstance(value, Placeholder) and value.type in (None, int):
+        return value  # bound as a parameter like the int; the server refuses a negative one
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise CompileError(f"{what} must be a non-negative int, got {value!r}")
+        raise CompileError(
+            f"{what} must be a non-negative int or placeholder(name, int), got {value!r}"
+        )
     return value
 
 
@@ -960,8 +967,10 @@ class InsertQuery(_DML[*Ts]):
     _rows: tuple[tuple[Any, ...], ...]
     _from_select: Any
     _conflict: tuple[str, Any, tuple[tuple[Any, Any], ...], Condition | None] | None
+    _defaulted: frozenset[tuple[int, int]]
+    """(row, column position) of values that a callable Python default gave."""
 
-    __slots__ = ("_columns", "_conflict", "_from_select", "_rows")
+    __slots__ = ("_columns", "_conflict", "_defaulted", "_from_select", "_rows")
 
     def __init__(self, table: sa.Table) -> None:
         _init(
@@ -972,6 +981,7 @@ class InsertQuery(_DML[*Ts]):
             _rows=(),
             _from_select=None,
             _conflict=None,
+            _defaulted=frozenset(),
         )
 
     def values(
@@ -995,15 +1005,21 @@ class InsertQuery(_DML[*Ts]):
             raise CompileError("values() got no rows")
         table = self._table
         dicts = [_values_dict(table, row, f"insert into {table.name}") for row in batch]
-        for row in dicts:
+        called: set[tuple[int, schema.Column[Any]]] = set()
+        for i, row in enumerate(dicts):
             for column in table.columns:
                 if column not in row:
                     has, value = _python_default(column)
                     if has:
                         row[column] = value
+                        if getattr(column.default, "is_callable", False):
+                            called.add((i, column))  # computed now: prepare() recomputes it
         ordered = [c for c in table.columns if any(c in row for row in dicts)]
         rows_tuple = tuple(tuple(row.get(c, _DEFAULT) for c in ordered) for row in dicts)
-        return self._copy(_columns=tuple(ordered), _rows=rows_tuple, _from_select=None)
+        defaulted = frozenset((i, ordered.index(c)) for i, c in called)
+        return self._copy(
+            _columns=tuple(ordered), _rows=rows_tuple, _from_select=None, _defaulted=defaulted
+        )
 
     def from_select(
         self, query: SelectQuery[Any] | Any, columns: Sequence[Any]
@@ -1012,7 +1028,7 @@ class InsertQuery(_DML[*Ts]):
         cols = tuple(
             _column_for(self._table, c, f"insert into {self._table.name}") for c in columns
         )
-        return self._copy(_columns=cols, _rows=(), _from_select=query)
+        return self._copy(_columns=cols, _rows=(), _from_select=query, _defaulted=frozenset())
 
     def on_conflict_do_nothing(self, target: Sequence[Any] | str | None = None) -> InsertQuery[*Ts]:
         """ON CONFLICT [(target)] DO NOTHING; ``target`` is columns or a constraint name."""

@@ -10,6 +10,7 @@ import pytest
 
 from querykit import (
     CompileError,
+    DatabaseError,
     ValidationError,
     count,
     cuid,
@@ -105,11 +106,27 @@ async def test_placeholders_in_inserts_with_fixed_values(db: Any) -> None:
     assert await add.one(id=cuid(), name="b", meta=None) == ("b", Status.RUNNING, None)
 
 
-async def test_a_prepared_insert_refuses_to_freeze_python_defaults(db: Any) -> None:
-    with pytest.raises(
-        CompileError, match=r"column id has a Python-side default.*placeholder\('id'\)"
-    ):
-        db.prepare(insert(run).values(name=placeholder("name")))
+async def test_a_prepared_insert_makes_python_defaults_anew_at_each_call(db: Any) -> None:
+    # run.id has default=cuid: each call gets a fresh id, as a query built per call would.
+    add = db.prepare(insert(run).values(name=placeholder("name")).returning(run.c.id))
+    first, second = await add.scalar(name="a"), await add.scalar(name="b")
+    assert first != second and len(first) == len(second) == 25
+    rows = await db.all(select(run.c.id, run.c.name).order_by(run.c.name))
+    assert rows == [(first, "a"), (second, "b")]
+    # the hidden defaults are not among the values a call takes
+    with pytest.raises(CompileError, match=r"missing name \(it takes name\)"):
+        await add.scalar()
+    # a value given in values() stays as given
+    fixed = db.prepare(insert(run).values(id="fixed", name=placeholder("name")).returning(run.c.id))
+    assert await fixed.scalar(name="c") == "fixed"
+    # several rows: a fresh default in each row, at each call
+    two = db.prepare(
+        insert(run)
+        .values([{"name": placeholder("x")}, {"name": placeholder("y")}])
+        .returning(run.c.id)
+    )
+    made = await two.scalars(x="d", y="e") + await two.scalars(x="f", y="g")
+    assert len(set(made) | {first, second, "fixed"}) == 7
 
 
 @dataclasses.dataclass
@@ -152,6 +169,27 @@ async def test_placeholder_values_are_checked(db: Any) -> None:
     assert await by_status.all(status=Status.FAILED) == []
     with pytest.raises(ValidationError, match=r"pipeline_run\.name"):
         db.prepare(select(run.c.id).where(eq(run.c.name, 5), eq(run.c.id, placeholder("id"))))
+
+
+async def test_placeholders_page_with_limit_and_offset(db: Any) -> None:
+    await db.execute(insert(run).values([{"name": f"run {i:02}"} for i in range(10)]))
+    page = db.prepare(
+        select(run.c.name)
+        .order_by(run.c.name)
+        .limit(placeholder("size", int))
+        .offset(placeholder("skip", int))
+    )
+    assert page.sql.endswith("LIMIT %s OFFSET %s")  # one statement serves every page
+    assert await page.scalars(size=3, skip=0) == ["run 00", "run 01", "run 02"]
+    assert await page.scalars(size=2, skip=8) == ["run 08", "run 09"]
+    with pytest.raises(ValidationError, match="placeholder 'size': expected int, got str"):
+        await page.scalars(size="3", skip=0)
+    with pytest.raises(DatabaseError, match="LIMIT must not be negative"):
+        await page.scalars(size=-1, skip=0)
+    with pytest.raises(CompileError, match=r"run it through db\.prepare"):
+        await db.all(select(run.c.name).limit(placeholder("size", int)))
+    with pytest.raises(CompileError, match="non-negative int or placeholder"):
+        select(run.c.name).limit(placeholder("size", str))
 
 
 async def test_placeholders_in_raw_sql(db: Any) -> None:
