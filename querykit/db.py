@@ -19,6 +19,7 @@ thread (or task) runs in that transaction; nested blocks are savepoints.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -460,27 +461,25 @@ class Database(_Runner):
             pool.putconn(conn)
 
     def _bulk(self, job: BulkJob) -> int:
-        state = active_transaction(self)
+        with self._connection() as conn:
+            return run_bulk(conn, job, self._listeners, self._target)
+
+    def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
+        with self._connection() as conn:
+            return _pipelined(conn, work, self._target, self._listeners)
+
+    @contextlib.contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """The running transaction's connection (under its lock), else one from the pool."""
+        state = active_transaction(self) if CURRENT.get() is not None else None
         if state is not None:
             state.check_open()
             with state.lock:
-                return run_bulk(state.conn, job, self._listeners, self._target)
+                yield state.conn
+            return
         conn = self._getconn(self._pool)
         try:
-            return run_bulk(conn, job, self._listeners, self._target)
-        finally:
-            self._pool.putconn(conn)
-
-    def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
-        if CURRENT.get() is not None:
-            state = active_transaction(self)
-            if state is not None:
-                state.check_open()
-                with state.lock:
-                    return _pipelined(state.conn, work, self._target, self._listeners)
-        conn = self._getconn(self._pool)
-        try:
-            return _pipelined(conn, work, self._target, self._listeners)
+            yield conn
         finally:
             self._pool.putconn(conn)
 

@@ -19,6 +19,7 @@ transaction from concurrent tasks: they take turns on one connection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextvars import Token
@@ -433,26 +434,25 @@ class AsyncDatabase(_AsyncRunner):
             await pool.putconn(conn)
 
     async def _bulk(self, job: BulkJob) -> int:
-        state = active_transaction(self)
-        if state is not None:
-            state.check_open()
-            async with state.lock:
-                return await run_bulk_async(state.conn, job, self._listeners, self._target)
-        conn = await self._getconn(self._pool)
-        try:
+        async with self._connection() as conn:
             return await run_bulk_async(conn, job, self._listeners, self._target)
-        finally:
-            await self._pool.putconn(conn)
 
     async def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
-        state = active_transaction(self)
+        async with self._connection() as conn:
+            return await _pipelined(conn, work, self._target, self._listeners)
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        """The running transaction's connection (under its lock), else one from the pool."""
+        state = active_transaction(self) if CURRENT.get() is not None else None
         if state is not None:
             state.check_open()
             async with state.lock:
-                return await _pipelined(state.conn, work, self._target, self._listeners)
+                yield state.conn
+            return
         conn = await self._getconn(self._pool)
         try:
-            return await _pipelined(conn, work, self._target, self._listeners)
+            yield conn
         finally:
             await self._pool.putconn(conn)
 
