@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 from pathlib import Path
 
@@ -30,3 +31,31 @@ def test_no_merge_conflict_markers_in_tracked_files() -> None:
                 offenders.append(name)
                 break
     assert offenders == []
+
+
+def _imports(path: Path) -> set[str]:
+    """The modules a querykit source file imports, as absolute names (module-level or not)."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            out.add(module)
+            out.update(f"{module}.{alias.name}" for alias in node.names)
+    return out
+
+
+def test_the_layers_keep_their_import_rules() -> None:
+    """The rules the README's "How the code is laid out" states."""
+    pure = ["compile", "query", "operators", "functions", "raw", "columns"]
+    execution = {"querykit.db", "querykit.db_async", "querykit._pool", "querykit._execute"}
+    for name in pure:
+        found = _imports(ROOT / "querykit" / f"{name}.py")
+        assert not found & execution, f"{name}.py imports the execution layer"
+        assert not {"psycopg", "psycopg_pool"} & found, f"{name}.py opens connections"
+    builders = {f"querykit.{m}" for m in ["query", "operators", "relations", "compile", "raw"]}
+    for path in (ROOT / "querykit" / "migrate").glob("*.py"):
+        assert not _imports(path) & builders, f"migrate/{path.name} imports the builders"
