@@ -593,6 +593,13 @@ def _nearest(
         selected = list(columns.c)
     else:
         selected = list(columns)
+    if any(getattr(c, "name", None) == "distance" for c in selected):
+        raise CompileError(
+            f"nearest(): {vcol.table.name} has a column named distance, which would clash "
+            "with the distance nearest() adds (ORDER BY distance would be ambiguous); "
+            "select it under another name: columns=[..., "
+            f"{vcol.table.name}.c.distance.label('stored_distance')]"
+        )
     query = select(*selected, dist).from_(vcol.table).order_by(_BY_DISTANCE).limit(k)
     return query.with_settings(settings) if settings else query
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from pgvector import Bit, HalfVector, SparseVector, Vector
 
 from querykit import (
+    CompileError,
     ValidationError,
     cosine_distance,
     eq,
@@ -160,6 +161,27 @@ def test_knn_equals_an_exact_scan(
         rows = execute(vconn, nearest(items.c.embedding, query, 10, metric=metric))  # type: ignore[arg-type]
         assert [r[0] for r in rows] == order.tolist()
         assert [r[-1] for r in rows] == pytest.approx(expected[order], rel=1e-4, abs=1e-5)
+
+
+def test_a_table_column_named_distance_is_selected_under_another_name(vconn: Conn) -> None:
+    from querykit.columns import vector
+
+    items = sa.Table(
+        "routes",
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("distance", sa.Float),  # kilometres: nothing to do with the vectors
+        sa.Column("embedding", vector(2)),
+    )
+    create_tables(vconn, items)
+    rows = [{"id": i, "distance": 100.0 - i, "embedding": [float(i), 0.0]} for i in range(5)]
+    execute(vconn, insert(items).values(rows))
+    with pytest.raises(CompileError, match=r"routes has a column named distance.*label"):
+        nearest(items.c.embedding, [0.0, 0.0], 2, metric="l2")
+    renamed = [items.c.id, items.c.distance.label("km")]
+    found = execute(vconn, nearest(items.c.embedding, [3.1, 0.0], 2, metric="l2", columns=renamed))
+    assert [(i, km) for i, km, _ in found] == [(3, 97.0), (4, 96.0)]
+    assert [d for _, _, d in found] == pytest.approx([0.1, 0.9])
 
 
 @pytest.mark.parametrize("metric", ["l2", "cosine", "inner_product", "l1"])
