@@ -3,7 +3,8 @@
 Cases, each on one pooled (or plain) connection pinned with its server backend
 to one CPU:
 
-- raw psycopg with a prepared statement: the baseline (1.00);
+- raw psycopg with a prepared statement on a held connection: the baseline (1.00);
+- for scale, the same through psycopg_pool (``with pool.connection()``), no target;
 - querykit ``db.prepare(q)`` called with the id: target <= 1.10;
 - querykit with the query built and run on every call: target <= 1.5;
 - SQLAlchemy Core ``Connection.execute`` of a statement built on every call;
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import psycopg
 import sqlalchemy as sa
+from psycopg_pool import ConnectionPool
 
 import querykit
 from querykit import eq, placeholder, raw, select
@@ -69,6 +71,18 @@ def run(url: str) -> None:
         select(item.c.id, item.c.name, item.c.score).where(eq(item.c.id, placeholder("id")))
     )
 
+    # The same raw SQL through psycopg_pool's own pool (one connection), for scale: what
+    # "raw psycopg on a warm pool" costs when the pool is psycopg_pool's.
+    raw_pool = ConnectionPool(url, min_size=1, max_size=1, kwargs={"autocommit": True})
+    with raw_pool.connection() as pooled:
+        pin_backend(pooled.info.backend_pid)
+
+    def raw_psycopg_pool() -> object:
+        with raw_pool.connection() as pooled:
+            return pooled.execute(
+                "SELECT id, name, score FROM bench_item WHERE id = %s", (42,), prepare=True
+            ).fetchone()
+
     def querykit_prepared() -> object:
         return by_id.one(id=42)
 
@@ -85,6 +99,7 @@ def run(url: str) -> None:
         "select by primary key (warm connection)",
         {
             "raw psycopg, prepared": raw_prepared,
+            "raw psycopg through psycopg_pool, prepared": raw_psycopg_pool,
             "querykit db.prepare(q)": querykit_prepared,
             "querykit, built per call": querykit_built,
             "SQLAlchemy Core execute, built per call": sqlalchemy_core,
@@ -95,6 +110,7 @@ def run(url: str) -> None:
         target={"querykit db.prepare(q)": 1.10, "querykit, built per call": 1.5},
     )
     db.close()
+    raw_pool.close()
     sa_conn.close()
     engine.dispose()
     raw_conn.close()
