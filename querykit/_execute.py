@@ -124,9 +124,9 @@ def plan_for(shape: Shape, query: Query[Any]) -> Plan:
     if entry is not None and entry[0] is shape:
         return entry[1]
     plan = _build_plan(shape, query)
-    if len(_PLANS) >= _MAX_PLANS:
-        # Shapes that cannot be cached (Core's expanding IN) compile on every call;
-        # keep their plans from piling up. Another thread may be evicting too.
+    if not shape.cached:  # compiled for this call only (Core's tuple IN)
+        return plan
+    if len(_PLANS) >= _MAX_PLANS:  # another thread may be evicting too
         with contextlib.suppress(KeyError, RuntimeError, StopIteration):
             del _PLANS[next(iter(_PLANS))]
     _PLANS[id(shape)] = (shape, plan)  # holding the shape keeps its id from being reused

@@ -30,13 +30,15 @@ import uuid
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg, PGIdentifierPreparer_psycopg
 from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.sql import elements, schema
+from sqlalchemy.sql import operators as sa_operators
 from sqlalchemy.sql.elements import BindParameter, ClauseElement
+from sqlalchemy.sql.visitors import replacement_traverse
 from sqlalchemy.types import TypeEngine
 
 from . import codecs
@@ -53,6 +55,27 @@ __all__ = [
 ]
 
 
+class _QuoteCache(dict[str, str]):
+    """SQLAlchemy's per-dialect cache of quoted identifiers, bounded.
+
+    Core keeps every identifier it ever quoted; with label names made from data (one
+    per distinct alias), one module-level dialect would grow without end.
+    """
+
+    MAX = 4096
+
+    def __setitem__(self, key: str, value: str) -> None:
+        if len(self) >= self.MAX:
+            del self[next(iter(self))]
+        super().__setitem__(key, value)
+
+
+class _Preparer(PGIdentifierPreparer_psycopg):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._strings = _QuoteCache()
+
+
 class _Dialect(PGDialect_psycopg):
     """PostgreSQL for psycopg with plain ``%s`` placeholders and no automatic casts.
 
@@ -61,6 +84,7 @@ class _Dialect(PGDialect_psycopg):
     """
 
     bind_typing = BindTyping.NONE
+    preparer = _Preparer
 
 
 DIALECT = _Dialect(paramstyle="format")  # type: ignore[no-untyped-call]
@@ -96,25 +120,57 @@ class Binder:
         self.values = values
         self.types: list[TypeEngine[Any]] = []
         self.labels: list[str] = []
-        self.core_keys: dict[str, int] = {}
+        self.slot_of_key: dict[str, int] = {}
+        """Bind parameter key -> index of its value in ``values``, for every parameter bound."""
         self._scopes: list[frozenset[Any]] = []
         self._relation_sources: list[Any] = []
 
     def bind(self, type_: TypeEngine[Any], label: str) -> BindParameter[Any]:
+        """A bind parameter for the next value of the key walk.
+
+        It is *unique*, as Core's own literal values are: its key is made from the
+        object's identity, so a statement built on its own (``query.statement``) and
+        then embedded in another query keeps its values apart from the outer query's.
+        ``label`` names the value in errors; it survives embedding as the key's stem.
+        """
         index = len(self.types)
         self.types.append(type_)
         self.labels.append(label)
-        return BindParameter(f"qk_{index}", self.values[index], type_=type_, unique=False)
+        bp = BindParameter(label, self.values[index], type_=type_, unique=True)
+        self.slot_of_key[bp.key] = index
+        return bp
 
     def core(self, element: Any) -> Any:
-        """Register the bind parameters of a Core element (in cache-key order)."""
+        """Register the bind parameters of a Core element (in cache-key order).
+
+        Returns the element to embed: the element itself, or its ``= ANY`` form when it
+        holds an expanding ``IN`` (see :func:`in_as_any`), as the key walk saw it.
+        """
         key = element._generate_cache_key() if isinstance(element, ClauseElement) else None
+        if key is not None and any(bp.expanding for bp in key.bindparams):
+            element = in_as_any(element)
+            key = element._generate_cache_key()
         if key is not None:
             for bp in key.bindparams:
-                self.core_keys[bp.key] = len(self.types)
+                self.slot_of_key[bp.key] = len(self.types)
                 self.types.append(bp.type)
                 self.labels.append(getattr(bp, "_orig_key", None) or str(bp.key))
         return element
+
+    def slot_of(self, bind: BindParameter[Any]) -> int | None:
+        """The value index of a parameter found in the compiled statement, or None.
+
+        Core may render a *copy* of a registered parameter (a statement adapted for
+        LATERAL, an alias, a CTE); a copy keeps its original in ``_cloned_set``, which
+        is how Core's own compiled cache matches them.
+        """
+        index = self.slot_of_key.get(bind.key)
+        if index is None:
+            for original in bind._cloned_set:
+                index = self.slot_of_key.get(original.key)
+                if index is not None:
+                    break
+        return index
 
     # relation filters (some/none/every) resolve against the innermost table ------
 
@@ -271,11 +327,67 @@ def core_key(element: ClauseElement, values: list[Any]) -> Hashable:
     if ck is None:  # a Core construct that opts out of caching
         _mark_uncacheable(values)
         return id(element)
+    if any(bp.expanding for bp in ck.bindparams):
+        ck = in_as_any(element)._generate_cache_key()
+        assert ck is not None  # the rewrite keeps the element cacheable
     for bp in ck.bindparams:
         if bp.expanding:
             _mark_uncacheable(values)
         values.append(bp.effective_value)
     return ck.key
+
+
+def needs_array_cast(item_type: Any) -> bool:
+    """Whether an array parameter of ``item_type`` needs a cast to be compared with a column.
+
+    psycopg sends a list of str as text[]; the server will not compare an enum or uuid
+    column with text[] on its own.
+    """
+    return isinstance(item_type, sa.Enum | sa.Uuid)
+
+
+def any_array(column: Any, array: Any, *, negate: bool) -> Any:
+    """``column = ANY(array)``, or ``column <> ALL(array)`` with ``negate``."""
+    item_type = type_of(column) or sa.types.NULLTYPE
+    if needs_array_cast(item_type):
+        array = sa.cast(array, sa.ARRAY(item_type))
+    return column != sa.all_(array) if negate else column == sa.any_(array)
+
+
+def in_as_any(element: ClauseElement) -> ClauseElement:
+    """``element`` with each Core ``col.in_([...])`` turned into ``col = ANY(%s)``.
+
+    Core's expanding IN renders one placeholder per item, so every list length is a new
+    statement: a new shape, a new server plan, a new prepared statement. One array
+    parameter serves every length, as :func:`querykit.in_array` does. ``IN`` and ``= ANY``
+    agree on NULLs and on an empty list. Tuple ``IN`` keeps Core's form (and is compiled
+    on every call).
+    """
+
+    def replace(element: Any, **kw: Any) -> Any:
+        e = element
+        if not (
+            isinstance(e, elements.BinaryExpression)
+            and e.operator in _IN_OPS
+            and isinstance(e.right, BindParameter)
+            and e.right.expanding
+            and not isinstance(e.left, elements.Tuple)
+        ):
+            return None
+        item_type = type_of(e.left) or sa.types.NULLTYPE
+        array = BindParameter(
+            e.right._orig_key or None,
+            list(e.right.effective_value or ()),
+            type_=sa.ARRAY(item_type),
+            unique=True,
+        )
+        return any_array(e.left, array, negate=e.operator is sa_operators.not_in_op)
+
+    return cast(ClauseElement, replacement_traverse(element, _NO_OPTIONS, replace))
+
+
+_IN_OPS = (sa_operators.in_op, sa_operators.not_in_op)
+_NO_OPTIONS: dict[str, Any] = {}
 
 
 def _mark_uncacheable(values: list[Any]) -> None:
@@ -333,6 +445,9 @@ class Shape:
     """Values the statement binds itself; a negative slot ``-k`` means ``constants[k - 1]``."""
     passthrough: bool = field(default=False)
     """True when values go to psycopg exactly as given (no adapter, same order)."""
+    cached: bool = True
+    """False for a shape compiled for one call only (Core's tuple ``IN``): nothing that
+    outlives the call may keep it, or one entry per list length would pile up."""
 
     @property
     def returns_rows(self) -> bool:
@@ -471,7 +586,6 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
         raise CompileError(f"cannot compile the query: {exc}") from exc
     except sa.exc.ArgumentError as exc:
         raise CompileError(f"invalid query: {exc}") from exc
-    key_of_name = {name: bp.key for bp, name in compiled.bind_names.items()}
     slots: list[int] = []
     types: list[TypeEngine[Any]] = []
     labels: list[str] = []
@@ -479,11 +593,9 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
     params = None if cacheable else compiled.construct_params()
     constants: list[Any] = []
     for name in positions:
-        key = key_of_name.get(name, name)
-        if key.startswith("qk_") and key[3:].isdigit():
-            index = int(key[3:])
-        elif key in binder.core_keys:
-            index = binder.core_keys[key]
+        found = binder.slot_of(compiled.binds[name]) if name in compiled.binds else None
+        if found is not None:
+            index = found
         elif params is not None:  # an expanded IN element: its own value, this call only
             index = len(values)
             values.append(params[name])
@@ -520,6 +632,7 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
         params=params_function(slots, adapters, labels, constants, passthrough),
         constants=tuple(constants),
         passthrough=passthrough,
+        cached=cacheable,
     )
 
 

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import operators as sa_ops
 from sqlalchemy.sql.elements import ClauseElement, ColumnElement
 
-from .compile import Binder, column_label, operand_core, operand_key, type_of
+from .compile import Binder, any_array, column_label, operand_core, operand_key, type_of
 from .errors import CompileError
 
 __all__ = [
@@ -211,17 +211,7 @@ class _InArray(Condition):
         column = operand_core(self.column, binder, None, "")
         item_type = type_of(self.column) or sa.types.NULLTYPE
         array = binder.bind(sa.ARRAY(item_type), _label(self.column))
-        if _needs_array_cast(item_type):
-            array = sa.cast(array, sa.ARRAY(item_type))  # type: ignore[assignment]
-        if self.negate:
-            return column != sa.all_(array)  # type: ignore[no-any-return]
-        return column == sa.any_(array)  # type: ignore[no-any-return]
-
-
-def _needs_array_cast(item_type: Any) -> bool:
-    # psycopg sends a list of str as text[]; the server will not compare an enum or
-    # uuid column with text[] on its own, so those arrays get an explicit cast.
-    return isinstance(item_type, sa.Enum | sa.Uuid)
+        return any_array(column, array, negate=self.negate)  # type: ignore[no-any-return]
 
 
 def in_array(column: ColumnElement[T], items: Iterable[T]) -> Condition:

@@ -27,11 +27,12 @@ from typing import Any, Generic, Self, TypeVar, TypeVarTuple, overload
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import schema
+from sqlalchemy.sql import operators, schema
 from sqlalchemy.sql._annotated_cols import HasRowPos
-from sqlalchemy.sql.elements import ColumnElement, KeyedColumnElement
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement, KeyedColumnElement, UnaryExpression
 from sqlalchemy.sql.schema import Column
-from sqlalchemy.sql.selectable import FromClause, NamedFromClause
+from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
+from sqlalchemy.sql.visitors import replacement_traverse
 
 from .compile import (
     VALUE,
@@ -234,6 +235,25 @@ def asc(expr: ColumnElement[Any], *, nulls: str | None = None) -> _Order:
 def desc(expr: ColumnElement[Any], *, nulls: str | None = None) -> _Order:
     """Descending order, optionally ``nulls="first"`` or ``"last"``."""
     return _Order(expr, True, nulls)
+
+
+_CORE_DIRECTIONS = {operators.asc_op: False, operators.desc_op: True}
+_CORE_NULLS = {operators.nulls_first_op: "first", operators.nulls_last_op: "last"}
+
+
+def order_item(item: Any) -> _Order:
+    """An ORDER BY item as an :class:`_Order`: ``asc()``/``desc()`` as they are, and a Core
+    ``col.desc().nulls_last()`` read for its direction and NULLS placement (so it is not
+    wrapped again into ``DESC ASC``); anything else ascending."""
+    if isinstance(item, _Order):
+        return item
+    nulls = None
+    if isinstance(item, UnaryExpression) and item.modifier in _CORE_NULLS:
+        nulls, item = _CORE_NULLS[item.modifier], item.element
+    descending = False
+    if isinstance(item, UnaryExpression) and item.modifier in _CORE_DIRECTIONS:
+        descending, item = _CORE_DIRECTIONS[item.modifier], item.element
+    return _Order(item, descending, nulls)
 
 
 def _tables_of(items: Iterable[Any]) -> list[Any]:
@@ -583,12 +603,15 @@ class SelectQuery(Query[*Ts]):
                 raise CompileError("select() needs columns or a from_() table")
             columns = [c for f in froms for c in f.c]
         stmt = sa.select(*columns)
+        made_lateral: dict[Any, Any] = {}
         if froms:
             source = froms[0]
             for kind, target, on, lateral in self._joins:
                 target_core = operand_core(target, binder, None, "join")
                 if lateral and not getattr(target_core, "_is_lateral", False):
-                    target_core = sa.lateral(target_core)
+                    lateral_core = _lateral(target_core)
+                    made_lateral[target_core] = lateral_core
+                    target_core = lateral_core
                 binder.push_scope([source, target_core, *froms[1:]])
                 on_core = None if on is None else on._core(binder)
                 binder.pop_scope()
@@ -638,7 +661,38 @@ class SelectQuery(Query[*Ts]):
                 key_share=key_share,
                 read=read,
             )
+        if made_lateral:
+            stmt = _refer_to_laterals(stmt, made_lateral)
         return stmt
+
+
+def _lateral(target: Any) -> Any:
+    """``target`` joined LATERAL: a subquery becomes a LATERAL subquery of the same name."""
+    if isinstance(target, Subquery):
+        return sa.lateral(target.element, name=target.name)
+    return sa.lateral(target)
+
+
+_NO_OPTIONS: dict[str, Any] = {}
+
+
+def _refer_to_laterals(stmt: Any, made: Mapping[Any, Any]) -> Any:
+    """``stmt`` with every reference to a subquery joined LATERAL pointed at its LATERAL form.
+
+    The select list and conditions name the subquery the user made (``q.subquery("x")``);
+    left alone, that subquery would also land in FROM, uncorrelated: a silent cross join.
+    """
+
+    def replace(element: Any, **kw: Any) -> Any:
+        lateral = made.get(element)
+        if lateral is not None:
+            return lateral
+        table = getattr(element, "table", None)
+        if table is not None and isinstance(element, ColumnClause) and table in made:
+            return made[table].c[element.key]
+        return None
+
+    return replacement_traverse(stmt, _NO_OPTIONS, replace)
 
 
 def _conditions_key(part: str, conditions: tuple[Condition, ...], values: list[Any]) -> Hashable:
@@ -940,6 +994,11 @@ class _DML(Query[*Ts]):
     _table: sa.Table
     _returning: tuple[Any, ...]
     __slots__ = ("_returning", "_table")
+
+    def cte(self, name: str | None = None) -> Any:
+        """This statement as a data-modifying common table expression (``WITH x AS (UPDATE ...
+        RETURNING ...)``), for ``select(x.c.id)``; give it ``returning(...)`` columns to select."""
+        return self.statement.cte(name)
 
     def _returning_key(self, values: list[Any]) -> Hashable:
         return tuple(operand_key(c, values) for c in self._returning)

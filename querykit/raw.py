@@ -19,7 +19,7 @@ from typing import Any, TypeVar, TypeVarTuple, overload
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.elements import ClauseElement, ColumnElement
+from sqlalchemy.sql.elements import ClauseElement, ColumnElement, Grouping
 from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
@@ -58,6 +58,11 @@ class RawSQL(ColumnElement[Any]):
         self.texts = texts
         self.elements = elements
         self.type = type_
+
+    def self_group(self, against: Any = None) -> Any:
+        """Parenthesised inside any operator: ``and_(a, sql("x OR y"))`` is ``a AND (x OR y)``,
+        never ``a AND x OR y``. Alone (a statement, a select-list item) it stays as written."""
+        return self if against is None else Grouping(self)
 
 
 @compiles(RawSQL)

@@ -55,7 +55,7 @@ from . import codecs
 from .compile import Binder, CompiledSQL, column_label, to_sql
 from .errors import CompileError, MappingError, SchemaError
 from .operators import Condition, as_condition
-from .query import Query, _Order, _resolve_order_string, asc
+from .query import Query, _Order, _resolve_order_string, order_item
 
 __all__ = [
     "Include",
@@ -437,10 +437,8 @@ def _resolve_order(table: sa.Table, items: Iterable[Any], where: str) -> tuple[_
     for item in items:
         if isinstance(item, str):
             out.append(_resolve_order_string(item, [table], {}))
-        elif isinstance(item, _Order):
-            out.append(item)
         else:
-            out.append(asc(item))
+            out.append(order_item(item))
     for o in out:
         if isinstance(o.expr, schema.Column) and o.expr.table is not table:
             raise SchemaError(

@@ -400,16 +400,33 @@ def test_core_expressions_are_accepted_and_cached_by_shape() -> None:
     assert_sql(q2, expected, ("b", "y%"))
 
 
-def test_core_expanding_in_still_works() -> None:
+def test_core_in_list_binds_one_array() -> None:
+    """Core's ``col.in_([...])`` is sent as ``= ANY(%s)``: one shape for every list length."""
+    from querykit.compile import cache_info, clear_cache
+
+    clear_cache()
+    for items in (["a", "b"], ["a", "b", "c"], [], ["z"] * 50):
+        assert_sql(
+            select(run.c.id).where(run.c.name.in_(items)),
+            "SELECT pipeline_run.id FROM pipeline_run WHERE pipeline_run.name = ANY (%s)",
+            (items,),
+        )
     assert_sql(
-        select(run.c.id).where(run.c.name.in_(["a", "b"])),
-        "SELECT pipeline_run.id FROM pipeline_run WHERE pipeline_run.name IN (%s, %s)",
-        ("a", "b"),
+        select(run.c.id).where(run.c.status.not_in([Status.FAILED])),
+        "SELECT pipeline_run.id FROM pipeline_run "
+        "WHERE pipeline_run.status != ALL (CAST(%s AS status[]))",
+        (["FAILED"],),
     )
+    info = cache_info()
+    assert (info["misses"], info["uncacheable"]) == (2, 0)
+
+
+def test_core_tuple_in_keeps_cores_form() -> None:
     assert_sql(
-        select(run.c.id).where(run.c.name.in_(["a", "b", "c"])),
-        "SELECT pipeline_run.id FROM pipeline_run WHERE pipeline_run.name IN (%s, %s, %s)",
-        ("a", "b", "c"),
+        select(run.c.id).where(sa.tuple_(run.c.name, run.c.id).in_([("a", "1"), ("b", "2")])),
+        "SELECT pipeline_run.id FROM pipeline_run "
+        "WHERE (pipeline_run.name, pipeline_run.id) IN ((%s, %s), (%s, %s))",
+        ("a", "1", "b", "2"),
     )
 
 
@@ -417,7 +434,7 @@ def test_statement_is_the_core_statement() -> None:
     q = select(run.c.id).where(eq(run.c.name, "a"))
     stmt = q.statement
     assert isinstance(stmt, sa.Select)
-    assert stmt.compile().params == {"qk_0": "a"}
+    assert stmt.compile().params == {"pipeline_run_name_1": "a"}  # named after its column
 
 
 # -- insert / update / delete ------------------------------------------------------------
