@@ -24,13 +24,14 @@ import pwd
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import EmbeddedError
+from .errors import ConfigError, EmbeddedError
 from .settings import Settings
 
 __all__ = ["EmbeddedServer", "EmbeddedStatus", "database_url"]
@@ -51,6 +52,8 @@ class EmbeddedStatus:
     log: Path | None = None
     started: bool = False
     """True when this call started the server (False when it was already running)."""
+    since: float | None = None
+    """When the server started (seconds since the epoch), from its ``postmaster.pid``."""
 
     @property
     def url(self) -> str | None:
@@ -62,10 +65,39 @@ def _url(port: int, dbname: str = "postgres") -> str:
 
 
 def database_url(settings: Settings) -> str:
-    """The configured URL, or else the URL of the project's embedded server, started if needed."""
+    """The configured URL, or else the URL of the project's embedded server, started if needed.
+
+    The embedded server is a development default, so it says so, once per process, on
+    stderr: where its data lives, its URL, and that it outlives this process. With
+    ``QUERYKIT_EMBEDDED=0`` (or ``embedded = false``) a missing URL is a ``ConfigError``,
+    so that a production deploy that lost its ``DATABASE_URL`` fails instead of starting
+    an empty local database.
+    """
     if settings.database_url:
         return settings.database_url
-    return EmbeddedServer.for_project(settings.project_dir).start().url or ""
+    if not settings.embedded:
+        source = settings.sources.get("embedded", "")
+        where = source.removeprefix("env:") if source.startswith("env:") else "embedded = false"
+        raise ConfigError(
+            f"no database URL is configured and the embedded server is turned off ({where}): "
+            "set DATABASE_URL (or database_url in [tool.querykit])"
+        )
+    server = EmbeddedServer.for_project(settings.project_dir)
+    status = server.start()
+    url = status.url or ""
+    if server.data_dir not in _ANNOUNCED:
+        _ANNOUNCED.add(server.data_dir)
+        how = "started" if status.started else "using"
+        print(
+            f"querykit: no DATABASE_URL; {how} the embedded PostgreSQL at {url} "
+            f"(data: {server.data_dir}). It keeps running after this process: "
+            "`querykit db stop` stops it; QUERYKIT_EMBEDDED=0 forbids it.",
+            file=sys.stderr,
+        )
+    return url
+
+
+_ANNOUNCED: set[Path] = set()
 
 
 def bin_dir() -> Path:
@@ -92,9 +124,14 @@ class EmbeddedServer:
         self.server_settings = dict(server_settings or {})
         self.log = self.data_dir / "querykit-server.log"
         self._lock_path = self.data_dir.parent / f".{self.data_dir.name}.lock"
+        self._port_file = self.data_dir.parent / f"{self.data_dir.name}.port"
+        """The port this data directory's server listens on, kept across restarts, so that
+        app configs, ``psql`` history and a running app's open pool keep working."""
 
     @classmethod
     def for_project(cls, project_dir: Path) -> EmbeddedServer:
+        """The server of a project, in ``<project>/.querykit/``, a folder git ignores
+        (it writes its own ``.gitignore``: a data directory grows to gigabytes)."""
         return cls(Path(project_dir) / ".querykit" / "pgdata")
 
     # -- public operations ------------------------------------------------
@@ -103,7 +140,9 @@ class EmbeddedServer:
         pid, port = self._running_postmaster()
         if pid is None:
             return EmbeddedStatus(self.data_dir, running=False, log=self.log)
-        return EmbeddedStatus(self.data_dir, running=True, pid=pid, port=port, log=self.log)
+        return EmbeddedStatus(
+            self.data_dir, True, pid, port, self.log, since=_started_at(self.data_dir)
+        )
 
     def start(self, *, timeout: float = 60.0) -> EmbeddedStatus:
         """Start the server, or return the one already running. Idempotent and process-safe."""
@@ -111,14 +150,17 @@ class EmbeddedServer:
             if not (self.data_dir / "PG_VERSION").exists():
                 self._initdb()
             pid, port = self._running_postmaster()
+            since = _started_at(self.data_dir)
             if pid is not None and port is not None:
-                return EmbeddedStatus(self.data_dir, True, pid, port, self.log)
+                return EmbeddedStatus(self.data_dir, True, pid, port, self.log, since=since)
             self._clear_stale_pidfile()
             self._pg_ctl_start(timeout)
             pid, port = self._running_postmaster()
             if pid is None or port is None:
                 raise EmbeddedError(f"the embedded server did not start; see {self.log}")
-            return EmbeddedStatus(self.data_dir, True, pid, port, self.log, started=True)
+            self._port_file.write_text(f"{port}\n")
+            since = _started_at(self.data_dir)
+            return EmbeddedStatus(self.data_dir, True, pid, port, self.log, True, since)
 
     def stop(self, *, timeout: float = 60.0) -> bool:
         """Stop the server. Returns False if it was not running."""
@@ -154,6 +196,12 @@ class EmbeddedServer:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        if self.data_dir.parent.name == ".querykit":
+            ignore = self.data_dir.parent / ".gitignore"
+            if not ignore.exists():
+                ignore.write_text(
+                    "# Written by querykit: the embedded server's data, never commit it.\n*\n"
+                )
         with self._lock_path.open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -190,7 +238,7 @@ class EmbeddedServer:
         last_error: EmbeddedError | None = None
         # A crashed postmaster's children may hold shared memory for a moment; retry then.
         while time.monotonic() < deadline:
-            port = _free_port()
+            port = self._port()
             try:
                 self._run(
                     [
@@ -208,6 +256,14 @@ class EmbeddedServer:
                 time.sleep(0.5)
         assert last_error is not None
         raise last_error
+
+    def _port(self) -> int:
+        """The remembered port while it is free, else a new free one (remembered on start)."""
+        try:
+            remembered = int(self._port_file.read_text().strip())
+        except (OSError, ValueError):
+            return _free_port()
+        return remembered if _port_is_free(remembered) else _free_port()
 
     def _run(self, argv: list[str], *, timeout: float, what: str) -> None:
         exe = bin_dir() / argv[0]
@@ -320,6 +376,24 @@ def _make_traversable(path: Path) -> None:
         mode = directory.stat().st_mode
         if not mode & stat.S_IXOTH:
             directory.chmod(mode | stat.S_IXOTH)
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the postmaster binds
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _started_at(data_dir: Path) -> float | None:
+    """The postmaster's start time, line 3 of ``postmaster.pid``."""
+    try:
+        return float((data_dir / "postmaster.pid").read_text().splitlines()[2])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _free_port() -> int:

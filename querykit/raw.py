@@ -19,6 +19,7 @@ from typing import Any, TypeVar, TypeVarTuple, overload
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import ClauseElement, ColumnElement, Grouping
 from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal
@@ -62,7 +63,11 @@ class RawSQL(ColumnElement[Any]):
     def self_group(self, against: Any = None) -> Any:
         """Parenthesised inside any operator: ``and_(a, sql("x OR y"))`` is ``a AND (x OR y)``,
         never ``a AND x OR y``. Alone (a statement, a select-list item) it stays as written."""
-        return self if against is None else Grouping(self)
+        return self if against in _UNGROUPED else Grouping(self)
+
+
+# alone, labelled, an argument, or the whole WHERE clause
+_UNGROUPED = (None, operators.as_, operators.comma_op, operators._asbool)
 
 
 @compiles(RawSQL)

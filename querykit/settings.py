@@ -5,7 +5,8 @@ Sources, highest precedence first:
 1. explicit overrides (the CLI's options, or keyword arguments);
 2. environment variables: ``DATABASE_URL``, ``QUERYKIT_DATABASE_URL``,
    ``QUERYKIT_SCHEMA``, ``QUERYKIT_QUERIES`` (comma separated),
-   ``QUERYKIT_MIGRATIONS``, ``QUERYKIT_MIGRATIONS_TABLE``, ``QUERYKIT_LOCK_TIMEOUT``;
+   ``QUERYKIT_MIGRATIONS``, ``QUERYKIT_MIGRATIONS_TABLE``, ``QUERYKIT_LOCK_TIMEOUT``,
+   ``QUERYKIT_EMBEDDED`` (0 or 1), ``QUERYKIT_SEED``;
 3. ``[tool.querykit]`` in the nearest ``pyproject.toml``;
 4. defaults.
 
@@ -41,6 +42,8 @@ _KEYS: dict[str, tuple[str, str]] = {
     "migrations": ("QUERYKIT_MIGRATIONS", "path"),
     "migrations_table": ("QUERYKIT_MIGRATIONS_TABLE", "str"),
     "lock_timeout": ("QUERYKIT_LOCK_TIMEOUT", "float"),
+    "embedded": ("QUERYKIT_EMBEDDED", "bool"),
+    "seed": ("QUERYKIT_SEED", "str"),
 }
 
 
@@ -55,6 +58,12 @@ class Settings:
     migrations: Path = Path("migrations/sql")
     migrations_table: str = "public.querykit_migrations"
     lock_timeout: float = 5.0
+    embedded: bool = True
+    """Whether a missing database URL may start the embedded server (a development default);
+    ``QUERYKIT_EMBEDDED=0`` or ``embedded = false`` makes a missing URL an error instead."""
+    seed: str | None = None
+    """What ``querykit db seed`` runs: ``"module:function"`` (given a ``Database``) or a
+    ``.sql`` file, relative to the project."""
     config_path: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     """Where each non-default value came from: ``"cli"``, ``"env:NAME"`` or the file path."""
@@ -161,6 +170,13 @@ def _coerce(key: str, value: Any, where: str) -> Any:
         if isinstance(value, str | Path):
             return Path(value)
         raise ConfigError(f"{key} in {where} must be a directory path")
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE | _FALSE:
+            return text in _TRUE
+        raise ConfigError(f"{key} in {where} must be true or false (1 or 0), got {value!r}")
     if kind == "float":
         try:
             number = float(value)
@@ -174,6 +190,10 @@ def _coerce(key: str, value: Any, where: str) -> Any:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{key} in {where} must be a non-empty string")
     return value
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
 def _absolute(path: Path, base: Path) -> Path:

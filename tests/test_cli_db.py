@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,9 @@ def test_unreachable_database_fails_fast_on_one_line_without_the_password(
     project_dir: Path,
 ) -> None:
     url = "postgresql://nobody:secret@127.0.0.1:1/x"
-    started = time.monotonic()
     proc = querykit("db", "status", cwd=project_dir, env={"DATABASE_URL": url})
-    elapsed = time.monotonic() - started
-    assert elapsed < 5
     assert proc.returncode != 0
+    assert "Connection refused" in proc.stderr  # the first answer, not a timeout or a retry loop
     assert "secret" not in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()

