@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ._conninfo import connect
+from ._pool import register_types
 from .compile import CompiledSQL
 from .errors import ConfigError, QueryKitError
 from .query import Query
@@ -191,6 +192,7 @@ def explain(url: str, compiled: CompiledSQL, *, analyze: bool = False) -> str:
     """
     options = "ANALYZE, BUFFERS" if analyze else "COSTS"
     with connect(url) as conn, conn.transaction(force_rollback=True):
+        register_types(conn)  # as on the pool's connections: vectors bind
         for name, value in compiled.settings:
             conn.execute("SELECT set_config(%s, %s, true)", (name, value))
         rows = conn.execute(f"EXPLAIN ({options}) {compiled.sql}", compiled.params).fetchall()
