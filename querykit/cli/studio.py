@@ -58,4 +58,7 @@ def studio(
                 typer.echo(f"querykit studio ({mode}) at {server.url}")
                 common.info("Ctrl-C stops it.")
 
-        server.run(open_browser=open_, ready=ready)
+        try:
+            server.run(open_browser=open_, ready=ready)
+        except KeyboardInterrupt:  # Ctrl-C is how a server is stopped: success
+            common.info("studio stopped")

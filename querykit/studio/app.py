@@ -105,6 +105,7 @@ class Studio:
     )
 
     def __post_init__(self) -> None:
+        self.env.filters["fromjson"] = json.loads
         self.env.globals.update(
             studio=self,
             human_size=human_size,

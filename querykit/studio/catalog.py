@@ -218,11 +218,22 @@ def _column_info(column: sa.Column[Any], metric: Metric | None) -> ColumnInfo:
     )
 
 
+_SHORT_TYPES = {
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+    "TIMESTAMP WITHOUT TIME ZONE": "timestamp",
+    "TIME WITH TIME ZONE": "timetz",
+    "TIME WITHOUT TIME ZONE": "time",
+    "DOUBLE PRECISION": "float8",
+}
+
+
 def _type_name(type_: sa.types.TypeEngine[Any]) -> str:
+    """The type as psql's \\d shows it, short: ``timestamptz``, ``numeric(12, 6)``."""
     try:
-        return sql_type_name(type_)
+        name = sql_type_name(type_)
     except sa.exc.CompileError:
         return type(type_).__name__.lower()
+    return _SHORT_TYPES.get(name, name.lower())
 
 
 def kind_of(type_: sa.types.TypeEngine[Any]) -> Kind:

@@ -63,7 +63,13 @@ def cell(kind: str, value: Any) -> Cell:
         short, cut = _cut(text)
         if cut:
             return Cell(short, "json", truncated=True, size=len(text.encode()))
-        tree = json_tree(value, url=None) if isinstance(value, dict | list) and value else None
+        tree = (
+            json_tree(
+                value, url=None, summary=_cut(text)[0] if len(text) <= 90 else text[:87] + "…"
+            )
+            if isinstance(value, dict | list) and value
+            else None
+        )
         return Cell(short, "json", tree=tree)
     text = display_text(value)
     short, cut = _cut(text)
@@ -94,8 +100,9 @@ def kind_of_value(value: Any) -> str:
 def display_text(value: Any) -> str:
     if isinstance(value, enum.Enum):
         return value.name
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, dt.datetime):  # as PostgreSQL prints it: 2026-01-31 12:00:00+00
+        text = value.isoformat(sep=" ", timespec="seconds")
+        return text[:-3] if text.endswith(":00") and value.tzinfo is not None else text
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, bool):
@@ -141,38 +148,54 @@ def vector_summary(value: Any) -> dict[str, Any]:
 # -- JSON trees --------------------------------------------------------------------
 
 
-def json_tree(value: Any, *, url: str | None, path: tuple[Any, ...] = ()) -> Markup:
+def json_tree(
+    value: Any, *, url: str | None, path: tuple[Any, ...] = (), summary: str | None = None
+) -> Markup:
     """``value`` as nested ``<details>``; past TREE_NODES nodes, parts load from ``url``.
 
     ``url`` is the address of the whole value; a part is ``url&path=<json list>``.
-    Without one (a small value in a cell) the whole tree is drawn.
+    Without one (a small value in a cell) the whole tree is drawn, closed, with
+    ``summary`` (the value in one line) on it; with one, the top level is open.
     """
     budget = [TREE_NODES if url is not None else 1_000_000]
-    return Markup(f'<div class="jt">{_node(value, url, list(path), budget, 0)}</div>')
+    top = _node(value, url, list(path), budget, 0 if summary is None else -1, summary)
+    return Markup(f'<div class="jt">{top}</div>')
 
 
-def _node(value: Any, url: str | None, path: list[Any], budget: list[int], depth: int) -> str:
+def _node(
+    value: Any,
+    url: str | None,
+    path: list[Any],
+    budget: list[int],
+    depth: int,
+    summary: str | None = None,
+    name: str = "",
+) -> str:
+    """One node; ``name`` is its key in the parent (drawn inside the summary of a container)."""
     budget[0] -= 1
     if isinstance(value, dict | list) and value:
         is_dict = isinstance(value, dict)
         label = f"{{{len(value)} keys}}" if is_dict else f"[{len(value)} items]"
+        if summary is not None:
+            label = f'<span class="line">{escape(summary)}</span>'
+
         if budget[0] <= 0 and url is not None:
             part = f"{url}&path={quote(json.dumps(path))}"
             return (
                 f'<details class="lazy" hx-get="{escape(part)}" hx-trigger="toggle once" '
-                f'hx-target="find .part" hx-swap="innerHTML"><summary>{label}</summary>'
+                f'hx-target="find .part" hx-swap="innerHTML"><summary>{name}{label}</summary>'
                 '<div class="part">loading…</div></details>'
             )
         items = value.items() if isinstance(value, dict) else enumerate(value)
         rows = []
         for key, child in items:
-            name = escape(json.dumps(key)) if is_dict else str(key)
-            rows.append(
-                f'<li><span class="k">{name}</span>: '
-                f"{_node(child, url, [*path, key], budget, depth + 1)}</li>"
-            )
+            child_name = f'<span class="k">{escape(json.dumps(key)) if is_dict else key}</span>: '
+            node = _node(child, url, [*path, key], budget, depth + 1, name=child_name)
+            rows.append(f"<li>{node}</li>")
         opened = " open" if depth == 0 else ""
-        return f"<details{opened}><summary>{label}</summary><ul>{''.join(rows)}</ul></details>"
+        return (
+            f"<details{opened}><summary>{name}{label}</summary><ul>{''.join(rows)}</ul></details>"
+        )
     text = json.dumps(value, ensure_ascii=False)
     kind = "s" if isinstance(value, str) else "n" if isinstance(value, int | float) else "c"
-    return f'<span class="{kind}">{escape(text)}</span>'
+    return f'{name}<span class="{kind}">{escape(text)}</span>'

@@ -1,6 +1,6 @@
 """The Studio under test: a seeded database, two running Studios (read-only and --write), Chromium.
 
-Seeded once per module, with querykit's own bulk COPY: 100,000 pipeline runs
+Seeded once per session, with querykit's own bulk COPY: 100,000 pipeline runs
 (the first 2,000 with three steps each), 1,000 embeddings of 384 dimensions,
 and one agent context whose jsonb document is 1 MB. Each Studio is the real
 ``querykit studio`` command in a subprocess; the browser is Debian's chromium
@@ -51,6 +51,7 @@ def seed(url: str) -> None:
             "name": ["video-production", "podcast-summary", "doc-translation"][i % 3],
             "status": statuses[i % 5],
             "started_at": start + dt.timedelta(minutes=i),
+            "ended_at": None if i % 4 == 3 else start + dt.timedelta(minutes=i + i % 7),
             "cost": Decimal(rng.randint(0, 1_000_000)) / 1000,
             "metadata": {"topic": "AI automation", "n": i},
         }
@@ -94,7 +95,7 @@ def seed(url: str) -> None:
         conn.execute("ANALYZE")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def seeded_url(pg_server_url: str, template_db: str) -> Iterator[str]:
     name = f"qk_studio_{os.getpid()}"
     ident = sql.Identifier(name)
@@ -175,21 +176,21 @@ def stop_studio(studio: RunningStudio) -> None:
         studio.process.kill()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def studio(seeded_url: str) -> Iterator[RunningStudio]:
     running = start_studio(seeded_url)
     yield running
     stop_studio(running)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def write_studio(seeded_url: str) -> Iterator[RunningStudio]:
     running = start_studio(seeded_url, "--write")
     yield running
     stop_studio(running)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip(
