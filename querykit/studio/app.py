@@ -597,7 +597,7 @@ async def edit_cell(studio: Studio, request: Request) -> Response:
     info = table.column(form.get("col", ""))
     key = json.loads(form.get("key", "[]"))
     text = form.get("value", "")
-    value = None if (text == "" and info.nullable and form.get("null")) else parse_value(info, text)
+    value = None if (info.nullable and form.get("null")) else parse_value(info, text)
     where = _key_condition(table, key)
     changed = await studio.database.first(
         update(table.table)

@@ -18,7 +18,7 @@ import pytest
 
 import queries
 from querykit import asc, connect, count, desc, eq, nearest, select
-from schema import Status, embedding, metadata, pipeline_run, pipeline_step
+from schema import Status, content_item, embedding, metadata, pipeline_run, pipeline_step
 
 from .conftest import (
     SCREENS,
@@ -260,6 +260,49 @@ def test_write_studio_saves_an_edit_and_reports_a_concurrent_one(
         screenshot(b, "edit-conflict")
         with connect(seeded_url) as db:
             assert db.scalar(select(run.c.name).where(eq(run.c.id, "run000002"))) == "edited by A"
+    finally:
+        ctx_a.close()
+        ctx_b.close()
+
+
+def test_write_studio_inserts_and_deletes_a_row_and_refuses_a_stale_delete(
+    browser: Any, write_studio: RunningStudio, seeded_url: str
+) -> None:
+    (ctx_a, a), (ctx_b, b) = (
+        open_context(browser, write_studio),
+        open_context(browser, write_studio),
+    )
+    a.on("dialog", lambda dialog: dialog.accept())
+    b.on("dialog", lambda dialog: dialog.accept())
+    try:
+        a.goto(f"{write_studio.base}/t/content_item/new")
+        a.fill('input[name="type"]', "podcast")
+        a.fill('textarea[name="metadata"]', '{"duration": 95, "hosts": ["ana"]}')
+        a.get_by_role("button", name="Insert").click()
+        a.wait_for_url("**/t/content_item/row?key=**")
+        new_id = a.locator('tr[data-col="id"] td').first.inner_text().strip()
+        with connect(seeded_url) as db:
+            assert db.one(
+                select(content_item.c.type, content_item.c.metadata).where(
+                    eq(content_item.c.id, new_id)
+                )
+            ) == ("podcast", {"duration": 95, "hosts": ["ana"]})
+        b.goto(a.url)  # B opens the same version of the row
+        form_a = a.locator('tr[data-col="type"] form.edit-form')
+        form_a.locator('input[name="value"]').fill("radio")
+        form_a.get_by_role("button", name="save").click()
+        a.locator(".msg.ok", has_text="saved type").wait_for()
+        b.get_by_role("button", name="delete row").click()
+        assert "conflict" in b.locator(".msg.error").inner_text()
+        with connect(seeded_url) as db:
+            assert (
+                db.scalar(select(content_item.c.type).where(eq(content_item.c.id, new_id)))
+                == "radio"
+            )
+        a.get_by_role("button", name="delete row").click()  # A has the current version
+        a.wait_for_url("**/t/content_item")
+        with connect(seeded_url) as db:
+            assert db.first(select(content_item.c.id).where(eq(content_item.c.id, new_id))) is None
     finally:
         ctx_a.close()
         ctx_b.close()

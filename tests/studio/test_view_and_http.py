@@ -213,3 +213,23 @@ def test_the_cli_help_and_a_busy_port(studio: RunningStudio) -> None:
         timeout=60,
     )
     assert busy.returncode != 0 and busy.stderr.startswith("error: ")
+
+
+def test_the_vendored_htmx_matches_its_notice() -> None:
+    """tools/vendor_studio.py --check: the file is the npm package's, with version and licence noted."""
+    proc = subprocess.run(
+        [sys.executable, "tools/vendor_studio.py", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout
+    notice = (ROOT / "querykit" / "studio" / "static" / "VENDORED.md").read_text()
+    assert "| htmx.min.js | htmx.org | 2.0.11 | 0BSD" in notice
+    assert (ROOT / "querykit" / "studio" / "static" / "htmx.min.js.LICENSE").read_text().strip()
+
+
+def test_the_cli_does_not_import_the_web_stack_until_studio_runs() -> None:
+    code = "import sys, querykit.cli; print(sorted({'starlette', 'uvicorn', 'jinja2'} & set(sys.modules)))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.stdout.strip() == "[]", proc.stderr
