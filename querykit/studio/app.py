@@ -606,31 +606,41 @@ async def edit_cell(studio: Studio, request: Request) -> Response:
         .returning(_xmin())
     )
     if changed is None:
-        await _conflict(studio, table, where, "edit")
+        return await _conflict(studio, request, table, key, "edit")
     context = await _row(studio, table, key)
     return studio.render(request, "row_body.html", message=f"saved {info.name}", **context)
 
 
-async def _conflict(studio: Studio, table: TableInfo, where: Any, what: str) -> None:
-    exists = await studio.database.first(select(count()).from_(table.table).where(where))
-    if exists and exists[0]:
+async def _conflict(
+    studio: Studio, request: Request, table: TableInfo, key: list[Any], what: str
+) -> Response:
+    """The row changed (or went) since the page showed it: say so, and show it as it is now."""
+    try:
+        context = await _row(studio, table, key)
+    except ValidationError:
         raise ValidationError(
-            f"conflict: this {table.name} row was changed by someone else since you opened it; "
-            f"your {what} was not saved. Reload the row to see its current values, then try again."
-        )
-    raise ValidationError(f"conflict: this {table.name} row was deleted since you opened it")
+            f"conflict: this {table.name} row was deleted since you opened it; "
+            f"your {what} was not applied"
+        ) from None
+    error = (
+        f"conflict: this {table.name} row was changed by someone else since you opened it; "
+        f"your {what} was not applied. Below is the row as it is now: check it, then try again."
+    )
+    return studio.render(request, "row_body.html", 409, error=error, **context)
 
 
 async def delete_row(studio: Studio, request: Request) -> Response:
     _writable(studio)
     table = studio.catalog.table(request.path_params["table"])
     form = {k: str(v) for k, v in (await request.form()).items()}
-    where = _key_condition(table, json.loads(form.get("key", "[]")))
+    key = json.loads(form.get("key", "[]"))
     gone = await studio.database.first(
-        delete(table.table).where(where, eq(_xmin(), form.get("xmin", ""))).returning(_xmin())
+        delete(table.table)
+        .where(_key_condition(table, key), eq(_xmin(), form.get("xmin", "")))
+        .returning(_xmin())
     )
     if gone is None:
-        await _conflict(studio, table, where, "delete")
+        return await _conflict(studio, request, table, key, "delete")
     return Response(status_code=204, headers={"hx-redirect": f"/t/{table.name}"})
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 import queries
 from querykit import asc, connect, count, desc, eq, nearest, select
@@ -125,10 +126,10 @@ def test_sort_by_cost_descending_matches_sql(
 def test_a_run_links_to_its_steps(page: Any, studio: RunningStudio, seeded_url: str) -> None:
     page.goto(f"{studio.base}/t/pipeline_run")
     first = page.locator("#rows tbody tr").first
-    assert first.locator("td.rel .badge").inner_text() == "3"  # lazily counted for the page
+    expect(first.locator("td.rel .badge")).to_have_text("3")  # counted lazily, for the page
     first.locator("a.pk").click()
     relation = page.locator(".relations li", has_text="steps")
-    assert relation.locator(".badge").inner_text() == "3"
+    expect(relation.locator(".badge")).to_have_text("3")
     relation.locator("a.child").click()
     page.wait_for_url("**/t/pipeline_step?run_id.eq=run000000**")
     with connect(seeded_url) as db:
@@ -204,7 +205,7 @@ def test_a_named_query_runs_with_a_typed_parameter(
     assert [r.split("\t")[0].strip() for r in rows.all_inner_texts()] == [
         str(r[0]) for r in expected
     ]
-    assert "LIMIT" in page.locator("#result pre.pretty").text_content()
+    assert "$4 = 4" in page.locator("#sql-default .params").inner_text()  # the SQL that ran
     screenshot(page, "named-query")
     csrf = json.loads(page.locator("body").get_attribute("hx-headers"))
     bad = page.context.request.post(
@@ -257,6 +258,8 @@ def test_write_studio_saves_an_edit_and_reports_a_concurrent_one(
         form_b.locator('input[name="value"]').fill("edited by B")
         form_b.get_by_role("button", name="save").click()
         assert "conflict" in b.locator(".msg.error").inner_text()
+        # the row as it is now, with A's value, so B can decide again
+        assert "edited by A" in b.locator('tr[data-col="name"] td').first.inner_text()
         screenshot(b, "edit-conflict")
         with connect(seeded_url) as db:
             assert db.scalar(select(run.c.name).where(eq(run.c.id, "run000002"))) == "edited by A"
