@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import uvicorn
 
+from ..db import connect
 from ..embedded import database_url
 from ..errors import ConfigError
 from ..settings import Settings
@@ -46,6 +47,8 @@ class StudioServer:
 
     def __post_init__(self) -> None:
         self.url_db = database_url(self.settings)
+        # An unreachable database is one clear error here, before any URL is printed.
+        connect(self.url_db, min_size=1, max_size=1).close()
         self.sock = bind(self.port)
         self.port = self.sock.getsockname()[1]
         self.token = new_token()

@@ -121,6 +121,7 @@ class RunningStudio:
     """The URL with its token, as the command printed it."""
     port: int
     process: subprocess.Popen[str]
+    database_url: str
     requests: list[str] = field(default_factory=list)
 
     @property
@@ -161,7 +162,7 @@ def start_studio(database_url: str, *extra: str) -> RunningStudio:
             info = json.loads(text)
         except json.JSONDecodeError:
             continue
-        return RunningStudio(info["url"], info["port"], process)
+        return RunningStudio(info["url"], info["port"], process, database_url)
     process.kill()
     raise AssertionError(
         f"querykit studio did not start: {text}{process.stderr.read() if process.stderr else ''}"

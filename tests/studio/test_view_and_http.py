@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 from decimal import Decimal
@@ -188,7 +189,7 @@ def test_the_cli_says_which_extra_is_missing() -> None:
     assert "pip install 'querykit[studio]'" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_the_cli_help_and_a_busy_port(studio: RunningStudio) -> None:
+def test_the_cli_help_a_dead_database_and_a_busy_port(studio: RunningStudio) -> None:
     helped = subprocess.run(
         [sys.executable, "-m", "querykit", "studio", "--help"],
         capture_output=True,
@@ -212,7 +213,17 @@ def test_the_cli_help_and_a_busy_port(studio: RunningStudio) -> None:
         cwd=ROOT,
         timeout=60,
     )
-    assert busy.returncode != 0 and busy.stderr.startswith("error: ")
+    assert busy.returncode == 1 and busy.stderr.startswith("error: cannot connect to PostgreSQL")
+    assert "Traceback" not in busy.stderr and not busy.stdout  # no URL printed for a dead database
+    taken = subprocess.run(
+        [sys.executable, "-m", "querykit", "studio", "--port", str(studio.port)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env={**os.environ, "DATABASE_URL": studio.database_url},
+    )
+    assert taken.returncode == 2 and f"cannot listen on 127.0.0.1:{studio.port}" in taken.stderr
 
 
 def test_the_vendored_htmx_matches_its_notice() -> None:
