@@ -25,6 +25,7 @@ __all__ = [
     "cell",
     "cut_cell",
     "display_text",
+    "dumps",
     "human_size",
     "json_tree",
     "kind_of_value",
@@ -59,7 +60,7 @@ def cell(kind: str, value: Any) -> Cell:
         summary = vector_summary(value)
         return Cell(summary["head"], "vector", vector=summary)
     if kind == "json":
-        text = json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        text = dumps(value)
         short, cut = _cut(text)
         if cut:
             return Cell(short, "json", truncated=True, size=len(text.encode()))
@@ -95,6 +96,16 @@ def kind_of_value(value: Any) -> str:
     if callable(getattr(value, "to_list", None)):
         return "vector"
     return "text"
+
+
+def dumps(value: Any) -> str:
+    """JSON text of a value, nested results included (enums, times, decimals as text)."""
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=_plain)
+
+
+def _plain(value: Any) -> Any:
+    to_list = getattr(value, "to_list", None)
+    return to_list() if callable(to_list) else display_text(value)
 
 
 def display_text(value: Any) -> str:
@@ -196,6 +207,6 @@ def _node(
         return (
             f"<details{opened}><summary>{name}{label}</summary><ul>{''.join(rows)}</ul></details>"
         )
-    text = json.dumps(value, ensure_ascii=False)
+    text = dumps(value)
     kind = "s" if isinstance(value, str) else "n" if isinstance(value, int | float) else "c"
     return f'{name}<span class="{kind}">{escape(text)}</span>'

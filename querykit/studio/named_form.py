@@ -81,9 +81,18 @@ def _field(p: inspect.Parameter) -> Field:
 
 
 def arguments(named: NamedQuery, form: Mapping[str, str]) -> dict[str, Any]:
-    """The keyword arguments the form asks for, typed by the signature."""
+    """The keyword arguments the form asks for, typed by the signature.
+
+    A parameter the form does not send keeps its default; one sent empty is
+    None when the annotation allows it, and an error otherwise. The page's
+    form marks itself with ``_sent``, so an unticked checkbox (which browsers
+    do not send) is False there.
+    """
     out: dict[str, Any] = {}
+    from_page = "_sent" in form
     for field in fields_of(named):
+        if field.name not in form and not (from_page and field.input == "checkbox"):
+            continue
         if field.input == "checkbox":
             out[field.name] = form.get(field.name) in ("true", "on", "1")
             continue
@@ -126,6 +135,8 @@ def result_names(query: Any, width: int) -> list[str]:
     statement = None if callable(getattr(query, "statements", None)) else query.statement
     exported = getattr(statement, "exported_columns", None)
     names = list(exported.keys()) if exported is not None else _raw_names(query.to_sql().sql)
+    if width == 0:  # no rows: the names as declared
+        return names
     if len(names) != width:
         names = [f"column {i}" for i in range(1, width + 1)]
     return names

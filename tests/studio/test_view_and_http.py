@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -20,7 +21,19 @@ from typing import Any
 import httpx
 import pytest
 
-from querykit import and_, asc, connect, count, desc, eq, gte, load_settings, lte, select
+from querykit import (
+    InsertQuery,
+    and_,
+    asc,
+    connect,
+    count,
+    desc,
+    eq,
+    gte,
+    load_settings,
+    lte,
+    select,
+)
 from querykit.errors import ValidationError
 from querykit.studio.catalog import catalog_of, load_catalog
 from querykit.studio.view import PAGE_SIZE, parse_view
@@ -244,3 +257,27 @@ def test_the_cli_does_not_import_the_web_stack_until_studio_runs() -> None:
     code = "import sys, querykit.cli; print(sorted({'starlette', 'uvicorn', 'jinja2'} & set(sys.modules)))"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_every_named_query_runs_or_says_why_in_a_read_only_studio(studio: RunningStudio) -> None:
+    from querykit.named import load_named
+
+    client = cookie_client(studio)
+    csrf = re.search(r'"x-studio-csrf": "([0-9a-f]+)"', client.get("/").text)
+    assert csrf is not None
+    headers = {"x-studio-csrf": csrf.group(1), "hx-request": "true"}
+    named = load_named(None, load_settings(cwd=ROOT, env={}))
+    for q in named:
+        for action in ("run", "explain"):
+            page = client.post(f"/q/{q.target}/{action}", headers=headers)
+            assert "Traceback" not in page.text and "unexpected" not in page.text, (
+                q.target,
+                page.text,
+            )
+            if isinstance(q.query, InsertQuery):  # a write, refused by the read-only session
+                assert page.status_code == 400 and "read-only transaction" in page.text
+            else:
+                assert page.status_code == 200, (q.target, page.text)
+                assert (
+                    ("row(s) in" in page.text) if action == "run" else ("actual time" in page.text)
+                )
