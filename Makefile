@@ -52,6 +52,7 @@ system-deps:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/vendor_studio.py --check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict querykit

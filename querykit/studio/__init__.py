@@ -12,7 +12,8 @@ is a querykit query that the page shows as SQL.
 
 from __future__ import annotations
 
-from .app import create_app, read_only_url
+from .app import create_app
+from .context import read_only_url
 from .server import StudioServer
 
 __all__ = ["StudioServer", "create_app", "read_only_url"]
