@@ -208,7 +208,9 @@ def browser() -> Iterator[Any]:
 
 def open_context(browser: Any, studio: RunningStudio) -> Any:
     """A fresh browser profile signed in with the printed URL; every request is logged."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context = browser.new_context(
+        viewport={"width": 1440, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
+    )
     context.set_default_timeout(10_000)
     context.on("request", lambda request: studio.requests.append(request.url))
     page = context.new_page()

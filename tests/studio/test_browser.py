@@ -14,6 +14,7 @@ import statistics
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from playwright.sync_api import expect
 
@@ -102,6 +103,15 @@ def test_filter_failed_shows_only_failed_and_counts_them(
         expected = db.scalar(select(count()).from_(run).where(eq(run.c.status, Status.FAILED)))
     assert page.locator(".exact").inner_text() == f"{expected:,}"
     assert "WHERE pipeline_run.status = $1" in page.locator("details.sql pre.pretty").text_content()
+    # "copy inline" puts SQL on the clipboard that, pasted into psql, gives the rows shown
+    page.locator("details.sql summary").click()
+    page.get_by_role("button", name="copy inline").click()
+    expect(page.get_by_role("button", name="copied")).to_be_visible()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied == page.locator("details.sql pre.inline").text_content()
+    with psycopg.connect(seeded_url) as conn:  # the oracle: plain psycopg, the pasted text
+        pasted = [r[0] for r in conn.execute(copied.rstrip(";")).fetchall()]
+    assert pasted[:50] == cells(page, "id")
     screenshot(page, "table-filtered")
 
 
