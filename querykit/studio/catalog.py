@@ -67,6 +67,8 @@ class ColumnInfo:
     """Enum labels, for the choice filter."""
     references: tuple[str, str] | None = None
     """(table, column) this column points at with a single-column foreign key."""
+    references_row: bool = False
+    """Whether that column is the whole primary key there, so a value names one row."""
     metric: Metric | None = None
     """For a vector column: the metric of its index (cosine when it has none)."""
 
@@ -195,11 +197,13 @@ def _index_metrics(table: sa.Table) -> dict[str, Metric]:
 def _column_info(column: sa.Column[Any], metric: Metric | None) -> ColumnInfo:
     kind = kind_of(column.type)
     references = None
+    references_row = False
     fks = list(column.foreign_keys)
     constraint = fks[0].constraint if len(fks) == 1 else None
     if constraint is not None and len(constraint.elements) == 1:
         target = fks[0].column
         references = (target.table.fullname, target.name)
+        references_row = [c.name for c in target.table.primary_key.columns] == [target.name]
     choices: tuple[str, ...] = ()
     if kind == "enum":
         choices = tuple(getattr(column.type, "enums", ()))
@@ -214,6 +218,7 @@ def _column_info(column: sa.Column[Any], metric: Metric | None) -> ColumnInfo:
         primary_key=column.primary_key,
         choices=choices,
         references=references,
+        references_row=references_row,
         metric=metric if kind == "vector" else None,
     )
 

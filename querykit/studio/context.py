@@ -83,6 +83,7 @@ class Studio:
 
     def __post_init__(self) -> None:
         self.env.filters["fromjson"] = json.loads
+        self.env.filters["keytext"] = value_text  # a key value as the URL carries it
         self.env.globals.update(
             studio=self,
             human_size=human_size,
