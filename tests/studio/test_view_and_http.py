@@ -281,3 +281,37 @@ def test_every_named_query_runs_or_says_why_in_a_read_only_studio(studio: Runnin
                 assert (
                     ("row(s) in" in page.text) if action == "run" else ("actual time" in page.text)
                 )
+
+
+@pytest.mark.parametrize(
+    ("params", "sql", "args"),
+    [
+        ([("name.contains", "PODCAST")], "name ILIKE %s", ["%podcast%"]),
+        ([("name.eq", "doc-translation")], "name = %s", ["doc-translation"]),
+        (
+            [
+                ("started_at.gte", "2026-01-10T00:00"),
+                ("started_at.lte", "2026-01-20T12:30:00+00:00"),
+            ],
+            "started_at >= %s AND started_at <= %s",
+            ["2026-01-10T00:00Z", "2026-01-20T12:30Z"],
+        ),
+        ([("status.eq", "RUNNING")], "status = %s", ["RUNNING"]),
+        ([("metadata.json", '{"n": 7}')], "metadata @> %s::jsonb", ['{"n": 7}']),
+        ([("metadata.has", "topic")], "metadata ? %s", ["topic"]),
+        ([("ended_at.lte", "2026-01-02")], "ended_at <= %s", ["2026-01-02T00:00Z"]),
+    ],
+)
+def test_each_filter_kind_counts_what_hand_written_sql_counts(
+    seeded_url: str, params: list[tuple[str, str]], sql: str, args: list[str]
+) -> None:
+    """The oracle is hand-written SQL through plain psycopg, not querykit."""
+    import psycopg
+
+    table = catalog_of(list(metadata.tables.values()), "test").table("pipeline_run")
+    view = parse_view(table, params)
+    with connect(seeded_url) as db:
+        shown = db.scalar(select(count()).from_(run).where(*view.where()))
+    with psycopg.connect(seeded_url) as conn:
+        row = conn.execute(f"SELECT count(*) FROM pipeline_run WHERE {sql}", args).fetchone()
+    assert row is not None and shown == row[0] > 0
