@@ -315,3 +315,22 @@ def test_each_filter_kind_counts_what_hand_written_sql_counts(
     with psycopg.connect(seeded_url) as conn:
         row = conn.execute(f"SELECT count(*) FROM pipeline_run WHERE {sql}", args).fetchone()
     assert row is not None and shown == row[0] > 0
+
+
+def test_the_package_data_ships_every_template_and_static_file() -> None:
+    """A wheel without them would start and then fail on the first page."""
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["querykit"]
+    package = ROOT / "querykit"
+    files = [
+        p.relative_to(package).as_posix()
+        for folder in ("studio/templates", "studio/static")
+        for p in (package / folder).iterdir()
+    ]
+    assert len(files) > 10
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
+    assert missing == []
