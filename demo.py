@@ -202,6 +202,7 @@ def main() -> int:
             if named.name == "create_run" and rows:
                 context["run_id"] = rows[0][0]
     print("\nEvery named query ran. Show any one again with: .venv/bin/querykit sql queries:<name>")
+    print("Browse the data in the Studio (Ctrl-C stops it): .venv/bin/querykit studio --open")
     return 0
 
 

@@ -249,13 +249,18 @@ def _register_checked_vector(conn: psycopg.Connection[Any] | psycopg.AsyncConnec
         adapters.register_dumper(CheckedVector, adapters.get_dumper(Vector, format))
 
 
-def configure(conn: Connection) -> None:
-    """psycopg_pool's ``configure=`` hook: runs once on every new connection."""
+def register_types(conn: psycopg.Connection[Any]) -> None:
+    """querykit's adapters on a connection: the fallbacks, and pgvector's types when installed."""
     _register_fallback(conn)
     row = conn.execute(_HAS_VECTOR).fetchone()
     if row is not None and row[0]:
         register_vector(conn)
         _register_checked_vector(conn)
+
+
+def configure(conn: Connection) -> None:
+    """psycopg_pool's ``configure=`` hook: runs once on every new connection."""
+    register_types(conn)
     conn.qk_cur = conn.cursor()  # last: a cursor takes the adapters registered so far
 
 

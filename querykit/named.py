@@ -25,9 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 
-from ._conninfo import connect
+from ._conninfo import connect, describe_target
+from ._execute import database_error
+from ._pool import register_types
 from .compile import CompiledSQL
 from .errors import ConfigError, QueryKitError
 from .query import Query
@@ -190,10 +193,16 @@ def explain(url: str, compiled: CompiledSQL, *, analyze: bool = False) -> str:
     back: an INSERT shown with --analyze writes nothing.
     """
     options = "ANALYZE, BUFFERS" if analyze else "COSTS"
-    with connect(url) as conn, conn.transaction(force_rollback=True):
-        for name, value in compiled.settings:
-            conn.execute("SELECT set_config(%s, %s, true)", (name, value))
-        rows = conn.execute(f"EXPLAIN ({options}) {compiled.sql}", compiled.params).fetchall()
+    statement = f"EXPLAIN ({options}) {compiled.sql}"
+    with connect(url) as conn:
+        try:
+            with conn.transaction(force_rollback=True):
+                register_types(conn)  # as on the pool's connections: vectors bind
+                for name, value in compiled.settings:
+                    conn.execute("SELECT set_config(%s, %s, true)", (name, value))
+                rows = conn.execute(statement, compiled.params).fetchall()
+        except psycopg.Error as exc:  # the server's words, with the SQL: a DatabaseError
+            raise database_error(exc, statement, describe_target(url)) from exc
     return "\n".join(str(r[0]) for r in rows)
 
 

@@ -129,3 +129,10 @@ def test_explain_and_analyze(app_db: str) -> None:
     assert "actual time=" in analyzed.stdout
     with psycopg.connect(app_db) as conn:
         assert conn.execute("SELECT count(*) FROM pipeline_run").fetchone() == (3,)  # rolled back
+
+
+def test_explain_binds_a_vector_parameter(app_db: str) -> None:
+    """EXPLAIN's own connection adapts vectors as the pool's do (it used to fail to adapt one)."""
+    proc = querykit("sql", "queries:similar_embeddings", "--explain", "--database-url", app_db)
+    assert proc.returncode == 0, proc.stderr
+    assert "-- plan:" in proc.stdout and "::vector" in proc.stdout

@@ -39,6 +39,9 @@ def test_demo_runs_every_named_query_with_sql_and_results(database_url: str) -> 
     )
     assert "'agents monitor vector pipelines', 0.0000" in first.stdout  # the exact match first
     assert "steps: 3" in first.stdout
+    assert first.stdout.rstrip().endswith(
+        ".venv/bin/querykit studio --open"
+    )  # make demo's last line
     with connect(database_url) as db:
         assert db.scalar(select(count()).from_(embedding)) == 1000
     again = run_demo(database_url)

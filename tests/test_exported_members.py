@@ -22,6 +22,7 @@ def test_all_is_complete_and_importable() -> None:
         "raw",
         "relations",
         "search",
+        "studio",
         "settings",
         "vectors",
     }

@@ -11,6 +11,7 @@ import typer
 
 from . import db, migrate
 from .sql import sql
+from .studio import studio
 
 app = typer.Typer(
     name="querykit",
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(migrate.app, name="migrate")
 app.command("sql")(sql)
+app.command("studio")(studio)
 
 
 def main() -> None:
