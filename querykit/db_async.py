@@ -33,6 +33,7 @@ from psycopg_pool import PoolClosed, PoolTimeout
 from ._conninfo import describe_target
 from ._execute import (
     CURRENT,
+    DISCARD_PREPARED,
     ActiveTransaction,
     AttemptState,
     Fetch,
@@ -46,8 +47,10 @@ from ._execute import (
     database_error,
     ended_error,
     ensure_log_handler,
+    is_stale_plan,
     log_enabled,
     log_query,
+    logger,
     nested_result,
     no_rows_error,
     now,
@@ -85,6 +88,7 @@ C = TypeVar("C")
 Ts = TypeVarTuple("Ts")
 
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_IDLE = pq.TransactionStatus.IDLE
 _FIRST, _ROWCOUNT = Fetch.FIRST, Fetch.ROWCOUNT
 _ONE_ROW = frozenset({Fetch.ONE, Fetch.SCALAR})
 _stream_names = itertools.count(1)
@@ -494,6 +498,7 @@ async def _execute(
     in_transaction: bool,
     target: str,
     listeners: Listeners,
+    rerun: bool = True,
 ) -> Any:
     """Send one statement on ``conn`` and read what ``fetch`` asks for."""
     if plan.returns_rows is False and fetch != _ROWCOUNT:
@@ -523,6 +528,12 @@ async def _execute(
         else:
             result = await cur.fetchall()
     except psycopg.Error as exc:
+        if rerun and not in_transaction and is_stale_plan(exc) and await _discard_prepared(conn):
+            # A migration changed a column type under this connection's prepared
+            # statement; nothing ran, so the statement runs again, prepared anew.
+            return await _execute(
+                conn, plan, params, fetch, as_, settings, False, target, listeners, False
+            )
         error = placeholder_error(params) or database_error(exc, plan.sql, target, lost=conn.closed)
         if callbacks:
             listeners.notify(plan.sql, params, started, -1, target, error)
@@ -539,6 +550,19 @@ async def _execute(
 def _no_result_rows(cur: psycopg.AsyncCursor[Any]) -> bool:
     result = cur.pgresult
     return result is None or result.status != _TUPLES_OK
+
+
+async def _discard_prepared(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Drop the prepared statements of ``conn`` (outside a transaction); False if that fails."""
+    logger.info(
+        "querykit: a column type changed under a prepared statement; dropping this "
+        "connection's prepared statements and running the statement again"
+    )
+    try:
+        await conn.execute(DISCARD_PREPARED)
+    except psycopg.Error:
+        return False
+    return True
 
 
 async def _execute_with_settings(
@@ -626,6 +650,7 @@ async def _pipelined(
     work: list[tuple[Plan, Sequence[Any]]],
     target: str,
     listeners: Listeners,
+    rerun: bool = True,
 ) -> list[Any]:
     """Send every statement, then read every result: one round trip (psycopg pipeline mode)."""
     started = now()
@@ -640,6 +665,13 @@ async def _pipelined(
                 cursors.append(cur)
         results = [await cur.fetchall() for cur in cursors]
     except psycopg.Error as exc:
+        if (
+            rerun
+            and is_stale_plan(exc)
+            and conn.pgconn.transaction_status == _IDLE  # not inside a transaction block
+            and await _discard_prepared(conn)
+        ):
+            return await _pipelined(conn, work, target, listeners, False)
         raise database_error(exc, current, target, lost=conn.closed) from exc
     if listeners.callbacks:
         for (plan, params), cur in zip(work, cursors, strict=True):
