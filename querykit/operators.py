@@ -23,7 +23,7 @@ from typing import Any, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy.sql import operators as sa_ops
-from sqlalchemy.sql.elements import ClauseElement, ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnElement
 
 from .compile import Binder, column_label, operand_core, operand_key, type_of
 from .errors import CompileError
@@ -389,7 +389,12 @@ class _ArrayOp(Condition):
 
     def _core(self, binder: Binder) -> ColumnElement[bool]:
         column = operand_core(self.column, binder, None, "")
-        items = operand_core(self.items, binder, type_of(self.column), _label(self.column))
+        array_type = type_of(self.column)
+        items = operand_core(self.items, binder, array_type, _label(self.column))
+        if isinstance(items, BindParameter) and isinstance(array_type, sa.ARRAY):
+            # psycopg picks the element type from the values (small ints go as
+            # smallint[]), and `integer[] @> smallint[]` has no operator: say the type.
+            items = sa.cast(items, array_type)
         # precedence 5, as = and <: no parentheses needed among AND/OR
         return column.op(self.op, is_comparison=True, precedence=5)(items)  # type: ignore[no-any-return]
 
