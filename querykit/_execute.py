@@ -139,8 +139,10 @@ def _build_plan(shape: Shape, query: Query[Any]) -> Plan:
     from .raw import RawQuery
 
     is_raw = isinstance(query, RawQuery)
-    read = isinstance(query, CompoundQuery) or (
-        isinstance(query, SelectQuery) and query._for_update is None
+    read = (
+        query.plain_read
+        or isinstance(query, CompoundQuery)
+        or (isinstance(query, SelectQuery) and query._for_update is None)
     )
     decoders = shape.decoders
     rows = _decoding_factory(decoders)

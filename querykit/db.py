@@ -163,10 +163,13 @@ class _Runner:
 
     def _query(self, query: Query[*tuple[Any, ...]], fetch: int, as_: type | None) -> Any:
         if isinstance(query, NestedQuery):
-            results = load(query, self._rows, self._rows_many)
-            return nested_result(results, fetch, as_, Fetch.METHOD[fetch])
+            return nested_result(self._load(query), fetch, as_, Fetch.METHOD[fetch])
         plan, params = compile_for(query, fetch)
         return self._run(plan, params, fetch, as_, query.settings)
+
+    def _load(self, query: NestedQuery[Any]) -> list[Any]:
+        """The results of a nested query, level by level."""
+        return load(query, self._rows, self._rows_many)
 
     def _rows(self, query: Query[Any]) -> Any:
         """The decoded rows of one plain query (a level of a nested query)."""
@@ -415,6 +418,30 @@ class Database(_Runner):
         return pool_timeout_error(url, self._options, _probe(url, self._options))
 
     # -- the hooks ----------------------------------------------------------------------
+
+    def _load(self, query: NestedQuery[Any]) -> list[Any]:
+        if CURRENT.get() is not None and active_transaction(self) is not None:
+            return super()._load(query)
+        # A plain read: every level from one connection, so a replica serves all of
+        # them or none (levels from two replicas could disagree).
+        pool = self._route(True)
+        conn = self._getconn(pool)
+        target, listeners = pool.qk_target, self._listeners
+
+        def rows(level: Query[Any]) -> Any:
+            plan, params = compile_for(level, Fetch.ALL)
+            return _execute(
+                conn, plan, params, Fetch.ALL, None, level.settings, False, target, listeners
+            )
+
+        def rows_many(levels: list[Query[Any]]) -> list[Any]:
+            work = [compile_for(q, Fetch.ALL) for q in levels]
+            return _pipelined(conn, work, target, listeners)
+
+        try:
+            return load(query, rows, rows_many)
+        finally:
+            pool.putconn(conn)
 
     def _run(
         self,

@@ -157,10 +157,13 @@ class _AsyncRunner:
 
     async def _query(self, query: Query[*tuple[Any, ...]], fetch: int, as_: type | None) -> Any:
         if isinstance(query, NestedQuery):
-            results = await load_async(query, self._rows, self._rows_many)
-            return nested_result(results, fetch, as_, Fetch.METHOD[fetch])
+            return nested_result(await self._load(query), fetch, as_, Fetch.METHOD[fetch])
         plan, params = compile_for(query, fetch)
         return await self._run(plan, params, fetch, as_, query.settings)
+
+    async def _load(self, query: NestedQuery[Any]) -> list[Any]:
+        """The results of a nested query, level by level."""
+        return await load_async(query, self._rows, self._rows_many)
 
     async def _rows(self, query: Query[Any]) -> Any:
         """The decoded rows of one plain query (a level of a nested query)."""
@@ -384,6 +387,32 @@ class AsyncDatabase(_AsyncRunner):
             return ExecuteError(f"{self!r} is closed; connect_async() again")
         url = pool.qk_url
         return pool_timeout_error(url, self._options, await _probe(url, self._options))
+
+    # -- the hooks ----------------------------------------------------------------------
+
+    async def _load(self, query: NestedQuery[Any]) -> list[Any]:
+        if CURRENT.get() is not None and active_transaction(self) is not None:
+            return await super()._load(query)
+        # A plain read: every level from one connection, so a replica serves all of
+        # them or none (levels from two replicas could disagree).
+        pool = self._route(True)
+        conn = await self._getconn(pool)
+        target, listeners = pool.qk_target, self._listeners
+
+        async def rows(level: Query[Any]) -> Any:
+            plan, params = compile_for(level, Fetch.ALL)
+            return await _execute(
+                conn, plan, params, Fetch.ALL, None, level.settings, False, target, listeners
+            )
+
+        async def rows_many(levels: list[Query[Any]]) -> list[Any]:
+            work = [compile_for(q, Fetch.ALL) for q in levels]
+            return await _pipelined(conn, work, target, listeners)
+
+        try:
+            return await load_async(query, rows, rows_many)
+        finally:
+            await pool.putconn(conn)
 
     async def _run(
         self,

@@ -537,6 +537,8 @@ def _level_key(level: _Level, values: list[Any], *, nested: bool = True) -> Hash
 class NestedQuery(Query[T], Generic[T]):
     """A nested, relational query. Rows come back as ``T`` (dicts, or the ``as_`` class)."""
 
+    plain_read = True
+
     __slots__ = ("_as", "_first", "_root", "_strategy")
     _root: _Level
     _strategy: Strategy
@@ -901,6 +903,8 @@ def _level_select(level: _Level, binder: Binder, keys: Sequence[Any]) -> Any:
 class _ChildQuery(Query[Any]):
     """One batched level: the children of many parents, by the parents' join keys."""
 
+    plain_read = True
+
     __slots__ = ("_level", "_parent", "_parent_keys")
     _level: _Level
     _parent: _Level
@@ -1179,6 +1183,8 @@ def _steps(query: NestedQuery[T]) -> Generator[list[Query[Any]], list[Sequence[A
 
 class _Statement(Query[Any]):
     """A nested query's own (first) statement, as a plain query the executor can run."""
+
+    plain_read = True
 
     __slots__ = ("_nested",)
     _nested: NestedQuery[Any]
