@@ -53,6 +53,7 @@ __all__ = [
     "configure",
     "configure_async",
     "pool_timeout_error",
+    "register_pgvector",
     "resolve_url",
 ]
 
@@ -249,13 +250,22 @@ def _register_checked_vector(conn: psycopg.Connection[Any] | psycopg.AsyncConnec
         adapters.register_dumper(CheckedVector, adapters.get_dumper(Vector, format))
 
 
-def configure(conn: Connection) -> None:
-    """psycopg_pool's ``configure=`` hook: runs once on every new connection."""
+def register_pgvector(conn: psycopg.Connection[Any]) -> None:
+    """pgvector's types on ``conn``, or the text fallback where the extension is missing.
+
+    Every connection that sends querykit's parameters needs it: the pool's, and the
+    one ``querykit sql --explain`` opens.
+    """
     _register_fallback(conn)
     row = conn.execute(_HAS_VECTOR).fetchone()
     if row is not None and row[0]:
         register_vector(conn)
         _register_checked_vector(conn)
+
+
+def configure(conn: Connection) -> None:
+    """psycopg_pool's ``configure=`` hook: runs once on every new connection."""
+    register_pgvector(conn)
     conn.qk_cur = conn.cursor()  # last: a cursor takes the adapters registered so far
 
 
