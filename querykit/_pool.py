@@ -42,7 +42,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from ._conninfo import connect_error, describe_target
 from .codecs import CheckedVector
 from .errors import CompileError, ConfigError, ConnectError
-from .settings import Settings, load_settings
+from .settings import Settings, check_database_url, load_settings
 
 __all__ = [
     "AsyncConnection",
@@ -126,6 +126,7 @@ def resolve_url(url: str | Settings | None) -> str:
         return database_url(url)
     if not isinstance(url, str) or not url:
         raise ConfigError(f"connect() takes a database URL or Settings, got {type(url).__name__}")
+    check_database_url(url, "the URL given to connect()")
     return url
 
 
