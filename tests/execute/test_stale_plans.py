@@ -17,8 +17,20 @@ from typing import Any
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 
-from querykit import DatabaseError, QueryRecord, eq, insert, placeholder, raw, select
+from querykit import (
+    DatabaseError,
+    QueryRecord,
+    eq,
+    find_many,
+    include,
+    insert,
+    placeholder,
+    raw,
+    relation,
+    select,
+)
 from schema import pipeline_run, pipeline_step
 
 step = pipeline_step
@@ -63,6 +75,29 @@ async def test_a_type_change_under_a_live_pool_fails_no_query(make_db: Any, url:
     assert failed == 0
     assert [r.error for r in records if r.error is not None] == []
     assert len(records) == 2 * 3 * POOL  # one record per call: the rerun is not a second query
+
+
+async def test_a_pipelined_batched_load_runs_again_too(make_db: Any, url: str) -> None:
+    # Two sibling relations: the batched strategy sends their statements in one pipeline.
+    meta = sa.MetaData()
+    run_copy, step_copy = pipeline_run.to_metadata(meta), step.to_metadata(meta)
+    relation(run_copy, "same_steps", step_copy, on=[(run_copy.c.id, step_copy.c.run_id)], many=True)
+    nested = find_many(
+        run_copy,
+        columns=["name"],
+        with_={
+            "steps": include(columns=["tokens"]),
+            "same_steps": include(columns=["tokens"]),
+        },
+        strategy="batched",
+    )
+    expected = [{"name": "ingest", "steps": [{"tokens": 7}], "same_steps": [{"tokens": 7}]}]
+    db = await make_db(url, min_size=1, max_size=1)
+    await seed(db)
+    for _ in range(3):
+        assert await db.all(nested) == expected
+    migrate(url)
+    assert await db.all(nested) == expected
 
 
 async def test_inside_a_transaction_the_error_says_what_to_do(make_db: Any, url: str) -> None:
