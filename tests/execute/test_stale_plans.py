@@ -13,6 +13,7 @@ while the pool stays open.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import psycopg
@@ -49,9 +50,13 @@ def migrate(url: str) -> None:
         conn.execute(MIGRATION)
 
 
-async def test_a_type_change_under_a_live_pool_fails_no_query(make_db: Any, url: str) -> None:
+async def test_a_type_change_under_a_live_pool_fails_no_query(
+    make_db: Any, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     db = await make_db(url, min_size=POOL, max_size=POOL)
     await seed(db)
+    backends = [await db.scalar(select(sa.func.pg_backend_pid())) for _ in range(POOL)]
+    assert len(set(backends)) == POOL  # each call in turn goes to the next connection
     by_run = db.prepare(
         select(step.c.name, step.c.tokens).where(eq(step.c.run_id, placeholder("run")))
     )
@@ -64,6 +69,7 @@ async def test_a_type_change_under_a_live_pool_fails_no_query(make_db: Any, url:
     db.on_query(records.append)
 
     migrate(url)
+    caplog.set_level(logging.INFO, logger="querykit")
 
     failed = 0
     for _ in range(3 * POOL):
@@ -75,6 +81,9 @@ async def test_a_type_change_under_a_live_pool_fails_no_query(make_db: Any, url:
     assert failed == 0
     assert [r.error for r in records if r.error is not None] == []
     assert len(records) == 2 * 3 * POOL  # one record per call: the rerun is not a second query
+    # Every connection met the stale plan once, and dropped both shapes at once.
+    reruns = [r for r in caplog.records if "column type changed" in r.getMessage()]
+    assert len(reruns) == POOL
 
 
 async def test_a_pipelined_batched_load_runs_again_too(make_db: Any, url: str) -> None:
