@@ -55,7 +55,7 @@ def connect(
     A URL that does not parse is a ``ConfigError`` that shows none of it (libpq's
     parse error quotes it, password and all).
     """
-    check_database_url(url, "the database URL given")
+    check_database_url(url, "the settings")
     try:
         return psycopg.connect(url, connect_timeout=connect_timeout, **kwargs)
     except psycopg.OperationalError as exc:

@@ -126,7 +126,7 @@ def resolve_url(url: str | Settings | None) -> str:
         return database_url(url)
     if not isinstance(url, str) or not url:
         raise ConfigError(f"connect() takes a database URL or Settings, got {type(url).__name__}")
-    check_database_url(url, "the URL given to connect()")
+    check_database_url(url, "connect()")
     return url
 
 

@@ -97,13 +97,16 @@ class Settings:
         unknown = set(given) - set(_KEYS)
         if unknown:
             raise ConfigError(_unknown_keys_message(sorted(unknown), "overrides"))
-        values = {
-            k: _coerce(k, v, f"the {k} given (--{k.replace('_', '-')})") for k, v in given.items()
-        }
+        values = {k: _coerce(k, v, _override_source(k)) for k, v in given.items()}
         if "migrations" in values:
             values["migrations"] = _absolute(values["migrations"], self.project_dir)
         sources = {**self.sources, **dict.fromkeys(values, "cli")}
         return replace(self, **values, sources=sources)
+
+
+def _override_source(key: str) -> str:
+    """Where an override comes from, for messages: the CLI option or the keyword argument."""
+    return f"--{key.replace('_', '-')} (or {key}=)"
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -241,7 +244,7 @@ def check_database_url(url: str, where: str) -> None:
     if parses(url):
         return
     raise ConfigError(
-        f"the database URL in {where} does not parse, so none of it is shown. {_URL_FORMS}"
+        f"the database URL from {where} does not parse, so none of it is shown. {_URL_FORMS}."
     )
 
 
