@@ -13,7 +13,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from .errors import ConnectError
-from .settings import mask_secrets
+from .settings import check_database_url, mask_secrets
 
 __all__ = ["ServerInfo", "connect", "connect_error", "describe_target", "server_info"]
 
@@ -50,13 +50,16 @@ def connect_error(url: str, exc: BaseException) -> ConnectError:
 def connect(
     url: str, *, connect_timeout: int = DEFAULT_CONNECT_TIMEOUT, **kwargs: Any
 ) -> psycopg.Connection[Any]:
-    """Open one psycopg connection; a failure becomes a ``ConnectError``."""
+    """Open one psycopg connection; a failure becomes a ``ConnectError``.
+
+    A URL that does not parse is a ``ConfigError`` that shows none of it (libpq's
+    parse error quotes it, password and all).
+    """
+    check_database_url(url, "the settings")
     try:
         return psycopg.connect(url, connect_timeout=connect_timeout, **kwargs)
     except psycopg.OperationalError as exc:
         raise connect_error(url, exc) from exc
-    except psycopg.ProgrammingError as exc:  # an unparsable URL
-        raise ConnectError(f"invalid database URL: {mask_secrets(str(exc), url)}") from exc
 
 
 @dataclass(frozen=True)

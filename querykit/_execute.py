@@ -50,6 +50,7 @@ from .errors import (
 from .query import CompoundQuery, Query, SelectQuery
 
 __all__ = [
+    "DISCARD_PREPARED",
     "ActiveTransaction",
     "Fetch",
     "Plan",
@@ -60,6 +61,7 @@ __all__ = [
     "check_query",
     "compile_for",
     "database_error",
+    "is_stale_plan",
     "plan_for",
 ]
 
@@ -137,8 +139,10 @@ def _build_plan(shape: Shape, query: Query[Any]) -> Plan:
     from .raw import RawQuery
 
     is_raw = isinstance(query, RawQuery)
-    read = isinstance(query, CompoundQuery) or (
-        isinstance(query, SelectQuery) and query._for_update is None
+    read = (
+        query.plain_read
+        or isinstance(query, CompoundQuery)
+        or (isinstance(query, SelectQuery) and query._for_update is None)
     )
     decoders = shape.decoders
     rows = _decoding_factory(decoders)
@@ -368,6 +372,34 @@ _ADVICE = {
     "42703": "check the column name against the table in this database (migrations?)",
 }
 _LOST = "the connection to the server was lost; the pool replaces it: run the statement again"
+_STALE_PLAN = (
+    "this connection prepared the statement before a column's type changed (a migration "
+    "ran ALTER TABLE ... ALTER COLUMN ... TYPE), and the transaction is aborted. Run the "
+    "transaction again: the rollback dropped the connection's prepared statements, so the "
+    "statement is planned anew (db.transaction(retries=N) does that for you). Outside a "
+    "transaction querykit runs such a statement again by itself"
+)
+# Where PostgreSQL raises "cached plan must not change result type"; the message itself
+# follows lc_messages, the source file does not.
+_PLANCACHE = "plancache.c"
+_STALE_MESSAGE = "cached plan must not change result type"
+
+
+def is_stale_plan(exc: psycopg.Error) -> bool:
+    """Did a prepared statement fail because a migration changed its result's types?
+
+    Checked only after an error (0A000): the normal path pays nothing for it.
+    """
+    if exc.sqlstate != "0A000":
+        return False
+    diag = exc.diag
+    return diag.source_file == _PLANCACHE or _STALE_MESSAGE in (diag.message_primary or "")
+
+
+# Drops a connection's prepared statements. psycopg (3.3.6+) reads the command's status
+# and forgets its own statement names too, so the next run prepares anew, without
+# anyone reaching into its private cache.
+DISCARD_PREPARED = "DEALLOCATE ALL"
 
 
 def database_error(
@@ -401,6 +433,8 @@ def database_error(
     if diag.message_hint:
         parts.append(f"HINT: {diag.message_hint}")
     advice = _ADVICE.get(sqlstate or "")
+    if sqlstate == "0A000" and is_stale_plan(exc):
+        advice = _STALE_PLAN
     if not advice and (lost or (sqlstate or "").startswith("08")):
         advice = _LOST
     if advice:
@@ -608,9 +642,14 @@ class RetryPolicy:
     retryable: frozenset[str] = frozenset({"40001", "40P01"})
 
     def should_retry(self, exc: BaseException | None, attempt: int, retries: int) -> bool:
-        return (
-            isinstance(exc, DatabaseError) and exc.sqlstate in self.retryable and attempt <= retries
-        )
+        if not isinstance(exc, DatabaseError) or attempt > retries:
+            return False
+        if exc.sqlstate in self.retryable:
+            return True
+        # A statement prepared before a column type changed: the rollback dropped the
+        # connection's prepared statements, so the next attempt plans it anew.
+        cause = exc.__cause__
+        return isinstance(cause, psycopg.Error) and is_stale_plan(cause)
 
     def delay(self, attempt: int) -> float:
         """Exponential backoff with full jitter: 0..min(cap, base * 2**(attempt-1)) seconds."""

@@ -42,7 +42,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from ._conninfo import connect_error, describe_target
 from .codecs import CheckedVector
 from .errors import CompileError, ConfigError, ConnectError
-from .settings import Settings, load_settings
+from .settings import Settings, check_database_url, load_settings
 
 __all__ = [
     "AsyncConnection",
@@ -53,6 +53,7 @@ __all__ = [
     "configure",
     "configure_async",
     "pool_timeout_error",
+    "register_pgvector",
     "resolve_url",
 ]
 
@@ -125,6 +126,7 @@ def resolve_url(url: str | Settings | None) -> str:
         return database_url(url)
     if not isinstance(url, str) or not url:
         raise ConfigError(f"connect() takes a database URL or Settings, got {type(url).__name__}")
+    check_database_url(url, "connect()")
     return url
 
 
@@ -249,8 +251,12 @@ def _register_checked_vector(conn: psycopg.Connection[Any] | psycopg.AsyncConnec
         adapters.register_dumper(CheckedVector, adapters.get_dumper(Vector, format))
 
 
-def register_types(conn: psycopg.Connection[Any]) -> None:
-    """querykit's adapters on a connection: the fallbacks, and pgvector's types when installed."""
+def register_pgvector(conn: psycopg.Connection[Any]) -> None:
+    """pgvector's types on ``conn``, or the text fallback where the extension is missing.
+
+    Every connection that sends querykit's parameters needs it: the pool's, and the
+    one ``querykit sql --explain`` opens.
+    """
     _register_fallback(conn)
     row = conn.execute(_HAS_VECTOR).fetchone()
     if row is not None and row[0]:
@@ -260,7 +266,7 @@ def register_types(conn: psycopg.Connection[Any]) -> None:
 
 def configure(conn: Connection) -> None:
     """psycopg_pool's ``configure=`` hook: runs once on every new connection."""
-    register_types(conn)
+    register_pgvector(conn)
     conn.qk_cur = conn.cursor()  # last: a cursor takes the adapters registered so far
 
 

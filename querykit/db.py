@@ -35,6 +35,7 @@ from psycopg_pool import PoolClosed, PoolTimeout
 from ._conninfo import describe_target
 from ._execute import (
     CURRENT,
+    DISCARD_PREPARED,
     ActiveTransaction,
     AttemptState,
     Fetch,
@@ -48,8 +49,10 @@ from ._execute import (
     database_error,
     ended_error,
     ensure_log_handler,
+    is_stale_plan,
     log_enabled,
     log_query,
+    logger,
     nested_result,
     no_rows_error,
     now,
@@ -74,6 +77,7 @@ C = TypeVar("C")
 Ts = TypeVarTuple("Ts")
 
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_IDLE = pq.TransactionStatus.IDLE
 _FIRST, _ROWCOUNT = Fetch.FIRST, Fetch.ROWCOUNT
 _ONE_ROW = frozenset({Fetch.ONE, Fetch.SCALAR})
 _stream_names = itertools.count(1)
@@ -159,10 +163,13 @@ class _Runner:
 
     def _query(self, query: Query[*tuple[Any, ...]], fetch: int, as_: type | None) -> Any:
         if isinstance(query, NestedQuery):
-            results = load(query, self._rows, self._rows_many)
-            return nested_result(results, fetch, as_, Fetch.METHOD[fetch])
+            return nested_result(self._load(query), fetch, as_, Fetch.METHOD[fetch])
         plan, params = compile_for(query, fetch)
         return self._run(plan, params, fetch, as_, query.settings)
+
+    def _load(self, query: NestedQuery[Any]) -> list[Any]:
+        """The results of a nested query, level by level."""
+        return load(query, self._rows, self._rows_many)
 
     def _rows(self, query: Query[Any]) -> Any:
         """The decoded rows of one plain query (a level of a nested query)."""
@@ -412,6 +419,30 @@ class Database(_Runner):
 
     # -- the hooks ----------------------------------------------------------------------
 
+    def _load(self, query: NestedQuery[Any]) -> list[Any]:
+        if CURRENT.get() is not None and active_transaction(self) is not None:
+            return super()._load(query)
+        # A plain read: every level from one connection, so a replica serves all of
+        # them or none (levels from two replicas could disagree).
+        pool = self._route(True)
+        conn = self._getconn(pool)
+        target, listeners = pool.qk_target, self._listeners
+
+        def rows(level: Query[Any]) -> Any:
+            plan, params = compile_for(level, Fetch.ALL)
+            return _execute(
+                conn, plan, params, Fetch.ALL, None, level.settings, False, target, listeners
+            )
+
+        def rows_many(levels: list[Query[Any]]) -> list[Any]:
+            work = [compile_for(q, Fetch.ALL) for q in levels]
+            return _pipelined(conn, work, target, listeners)
+
+        try:
+            return load(query, rows, rows_many)
+        finally:
+            pool.putconn(conn)
+
     def _run(
         self,
         plan: Plan,
@@ -524,6 +555,7 @@ def _execute(
     in_transaction: bool,
     target: str,
     listeners: Listeners,
+    rerun: bool = True,
 ) -> Any:
     """Send one statement on ``conn`` and read what ``fetch`` asks for. The hot path."""
     if plan.returns_rows is False and fetch != _ROWCOUNT:
@@ -553,6 +585,12 @@ def _execute(
         else:
             result = cur.fetchall()
     except psycopg.Error as exc:
+        if rerun and not in_transaction and is_stale_plan(exc) and _discard_prepared(conn):
+            # A migration changed a column type under this connection's prepared
+            # statement; nothing ran, so the statement runs again, prepared anew.
+            return _execute(
+                conn, plan, params, fetch, as_, settings, False, target, listeners, False
+            )
         error = placeholder_error(params) or database_error(exc, plan.sql, target, lost=conn.closed)
         if callbacks:
             listeners.notify(plan.sql, params, started, -1, target, error)
@@ -569,6 +607,19 @@ def _execute(
 def _no_result_rows(cur: psycopg.Cursor[Any]) -> bool:
     result = cur.pgresult
     return result is None or result.status != _TUPLES_OK
+
+
+def _discard_prepared(conn: psycopg.Connection[Any]) -> bool:
+    """Drop the prepared statements of ``conn`` (outside a transaction); False if that fails."""
+    logger.info(
+        "querykit: a column type changed under a prepared statement; dropping this "
+        "connection's prepared statements and running the statement again"
+    )
+    try:
+        conn.execute(DISCARD_PREPARED)
+    except psycopg.Error:
+        return False
+    return True
 
 
 def _execute_with_settings(
@@ -657,6 +708,7 @@ def _pipelined(
     work: list[tuple[Plan, Sequence[Any]]],
     target: str,
     listeners: Listeners,
+    rerun: bool = True,
 ) -> list[Any]:
     """Send every statement, then read every result: one round trip (psycopg pipeline mode)."""
     started = now()
@@ -671,6 +723,13 @@ def _pipelined(
                 cursors.append(cur)
         results = [cur.fetchall() for cur in cursors]
     except psycopg.Error as exc:
+        if (
+            rerun
+            and is_stale_plan(exc)
+            and conn.pgconn.transaction_status == _IDLE  # not inside a transaction block
+            and _discard_prepared(conn)
+        ):
+            return _pipelined(conn, work, target, listeners, False)
         raise database_error(exc, current, target, lost=conn.closed) from exc
     if listeners.callbacks:
         for (plan, params), cur in zip(work, cursors, strict=True):

@@ -33,6 +33,7 @@ from psycopg_pool import PoolClosed, PoolTimeout
 from ._conninfo import describe_target
 from ._execute import (
     CURRENT,
+    DISCARD_PREPARED,
     ActiveTransaction,
     AttemptState,
     Fetch,
@@ -46,8 +47,10 @@ from ._execute import (
     database_error,
     ended_error,
     ensure_log_handler,
+    is_stale_plan,
     log_enabled,
     log_query,
+    logger,
     nested_result,
     no_rows_error,
     now,
@@ -85,6 +88,7 @@ C = TypeVar("C")
 Ts = TypeVarTuple("Ts")
 
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_IDLE = pq.TransactionStatus.IDLE
 _FIRST, _ROWCOUNT = Fetch.FIRST, Fetch.ROWCOUNT
 _ONE_ROW = frozenset({Fetch.ONE, Fetch.SCALAR})
 _stream_names = itertools.count(1)
@@ -153,10 +157,13 @@ class _AsyncRunner:
 
     async def _query(self, query: Query[*tuple[Any, ...]], fetch: int, as_: type | None) -> Any:
         if isinstance(query, NestedQuery):
-            results = await load_async(query, self._rows, self._rows_many)
-            return nested_result(results, fetch, as_, Fetch.METHOD[fetch])
+            return nested_result(await self._load(query), fetch, as_, Fetch.METHOD[fetch])
         plan, params = compile_for(query, fetch)
         return await self._run(plan, params, fetch, as_, query.settings)
+
+    async def _load(self, query: NestedQuery[Any]) -> list[Any]:
+        """The results of a nested query, level by level."""
+        return await load_async(query, self._rows, self._rows_many)
 
     async def _rows(self, query: Query[Any]) -> Any:
         """The decoded rows of one plain query (a level of a nested query)."""
@@ -381,6 +388,32 @@ class AsyncDatabase(_AsyncRunner):
         url = pool.qk_url
         return pool_timeout_error(url, self._options, await _probe(url, self._options))
 
+    # -- the hooks ----------------------------------------------------------------------
+
+    async def _load(self, query: NestedQuery[Any]) -> list[Any]:
+        if CURRENT.get() is not None and active_transaction(self) is not None:
+            return await super()._load(query)
+        # A plain read: every level from one connection, so a replica serves all of
+        # them or none (levels from two replicas could disagree).
+        pool = self._route(True)
+        conn = await self._getconn(pool)
+        target, listeners = pool.qk_target, self._listeners
+
+        async def rows(level: Query[Any]) -> Any:
+            plan, params = compile_for(level, Fetch.ALL)
+            return await _execute(
+                conn, plan, params, Fetch.ALL, None, level.settings, False, target, listeners
+            )
+
+        async def rows_many(levels: list[Query[Any]]) -> list[Any]:
+            work = [compile_for(q, Fetch.ALL) for q in levels]
+            return await _pipelined(conn, work, target, listeners)
+
+        try:
+            return await load_async(query, rows, rows_many)
+        finally:
+            await pool.putconn(conn)
+
     async def _run(
         self,
         plan: Plan,
@@ -494,6 +527,7 @@ async def _execute(
     in_transaction: bool,
     target: str,
     listeners: Listeners,
+    rerun: bool = True,
 ) -> Any:
     """Send one statement on ``conn`` and read what ``fetch`` asks for."""
     if plan.returns_rows is False and fetch != _ROWCOUNT:
@@ -523,6 +557,12 @@ async def _execute(
         else:
             result = await cur.fetchall()
     except psycopg.Error as exc:
+        if rerun and not in_transaction and is_stale_plan(exc) and await _discard_prepared(conn):
+            # A migration changed a column type under this connection's prepared
+            # statement; nothing ran, so the statement runs again, prepared anew.
+            return await _execute(
+                conn, plan, params, fetch, as_, settings, False, target, listeners, False
+            )
         error = placeholder_error(params) or database_error(exc, plan.sql, target, lost=conn.closed)
         if callbacks:
             listeners.notify(plan.sql, params, started, -1, target, error)
@@ -539,6 +579,19 @@ async def _execute(
 def _no_result_rows(cur: psycopg.AsyncCursor[Any]) -> bool:
     result = cur.pgresult
     return result is None or result.status != _TUPLES_OK
+
+
+async def _discard_prepared(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Drop the prepared statements of ``conn`` (outside a transaction); False if that fails."""
+    logger.info(
+        "querykit: a column type changed under a prepared statement; dropping this "
+        "connection's prepared statements and running the statement again"
+    )
+    try:
+        await conn.execute(DISCARD_PREPARED)
+    except psycopg.Error:
+        return False
+    return True
 
 
 async def _execute_with_settings(
@@ -626,6 +679,7 @@ async def _pipelined(
     work: list[tuple[Plan, Sequence[Any]]],
     target: str,
     listeners: Listeners,
+    rerun: bool = True,
 ) -> list[Any]:
     """Send every statement, then read every result: one round trip (psycopg pipeline mode)."""
     started = now()
@@ -640,6 +694,13 @@ async def _pipelined(
                 cursors.append(cur)
         results = [await cur.fetchall() for cur in cursors]
     except psycopg.Error as exc:
+        if (
+            rerun
+            and is_stale_plan(exc)
+            and conn.pgconn.transaction_status == _IDLE  # not inside a transaction block
+            and await _discard_prepared(conn)
+        ):
+            return await _pipelined(conn, work, target, listeners, False)
         raise database_error(exc, current, target, lost=conn.closed) from exc
     if listeners.callbacks:
         for (plan, params), cur in zip(work, cursors, strict=True):

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from ._conninfo import connect, describe_target
 from ._execute import database_error
-from ._pool import register_types
+from ._pool import register_pgvector
 from .compile import CompiledSQL
 from .errors import ConfigError, QueryKitError
 from .query import Query
@@ -190,19 +190,20 @@ def explain(url: str, compiled: CompiledSQL, *, analyze: bool = False) -> str:
     """EXPLAIN (or EXPLAIN ANALYZE) of one statement on the database, as text.
 
     ANALYZE runs the statement, so it runs inside a transaction that is rolled
-    back: an INSERT shown with --analyze writes nothing.
+    back: an INSERT shown with --analyze writes nothing. A statement the server
+    refuses (or, with ANALYZE, fails while running) is a ``DatabaseError``.
     """
     options = "ANALYZE, BUFFERS" if analyze else "COSTS"
     statement = f"EXPLAIN ({options}) {compiled.sql}"
     with connect(url) as conn:
+        register_pgvector(conn)  # the parameters are those the pool sends: vectors too
         try:
             with conn.transaction(force_rollback=True):
-                register_types(conn)  # as on the pool's connections: vectors bind
                 for name, value in compiled.settings:
                     conn.execute("SELECT set_config(%s, %s, true)", (name, value))
                 rows = conn.execute(statement, compiled.params).fetchall()
-        except psycopg.Error as exc:  # the server's words, with the SQL: a DatabaseError
-            raise database_error(exc, statement, describe_target(url)) from exc
+        except psycopg.Error as exc:
+            raise database_error(exc, statement, describe_target(url), lost=conn.closed) from exc
     return "\n".join(str(r[0]) for r in rows)
 
 

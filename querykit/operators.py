@@ -23,7 +23,7 @@ from typing import Any, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy.sql import operators as sa_ops
-from sqlalchemy.sql.elements import ClauseElement, ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnElement
 
 from .compile import Binder, any_array, column_label, operand_core, operand_key, type_of
 from .errors import CompileError
@@ -124,6 +124,9 @@ class _Compare(Condition):
         return _COMPARE[self.op](left, right)  # type: ignore[no-any-return]
 
 
+# The comparison overloads: column and value of one type, or two columns whose types
+# differ only in NULL (a nullable foreign key against the primary key it references:
+# ColumnElement is invariant, so Column[int | None] is no ColumnElement[int]).
 _COMPARE = {
     "=": sa_ops.eq,
     "<>": sa_ops.ne,
@@ -137,6 +140,10 @@ _COMPARE = {
 @overload
 def eq(left: ColumnElement[T], right: ColumnElement[T] | T, /) -> Condition: ...
 @overload
+def eq(left: ColumnElement[T | None], right: ColumnElement[T], /) -> Condition: ...
+@overload
+def eq(left: ColumnElement[T], right: ColumnElement[T | None], /) -> Condition: ...
+@overload
 def eq(left: T, right: ColumnElement[T], /) -> Condition: ...
 def eq(left: Any, right: Any, /) -> Condition:
     """``left = right``. Each side is a column, an expression or a value bound as a parameter."""
@@ -145,6 +152,10 @@ def eq(left: Any, right: Any, /) -> Condition:
 
 @overload
 def ne(left: ColumnElement[T], right: ColumnElement[T] | T, /) -> Condition: ...
+@overload
+def ne(left: ColumnElement[T | None], right: ColumnElement[T], /) -> Condition: ...
+@overload
+def ne(left: ColumnElement[T], right: ColumnElement[T | None], /) -> Condition: ...
 @overload
 def ne(left: T, right: ColumnElement[T], /) -> Condition: ...
 def ne(left: Any, right: Any, /) -> Condition:
@@ -155,6 +166,10 @@ def ne(left: Any, right: Any, /) -> Condition:
 @overload
 def gt(left: ColumnElement[T], right: ColumnElement[T] | T, /) -> Condition: ...
 @overload
+def gt(left: ColumnElement[T | None], right: ColumnElement[T], /) -> Condition: ...
+@overload
+def gt(left: ColumnElement[T], right: ColumnElement[T | None], /) -> Condition: ...
+@overload
 def gt(left: T, right: ColumnElement[T], /) -> Condition: ...
 def gt(left: Any, right: Any, /) -> Condition:
     """``left > right``."""
@@ -163,6 +178,10 @@ def gt(left: Any, right: Any, /) -> Condition:
 
 @overload
 def gte(left: ColumnElement[T], right: ColumnElement[T] | T, /) -> Condition: ...
+@overload
+def gte(left: ColumnElement[T | None], right: ColumnElement[T], /) -> Condition: ...
+@overload
+def gte(left: ColumnElement[T], right: ColumnElement[T | None], /) -> Condition: ...
 @overload
 def gte(left: T, right: ColumnElement[T], /) -> Condition: ...
 def gte(left: Any, right: Any, /) -> Condition:
@@ -173,6 +192,10 @@ def gte(left: Any, right: Any, /) -> Condition:
 @overload
 def lt(left: ColumnElement[T], right: ColumnElement[T] | T, /) -> Condition: ...
 @overload
+def lt(left: ColumnElement[T | None], right: ColumnElement[T], /) -> Condition: ...
+@overload
+def lt(left: ColumnElement[T], right: ColumnElement[T | None], /) -> Condition: ...
+@overload
 def lt(left: T, right: ColumnElement[T], /) -> Condition: ...
 def lt(left: Any, right: Any, /) -> Condition:
     """``left < right``."""
@@ -181,6 +204,10 @@ def lt(left: Any, right: Any, /) -> Condition:
 
 @overload
 def lte(left: ColumnElement[T], right: ColumnElement[T] | T, /) -> Condition: ...
+@overload
+def lte(left: ColumnElement[T | None], right: ColumnElement[T], /) -> Condition: ...
+@overload
+def lte(left: ColumnElement[T], right: ColumnElement[T | None], /) -> Condition: ...
 @overload
 def lte(left: T, right: ColumnElement[T], /) -> Condition: ...
 def lte(left: Any, right: Any, /) -> Condition:
@@ -379,7 +406,12 @@ class _ArrayOp(Condition):
 
     def _core(self, binder: Binder) -> ColumnElement[bool]:
         column = operand_core(self.column, binder, None, "")
-        items = operand_core(self.items, binder, type_of(self.column), _label(self.column))
+        array_type = type_of(self.column)
+        items = operand_core(self.items, binder, array_type, _label(self.column))
+        if isinstance(items, BindParameter) and isinstance(array_type, sa.ARRAY):
+            # psycopg picks the element type from the values (small ints go as
+            # smallint[]), and `integer[] @> smallint[]` has no operator: say the type.
+            items = sa.cast(items, array_type)
         # precedence 5, as = and <: no parentheses needed among AND/OR
         return column.op(self.op, is_comparison=True, precedence=5)(items)  # type: ignore[no-any-return]
 

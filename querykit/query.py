@@ -22,7 +22,7 @@ import functools
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Generic, Self, TypeVar, TypeVarTuple, overload
+from typing import Any, ClassVar, Generic, Self, TypeVar, TypeVarTuple, overload
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -111,6 +111,9 @@ class Query(Generic[*Ts]):
         raise NotImplementedError
 
     _slot_names: tuple[str, ...] = ()
+
+    plain_read: ClassVar[bool] = False
+    """Only reads, takes no row locks: outside a transaction a read replica may run it."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -7,8 +7,10 @@ Relations come from the schema:
     column without its ``_id`` suffix (``pipeline_step.run_id`` → ``run``), or
     after the referenced table when the column has no such suffix;
   - on the referenced table, a *one-to-many* named after the referencing table,
-    minus the leading words it shares with the referenced table, plus a plural
-    ``s`` (``pipeline_step`` under ``pipeline_run`` → ``steps``); a table that
+    minus the leading words it shares with the referenced table, made plural
+    (``pipeline_step`` under ``pipeline_run`` → ``steps``; ``category`` →
+    ``categories``, ``box`` → ``boxes``); a name that already ends in ``s``
+    (``orders``) is kept as it is; a table that
     references itself gets ``children``. When two foreign keys of one table
     point at the same table, the one-to-many names end in ``_by_<column>``
     (``posts_by_author``, ``posts_by_editor``).
@@ -211,7 +213,10 @@ def _one_to_many_name(
 
 
 def _plural(word: str) -> str:
-    if re.search(r"(s|x|z|ch|sh)$", word):
+    """``step`` → ``steps``; a name that already ends in ``s`` (``orders``) is kept."""
+    if word.endswith("s"):
+        return word
+    if re.search(r"(x|z|ch|sh)$", word):
         return word + "es"
     if re.search(r"[^aeiou]y$", word):
         return word[:-1] + "ies"
@@ -529,6 +534,8 @@ def _level_key(level: _Level, values: list[Any], *, nested: bool = True) -> Hash
 
 class NestedQuery(Query[T], Generic[T]):
     """A nested, relational query. Rows come back as ``T`` (dicts, or the ``as_`` class)."""
+
+    plain_read = True
 
     __slots__ = ("_as", "_first", "_root", "_strategy")
     _root: _Level
@@ -894,6 +901,8 @@ def _level_select(level: _Level, binder: Binder, keys: Sequence[Any]) -> Any:
 class _ChildQuery(Query[Any]):
     """One batched level: the children of many parents, by the parents' join keys."""
 
+    plain_read = True
+
     __slots__ = ("_level", "_parent", "_parent_keys")
     _level: _Level
     _parent: _Level
@@ -1172,6 +1181,8 @@ def _steps(query: NestedQuery[T]) -> Generator[list[Query[Any]], list[Sequence[A
 
 class _Statement(Query[Any]):
     """A nested query's own (first) statement, as a plain query the executor can run."""
+
+    plain_read = True
 
     __slots__ = ("_nested",)
     _nested: NestedQuery[Any]

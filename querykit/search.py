@@ -314,6 +314,8 @@ def _check_weight(value: Any, what: str) -> float:
 class HybridSearchQuery(Query[*Ts]):
     """A vector search and a full-text search fused by reciprocal rank fusion; see :func:`hybrid_search`."""
 
+    plain_read = True
+
     __slots__ = (
         "_columns",
         "_config",

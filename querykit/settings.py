@@ -23,16 +23,29 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from psycopg import Error as PsycopgError
+from psycopg.conninfo import conninfo_to_dict
+
 from .errors import ConfigError
 
-__all__ = ["Settings", "find_pyproject", "load_settings", "mask_secrets", "mask_url"]
+__all__ = [
+    "Settings",
+    "check_database_url",
+    "find_pyproject",
+    "load_settings",
+    "mask_secrets",
+    "mask_url",
+    "masked_repr",
+]
 
 MASK = "***"
+UNPARSABLE = "<a database URL that does not parse>"
+"""What is shown of a connection string that does not parse: nothing of it."""
 
 # key in [tool.querykit] -> (environment variable, kind)
 _KEYS: dict[str, tuple[str, str]] = {
@@ -45,6 +58,19 @@ _KEYS: dict[str, tuple[str, str]] = {
     "embedded": ("QUERYKIT_EMBEDDED", "bool"),
     "seed": ("QUERYKIT_SEED", "str"),
 }
+
+
+def masked_repr(obj: Any) -> str:
+    """A dataclass's repr with every ``*url`` field masked: for ``__repr__ = masked_repr``."""
+    parts = []
+    for f in fields(obj):
+        if not f.repr:
+            continue
+        value = getattr(obj, f.name)
+        if f.name.endswith("url") and isinstance(value, str):
+            value = mask_url(value)
+        parts.append(f"{f.name}={value!r}")
+    return f"{type(obj).__name__}({', '.join(parts)})"
 
 
 @dataclass(frozen=True)
@@ -68,6 +94,8 @@ class Settings:
     sources: Mapping[str, str] = field(default_factory=dict)
     """Where each non-default value came from: ``"cli"``, ``"env:NAME"`` or the file path."""
 
+    __repr__ = masked_repr
+
     @property
     def masked_url(self) -> str | None:
         return None if self.database_url is None else mask_url(self.database_url)
@@ -78,11 +106,16 @@ class Settings:
         unknown = set(given) - set(_KEYS)
         if unknown:
             raise ConfigError(_unknown_keys_message(sorted(unknown), "overrides"))
-        values = {k: _coerce(k, v, "override") for k, v in given.items()}
+        values = {k: _coerce(k, v, _override_source(k)) for k, v in given.items()}
         if "migrations" in values:
             values["migrations"] = _absolute(values["migrations"], self.project_dir)
         sources = {**self.sources, **dict.fromkeys(values, "cli")}
         return replace(self, **values, sources=sources)
+
+
+def _override_source(key: str) -> str:
+    """Where an override comes from, for messages: the CLI option or the keyword argument."""
+    return f"--{key.replace('_', '-')} (or {key}=)"
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -189,6 +222,8 @@ def _coerce(key: str, value: Any, where: str) -> Any:
         return number
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{key} in {where} must be a non-empty string")
+    if key == "database_url":
+        check_database_url(value, where)
     return value
 
 
@@ -201,14 +236,46 @@ def _absolute(path: Path, base: Path) -> Path:
 
 
 _KV_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_URL_FORMS = (
+    "Write it as postgresql://user:password@host:port/dbname, with special characters "
+    "of the password percent-encoded (%40 for @, %3A for :, %2F for /, %25 for %, %20 "
+    "for a space), or as key=value pairs, quoting a value that has spaces "
+    "(password='a b')"
+)
+
+
+def parses(url: str) -> bool:
+    """Does libpq read ``url`` (and, for a ``scheme://`` URL, ``urlsplit`` too)?"""
+    try:
+        conninfo_to_dict(url)
+        if "://" in url:
+            urlsplit(url)
+    except (PsycopgError, ValueError):
+        return False
+    return True
+
+
+def check_database_url(url: str, where: str) -> None:
+    """A ``ConfigError`` naming ``where`` when ``url`` does not parse; it shows none of ``url``.
+
+    libpq's own parse errors quote the offending part, which may be the password,
+    so they are not passed on, and the error has no cause or context to carry them.
+    """
+    if parses(url):
+        return
+    raise ConfigError(
+        f"the database URL from {where} does not parse, so none of it is shown. {_URL_FORMS}."
+    )
 
 
 def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***``.
+    """The URL with its password replaced by ``***``; nothing of a URL that does not parse.
 
     Handles ``postgresql://user:pw@host/db`` URLs, ``?password=`` query
     parameters and ``key=value`` connection strings.
     """
+    if not parses(url):
+        return UNPARSABLE
     if "://" not in url:
         return _KV_PASSWORD.sub(lambda m: m.group(1) + MASK, url)
     parts = urlsplit(url)
@@ -229,11 +296,22 @@ def mask_secrets(text: str, *urls: str | None) -> str:
     for url in urls:
         if not url:
             continue
+        if not parses(url):
+            # No password can be told apart: hide the string and every piece of it.
+            text = text.replace(url, UNPARSABLE)
+            for piece in sorted(set(_PIECES.split(url)), key=len, reverse=True):
+                if len(piece) >= 3 and piece.lower() not in _KEYWORDS:
+                    text = text.replace(piece, MASK)
+            continue
         password = _password_of(url)
         if password:
             text = text.replace(password, MASK)
         text = text.replace(url, mask_url(url))
     return text
+
+
+_PIECES = re.compile(r"[\s=:@/?&'\"\[\]]+")
+_KEYWORDS = frozenset({"postgresql", "postgres", "host", "port", "user", "password", "dbname"})
 
 
 def _password_of(url: str) -> str | None:

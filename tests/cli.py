@@ -27,3 +27,13 @@ def querykit(
         text=True,
         timeout=120,
     )
+
+
+def querykit_many(
+    runs: list[tuple[tuple[str, ...], dict[str, str]]], cwd: Path = ROOT, *, at_once: int = 4
+) -> list[subprocess.CompletedProcess[str]]:
+    """Several ``querykit`` runs (arguments, extra environment), ``at_once`` at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=at_once) as workers:
+        return list(workers.map(lambda run: querykit(*run[0], cwd=cwd, env=run[1]), runs))

@@ -136,3 +136,41 @@ def test_explain_binds_a_vector_parameter(app_db: str) -> None:
     proc = querykit("sql", "queries:similar_embeddings", "--explain", "--database-url", app_db)
     assert proc.returncode == 0, proc.stderr
     assert "-- plan:" in proc.stdout and "::vector" in proc.stdout
+
+
+@pytest.mark.parametrize("flag", ["--explain", "--analyze"])
+def test_every_named_query_explains(app_db: str, flag: str) -> None:
+    """Each query `querykit sql` prints, vector searches included, gets a plan from the server.
+
+    With --analyze the statements run (rolled back): create_step's default run id,
+    a stand-in, is no run, so the server refuses that one insert; the others are
+    still analyzed, and the refusal is reported in its place with exit code 1.
+    """
+    names = {item["name"] for item in json.loads(querykit("sql", "--json").stdout)}
+    assert "queries:similar_embeddings" in names  # a pgvector query is among them
+    proc = querykit("sql", flag, "--json", "--database-url", app_db)
+    items = json.loads(proc.stdout)
+    assert {item["name"] for item in items} == names
+    refused = {"queries:create_step"} if flag == "--analyze" else set()
+    assert proc.returncode == (1 if refused else 0), proc.stderr
+    for item in items:
+        for statement in item["statements"]:
+            if item["name"] in refused:
+                assert statement["plan"] is None
+                assert "foreign key" in statement["error"] and "23503" in statement["error"]
+                continue
+            assert statement["plan"].strip(), item["name"]
+            if flag == "--analyze":
+                assert "actual" in statement["plan"], item["name"]
+    by_name = {item["name"]: item for item in items}
+    assert "embedding" in by_name["queries:similar_embeddings"]["statements"][0]["plan"]
+    with psycopg.connect(app_db) as conn:  # --analyze ran the inserts, rolled back
+        assert conn.execute("SELECT count(*) FROM pipeline_run").fetchone() == (3,)
+
+
+def test_a_refused_plan_is_reported_in_its_place(app_db: str) -> None:
+    proc = querykit("sql", "queries:create_step", "--analyze", "--database-url", app_db)
+    assert proc.returncode == 1
+    assert "-- plan failed: insert or update on table" in proc.stdout
+    assert "error: EXPLAIN ANALYZE failed for queries:create_step (see above)" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -213,8 +213,8 @@ def test_array_operators() -> None:
     )
     assert_sql(
         q,
-        "SELECT everything.id FROM everything WHERE everything.tags @> %s "
-        "AND everything.tags <@ %s AND everything.nums && %s",
+        "SELECT everything.id FROM everything WHERE everything.tags @> CAST(%s AS TEXT[]) "
+        "AND everything.tags <@ CAST(%s AS TEXT[]) AND everything.nums && CAST(%s AS INTEGER[])",
         (["a"], ["a", "b"], [1]),
     )
 

@@ -11,6 +11,7 @@ from typing import Any, TypedDict
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 
 import querykit
 from querykit import (
@@ -95,6 +96,32 @@ def test_foreign_keys_name_relations_by_the_documented_rule() -> None:
     assert {"author", "editor", "comments"} <= set(relations_of(post))
     # a table referencing itself
     assert sorted(relations_of(node)) == ["children", "parent"]
+
+
+def test_plural_table_names_are_not_pluralised_again() -> None:
+    meta = sa.MetaData()
+    users = sa.Table("users", meta, sa.Column("id", sa.Integer, primary_key=True))
+    # table name -> the one-to-many relation's name on users
+    expected = {
+        "orders": "orders",  # ends in s: kept as it is (not "orderses")
+        "order_items": "order_items",
+        "status": "status",  # the rule is about the last letter, not grammar
+        "box": "boxes",
+        "category": "categories",
+        "day": "days",
+        "invoice": "invoices",
+    }
+    for name in expected:
+        sa.Table(
+            name,
+            meta,
+            sa.Column("id", sa.Integer, primary_key=True),
+            sa.Column("user_id", sa.ForeignKey("users.id")),
+        )
+    assert sorted(relations_of(users)) == sorted(expected.values())
+    for name, relation_name in expected.items():
+        assert relations_of(users)[relation_name].target is meta.tables[name]
+        assert relations_of(meta.tables[name])["user"].target is users
 
 
 def test_declared_relations_join_the_automatic_ones() -> None:

@@ -23,7 +23,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from ..errors import ConfigError, MigrationRefused, QueryKitError
-from ..settings import Settings, load_settings, mask_secrets
+from ..settings import Settings, load_settings, mask_secrets, masked_repr
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -62,6 +62,8 @@ class Common:
     json: bool = False
     quiet: bool = False
     verbose: bool = False
+
+    __repr__ = masked_repr
 
     def settings(self) -> Settings:
         return load_settings(config=self.config, database_url=self.database_url)

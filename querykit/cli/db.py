@@ -122,16 +122,22 @@ def status(
 def url(
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
+    json: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Print the database URL, password masked. Starts the embedded server if it is the default."""
-    common = Common(database_url=database_url, config=config, verbose=verbose)
+    common = Common(database_url=database_url, config=config, json=json, verbose=verbose)
     with common.errors():
         settings = common.settings()
         if settings.database_url:
-            typer.echo(mask_url(settings.database_url))
+            shown = mask_url(settings.database_url)
+            source = settings.sources.get("database_url", "cli")
         else:
-            typer.echo(EmbeddedServer.for_project(settings.project_dir).url())
+            shown, source = EmbeddedServer.for_project(settings.project_dir).url(), "embedded"
+        if json:
+            common.emit_json({"url": shown, "source": source})
+        else:
+            typer.echo(shown)
 
 
 def _embedded_payload(server: EmbeddedServer) -> dict[str, Any]:

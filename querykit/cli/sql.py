@@ -8,8 +8,17 @@ import typer
 
 from .. import codecs
 from ..embedded import database_url
+from ..errors import DatabaseError
 from ..named import NamedQuery, ddl, explain, format_params, load_named, statements_of
-from ._common import Common, ConfigOpt, DatabaseUrlOpt, JsonOpt, QuietOpt, VerboseOpt
+from ._common import (
+    EXIT_FAILED,
+    Common,
+    ConfigOpt,
+    DatabaseUrlOpt,
+    JsonOpt,
+    QuietOpt,
+    VerboseOpt,
+)
 
 
 def sql(
@@ -62,9 +71,16 @@ def sql(
         payload = [_describe(q, inline, url, analyze) for q in named]
         if json:
             common.emit_json(payload)
-            return
-        for item in payload:
-            _print(item, inline)
+        else:
+            for item in payload:
+                _print(item, inline)
+        failed = [item["name"] for item in payload if any("error" in s for s in item["statements"])]
+        if failed:
+            # Every plan was printed; the ones the server refused say why in their place.
+            what = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
+            if not json:
+                typer.echo(f"error: {what} failed for {', '.join(failed)} (see above)", err=True)
+            raise typer.Exit(EXIT_FAILED)
 
 
 def _describe(q: NamedQuery, inline: bool, url: str | None, analyze: bool) -> dict[str, Any]:
@@ -78,7 +94,11 @@ def _describe(q: NamedQuery, inline: bool, url: str | None, analyze: bool) -> di
             "settings": dict(compiled.settings),
         }
         if url is not None:
-            item["plan"] = explain(url, compiled, analyze=analyze)
+            try:
+                item["plan"] = explain(url, compiled, analyze=analyze)
+            except DatabaseError as exc:  # this statement only: the others still get a plan
+                item["plan"] = None
+                item["error"] = str(exc)
         statements.append(item)
     return {
         "name": q.target,
@@ -107,7 +127,9 @@ def _print(item: dict[str, Any], inline: bool) -> None:
             if statement["params"]:
                 params = format_params(statement["params"])
                 typer.echo(f"-- params: {params}")
-        if "plan" in statement:
+        if statement.get("error"):
+            typer.echo(f"-- plan failed: {statement['error']}")
+        elif "plan" in statement:
             typer.echo("-- plan:")
             for line in statement["plan"].splitlines():
                 typer.echo(f"--   {line}")

@@ -26,7 +26,7 @@ from psycopg import sql
 
 from .._conninfo import connect, describe_target
 from ..errors import MigrationFailed, MigrationRefused
-from ..settings import Settings, load_settings, mask_secrets
+from ..settings import Settings, load_settings, mask_secrets, masked_repr
 from .files import Migration, Statement, discover, display_path, line_column, new_migration
 from .ledger import (
     KIND_BASELINE,
@@ -216,6 +216,8 @@ class _Target:
     directory: Path
     ledger: Ledger
     lock_timeout: float
+
+    __repr__ = masked_repr
 
     @property
     def table(self) -> LedgerTable:

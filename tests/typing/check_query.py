@@ -11,12 +11,13 @@ from decimal import Decimal
 from typing import Any, assert_type
 
 from pgvector import Vector
-from sqlalchemy import Column
+from sqlalchemy import Column, ForeignKey, Integer
 from sqlalchemy.sql.elements import ColumnElement
 
 from querykit import (
     CompiledSQL,
     CompoundQuery,
+    Condition,
     DeleteQuery,
     InsertQuery,
     RawQuery,
@@ -28,9 +29,14 @@ from querykit import (
     delete,
     eq,
     excluded,
+    gt,
+    gte,
     insert,
+    lt,
+    lte,
     max,
     min,
+    ne,
     raw,
     select,
     sql,
@@ -63,6 +69,17 @@ assert_type(
     select(step.c.run_id, step.c.name).from_(step).join(run, eq(step.c.run_id, run.c.id)),
     SelectQuery[str, str],
 )
+
+# comparisons: a nullable foreign key against the non-null key it references, both ways,
+# and a nullable column against a value; a value of another type is still refused
+order_user_id: Column[int | None] = Column("user_id", Integer, ForeignKey("users.id"))
+user_id: Column[int] = Column("id", Integer, primary_key=True)
+for compare in (eq, ne, gt, gte, lt, lte):
+    assert_type(compare(order_user_id, user_id), Condition)
+    assert_type(compare(user_id, order_user_id), Condition)
+    assert_type(compare(order_user_id, 1), Condition)
+    assert_type(compare(1, order_user_id), Condition)
+eq(order_user_id, "x")  # type: ignore[misc]  # str against an int column
 
 # aggregates: count is int, sum/min/max keep the column type and may be NULL, avg of int is Decimal
 assert_type(count(), ColumnElement[int])
