@@ -269,6 +269,7 @@ class BulkJob:
         method: str = "insert_many",
         conflict: Sequence[Any] | str | None = None,
         update: Sequence[Any] | None = None,
+        numbers: Sequence[int] | None = None,
     ) -> None:
         if not isinstance(table, sa.Table):
             raise CompileError(f"{method}() takes a Table, got {type(table).__name__}")
@@ -277,6 +278,8 @@ class BulkJob:
         self.table = table
         self.method = method
         self.rows: Sequence[Row] = rows if isinstance(rows, Sequence) else list(rows)
+        self.numbers = numbers
+        """For a part of a job (see :meth:`parts`): each row's index in the caller's list."""
         self.specs: list[_ColumnSpec] = []
         """The COPY columns, in table order: the given ones and those with Python defaults."""
         self.uniform = True
@@ -287,7 +290,41 @@ class BulkJob:
         self.update: tuple[schema.Column[Any], ...] = ()
         if method == "upsert_many":
             self._resolve_conflict(conflict, update)
-            self._check_conflict_keys()
+            if numbers is None:
+                self._check_conflict_keys()
+
+    def number(self, i: int) -> int:
+        """The index, in the caller's list, of this job's row ``i``."""
+        return i if self.numbers is None else self.numbers[i]
+
+    def parts(self) -> list[BulkJob]:
+        """The jobs to run, in one transaction: this one, or one per set of given columns.
+
+        An upsert's ``DO UPDATE`` must set only the columns a row gives: a row that
+        leaves ``status`` out keeps its stored status, as in Prisma's ``upsert``. One
+        statement sets the same columns for every row, so ``upsert_many`` with rows
+        of different column sets runs one statement per set (each by COPY where it
+        can), updating the ``update`` columns that set gives.
+        """
+        if self.method != "upsert_many" or self.uniform or self.numbers is not None:
+            return [self]
+        groups: dict[frozenset[Any], list[int]] = {}
+        for i, row in enumerate(self.rows):
+            groups.setdefault(frozenset(row.keys()), []).append(i)
+        parts = []
+        for keys, numbers in groups.items():
+            update = [s.column for s in self.specs if s.key in keys and s.column in self.update]
+            parts.append(
+                BulkJob(
+                    self.table,
+                    [self.rows[i] for i in numbers],
+                    method=self.method,
+                    conflict=self.conflict,
+                    update=update,
+                    numbers=numbers,
+                )
+            )
+        return parts
 
     # -- analysis (keys only: cheap, before anything is sent) ------------------------
 
@@ -354,9 +391,9 @@ class BulkJob:
                 specs.append(_ColumnSpec(column, _MISSING))
             elif not column.nullable and not _has_server_default(column) and self.rows:
                 raise ValidationError(
-                    f"row 0, column {column.name}: missing, and {self.table.name}.{column.name} "
-                    "is NOT NULL without a default",
-                    row=0,
+                    f"row {self.number(0)}, column {column.name}: missing, and "
+                    f"{self.table.name}.{column.name} is NOT NULL without a default",
+                    row=self.number(0),
                     column=column.name,
                 )
         self.specs = specs
@@ -474,6 +511,7 @@ class BulkJob:
         self, i: int, row: Row, columns: list[tuple[Any, ...]], for_copy: bool
     ) -> tuple[Any, ...]:
         """One row, checked value by value: the errors name the row and the column."""
+        i = self.number(i)
         out = []
         for key, adapt, convert, notnull, column in columns:
             if key is _MISSING:
@@ -691,17 +729,28 @@ def run_bulk(
     if not job.rows:
         return 0
     try:
-        if job.reason is None:
-            try:
-                with conn.transaction():
-                    return _copy_sync(conn, job, listeners, target)
-            except _NeedsInsert:
-                pass  # rolled back: nothing was written; INSERT below
-        rows = list(job.encoded(_session_tz(conn), for_copy=False))
+        parts = job.parts()
+        if len(parts) == 1:
+            return _run_part_sync(conn, job, listeners, target)
         with conn.transaction():
-            return _insert_sync(conn, job, rows, listeners, target)
+            return sum(_run_part_sync(conn, part, listeners, target) for part in parts)
     except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
         raise _execute.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
+
+
+def _run_part_sync(
+    conn: psycopg.Connection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+) -> int:
+    """One job by COPY, or by INSERT where COPY cannot express it, in its own savepoint."""
+    if job.reason is None:
+        try:
+            with conn.transaction():
+                return _copy_sync(conn, job, listeners, target)
+        except _NeedsInsert:
+            pass  # rolled back: nothing was written; INSERT below
+    rows = list(job.encoded(_session_tz(conn), for_copy=False))
+    with conn.transaction():
+        return _insert_sync(conn, job, rows, listeners, target)
 
 
 def _insert_sync(
@@ -771,17 +820,31 @@ async def run_bulk_async(
     if not job.rows:
         return 0
     try:
-        if job.reason is None:
-            try:
-                async with conn.transaction():
-                    return await _copy_async(conn, job, listeners, target)
-            except _NeedsInsert:
-                pass  # rolled back: nothing was written; INSERT below
-        rows = list(job.encoded(_session_tz(conn), for_copy=False))
+        parts = job.parts()
+        if len(parts) == 1:
+            return await _run_part_async(conn, job, listeners, target)
+        total = 0
         async with conn.transaction():
-            return await _insert_async(conn, job, rows, listeners, target)
+            for part in parts:
+                total += await _run_part_async(conn, part, listeners, target)
+        return total
     except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
         raise _execute.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
+
+
+async def _run_part_async(
+    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+) -> int:
+    """The async twin of :func:`_run_part_sync`."""
+    if job.reason is None:
+        try:
+            async with conn.transaction():
+                return await _copy_async(conn, job, listeners, target)
+        except _NeedsInsert:
+            pass  # rolled back: nothing was written; INSERT below
+    rows = list(job.encoded(_session_tz(conn), for_copy=False))
+    async with conn.transaction():
+        return await _insert_async(conn, job, rows, listeners, target)
 
 
 async def _insert_async(

@@ -390,3 +390,44 @@ def sa_insert(table: sa.Table, row: dict[str, Any]) -> Any:
     from querykit import insert
 
     return insert(table).values(row)
+
+
+async def test_upsert_many_never_writes_a_column_a_row_left_out(
+    db: Any, admin: psycopg.Connection[Any]
+) -> None:
+    stored = [
+        {"id": "a", "name": "a", "status": Status.FAILED, "cost": 3, "ended_at": None},
+        {"id": "b", "name": "b", "status": Status.RUNNING, "cost": 4},
+        {"id": "c", "name": "c", "status": Status.COMPLETED, "cost": 5},
+    ]
+    await db.insert_many(run, stored)
+    rows = [
+        {"id": "a", "name": "a2", "cost": 30},  # leaves out status
+        {"id": "b", "name": "b2", "status": Status.FAILED},  # leaves out cost
+        {"id": "c", "name": "c2"},  # leaves out both
+        {"id": "d", "name": "d"},  # new: the server defaults apply
+    ]
+    assert await db.upsert_many(run, rows, conflict=["id"]) == 4
+    # the oracle: the table as the server holds it, read by hand-written SQL
+    got = admin.execute("SELECT id, name, status::text, cost FROM pipeline_run ORDER BY id")
+    assert got.fetchall() == [
+        ("a", "a2", "FAILED", Decimal("30.000000")),
+        ("b", "b2", "FAILED", Decimal("4.000000")),
+        ("c", "c2", "COMPLETED", Decimal("5.000000")),
+        ("d", "d", "PENDING", Decimal("0.000000")),
+    ]
+    # an explicit update= list updates, per row, only the listed columns that row gives
+    rows = [
+        {"id": "a", "cost": 31, "name": "x"},
+        {"id": "b", "name": "y", "status": Status.PENDING},
+    ]
+    await db.upsert_many(run, rows, conflict=["id"], update=["cost", "status"])
+    got = admin.execute("SELECT id, name, status::text, cost FROM pipeline_run ORDER BY id")
+    assert got.fetchall()[:2] == [
+        ("a", "a2", "FAILED", Decimal("31.000000")),
+        ("b", "b2", "PENDING", Decimal("4.000000")),
+    ]
+    # a part's errors name the row by its index in the caller's list
+    rows = [{"id": "a", "name": "a"}, {"id": "b", "status": Status.PENDING, "name": None}]
+    with pytest.raises(ValidationError, match="row 1, column name: None"):
+        await db.upsert_many(run, rows, conflict=["id"])
