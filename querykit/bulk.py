@@ -44,7 +44,7 @@ from sqlalchemy.sql import schema
 from sqlalchemy.sql.elements import ClauseElement
 
 from . import _execute, codecs
-from .columns import VectorType
+from .columns import VectorType, as_vector_type
 from .compile import compile_query
 from .errors import CompileError, SchemaError, ValidationError
 from .query import InsertQuery, _python_default, excluded, insert
@@ -91,9 +91,9 @@ class _ColumnSpec:
         self.notnull = not column.nullable
         self.copy_type, self.convert = _copy_form(column.type)
         # vector(n) and halfvec(n): check and encode in one step, on the binary form
-        t = _impl(column.type)
+        t = as_vector_type(column.type)
         self.copy_adapt: codecs.Adapter | None = None
-        if isinstance(t, VectorType) and t.kind in ("vector", "halfvec"):
+        if t is not None and t.kind in ("vector", "halfvec"):
             self.copy_adapt = functools.partial(codecs.to_vector_binary, dim=t.dim, kind=t.kind)
 
 
@@ -119,9 +119,9 @@ def _copy_form(
     elements are the exception: an array's header names its element type.
     The converter factory takes the session time zone.
     """
-    t = _impl(type_)
+    t = as_vector_type(type_) or _impl(type_)
     if isinstance(t, sa.ARRAY):
-        element = _impl(t.item_type)
+        element = as_vector_type(t.item_type) or _impl(t.item_type)
         if item or isinstance(element, sa.Enum | VectorType | sa.ARRAY):
             return None, None  # the array's binary header names the element type's oid
         name, item_convert = _copy_form(element, item=True)

@@ -90,12 +90,12 @@ def adapter_for(type_: TypeEngine[Any]) -> Adapter | None:
 
 @lru_cache(maxsize=4096)
 def _adapter_cached(type_: TypeEngine[Any]) -> Adapter | None:
-    from .columns import JSONBPayload, VectorType  # our own types know their rules
+    from .columns import JSONBPayload, as_vector_type  # our own types know their rules
 
     if isinstance(type_, JSONBPayload):
         return _json_adapter(Jsonb, type_.payload_type)
-    if isinstance(type_, VectorType):
-        return vector_adapter(type_.kind, type_.dim)
+    if (pgvector := as_vector_type(type_)) is not None:
+        return vector_adapter(pgvector.kind, pgvector.dim)
     if isinstance(type_, sa.Interval):  # a TypeDecorator in SQLAlchemy, native here
         return _checker(dt.timedelta, "a timedelta")
     if isinstance(type_, sa.TypeDecorator):
@@ -603,7 +603,7 @@ def decoder_for(type_: TypeEngine[Any]) -> Decoder | None:
 
 @lru_cache(maxsize=4096)
 def _decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
-    from .columns import JSONBPayload, VectorType
+    from .columns import JSONBPayload, as_vector_type
 
     if isinstance(type_, JSONBPayload):
         payload = type_.payload_type
@@ -611,8 +611,8 @@ def _decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
             cls: Any = payload
             return lambda v: cls(**v) if isinstance(v, dict) else v
         return None
-    if isinstance(type_, VectorType):
-        return type_.decode_value
+    if (pgvector := as_vector_type(type_)) is not None:
+        return pgvector.decode_value
     if isinstance(type_, sa.Interval):
         return None
     if isinstance(type_, sa.TypeDecorator):
@@ -727,12 +727,12 @@ def json_decoder_for(type_: TypeEngine[Any]) -> Decoder | None:
 
 @lru_cache(maxsize=4096)
 def _json_decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
-    from .columns import JSONBPayload, VectorType
+    from .columns import JSONBPayload, as_vector_type
 
     final = _decoder_cached(type_)  # the same finishing step as the top level
     impl = type_.dialect_impl(DIALECT) if isinstance(type_, sa.TypeDecorator) else type_
-    if isinstance(type_, VectorType):
-        return type_.decode_value
+    if (pgvector := as_vector_type(type_)) is not None:
+        return pgvector.decode_value
     if isinstance(type_, JSONBPayload | sa.JSON) or isinstance(impl, sa.JSON):
         return final  # JSON arrives as JSON
     if isinstance(impl, sa.ARRAY):

@@ -199,7 +199,7 @@ def explain(url: str, compiled: CompiledSQL, *, analyze: bool = False) -> str:
 
 def ddl(schema_module: str, settings: Settings) -> str:
     """CREATE statements for the tables in ``schema_module``: a start for a migration file."""
-    from .columns import VectorType
+    from .columns import as_vector_type
     from .compile import DIALECT
 
     module = import_project_module(schema_module, settings)
@@ -208,7 +208,7 @@ def ddl(schema_module: str, settings: Settings) -> str:
         raise ConfigError(f"{schema_module} has no SQLAlchemy MetaData; is it the schema module?")
     statements: list[str] = []
     needs_vector = any(
-        isinstance(c.type, VectorType)
+        as_vector_type(c.type) is not None
         for md in metadatas
         for t in md.tables.values()
         for c in t.columns

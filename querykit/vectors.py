@@ -55,7 +55,7 @@ from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from ._index import build_index, table_column
-from .columns import VectorType
+from .columns import VectorType, as_vector_type
 from .compile import (
     Binder,
     Node,
@@ -276,8 +276,9 @@ def _compile_distance(element: Distance, compiler: Any, **kw: Any) -> str:
 def vector_type(column: Any, what: str) -> VectorType[Any]:
     """The pgvector type of ``column``, or a SchemaError naming the column."""
     t = type_of(column)
-    if isinstance(t, VectorType):
-        return t
+    pgvector = as_vector_type(t)
+    if pgvector is not None:
+        return pgvector
     raise SchemaError(
         f"{what} needs a pgvector column (vector, halfvec, sparsevec or bit); "
         f"{column_label(column)} is {t if t is not None else type(column).__name__}",
