@@ -199,8 +199,8 @@ def explain(url: str, compiled: CompiledSQL, *, analyze: bool = False) -> str:
 
 def ddl(schema_module: str, settings: Settings) -> str:
     """CREATE statements for the tables in ``schema_module``: a start for a migration file."""
+    from ._index import ddl_text
     from .columns import as_vector_type
-    from .compile import DIALECT
 
     module = import_project_module(schema_module, settings)
     metadatas = [v for v in vars(module).values() if isinstance(v, sa.MetaData)]
@@ -217,7 +217,7 @@ def ddl(schema_module: str, settings: Settings) -> str:
         statements.append("CREATE EXTENSION IF NOT EXISTS vector")
 
     def collect(sql: Any, *multiparams: Any, **params: Any) -> None:
-        statements.append(str(sql.compile(dialect=DIALECT)).strip())
+        statements.append(ddl_text(sql, f"the DDL of {schema_module}").strip())
 
     engine = sa.create_mock_engine("postgresql+psycopg://", collect)
     for md in metadatas:

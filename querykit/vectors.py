@@ -712,7 +712,13 @@ def hnsw_index(
             f"m={m} needs ef_construction of at least {2 * options['m']} (default 64); pass it"
         )
     return build_index(
-        col, method="hnsw", opclass=opclass, options=options, name=name, suffix=f"hnsw_{tag}"
+        col,
+        method="hnsw",
+        opclass=opclass,
+        options=options,
+        name=name,
+        suffix=f"hnsw_{tag}",
+        what="hnsw_index()",
     )
 
 
@@ -739,4 +745,5 @@ def ivfflat_index(
         options=options,
         name=name,
         suffix=f"ivfflat_{tag}",
+        what="ivfflat_index()",
     )
