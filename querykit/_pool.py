@@ -39,6 +39,7 @@ from psycopg.adapt import Dumper, PyFormat
 from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from . import codecs
 from ._conninfo import connect_error, describe_target
 from .codecs import CheckedVector
 from .errors import CompileError, ConfigError, ConnectError
@@ -251,6 +252,7 @@ def _register_checked_vector(conn: psycopg.Connection[Any] | psycopg.AsyncConnec
 
 def configure(conn: Connection) -> None:
     """psycopg_pool's ``configure=`` hook: runs once on every new connection."""
+    codecs.register_loaders(conn)
     _register_fallback(conn)
     row = conn.execute(_HAS_VECTOR).fetchone()
     if row is not None and row[0]:
@@ -260,6 +262,7 @@ def configure(conn: Connection) -> None:
 
 
 async def configure_async(conn: AsyncConnection) -> None:
+    codecs.register_loaders(conn)
     _register_fallback(conn)
     cur = await conn.execute(_HAS_VECTOR)
     row = await cur.fetchone()

@@ -112,9 +112,15 @@ class VectorType(UserDefinedType[V], Generic[V]):
         return codecs.vector_adapter(self.kind, self.dim)(value)
 
     def decode_value(self, value: Any) -> Any:
-        """What psycopg loaded (a pgvector object, or text without the adapters) → the value."""
+        """What psycopg loaded (a pgvector object, or text without the adapters) → the value.
+
+        A sparsevec's components are float32: read from text as floats, they are
+        rounded to float32 again, so they come back as the values the server holds.
+        """
         if isinstance(value, str):
-            return _KINDS[self.kind].from_text(value)
+            value = _KINDS[self.kind].from_text(value)
+        if self.kind == "sparsevec" and isinstance(value, SparseVector):
+            return codecs.sparsevec_exact(value)
         return value
 
     def bind_processor(self, dialect: Dialect) -> Any:
