@@ -1056,10 +1056,11 @@ def json_expr(column: Any, type_: TypeEngine[Any]) -> Any:
     """The SQL expression that carries a column inside ``json_build_array`` losslessly.
 
     JSON numbers would pass through a float, so numeric values travel as text;
-    everything else has an exact JSON or text form already.
+    so do floats, whose negative zero a JSON number loses (``-0`` reads as the
+    int 0). Everything else has an exact JSON or text form already.
     """
     impl = type_.dialect_impl(DIALECT) if isinstance(type_, sa.TypeDecorator) else type_
-    if isinstance(impl, sa.Numeric) and not isinstance(impl, sa.Float):
+    if isinstance(impl, sa.Numeric | sa.Float):  # SQLAlchemy 2.1: Float is not a Numeric
         return sa.cast(column, sa.Text)
     if isinstance(impl, sa.Interval | postgresql.INTERVAL):
         # its text depends on the server's IntervalStyle: send the three fields instead
@@ -1070,7 +1071,7 @@ def json_expr(column: Any, type_: TypeEngine[Any]) -> Any:
             sa.cast(time_part, sa.Text),
         )  # fmt: skip
         return sa.case((column.is_(None), None), else_=fields)
-    if isinstance(impl, sa.ARRAY) and isinstance(impl.item_type, sa.Numeric):
+    if isinstance(impl, sa.ARRAY) and isinstance(impl.item_type, sa.Numeric | sa.Float):
         return sa.cast(column, sa.ARRAY(sa.Text))
     return column
 
