@@ -360,6 +360,24 @@ def check_unicode(text: str, what: str = "text") -> None:
         ) from None
 
 
+def checked_sql_text(text: str) -> str:
+    """SQL text as it is, if UTF-8 can carry it; else a CompileError saying where it cannot.
+
+    A lone surrogate in a ``raw()`` template, a ``sql()`` fragment or a label would
+    otherwise fail inside psycopg as a bare ``UnicodeEncodeError``.
+    """
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError as exc:
+            context = text[max(0, exc.start - 30) : exc.start + 10]
+            raise CompileError(
+                f"the SQL text holds a lone surrogate {text[exc.start]!r}, which UTF-8 cannot "
+                f"encode, at {context!r}; fix the raw()/sql() text or the label"
+            ) from None
+    return text
+
+
 def _text_adapter(length: int, sql_name: str) -> Adapter:
     def check(value: Any) -> Any:
         value = _text(value)

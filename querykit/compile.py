@@ -510,7 +510,7 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
     )
     passthrough = all(a is None for a in adapters) and slots == list(range(len(values)))
     return Shape(
-        sql=compiled.string,
+        sql=codecs.checked_sql_text(compiled.string),
         slots=tuple(slots),
         adapters=adapters,
         labels=tuple(labels),

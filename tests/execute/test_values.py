@@ -23,6 +23,7 @@ from pgvector import SparseVector
 from sqlalchemy.dialects import postgresql
 
 from querykit import (
+    CompileError,
     DecodeError,
     ValidationError,
     eq,
@@ -172,6 +173,10 @@ async def test_surrogates_are_refused_in_every_kind_of_operand(vdb: Any) -> None
         with pytest.raises(ValidationError, match="lone surrogate '\\\\ud800' at index 1") as info:
             await vdb.all(query)
         assert info.value.column, what
+    # in the SQL text itself (a raw() template, a label): a CompileError saying where
+    for query in (raw(f"SELECT '{bad}'"), select(vals.c.id.label(bad))):
+        with pytest.raises(CompileError, match="the SQL text holds a lone surrogate"):
+            await vdb.all(query)
     prepared = vdb.prepare(select(vals.c.id).where(eq(vals.c.name, placeholder("n"))))
     with pytest.raises(ValidationError, match=r"item\.name: text holds a lone surrogate"):
         await prepared.all(n=bad)
