@@ -275,8 +275,13 @@ async def test_typed_json_payloads_decode_to_the_declared_types(
 async def test_a_stored_payload_that_does_not_fit_is_a_decode_error_naming_the_column(
     vdb: Any, admin: psycopg.Connection[Any]
 ) -> None:
-    admin.execute("""INSERT INTO item (id, usage) VALUES (1, '{"tokens": 1, "mdl": "x"}')""")
+    admin.execute(
+        """INSERT INTO item (id, holder_id, usage) VALUES (1, 1, '{"tokens": 1, "mdl": "x"}')"""
+    )
     with pytest.raises(DecodeError, match=r"item\.usage: the stored jsonb .* does not fit Usage: "):
         await vdb.all(select(vals.c.usage))
     with pytest.raises(DecodeError, match="unknown key 'mdl'; missing field 'model'"):
         await vdb.all(select(vals.c.usage))
+    nested = find_many(holder, with_={"items": include(columns=["usage"])})
+    with pytest.raises(DecodeError, match=r"^item\.usage: the stored jsonb"):
+        await vdb.all(nested)
