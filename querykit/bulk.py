@@ -21,6 +21,11 @@ INSERT (the ``insert()`` builder, in chunks) takes over, in these cases:
 ``upsert_many`` copies into a temporary table with the given columns' types,
 then runs ``INSERT ... SELECT ... ON CONFLICT (conflict) DO UPDATE SET col =
 EXCLUDED.col`` for the ``update`` columns (``DO NOTHING`` with ``update=()``).
+Rows that give different columns run as one such statement per set of columns
+(:meth:`BulkJob.parts`), so an update never writes a column its row left out.
+
+Values are checked by ``codecs``, the same rules as every other path. A server
+error names the row where it can (:meth:`BulkJob.failing_row`).
 
 This module holds the I/O-free part (:class:`BulkJob`) and the two small
 drivers that run it on a sync or an async connection.

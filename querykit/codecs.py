@@ -15,6 +15,13 @@ parameter:
 
 The executor, the nested-result decoder and the inline renderer all come here,
 so "how a timestamptz looks" is written once.
+
+The adapters are where every value is checked, once, for every path (builder
+values, placeholders, COPY, the INSERT fallback, upsert): a value the server
+would refuse without naming a column (varchar(n) too long, numeric(p, s) or
+float4 overflow) or would change without a word (a naive datetime for
+timestamptz, a datetime for a date) is refused; a float for numeric is sent as
+its shortest exact form. The README's value table states each rule.
 """
 
 from __future__ import annotations
@@ -133,7 +140,7 @@ def _adapter_cached(type_: TypeEngine[Any]) -> Adapter | None:
     if isinstance(type_, sa.Numeric):
         return _numeric if type_.precision is None else _numeric_adapter(type_)
     if isinstance(type_, sa.String):
-        length = type_.length if isinstance(type_, sa.String) else None
+        length = type_.length
         return _text if length is None else _text_adapter(length, sql_type_name(type_))
     if isinstance(type_, sa.DateTime):
         return _timestamptz if type_.timezone else _timestamp
@@ -337,14 +344,13 @@ def _numeric_adapter(type_: sa.Numeric[Any]) -> Adapter:
 
 
 def _text(value: Any) -> Any:
-    if type(value) is str or isinstance(value, str):
-        if value.isascii():
-            if "\x00" in value:
-                raise ValueRejected("PostgreSQL text cannot contain NUL (\\x00) characters")
-            return value
+    if not isinstance(value, str):
+        raise ValueRejected(f"expected a str, got {_describe(value)}")
+    if not value.isascii():
         check_unicode(value)
-        return value
-    raise ValueRejected(f"expected a str, got {_describe(value)}")
+    elif "\x00" in value:
+        raise ValueRejected("PostgreSQL text cannot contain NUL (\\x00) characters")
+    return value
 
 
 def check_unicode(text: str, what: str = "text") -> None:
