@@ -322,10 +322,14 @@ def _numeric_adapter(type_: sa.Numeric[Any]) -> Adapter:
     name = sql_type_name(type_)
     step = Decimal(1).scaleb(-scale)
     integer_digits = precision - scale
+    # Values whose integer part has fewer digits than allowed fit even after rounding.
+    safe = integer_digits - 1
 
     def check(value: Any) -> Any:
         value = _numeric(value)
         number = value if isinstance(value, Decimal) else Decimal(value)
+        if number.is_finite() and number and number.adjusted() < safe:
+            return value
         if number.is_nan():
             return value
         if number.is_infinite():
@@ -340,6 +344,12 @@ def _numeric_adapter(type_: sa.Numeric[Any]) -> Adapter:
             )
         return value
 
+    # ints below 10 ** (p - s) fit; so do Decimals with fewer integer digits than that
+    bound = 10**integer_digits
+    _UNCHANGED[check] = (
+        f"(type({{v}}) is int and -{bound} < {{v}} < {bound}) or (type({{v}}) is _Decimal "
+        f"and {{v}}.is_finite() and {{v}}.adjusted() < {safe})"
+    )
     return check
 
 

@@ -130,6 +130,7 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("r", 1e-50, "out of range for real"),
     ("code", "abcd", "VARCHAR\\(3\\) holds at most 3"),
     ("price", Decimal("1000"), "does not fit NUMERIC\\(5, 2\\)"),
+    ("price", -1000, "does not fit NUMERIC\\(5, 2\\)"),
     ("price", 999.995, "does not fit NUMERIC\\(5, 2\\)"),  # rounds to 1000.00
     ("price", Decimal("Infinity"), "infinity"),
     ("num", Decimal("sNaN"), "signalling NaN"),
