@@ -408,12 +408,12 @@ def database_error(
     target: str,
     *,
     lost: bool = False,
-    row_offset: int | None = None,
+    row: int | None = None,
 ) -> DatabaseError:
     """A ``DatabaseError`` for a psycopg error: SQLSTATE, the server's words, advice, the SQL.
 
-    ``lost`` says the connection is closed now. ``row_offset`` is set for COPY, whose
-    errors name a line: it becomes the index of the row in the caller's list.
+    ``lost`` says the connection is closed now. ``row`` is the index, in the caller's
+    list, of the row a bulk write failed on (found by :mod:`querykit.bulk`).
     """
     sqlstate = exc.sqlstate
     diag = exc.diag
@@ -426,10 +426,8 @@ def database_error(
         parts[0] += f" (SQLSTATE {sqlstate})"
     if diag.message_detail:
         parts.append(f"DETAIL: {diag.message_detail}")
-    if row_offset is not None and diag.context:
-        row = _copy_row(diag.context)
-        if row is not None:
-            parts.append(f"at row {row + row_offset} of the rows given")
+    if row is not None:
+        parts.append(f"at row {row} of the rows given")
     if diag.message_hint:
         parts.append(f"HINT: {diag.message_hint}")
     advice = _ADVICE.get(sqlstate or "")
@@ -440,21 +438,7 @@ def database_error(
     if advice:
         parts.append(advice)
     message = "; ".join(parts) + f". On {target}. SQL: {sql_excerpt(sql_text)}"
-    return DatabaseError(message, sqlstate=sqlstate, sql=sql_text)
-
-
-def _copy_row(context: str) -> int | None:
-    # "COPY embedding, line 5, column embedding: ..." -> row index 4 (line 1 is the first row)
-    marker = ", line "
-    at = context.find(marker)
-    if not context.startswith("COPY ") or at < 0:
-        return None
-    digits = ""
-    for ch in context[at + len(marker) :]:
-        if not ch.isdigit():
-            break
-        digits += ch
-    return int(digits) - 1 if digits else None
+    return DatabaseError(message, sqlstate=sqlstate, sql=sql_text, row=row)
 
 
 def placeholder_error(values: Iterable[Any]) -> CompileError | None:

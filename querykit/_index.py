@@ -18,7 +18,7 @@ from sqlalchemy.schema import CreateIndex
 from .compile import DIALECT, column_label
 from .errors import SchemaError
 
-__all__ = ["build_index", "index_sql", "table_column"]
+__all__ = ["build_index", "check_identifier", "ddl_text", "index_sql", "table_column"]
 
 _MAX_IDENTIFIER = 63  # PostgreSQL silently truncates longer names (NAMEDATALEN - 1)
 
@@ -34,6 +34,43 @@ def table_column(column: Any, what: str) -> sa.Column[Any]:
     )
 
 
+def check_identifier(name: Any, what: str, kind: str = "index") -> str:
+    """``name`` if PostgreSQL can take it as an identifier as it is; else a SchemaError.
+
+    The server truncates a name longer than 63 bytes without a word (two indexes
+    whose names differ only after byte 63 collide), and cannot take a NUL at all.
+    """
+    if not isinstance(name, str) or not name:
+        raise SchemaError(f"{what}: the {kind} name must be a non-empty str, got {name!r}")
+    if "\x00" in name:
+        raise SchemaError(f"{what}: the {kind} name {name!r} contains a NUL (\\x00) character")
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > _MAX_IDENTIFIER:
+        raise SchemaError(
+            f"{what}: the {kind} name {name!r} is {size} bytes, longer than PostgreSQL's "
+            f"{_MAX_IDENTIFIER} (it would be cut short without a word); pass a shorter name="
+        )
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        raise SchemaError(
+            f"{what}: the {kind} name {name!r} holds a lone surrogate, which UTF-8 cannot encode"
+        ) from None
+    return name
+
+
+def ddl_text(element: Any, what: str) -> str:
+    """A DDL element (``CreateIndex``, ``CreateTable``...) compiled for PostgreSQL.
+
+    A name SQLAlchemy refuses (a constraint or index name made by a naming
+    convention, over 63 characters) is a SchemaError naming ``what``.
+    """
+    try:
+        return str(element.compile(dialect=DIALECT))
+    except sa.exc.IdentifierError as exc:
+        raise SchemaError(f"{what}: {exc}; give the constraint or index a shorter name") from None
+
+
 def build_index(
     column: sa.Column[Any],
     *,
@@ -42,15 +79,13 @@ def build_index(
     options: Mapping[str, int],
     name: str | None,
     suffix: str,
+    what: str,
 ) -> sa.Index:
     """``Index(name, column, postgresql_using=method, postgresql_ops=..., postgresql_with=...)``."""
     table = column.table
-    index_name = name or f"{table.name}_{column.name}_{suffix}_idx"
-    if len(index_name.encode()) > _MAX_IDENTIFIER:
-        raise SchemaError(
-            f"index name {index_name!r} is longer than PostgreSQL's 63 bytes; pass name=",
-            column=column_label(column),
-        )
+    index_name = check_identifier(
+        f"{table.name}_{column.name}_{suffix}_idx" if name is None else name, what
+    )
     kwargs: dict[str, Any] = {"postgresql_using": method}
     if opclass is not None:
         kwargs["postgresql_ops"] = {column.key: opclass}
@@ -73,7 +108,9 @@ def index_sql(index: sa.Index, *, concurrently: bool = False, if_not_exists: boo
         raise SchemaError(
             f"index_sql() needs an Index attached to a table, got {type(index).__name__}"
         )
-    text = str(CreateIndex(index, if_not_exists=if_not_exists).compile(dialect=DIALECT))
+    if isinstance(index.name, str):
+        check_identifier(index.name, "index_sql()")
+    text = ddl_text(CreateIndex(index, if_not_exists=if_not_exists), "index_sql()")
     if concurrently and not index.dialect_options["postgresql"]["concurrently"]:
         # SQLAlchemy renders "CREATE [UNIQUE] INDEX ..."; CONCURRENTLY follows INDEX.
         text = text.replace("INDEX ", "INDEX CONCURRENTLY ", 1)

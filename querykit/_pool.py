@@ -39,6 +39,7 @@ from psycopg.adapt import Dumper, PyFormat
 from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from . import codecs
 from ._conninfo import connect_error, describe_target
 from .codecs import CheckedVector
 from .errors import CompileError, ConfigError, ConnectError
@@ -266,11 +267,13 @@ def register_pgvector(conn: psycopg.Connection[Any]) -> None:
 
 def configure(conn: Connection) -> None:
     """psycopg_pool's ``configure=`` hook: runs once on every new connection."""
+    codecs.register_loaders(conn)
     register_pgvector(conn)
     conn.qk_cur = conn.cursor()  # last: a cursor takes the adapters registered so far
 
 
 async def configure_async(conn: AsyncConnection) -> None:
+    codecs.register_loaders(conn)
     _register_fallback(conn)
     cur = await conn.execute(_HAS_VECTOR)
     row = await cur.fetchone()

@@ -21,6 +21,11 @@ INSERT (the ``insert()`` builder, in chunks) takes over, in these cases:
 ``upsert_many`` copies into a temporary table with the given columns' types,
 then runs ``INSERT ... SELECT ... ON CONFLICT (conflict) DO UPDATE SET col =
 EXCLUDED.col`` for the ``update`` columns (``DO NOTHING`` with ``update=()``).
+Rows that give different columns run as one such statement per set of columns
+(:meth:`BulkJob.parts`), so an update never writes a column its row left out.
+
+Values are checked by ``codecs``, the same rules as every other path. A server
+error names the row where it can (:meth:`BulkJob.failing_row`).
 
 This module holds the I/O-free part (:class:`BulkJob`) and the two small
 drivers that run it on a sync or an async connection.
@@ -28,11 +33,13 @@ drivers that run it on a sync or an async connection.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import itertools
 import json
+import re
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any, overload
 
 import psycopg
@@ -44,7 +51,7 @@ from sqlalchemy.sql import schema
 from sqlalchemy.sql.elements import ClauseElement
 
 from . import _execute, codecs
-from .columns import VectorType
+from .columns import VectorType, as_vector_type
 from .compile import compile_query
 from .errors import CompileError, SchemaError, ValidationError
 from .query import InsertQuery, _python_default, excluded, insert
@@ -91,9 +98,9 @@ class _ColumnSpec:
         self.notnull = not column.nullable
         self.copy_type, self.convert = _copy_form(column.type)
         # vector(n) and halfvec(n): check and encode in one step, on the binary form
-        t = _impl(column.type)
+        t = as_vector_type(column.type)
         self.copy_adapt: codecs.Adapter | None = None
-        if isinstance(t, VectorType) and t.kind in ("vector", "halfvec"):
+        if t is not None and t.kind in ("vector", "halfvec"):
             self.copy_adapt = functools.partial(codecs.to_vector_binary, dim=t.dim, kind=t.kind)
 
 
@@ -104,48 +111,45 @@ def _impl(type_: Any) -> Any:
     return type_
 
 
-def _copy_form(
-    type_: Any, *, item: bool = False
-) -> tuple[str | None, Callable[[dt.tzinfo], Converter] | None]:
-    """The type name for ``Copy.set_types`` and a converter factory, or (None, None).
+def _copy_form(type_: Any, *, item: bool = False) -> tuple[str | None, Converter | None]:
+    """The type name for ``Copy.set_types`` and a converter, or (None, None).
 
     Binary COPY sends each value in its column type's binary format, and sends
     no type oids: the server reads each field with the column's own input
-    function. So a value whose Python type maps to another SQL type is
-    converted the way the server would cast it in an INSERT (a float into
-    numeric, a naive datetime into timestamptz...), and pgvector and JSON
-    values are sent as their binary form already made (declared ``bytea``:
-    bytes as they are), which spares psycopg's Python-level dumpers. Array
-    elements are the exception: an array's header names its element type.
-    The converter factory takes the session time zone.
+    function. Values arrive checked by codecs, which already refused what the
+    server would convert (a naive datetime for timestamptz...) and made floats
+    for numeric Decimals; what is left is an int or Decimal for a float column,
+    made a float. pgvector and JSON values are sent as their binary form
+    already made (declared ``bytea``: bytes as they are), which spares
+    psycopg's Python-level dumpers. Array elements are the exception: an
+    array's header names its element type.
     """
-    t = _impl(type_)
+    t = as_vector_type(type_) or _impl(type_)
     if isinstance(t, sa.ARRAY):
-        element = _impl(t.item_type)
+        element = as_vector_type(t.item_type) or _impl(t.item_type)
         if item or isinstance(element, sa.Enum | VectorType | sa.ARRAY):
             return None, None  # the array's binary header names the element type's oid
-        name, item_convert = _copy_form(element, item=True)
+        name, each = _copy_form(element, item=True)
         if name is None:
             return None, None
-        if item_convert is None:
+        if each is None:
             return f"{name}[]", None
-        make_item = item_convert
+        convert_item = each
 
-        def array_converter(tz: dt.tzinfo) -> Converter:
-            each = make_item(tz)
-            return lambda v: [None if x is None else each(x) for x in v]
+        def array_converter(v: Any) -> Any:
+            return [None if x is None else convert_item(x) for x in v]
 
         return f"{name}[]", array_converter
     if isinstance(t, sa.Enum):
         # An enum's binary input is its label's bytes: exactly text's binary form.
         return "text", None
     if isinstance(t, VectorType):
-        return (None, None) if item else ("bytea", lambda tz: _pgvector_binary)
+        return (None, None) if item else ("bytea", _pgvector_binary)
     if isinstance(t, sa.JSON):
         binary = isinstance(t, postgresql.JSONB)
         if item:
             return ("jsonb" if binary else "json"), None
-        return "bytea", lambda tz: _jsonb_binary if binary else _json_binary
+        return "bytea", _jsonb_binary if binary else _json_binary
     if isinstance(t, sa.Boolean):
         return "bool", None
     if isinstance(t, sa.Integer):
@@ -158,36 +162,19 @@ def _copy_form(
         )
         return name, None
     if isinstance(t, sa.Float):
-        single = isinstance(t, sa.REAL) or (
-            not isinstance(t, sa.Double) and t.precision is not None and t.precision <= 24
-        )
-        return ("float4" if single else "float8"), lambda tz: _to_float
+        return ("float4" if codecs.is_float4(t) else "float8"), _to_float
     if isinstance(t, sa.Numeric):
-        return "numeric", lambda tz: _to_numeric
+        return "numeric", None  # codecs sent floats as Decimal already
     if isinstance(t, sa.String):
         return "text", None
+    # codecs refuses what the server would convert (a naive datetime for timestamptz,
+    # an aware one for timestamp, a datetime for a date): the values go as they are.
     if isinstance(t, sa.DateTime):
-        if t.timezone:
-            return "timestamptz", lambda tz: lambda v: v if v.tzinfo else v.replace(tzinfo=tz)
-        return (
-            "timestamp",
-            lambda tz: lambda v: v.astimezone(tz).replace(tzinfo=None) if v.tzinfo else v,
-        )
+        return ("timestamptz" if t.timezone else "timestamp"), None
     if isinstance(t, sa.Date):
-        return (
-            "date",
-            lambda tz: (
-                lambda v: (
-                    (v.astimezone(tz) if v.tzinfo else v).date()
-                    if isinstance(v, dt.datetime)
-                    else v
-                )
-            ),
-        )
+        return "date", None
     if isinstance(t, sa.Time):
-        if t.timezone:
-            return "timetz", lambda tz: lambda v: v if v.tzinfo else v.replace(tzinfo=_offset(tz))
-        return "time", lambda tz: lambda v: v.replace(tzinfo=None) if v.tzinfo else v
+        return ("timetz" if t.timezone else "time"), None
     if isinstance(t, sa.Interval | postgresql.INTERVAL):
         return "interval", None
     if isinstance(t, sa.Uuid):
@@ -220,16 +207,6 @@ def _json_binary(value: Any) -> bytes:
 
 def _to_float(v: Any) -> float:
     return v if type(v) is float else float(v)
-
-
-def _to_numeric(v: Any) -> Any:
-    return codecs.float_to_numeric(v) if type(v) is float else v
-
-
-def _offset(tz: dt.tzinfo) -> dt.tzinfo:
-    """The session zone's current UTC offset, as PostgreSQL gives a time without zone."""
-    offset = dt.datetime.now(tz).utcoffset() or dt.timedelta(0)
-    return dt.timezone(offset)
 
 
 def _has_server_default(column: schema.Column[Any]) -> bool:
@@ -269,6 +246,7 @@ class BulkJob:
         method: str = "insert_many",
         conflict: Sequence[Any] | str | None = None,
         update: Sequence[Any] | None = None,
+        numbers: Sequence[int] | None = None,
     ) -> None:
         if not isinstance(table, sa.Table):
             raise CompileError(f"{method}() takes a Table, got {type(table).__name__}")
@@ -277,6 +255,8 @@ class BulkJob:
         self.table = table
         self.method = method
         self.rows: Sequence[Row] = rows if isinstance(rows, Sequence) else list(rows)
+        self.numbers = numbers
+        """For a part of a job (see :meth:`parts`): each row's index in the caller's list."""
         self.specs: list[_ColumnSpec] = []
         """The COPY columns, in table order: the given ones and those with Python defaults."""
         self.uniform = True
@@ -287,7 +267,41 @@ class BulkJob:
         self.update: tuple[schema.Column[Any], ...] = ()
         if method == "upsert_many":
             self._resolve_conflict(conflict, update)
-            self._check_conflict_keys()
+            if numbers is None:
+                self._check_conflict_keys()
+
+    def number(self, i: int) -> int:
+        """The index, in the caller's list, of this job's row ``i``."""
+        return i if self.numbers is None else self.numbers[i]
+
+    def parts(self) -> list[BulkJob]:
+        """The jobs to run, in one transaction: this one, or one per set of given columns.
+
+        An upsert's ``DO UPDATE`` must set only the columns a row gives: a row that
+        leaves ``status`` out keeps its stored status, as in Prisma's ``upsert``. One
+        statement sets the same columns for every row, so ``upsert_many`` with rows
+        of different column sets runs one statement per set (each by COPY where it
+        can), updating the ``update`` columns that set gives.
+        """
+        if self.method != "upsert_many" or self.uniform or self.numbers is not None:
+            return [self]
+        groups: dict[frozenset[Any], list[int]] = {}
+        for i, row in enumerate(self.rows):
+            groups.setdefault(frozenset(row.keys()), []).append(i)
+        parts = []
+        for keys, numbers in groups.items():
+            update = [s.column for s in self.specs if s.key in keys and s.column in self.update]
+            parts.append(
+                BulkJob(
+                    self.table,
+                    [self.rows[i] for i in numbers],
+                    method=self.method,
+                    conflict=self.conflict,
+                    update=update,
+                    numbers=numbers,
+                )
+            )
+        return parts
 
     # -- analysis (keys only: cheap, before anything is sent) ------------------------
 
@@ -354,9 +368,9 @@ class BulkJob:
                 specs.append(_ColumnSpec(column, _MISSING))
             elif not column.nullable and not _has_server_default(column) and self.rows:
                 raise ValidationError(
-                    f"row 0, column {column.name}: missing, and {self.table.name}.{column.name} "
-                    "is NOT NULL without a default",
-                    row=0,
+                    f"row {self.number(0)}, column {column.name}: missing, and "
+                    f"{self.table.name}.{column.name} is NOT NULL without a default",
+                    row=self.number(0),
                     column=column.name,
                 )
         self.specs = specs
@@ -440,13 +454,13 @@ class BulkJob:
     def copy_types(self) -> list[str]:
         return [s.copy_type or "" for s in self.specs]
 
-    def encoded(self, tz: dt.tzinfo, *, for_copy: bool) -> Iterator[tuple[Any, ...]]:
+    def encoded(self, *, for_copy: bool) -> Iterator[tuple[Any, ...]]:
         """Each row checked and adapted, as a tuple in ``specs`` order.
 
         Raises ``ValidationError`` naming the row, or ``_NeedsInsert`` (with
         ``for_copy``) when a value is a SQL expression.
         """
-        columns = self._columns(tz, for_copy)
+        columns = self._columns(for_copy)
         if for_copy and self.uniform:
             encode, _ = self._generated(columns)
             for i, row in enumerate(self.rows):
@@ -459,14 +473,14 @@ class BulkJob:
         for i, row in enumerate(self.rows):
             yield self._encode_row(i, row, columns, for_copy)
 
-    def _columns(self, tz: dt.tzinfo, for_copy: bool) -> list[tuple[Any, ...]]:
+    def _columns(self, for_copy: bool) -> list[tuple[Any, ...]]:
         """Per column: key, adapter, converter, NOT NULL, Column (for COPY or for INSERT)."""
         out: list[tuple[Any, ...]] = []
         for s in self.specs:
             if for_copy and s.copy_adapt is not None:
                 out.append((s.key, s.copy_adapt, None, s.notnull, s.column))
             else:
-                convert = s.convert(tz) if (for_copy and s.convert is not None) else None
+                convert = s.convert if for_copy else None
                 out.append((s.key, s.adapt, convert, s.notnull, s.column))
         return out
 
@@ -474,6 +488,7 @@ class BulkJob:
         self, i: int, row: Row, columns: list[tuple[Any, ...]], for_copy: bool
     ) -> tuple[Any, ...]:
         """One row, checked value by value: the errors name the row and the column."""
+        i = self.number(i)
         out = []
         for key, adapt, convert, notnull, column in columns:
             if key is _MISSING:
@@ -553,9 +568,9 @@ class BulkJob:
         exec("\n".join(source), namespace)
         return namespace["encode"], namespace["write_all"]
 
-    def copy_to(self, write_row: Callable[[tuple[Any, ...]], object], tz: dt.tzinfo) -> int:
+    def copy_to(self, write_row: Callable[[tuple[Any, ...]], object]) -> int:
         """Check every row and hand it to ``write_row`` (a COPY's); the number of rows."""
-        columns = self._columns(tz, True)
+        columns = self._columns(True)
 
         def slow(i: int, row: Row) -> tuple[Any, ...]:
             return self._encode_row(i, row, columns, True)
@@ -611,6 +626,41 @@ class BulkJob:
                 f"row {i}, column {column.name}: {exc}", row=i, column=column.name
             ) from None
         return value
+
+    # -- server errors ------------------------------------------------------------------
+
+    def failing_row(
+        self, exc: psycopg.Error, encoded: Sequence[tuple[Any, ...]] | None = None
+    ) -> int | None:
+        """The index, in the caller's list, of the row a server error is about, if it says.
+
+        A COPY error's context names the line. Otherwise (a foreign key checked at the
+        end of the COPY, the INSERT fallback, the upsert's INSERT ... SELECT) the
+        detail may give the key, ``Key (ref)=(999) is not present in table "run"``: the
+        row that holds that key is the one. ``encoded`` are the rows as sent (INSERT).
+        """
+        diag = exc.diag
+        line = _copy_line(diag.context or "")
+        if line is not None and 0 <= line < len(self.rows):
+            return self.number(line)
+        key = _detail_key(diag.message_detail or "")
+        if key is None:
+            return None
+        names, text = key
+        positions = {s.name: n for n, s in enumerate(self.specs)}
+        if not all(name in positions for name in names):
+            return None
+        wanted = [self.specs[positions[name]] for name in names]
+        for i, row in enumerate(self.rows):
+            if encoded is not None:
+                values = [encoded[i][positions[name]] for name in names]
+            elif all(s.key is not _MISSING and s.key in row for s in wanted):
+                values = [_adapted(s, row[s.key]) for s in wanted]
+            else:
+                continue
+            if _key_text(values) == text:
+                return self.number(i)
+        return None
 
     # -- statements ---------------------------------------------------------------------
 
@@ -673,6 +723,52 @@ class _Default:
 
 
 _DEFAULT = _Default()
+
+
+def _copy_line(context: str) -> int | None:
+    """``COPY item, line 5, column ref: ...`` -> 4, the index of the row (line 1 is row 0)."""
+    if not context.startswith("COPY "):
+        return None
+    match = re.search(r", line (\d+)", context)
+    return int(match.group(1)) - 1 if match else None
+
+
+def _detail_key(detail: str) -> tuple[list[str], str] | None:
+    """``Key (a, b)=(1, x) already exists.`` -> (["a", "b"], "1, x")."""
+    if not detail.startswith("Key ("):
+        return None
+    middle = detail.find(")=(")
+    end = detail.rfind(")")
+    if middle < 0 or end <= middle:
+        return None
+    names = [n.strip().strip('"') for n in detail[5:middle].split(",")]
+    return names, detail[middle + 3 : end]
+
+
+def _adapted(spec: _ColumnSpec, value: Any) -> Any:
+    if value is None or spec.adapt is None:
+        return value
+    try:
+        return spec.adapt(value)
+    except codecs.ValueRejected:
+        return None
+
+
+def _key_text(values: Sequence[Any]) -> str | None:
+    """The key as the server's detail prints it, for the plain types keys are made of."""
+    texts = []
+    for value in values:
+        if isinstance(value, bool):
+            texts.append("t" if value else "f")
+        elif isinstance(value, str | int | uuid.UUID):
+            texts.append(str(value))
+        elif isinstance(value, Decimal) and value.is_finite():
+            texts.append(format(value, "f"))
+        else:
+            return None
+    return ", ".join(texts)
+
+
 _temp_names = itertools.count(1)
 _AnyConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
 
@@ -691,17 +787,28 @@ def run_bulk(
     if not job.rows:
         return 0
     try:
-        if job.reason is None:
-            try:
-                with conn.transaction():
-                    return _copy_sync(conn, job, listeners, target)
-            except _NeedsInsert:
-                pass  # rolled back: nothing was written; INSERT below
-        rows = list(job.encoded(_session_tz(conn), for_copy=False))
+        parts = job.parts()
+        if len(parts) == 1:
+            return _run_part_sync(conn, job, listeners, target)
         with conn.transaction():
-            return _insert_sync(conn, job, rows, listeners, target)
+            return sum(_run_part_sync(conn, part, listeners, target) for part in parts)
     except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
         raise _execute.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
+
+
+def _run_part_sync(
+    conn: psycopg.Connection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+) -> int:
+    """One job by COPY, or by INSERT where COPY cannot express it, in its own savepoint."""
+    if job.reason is None:
+        try:
+            with conn.transaction():
+                return _copy_sync(conn, job, listeners, target)
+        except _NeedsInsert:
+            pass  # rolled back: nothing was written; INSERT below
+    rows = list(job.encoded(for_copy=False))
+    with conn.transaction():
+        return _insert_sync(conn, job, rows, listeners, target)
 
 
 def _insert_sync(
@@ -721,7 +828,10 @@ def _insert_sync(
         try:
             cur.execute(shape.sql, params)
         except psycopg.Error as exc:
-            raise _execute.database_error(exc, shape.sql, target, lost=conn.closed) from exc
+            row = job.failing_row(exc, rows)
+            raise _execute.database_error(
+                exc, shape.sql, target, lost=conn.closed, row=row
+            ) from exc
         total += max(cur.rowcount, 0)
         if listeners.callbacks:
             listeners.notify(shape.sql, params, started, cur.rowcount, target)
@@ -734,7 +844,6 @@ def _copy_sync(
     statement = ""
     try:
         cur = _copy_cursor(conn)
-        tz = _session_tz(conn)
         upsert = job.method == "upsert_many"
         temp = _temp_name() if upsert else None
         if temp is not None:
@@ -744,7 +853,7 @@ def _copy_sync(
         started = _execute.now()
         with cur.copy(copy_sql) as copy:
             copy.set_types(job.copy_types())
-            count = job.copy_to(copy.write_row, tz)
+            count = job.copy_to(copy.write_row)
         if listeners.callbacks:
             listeners.notify(statement, (), started, count, target)
         if temp is None:
@@ -760,7 +869,7 @@ def _copy_sync(
         return written
     except psycopg.Error as exc:
         raise _execute.database_error(
-            exc, statement, target, lost=conn.closed, row_offset=0
+            exc, statement, target, lost=conn.closed, row=job.failing_row(exc)
         ) from exc
 
 
@@ -771,17 +880,31 @@ async def run_bulk_async(
     if not job.rows:
         return 0
     try:
-        if job.reason is None:
-            try:
-                async with conn.transaction():
-                    return await _copy_async(conn, job, listeners, target)
-            except _NeedsInsert:
-                pass  # rolled back: nothing was written; INSERT below
-        rows = list(job.encoded(_session_tz(conn), for_copy=False))
+        parts = job.parts()
+        if len(parts) == 1:
+            return await _run_part_async(conn, job, listeners, target)
+        total = 0
         async with conn.transaction():
-            return await _insert_async(conn, job, rows, listeners, target)
+            for part in parts:
+                total += await _run_part_async(conn, part, listeners, target)
+        return total
     except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
         raise _execute.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
+
+
+async def _run_part_async(
+    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+) -> int:
+    """The async twin of :func:`_run_part_sync`."""
+    if job.reason is None:
+        try:
+            async with conn.transaction():
+                return await _copy_async(conn, job, listeners, target)
+        except _NeedsInsert:
+            pass  # rolled back: nothing was written; INSERT below
+    rows = list(job.encoded(for_copy=False))
+    async with conn.transaction():
+        return await _insert_async(conn, job, rows, listeners, target)
 
 
 async def _insert_async(
@@ -801,7 +924,10 @@ async def _insert_async(
         try:
             await cur.execute(shape.sql, params)
         except psycopg.Error as exc:
-            raise _execute.database_error(exc, shape.sql, target, lost=conn.closed) from exc
+            row = job.failing_row(exc, rows)
+            raise _execute.database_error(
+                exc, shape.sql, target, lost=conn.closed, row=row
+            ) from exc
         total += max(cur.rowcount, 0)
         if listeners.callbacks:
             listeners.notify(shape.sql, params, started, cur.rowcount, target)
@@ -814,7 +940,6 @@ async def _copy_async(
     statement = ""
     try:
         cur = _copy_cursor(conn)
-        tz = _session_tz(conn)
         upsert = job.method == "upsert_many"
         temp = _temp_name() if upsert else None
         if temp is not None:
@@ -825,7 +950,7 @@ async def _copy_async(
         count = 0
         async with cur.copy(copy_sql) as copy:
             copy.set_types(job.copy_types())
-            for row in job.encoded(tz, for_copy=True):
+            for row in job.encoded(for_copy=True):
                 await copy.write_row(row)
                 count += 1
         if listeners.callbacks:
@@ -843,7 +968,7 @@ async def _copy_async(
         return written
     except psycopg.Error as exc:
         raise _execute.database_error(
-            exc, statement, target, lost=conn.closed, row_offset=0
+            exc, statement, target, lost=conn.closed, row=job.failing_row(exc)
         ) from exc
 
 
@@ -860,7 +985,3 @@ def _copy_cursor(conn: _AnyConnection) -> Any:
     cur = conn.cursor()
     cur.adapters.register_dumper(bytes, BytesBinaryDumper)
     return cur
-
-
-def _session_tz(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> dt.tzinfo:
-    return conn.info.timezone

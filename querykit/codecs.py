@@ -15,18 +15,28 @@ parameter:
 
 The executor, the nested-result decoder and the inline renderer all come here,
 so "how a timestamptz looks" is written once.
+
+The adapters are where every value is checked, once, for every path (builder
+values, placeholders, COPY, the INSERT fallback, upsert): a value the server
+would refuse without naming a column (varchar(n) too long, numeric(p, s) or
+float4 overflow) or would change without a word (a naive datetime for
+timestamptz, a datetime for a date) is refused; a float for numeric is sent as
+its shortest exact form. The README's value table states each rule.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 import enum
 import json
 import math
 import numbers
 import struct
 import sys
+import types
+import typing
 import uuid
 import weakref
 from array import array
@@ -35,8 +45,11 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from pgvector import Bit, HalfVector, SparseVector, Vector
+from psycopg.abc import Buffer
+from psycopg.adapt import Loader
 from psycopg.types.json import Json, Jsonb
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
@@ -90,12 +103,12 @@ def adapter_for(type_: TypeEngine[Any]) -> Adapter | None:
 
 @lru_cache(maxsize=4096)
 def _adapter_cached(type_: TypeEngine[Any]) -> Adapter | None:
-    from .columns import JSONBPayload, VectorType  # our own types know their rules
+    from .columns import JSONBPayload, as_vector_type  # our own types know their rules
 
     if isinstance(type_, JSONBPayload):
         return _json_adapter(Jsonb, type_.payload_type)
-    if isinstance(type_, VectorType):
-        return vector_adapter(type_.kind, type_.dim)
+    if (pgvector := as_vector_type(type_)) is not None:
+        return vector_adapter(pgvector.kind, pgvector.dim)
     if isinstance(type_, sa.Interval):  # a TypeDecorator in SQLAlchemy, native here
         return _checker(dt.timedelta, "a timedelta")
     if isinstance(type_, sa.TypeDecorator):
@@ -123,19 +136,18 @@ def _adapter_cached(type_: TypeEngine[Any]) -> Adapter | None:
         low, high = next(r for cls, r in _INT_RANGES.items() if isinstance(type_, cls))
         return _int_adapter(low, high, type(type_).__name__.lower())
     if isinstance(type_, sa.Float):
-        return _float
+        return _float4 if is_float4(type_) else _float
     if isinstance(type_, sa.Numeric):
-        return _numeric
+        return _numeric if type_.precision is None else _numeric_adapter(type_)
     if isinstance(type_, sa.String):
-        return _text
+        length = type_.length
+        return _text if length is None else _text_adapter(length, sql_type_name(type_))
     if isinstance(type_, sa.DateTime):
-        return _checker(dt.datetime, "a datetime")
+        return _timestamptz if type_.timezone else _timestamp
     if isinstance(type_, sa.Date):
-        return _checker(dt.date, "a date")
+        return _date
     if isinstance(type_, sa.Time):
-        return _checker(dt.time, "a time")
-    if isinstance(type_, sa.Interval):
-        return _checker(dt.timedelta, "a timedelta")
+        return _timetz if type_.timezone else _time
     if isinstance(type_, sa.Uuid):
         return _uuid
     if isinstance(type_, sa.LargeBinary):
@@ -154,8 +166,19 @@ _UNCHANGED: weakref.WeakKeyDictionary[Adapter, str] = weakref.WeakKeyDictionary(
 
 
 def unchanged_when(adapter: Adapter) -> str | None:
-    """The expression (of ``{v}``) under which ``adapter`` returns a value as it is, if known."""
+    """The expression (of ``{v}``) under which ``adapter`` returns a value as it is, if known.
+
+    It may name the classes in :data:`UNCHANGED_GLOBALS`: put them in the namespace
+    of the generated function.
+    """
     return _UNCHANGED.get(adapter)
+
+
+UNCHANGED_GLOBALS: Mapping[str, Any] = {
+    "_Decimal": Decimal,
+    "_datetime": dt.datetime,
+    "_date": dt.date,
+}
 
 
 def _checker(cls: type, expected: str) -> Adapter:
@@ -187,6 +210,16 @@ def _int_adapter(low: int, high: int, sql_name: str) -> Adapter:
     return check
 
 
+def is_float4(type_: TypeEngine[Any]) -> bool:
+    """Whether a float type is PostgreSQL's ``real`` (float4): REAL, or FLOAT(p) with p <= 24."""
+    if isinstance(type_, sa.TypeDecorator):
+        type_ = type_.impl_instance
+    if isinstance(type_, sa.REAL):
+        return True
+    precision = getattr(type_, "precision", None)
+    return not isinstance(type_, sa.Double) and precision is not None and precision <= 24
+
+
 def _float(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueRejected(f"expected a float, got {_describe(value)}")
@@ -197,27 +230,251 @@ def _float(value: Any) -> Any:
     raise ValueRejected(f"expected a float, got {_describe(value)}")
 
 
+_F32 = struct.Struct("f")
+_FLOAT4_MIN = 1.401298464324817e-45  # the smallest float4 above zero (a subnormal)
+
+
+def _float4(value: Any) -> Any:
+    """A float for ``real``: refused where the server's float8 -> float4 cast would fail.
+
+    Beyond float4's range (about ±3.4e38) a value would overflow (the server's
+    error 22003, and binary COPY would store Infinity); a value so small that it
+    rounds to zero would underflow. NaN and the infinities are kept.
+    """
+    value = _float(value)
+    number = float(value)
+    if math.isfinite(number) and number != 0.0:
+        try:
+            single = _F32.unpack(_F32.pack(number))[0]
+        except OverflowError:
+            single = math.inf
+        if math.isinf(single) or single == 0.0:
+            raise ValueRejected(
+                f"{_describe(value)} is out of range for real (float4): from about ±{_FLOAT4_MIN:.1e} "
+                f"to ±{_FLOAT4_MAX:.7g}; use double precision for a wider range"
+            )
+    return value
+
+
+def float4_exact(value: Any) -> Any:
+    """A float4 read back as the float32 value it holds (see the README's value table).
+
+    The server writes a real as the shortest text that reads back as the same
+    float32 (``93037408`` as ``9.303741e+07``); read as a float8, that text is
+    another number (93037410.0). Rounding it to float32 again gives the stored value.
+    """
+    if type(value) is not float:
+        return value
+    return _F32.unpack(_F32.pack(value))[0]
+
+
 def _numeric(value: Any) -> Any:
+    if type(value) is Decimal:
+        return value if value.is_finite() else _special_decimal(value)
     if isinstance(value, bool):
         raise ValueRejected(f"expected a Decimal, int or float, got {_describe(value)}")
-    if isinstance(value, Decimal | int | float):
+    if isinstance(value, int):
         return value
+    if isinstance(value, float):
+        return float_to_numeric(value)
+    if isinstance(value, Decimal):
+        return _numeric(Decimal(value))
     if isinstance(value, numbers.Real):
         return Decimal(str(value))
     raise ValueRejected(f"expected a Decimal, int or float, got {_describe(value)}")
 
 
-def _text(value: Any) -> Any:
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueRejected("PostgreSQL text cannot contain NUL (\\x00) characters")
+def _special_decimal(value: Decimal) -> Decimal:
+    """NaN and the infinities as PostgreSQL's numeric has them: one NaN, without a sign."""
+    if value.is_snan():
+        raise ValueRejected(
+            "Decimal('sNaN') (a signalling NaN) has no numeric form; use Decimal('NaN')"
+        )
+    if value.is_nan():
+        return _NAN  # Decimal('-NaN') too: numeric has one NaN
+    return value
+
+
+_NAN = Decimal("NaN")
+
+
+def float_to_numeric(value: float) -> Decimal:
+    """A float for a numeric column: its shortest exact form, ``Decimal(repr(value))``.
+
+    ``0.1`` is sent as ``0.1``: the number the float was written as, not its
+    binary expansion (0.1000000000000000055...) nor float8's 15 digits.
+    """
+    return Decimal(repr(value).replace("inf", "Infinity"))
+
+
+_NUMERIC_CONTEXT = decimal.Context(prec=1000, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN)
+
+
+def _numeric_adapter(type_: sa.Numeric[Any]) -> Adapter:
+    """``numeric(p, s)``: refuses a value whose integer part needs more than p - s digits.
+
+    Like the server, the value is first rounded to ``s`` decimals (half away from
+    zero), so 9.9999995 does not fit numeric(7, 6). Infinity has no place in a
+    numeric with a precision; NaN has.
+    """
+    precision = type_.precision or 0
+    scale = type_.scale or 0
+    name = sql_type_name(type_)
+    step = Decimal(1).scaleb(-scale)
+    integer_digits = precision - scale
+    # Values whose integer part has fewer digits than allowed fit even after rounding.
+    safe = integer_digits - 1
+
+    def check(value: Any) -> Any:
+        value = _numeric(value)
+        number = value if isinstance(value, Decimal) else Decimal(value)
+        if number.is_finite() and number and number.adjusted() < safe:
+            return value
+        if number.is_nan():
+            return value
+        if number.is_infinite():
+            raise ValueRejected(
+                f"{value} does not fit {name}: infinity needs an unconstrained numeric"
+            )
+        rounded = number.quantize(step, rounding=decimal.ROUND_HALF_UP, context=_NUMERIC_CONTEXT)
+        if rounded and rounded.adjusted() >= integer_digits:
+            raise ValueRejected(
+                f"{_describe(value)} does not fit {name}: at most {integer_digits} digits "
+                f"before the decimal point (after rounding to {scale} decimals)"
+            )
         return value
-    raise ValueRejected(f"expected a str, got {_describe(value)}")
+
+    # ints below 10 ** (p - s) fit; so do Decimals with fewer integer digits than that
+    bound = 10**integer_digits
+    _UNCHANGED[check] = (
+        f"(type({{v}}) is int and -{bound} < {{v}} < {bound}) or (type({{v}}) is _Decimal "
+        f"and {{v}}.is_finite() and {{v}}.adjusted() < {safe})"
+    )
+    return check
+
+
+def _text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueRejected(f"expected a str, got {_describe(value)}")
+    if not value.isascii():
+        check_unicode(value)
+    elif "\x00" in value:
+        raise ValueRejected("PostgreSQL text cannot contain NUL (\\x00) characters")
+    return value
+
+
+def check_unicode(text: str, what: str = "text") -> None:
+    """Refuse what UTF-8 cannot carry (a lone surrogate such as ``"\\ud800"``) and NUL."""
+    if "\x00" in text:
+        raise ValueRejected(f"PostgreSQL {what} cannot contain NUL (\\x00) characters")
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise ValueRejected(
+            f"{what} holds a lone surrogate {text[exc.start]!r} at index {exc.start}, which "
+            "UTF-8 cannot encode; it often comes from decoding bytes with errors='surrogateescape'"
+        ) from None
+
+
+def checked_sql_text(text: str) -> str:
+    """SQL text as it is, if UTF-8 can carry it; else a CompileError saying where it cannot.
+
+    A lone surrogate in a ``raw()`` template, a ``sql()`` fragment or a label would
+    otherwise fail inside psycopg as a bare ``UnicodeEncodeError``.
+    """
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError as exc:
+            context = text[max(0, exc.start - 30) : exc.start + 10]
+            raise CompileError(
+                f"the SQL text holds a lone surrogate {text[exc.start]!r}, which UTF-8 cannot "
+                f"encode, at {context!r}; fix the raw()/sql() text or the label"
+            ) from None
+    return text
+
+
+def _text_adapter(length: int, sql_name: str) -> Adapter:
+    def check(value: Any) -> Any:
+        value = _text(value)
+        if len(value) > length:
+            raise ValueRejected(
+                f"{_describe(value)} is {len(value)} characters long; {sql_name} holds at most "
+                f"{length}"
+            )
+        return value
+
+    _UNCHANGED[check] = (
+        f"type({{v}}) is str and {{v}}.isascii() and len({{v}}) <= {length} "
+        "and '\\x00' not in {v}"
+    )
+    return check
+
+
+def _zoned(cls: type[dt.datetime] | type[dt.time], aware: bool, problem: str) -> Adapter:
+    """The check of a ``datetime`` or ``time`` for a column with (``aware``) or without a zone.
+
+    The server would convert a value of the other kind without a word (a naive
+    datetime read in the session's time zone, an aware one stripped of its
+    offset), so such a value is refused with ``problem`` and what to pass instead.
+    """
+    expected = f"a {cls.__name__}"
+
+    def check(value: Any) -> Any:
+        if isinstance(value, cls):
+            if (value.utcoffset() is not None) if aware else value.tzinfo is None:
+                return value
+            raise ValueRejected(f"{_describe(value)} {problem}")
+        raise ValueRejected(f"expected {expected}, got {_describe(value)}")
+
+    return check
+
+
+_timestamptz = _zoned(
+    dt.datetime,
+    True,
+    "is a naive datetime for a timestamp with time zone; the server would read it in the "
+    "session's time zone. Give it a tzinfo (datetime.now(UTC), value.replace(tzinfo=UTC))",
+)
+_timestamp = _zoned(
+    dt.datetime,
+    False,
+    "has a time zone, and a timestamp without time zone would drop its offset; convert it "
+    "first (value.astimezone(UTC).replace(tzinfo=None)) or make the column "
+    "DateTime(timezone=True)",
+)
+_timetz = _zoned(
+    dt.time,
+    True,
+    "is a naive time for a time with time zone; the server would give it the session's "
+    "offset. Give it a tzinfo",
+)
+_time = _zoned(
+    dt.time,
+    False,
+    "has a time zone, and a time without time zone would drop it; pass "
+    "value.replace(tzinfo=None) or make the column Time(timezone=True)",
+)
+
+
+def _date(value: Any) -> Any:
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.datetime):
+        raise ValueRejected(
+            f"{_describe(value)} is a datetime for a date column, which would drop its time; "
+            "pass value.date()"
+        )
+    raise ValueRejected(f"expected a date, got {_describe(value)}")
 
 
 _UNCHANGED[_bool] = "type({v}) is bool"
 _UNCHANGED[_float] = "type({v}) is float"
-_UNCHANGED[_text] = "type({v}) is str and '\\x00' not in {v}"
+_UNCHANGED[_numeric] = "type({v}) is int or (type({v}) is _Decimal and {v}.is_finite())"
+_UNCHANGED[_text] = "type({v}) is str and {v}.isascii() and '\\x00' not in {v}"
+_UNCHANGED[_timestamptz] = "type({v}) is _datetime and {v}.tzinfo is not None"
+_UNCHANGED[_timestamp] = "type({v}) is _datetime and {v}.tzinfo is None"
+_UNCHANGED[_date] = "type({v}) is _date"
 
 
 def _uuid(value: Any) -> Any:
@@ -241,24 +498,102 @@ def _bytes(value: Any) -> Any:
 _JSON = json.JSONEncoder(allow_nan=False)
 
 
+# The same, keeping non-ASCII text as it is: to find what UTF-8 cannot carry.
+_JSON_UNICODE = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
+
+
 def _json_adapter(wrapper: type[Json] | type[Jsonb], payload_type: type | None) -> Adapter:
+    shape = payload_shape(payload_type)
+
     def adapt(value: Any) -> Any:
         if isinstance(value, Json | Jsonb):
             return value
-        if payload_type is not None and dataclasses.is_dataclass(payload_type):
-            if not isinstance(value, payload_type | Mapping):
-                raise ValueRejected(f"expected {payload_type.__name__}, got {_describe(value)}")
-            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if shape is not None:
+            if isinstance(value, Mapping):
+                problem = shape.problem(value)
+                if problem is not None:
+                    raise ValueRejected(f"the dict does not fit {shape.name}: {problem}")
+            elif isinstance(value, shape.cls):
                 value = dataclasses.asdict(value)
+            else:
+                raise ValueRejected(f"expected {shape.name}, got {_describe(value)}")
         try:
             text = _JSON.encode(value)
         except (TypeError, ValueError) as exc:
             raise ValueRejected(f"not JSON-serialisable: {exc}") from None
         if "\\u0000" in text:
             raise ValueRejected("PostgreSQL jsonb cannot contain NUL (\\u0000) characters")
+        if "\\ud" in text:  # a surrogate, or a character from U+D000 to U+D7FF
+            check_unicode(_JSON_UNICODE.encode(value), "JSON")
         return wrapper(text, dumps=_identity)  # serialised once, here
 
     return adapt
+
+
+@dataclasses.dataclass(frozen=True)
+class PayloadShape:
+    """The fields of a dataclass payload (``jsonb(Info)``): what a dict for it must hold."""
+
+    cls: Any  # a dataclass (mypy has no type for "any dataclass class")
+    fields: frozenset[str]
+    required: frozenset[str]
+    floats: frozenset[str]
+    """Fields declared ``float``: jsonb gives back an integral float (1.5e300) as an int."""
+
+    @property
+    def name(self) -> str:
+        name: str = self.cls.__name__
+        return name
+
+    def problem(self, value: Mapping[Any, Any]) -> str | None:
+        """What is wrong with ``value`` as this payload's fields, or None."""
+        keys = value.keys()
+        unknown = [k for k in keys if k not in self.fields]
+        missing = sorted(self.required.difference(keys))
+        if not unknown and not missing:
+            return None
+        problems = []
+        if unknown:
+            problems.append(f"unknown key {', '.join(map(repr, unknown))}")
+        if missing:
+            problems.append(f"missing field {', '.join(map(repr, missing))}")
+        fields = ", ".join(sorted(self.fields))
+        return f"{'; '.join(problems)} (the fields of {self.name}: {fields})"
+
+
+@lru_cache(maxsize=256)
+def payload_shape(payload_type: Any) -> PayloadShape | None:
+    """The shape of a dataclass payload type, or None for other payloads."""
+    if not (isinstance(payload_type, type) and dataclasses.is_dataclass(payload_type)):
+        return None
+    fields = [f for f in dataclasses.fields(payload_type) if f.init]
+    required = [
+        f.name
+        for f in fields
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    return PayloadShape(
+        payload_type,
+        frozenset(f.name for f in fields),
+        frozenset(required),
+        _float_fields(payload_type),
+    )
+
+
+def _float_fields(payload_type: type) -> frozenset[str]:
+    """The fields (or TypedDict keys) of ``payload_type`` declared ``float`` or ``float | None``."""
+    try:
+        hints = typing.get_type_hints(payload_type)
+    except Exception:  # unresolvable forward references: no conversion
+        return frozenset()
+    return frozenset(
+        name
+        for name, hint in hints.items()
+        if hint is float or (typing.get_origin(hint) in _UNIONS and float in typing.get_args(hint))
+    )
+
+
+_UNIONS = (typing.Union, types.UnionType)
 
 
 def _enum_adapter(type_: sa.Enum) -> Adapter:
@@ -333,11 +668,6 @@ def _as_decimal(x: Any) -> Any:
     if isinstance(x, int):
         return Decimal(int(x))  # exactly
     return float_to_numeric(float(x))
-
-
-def float_to_numeric(value: float) -> Decimal:
-    """A float as PostgreSQL's float8 -> numeric cast stores it: 15 significant digits."""
-    return Decimal(f"{value:.15g}")
 
 
 # -- vectors (pgvector) ----------------------------------------------------------
@@ -575,6 +905,15 @@ def to_sparsevec(value: Any, dim: int | None) -> SparseVector:
     return vec
 
 
+def sparsevec_exact(value: SparseVector) -> SparseVector:
+    """A sparsevec read from text, with its components as the float32 values they are."""
+    components = value.values()
+    exact = [float4_exact(float(v)) for v in components]
+    if exact == components:
+        return value
+    return SparseVector(dict(zip(value.indices(), exact, strict=True)), value.dimensions())
+
+
 def to_bit(value: Any, dim: int | None) -> Bit:
     if isinstance(value, Bit):
         bits = value
@@ -596,27 +935,40 @@ def to_bit(value: Any, dim: int | None) -> Bit:
 # -- decoders: what psycopg loaded -> the Python value -----------------------------
 
 
-def decoder_for(type_: TypeEngine[Any]) -> Decoder | None:
-    """A function that finishes a loaded value of ``type_``, or None if psycopg's value is final."""
-    return _decoder_cached(type_)
+class _Float4Loader(Loader):
+    """``real`` in text: the float32 value the server holds (see :func:`float4_exact`)."""
+
+    def load(self, data: Buffer) -> float:
+        number: float = _F32.unpack(_F32.pack(float(bytes(data))))[0]
+        return number
+
+
+def register_loaders(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
+    """The loaders querykit needs on a connection, beyond psycopg's: float4 read exactly."""
+    conn.adapters.register_loader("float4", _Float4Loader)
+
+
+def decoder_for(type_: TypeEngine[Any], column: str | None = None) -> Decoder | None:
+    """A function that finishes a loaded value of ``type_``, or None if psycopg's value is final.
+
+    ``column`` names the result column in the ``DecodeError`` of a value that has
+    no Python form (a stored payload that does not fit its dataclass...).
+    """
+    return _decoder_cached(type_, column)
 
 
 @lru_cache(maxsize=4096)
-def _decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
-    from .columns import JSONBPayload, VectorType
+def _decoder_cached(type_: TypeEngine[Any], column: str | None = None) -> Decoder | None:
+    from .columns import JSONBPayload, as_vector_type
 
     if isinstance(type_, JSONBPayload):
-        payload = type_.payload_type
-        if payload is not None and dataclasses.is_dataclass(payload):
-            cls: Any = payload
-            return lambda v: cls(**v) if isinstance(v, dict) else v
-        return None
-    if isinstance(type_, VectorType):
-        return type_.decode_value
+        return _payload_decoder(type_.payload_type, column)
+    if (pgvector := as_vector_type(type_)) is not None:
+        return pgvector.decode_value
     if isinstance(type_, sa.Interval):
         return None
     if isinstance(type_, sa.TypeDecorator):
-        inner = _decoder_cached(type_.impl_instance)
+        inner = _decoder_cached(type_.impl_instance, column)
         if not _overrides(type_, "process_result_value"):
             return inner
         process = type_.process_result_value
@@ -626,9 +978,9 @@ def _decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
 
         return decorated
     if isinstance(type_, sa.Enum) and type_.enum_class is not None:
-        return _enum_decoder(type_, type_.enum_class)
+        return _enum_decoder(type_, type_.enum_class, column)
     if isinstance(type_, sa.ARRAY):
-        item = _decoder_cached(type_.item_type)
+        item = _decoder_cached(type_.item_type, column)
         if item is None:
             return None
         # psycopg cannot know arrays of user types (enums) and gives their text form
@@ -637,14 +989,56 @@ def _decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
             for x in (parse_text_array(v) if isinstance(v, str) else v)
         ]
     if isinstance(type_, sa.Float) and not isinstance(type_, sa.Double | sa.REAL):
-        return None
+        return None  # a float4 is exact already: see register_loaders()
     if isinstance(type_, sa.Numeric) and not type_.asdecimal:
         return lambda v: float(v) if isinstance(v, Decimal) else v
     return None
 
 
-def _enum_decoder(type_: sa.Enum, enum_class: type[enum.Enum]) -> Decoder:
+def _payload_decoder(payload: Any, column: str | None) -> Decoder | None:
+    """Stored JSON -> the payload: a dataclass made from its object; declared floats as float."""
+    shape = payload_shape(payload)
+    floats = shape.floats if shape is not None else _typed_dict_floats(payload)
+    if shape is None:
+        if not floats:
+            return None
+        return lambda v: _with_floats(v, floats) if isinstance(v, dict) else v
+    cls = shape.cls
+    where = f"{column}: " if column else ""
+
+    def decode(value: Any) -> Any:
+        problem = shape.problem(value) if isinstance(value, dict) else "not a JSON object"
+        if problem is None:
+            try:
+                return cls(**(_with_floats(value, floats) if floats else value))
+            except (TypeError, ValueError) as exc:  # the dataclass's own __post_init__ checks
+                problem = str(exc)
+        raise DecodeError(
+            f"{where}the stored jsonb {_describe(value)} does not fit {shape.name}: {problem}. "
+            f"Fix the stored rows, or change {shape.name} (a field with a default may be left out)"
+        )
+
+    return decode
+
+
+def _typed_dict_floats(payload: Any) -> frozenset[str]:
+    if isinstance(payload, type) and typing.is_typeddict(payload):
+        return _float_fields(payload)
+    return frozenset()
+
+
+def _with_floats(value: dict[str, Any], floats: frozenset[str]) -> dict[str, Any]:
+    """``value`` with the ints of fields declared float made floats (jsonb keeps no 1.0 vs 1)."""
+    if not any(type(value.get(name)) is int for name in floats):
+        return value
+    return {k: float(v) if k in floats and type(v) is int else v for k, v in value.items()}
+
+
+def _enum_decoder(
+    type_: sa.Enum, enum_class: type[enum.Enum], column: str | None = None
+) -> Decoder:
     members = _enum_labels(type_)
+    where = f"{column}: " if column else ""
 
     def decode(label: Any) -> Any:
         try:
@@ -653,7 +1047,7 @@ def _enum_decoder(type_: sa.Enum, enum_class: type[enum.Enum]) -> Decoder:
             known = ", ".join(members)
             sql_name = f"enum type {type_.name!r}" if type_.name else "the enum"
             raise DecodeError(
-                f"the database returned {label!r} for {sql_name}, but {enum_class.__name__} "
+                f"{where}the database returned {label!r} for {sql_name}, but {enum_class.__name__} "
                 f"has no such member (it has {known}); add the label to "
                 f"{enum_class.__name__} in the schema, or update the rows"
             ) from None
@@ -696,10 +1090,11 @@ def json_expr(column: Any, type_: TypeEngine[Any]) -> Any:
     """The SQL expression that carries a column inside ``json_build_array`` losslessly.
 
     JSON numbers would pass through a float, so numeric values travel as text;
-    everything else has an exact JSON or text form already.
+    so do floats, whose negative zero a JSON number loses (``-0`` reads as the
+    int 0). Everything else has an exact JSON or text form already.
     """
     impl = type_.dialect_impl(DIALECT) if isinstance(type_, sa.TypeDecorator) else type_
-    if isinstance(impl, sa.Numeric) and not isinstance(impl, sa.Float):
+    if isinstance(impl, sa.Numeric | sa.Float):  # SQLAlchemy 2.1: Float is not a Numeric
         return sa.cast(column, sa.Text)
     if isinstance(impl, sa.Interval | postgresql.INTERVAL):
         # its text depends on the server's IntervalStyle: send the three fields instead
@@ -710,33 +1105,33 @@ def json_expr(column: Any, type_: TypeEngine[Any]) -> Any:
             sa.cast(time_part, sa.Text),
         )  # fmt: skip
         return sa.case((column.is_(None), None), else_=fields)
-    if isinstance(impl, sa.ARRAY) and isinstance(impl.item_type, sa.Numeric):
+    if isinstance(impl, sa.ARRAY) and isinstance(impl.item_type, sa.Numeric | sa.Float):
         return sa.cast(column, sa.ARRAY(sa.Text))
     return column
 
 
-def json_decoder_for(type_: TypeEngine[Any]) -> Decoder | None:
+def json_decoder_for(type_: TypeEngine[Any], column: str | None = None) -> Decoder | None:
     """Turns a value read from ``json_build_array`` into what the top level returns for ``type_``.
 
     The result equals what psycopg plus ``decoder_for`` give for the same column
     outside JSON: aware datetimes, ``Decimal``, exact big ints, ``bytes``,
     ``UUID``, enum members, pgvector values, dataclass payloads...
     """
-    return _json_decoder_cached(type_)
+    return _json_decoder_cached(type_, column)
 
 
 @lru_cache(maxsize=4096)
-def _json_decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
-    from .columns import JSONBPayload, VectorType
+def _json_decoder_cached(type_: TypeEngine[Any], column: str | None = None) -> Decoder | None:
+    from .columns import JSONBPayload, as_vector_type
 
-    final = _decoder_cached(type_)  # the same finishing step as the top level
+    final = _decoder_cached(type_, column)  # the same finishing step as the top level
     impl = type_.dialect_impl(DIALECT) if isinstance(type_, sa.TypeDecorator) else type_
-    if isinstance(type_, VectorType):
-        return type_.decode_value
+    if (pgvector := as_vector_type(type_)) is not None:
+        return pgvector.decode_value
     if isinstance(type_, JSONBPayload | sa.JSON) or isinstance(impl, sa.JSON):
         return final  # JSON arrives as JSON
     if isinstance(impl, sa.ARRAY):
-        item = _json_decoder_cached(impl.item_type)
+        item = _json_decoder_cached(impl.item_type, column)
         if item is None:
             return None
         return lambda v: [None if x is None else item(x) for x in v]
@@ -744,7 +1139,7 @@ def _json_decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
         return final
     base: Decoder | None = None
     if isinstance(impl, sa.Float):
-        base = _json_float
+        base = _json_float4 if is_float4(impl) else _json_float
     elif isinstance(impl, sa.Numeric):
         base = Decimal if impl.asdecimal else _json_float
     elif isinstance(impl, sa.DateTime):
@@ -765,6 +1160,11 @@ def _json_decoder_cached(type_: TypeEngine[Any]) -> Decoder | None:
         return base
     first = base
     return lambda v: final(first(v))
+
+
+def _json_float4(value: Any) -> float:
+    number: float = float4_exact(_json_float(value))
+    return number
 
 
 def _json_float(value: Any) -> float:

@@ -25,10 +25,12 @@ import os
 import secrets
 import threading
 import time
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 from pgvector import Bit, HalfVector, SparseVector, Vector
-from sqlalchemy.dialects.postgresql import JSONB
+from pgvector import sqlalchemy as pgvector_sa
+from sqlalchemy.dialects.postgresql import BIT, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, UserDefinedType
 
@@ -37,6 +39,7 @@ from . import codecs
 __all__ = [
     "JSONBPayload",
     "VectorType",
+    "as_vector_type",
     "bit",
     "cuid",
     "halfvec",
@@ -109,9 +112,15 @@ class VectorType(UserDefinedType[V], Generic[V]):
         return codecs.vector_adapter(self.kind, self.dim)(value)
 
     def decode_value(self, value: Any) -> Any:
-        """What psycopg loaded (a pgvector object, or text without the adapters) → the value."""
+        """What psycopg loaded (a pgvector object, or text without the adapters) → the value.
+
+        A sparsevec's components are float32: read from text as floats, they are
+        rounded to float32 again, so they come back as the values the server holds.
+        """
         if isinstance(value, str):
-            return _KINDS[self.kind].from_text(value)
+            value = _KINDS[self.kind].from_text(value)
+        if self.kind == "sparsevec" and isinstance(value, SparseVector):
+            return codecs.sparsevec_exact(value)
         return value
 
     def bind_processor(self, dialect: Dialect) -> Any:
@@ -127,6 +136,39 @@ _KINDS: dict[str, Any] = {
     "sparsevec": SparseVector,
     "bit": Bit,
 }
+
+
+def as_vector_type(type_: Any) -> VectorType[Any] | None:
+    """querykit's pgvector type for a column type, or None if it is not a pgvector type.
+
+    Tables declared with pgvector-python's own SQLAlchemy types
+    (``pgvector.sqlalchemy.Vector(8)`` / ``VECTOR``, ``HALFVEC``, ``SPARSEVEC``,
+    ``BIT``) or with SQLAlchemy's ``postgresql.BIT(n)`` get the same rules as
+    ``vector(8)``...: one place decides, so distance operators, ``nearest()``, the
+    index helpers, COPY, decoding and literals all accept them.
+    """
+    if isinstance(type_, VectorType):
+        return type_
+    if isinstance(type_, _FOREIGN):
+        return _foreign_vector_type(type_)
+    return None
+
+
+_FOREIGN = (pgvector_sa.VECTOR, pgvector_sa.HALFVEC, pgvector_sa.SPARSEVEC, pgvector_sa.BIT, BIT)
+
+
+@lru_cache(maxsize=1024)
+def _foreign_vector_type(type_: Any) -> VectorType[Any] | None:
+    if isinstance(type_, pgvector_sa.BIT):
+        type_ = type_.impl_instance  # a TypeDecorator over postgresql.BIT
+    if isinstance(type_, BIT):
+        return None if type_.varying else VectorType("bit", type_.length)
+    kind = {
+        pgvector_sa.VECTOR: "vector",
+        pgvector_sa.HALFVEC: "halfvec",
+        pgvector_sa.SPARSEVEC: "sparsevec",
+    }[type(type_)]
+    return VectorType(kind, type_.dim)
 
 
 def vector(dim: int) -> VectorType[Vector]:

@@ -497,6 +497,7 @@ def params_function(
         tuple(constants),
     )
     namespace: dict[str, Any] = {
+        **codecs.UNCHANGED_GLOBALS,
         "Rejected": codecs.ValueRejected,
         "slow": lambda values: adapt_params(values, slots, adapters, labels, constants),
     }
@@ -621,7 +622,7 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
     )
     passthrough = all(a is None for a in adapters) and slots == list(range(len(values)))
     return Shape(
-        sql=compiled.string,
+        sql=codecs.checked_sql_text(compiled.string),
         slots=tuple(slots),
         adapters=adapters,
         labels=tuple(labels),
@@ -649,7 +650,7 @@ def _result_exprs(compiled: Any) -> list[Any]:
 
 
 def _result_decoder(type_: TypeEngine[Any], expr: Any) -> codecs.Decoder | None:
-    decoder = codecs.decoder_for(type_)
+    decoder = codecs.decoder_for(type_, column_label(expr) if hasattr(expr, "name") else None)
     # sum() of a bigint is numeric in PostgreSQL; the declared type says int.
     is_computed_int = isinstance(type_, sa.Integer) and not isinstance(expr, schema.Column)
     if decoder is None and is_computed_int and isinstance(expr, elements.ColumnElement):

@@ -81,14 +81,23 @@ class ConnectError(ExecuteError):
 
 
 class DatabaseError(ExecuteError):
-    """The server rejected a statement. Carries the SQLSTATE and the SQL."""
+    """The server rejected a statement. Carries the SQLSTATE and the SQL.
+
+    ``.row`` is, for a bulk write, the index of the row the server refused, where known.
+    """
 
     def __init__(
-        self, message: str, *, sqlstate: str | None = None, sql: str | None = None
+        self,
+        message: str,
+        *,
+        sqlstate: str | None = None,
+        sql: str | None = None,
+        row: int | None = None,
     ) -> None:
         super().__init__(message)
         self.sqlstate = sqlstate
         self.sql = sql
+        self.row = row
 
 
 class NoResultError(ExecuteError):

@@ -261,4 +261,12 @@ def jsonb_index(
     if ops not in ("jsonb_path_ops", "jsonb_ops"):
         raise CompileError(f"ops must be 'jsonb_path_ops' or 'jsonb_ops', got {ops!r}")
     suffix = "gin_path" if ops == "jsonb_path_ops" else "gin"
-    return build_index(col, method="gin", opclass=ops, options={}, name=name, suffix=suffix)
+    return build_index(
+        col,
+        method="gin",
+        opclass=ops,
+        options={},
+        name=name,
+        suffix=suffix,
+        what="jsonb_index()",
+    )

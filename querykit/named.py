@@ -209,8 +209,8 @@ def explain(url: str, compiled: CompiledSQL, *, analyze: bool = False) -> str:
 
 def ddl(schema_module: str, settings: Settings) -> str:
     """CREATE statements for the tables in ``schema_module``: a start for a migration file."""
-    from .columns import VectorType
-    from .compile import DIALECT
+    from ._index import ddl_text
+    from .columns import as_vector_type
 
     module = import_project_module(schema_module, settings)
     metadatas = [v for v in vars(module).values() if isinstance(v, sa.MetaData)]
@@ -218,7 +218,7 @@ def ddl(schema_module: str, settings: Settings) -> str:
         raise ConfigError(f"{schema_module} has no SQLAlchemy MetaData; is it the schema module?")
     statements: list[str] = []
     needs_vector = any(
-        isinstance(c.type, VectorType)
+        as_vector_type(c.type) is not None
         for md in metadatas
         for t in md.tables.values()
         for c in t.columns
@@ -227,7 +227,7 @@ def ddl(schema_module: str, settings: Settings) -> str:
         statements.append("CREATE EXTENSION IF NOT EXISTS vector")
 
     def collect(sql: Any, *multiparams: Any, **params: Any) -> None:
-        statements.append(str(sql.compile(dialect=DIALECT)).strip())
+        statements.append(ddl_text(sql, f"the DDL of {schema_module}").strip())
 
     engine = sa.create_mock_engine("postgresql+psycopg://", collect)
     for md in metadatas:

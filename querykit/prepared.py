@@ -157,7 +157,11 @@ class PreparedPlan:
         """
         # Every name is used by some slot (__init__ checks it), so when there are as many
         # names as expected and each one is found, they are exactly the expected ones.
-        namespace: dict[str, Any] = {"count": len(self.names), "slow": self.params}
+        namespace: dict[str, Any] = {
+            **codecs.UNCHANGED_GLOBALS,
+            "count": len(self.names),
+            "slow": self.params,
+        }
         parts: list[str] = []
         lines = ["def fill(given):", "    if len(given) != count: return slow(given)", "    try:"]
         placeholders = {pos: (name, adapt, type_) for pos, name, adapt, _, type_ in self.slots}

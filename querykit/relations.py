@@ -870,11 +870,13 @@ def _json_row_decoder(root: _Level) -> Callable[[Sequence[Any]], dict[str, Any]]
 
 def _json_level_decoder(level: _Level) -> Callable[[Any], Any]:
     fields, pick = level.fields, _field_getter(level)
+    label = level.table.name
     decoders = [
-        (c.key, d) for c in level.columns if (d := codecs.json_decoder_for(c.type)) is not None
+        (c.key, d)
+        for c in level.columns
+        if (d := codecs.json_decoder_for(c.type, f"{label}.{c.name}")) is not None
     ]
     children = [(child.name, _json_level_decoder(child)) for child in level.children]
-    label = level.table.name
 
     def one(item: list[Any]) -> dict[str, Any]:
         out = dict(zip(fields, pick(item), strict=True))

@@ -288,7 +288,15 @@ def tsvector_index(column: ColumnElement[Any], *, name: str | None = None) -> sa
     """
     col = table_column(column, "tsvector_index()")
     _check_document(col, "tsvector_index()")
-    return build_index(col, method="gin", opclass=None, options={}, name=name, suffix="gin")
+    return build_index(
+        col,
+        method="gin",
+        opclass=None,
+        options={},
+        name=name,
+        suffix="gin",
+        what="tsvector_index()",
+    )
 
 
 # -- hybrid search --------------------------------------------------------------------------

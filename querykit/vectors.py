@@ -55,7 +55,7 @@ from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from ._index import build_index, table_column
-from .columns import VectorType
+from .columns import VectorType, as_vector_type
 from .compile import (
     Binder,
     Node,
@@ -276,8 +276,9 @@ def _compile_distance(element: Distance, compiler: Any, **kw: Any) -> str:
 def vector_type(column: Any, what: str) -> VectorType[Any]:
     """The pgvector type of ``column``, or a SchemaError naming the column."""
     t = type_of(column)
-    if isinstance(t, VectorType):
-        return t
+    pgvector = as_vector_type(t)
+    if pgvector is not None:
+        return pgvector
     raise SchemaError(
         f"{what} needs a pgvector column (vector, halfvec, sparsevec or bit); "
         f"{column_label(column)} is {t if t is not None else type(column).__name__}",
@@ -711,7 +712,13 @@ def hnsw_index(
             f"m={m} needs ef_construction of at least {2 * options['m']} (default 64); pass it"
         )
     return build_index(
-        col, method="hnsw", opclass=opclass, options=options, name=name, suffix=f"hnsw_{tag}"
+        col,
+        method="hnsw",
+        opclass=opclass,
+        options=options,
+        name=name,
+        suffix=f"hnsw_{tag}",
+        what="hnsw_index()",
     )
 
 
@@ -738,4 +745,5 @@ def ivfflat_index(
         options=options,
         name=name,
         suffix=f"ivfflat_{tag}",
+        what="ivfflat_index()",
     )

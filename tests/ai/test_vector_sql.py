@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import re
+from typing import Any
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 from pgvector import Bit, HalfVector, SparseVector, Vector
+from sqlalchemy.schema import CreateTable
 
 import querykit
 from querykit import (
@@ -24,6 +27,7 @@ from querykit import (
     inner_product,
     ivfflat_index,
     jaccard_distance,
+    jsonb_index,
     knn_settings,
     l1_distance,
     l2_distance,
@@ -31,8 +35,11 @@ from querykit import (
     nearest,
     negative_inner_product,
     select,
+    tsvector_column,
+    tsvector_index,
 )
-from querykit.columns import halfvec, vector
+from querykit._index import ddl_text
+from querykit.columns import halfvec, jsonb, vector
 from querykit.query import SelectQuery
 from schema import embedding
 
@@ -580,8 +587,49 @@ def test_index_limits_that_fit() -> None:
 
 def test_an_index_name_longer_than_postgresql_allows() -> None:
     items = vector_table("vector")
-    with pytest.raises(SchemaError, match="longer than PostgreSQL's 63 bytes"):
+    with pytest.raises(SchemaError, match=r"hnsw_index\(\): the index name 'xx.* is 64 bytes"):
         hnsw_index(items.c.embedding, name="x" * 64)
+    # 32 characters, 64 bytes: SQLAlchemy counts characters, PostgreSQL bytes
+    with pytest.raises(SchemaError, match=r"ivfflat_index\(\): .* is 64 bytes"):
+        ivfflat_index(items.c.embedding, name="é" * 32)
+    assert hnsw_index(items.c.embedding, name="é" * 31 + "x").name == "é" * 31 + "x"
+
+
+def test_an_index_name_with_a_nul_is_refused_by_every_helper() -> None:
+    items = vector_table("vector")
+    doc = sa.Table(
+        "doc",
+        sa.MetaData(),
+        sa.Column("data", jsonb(dict[str, Any])),
+        tsvector_column("data", name="search"),
+    )
+    helpers = {
+        "hnsw_index()": lambda name: hnsw_index(items.c.embedding, name=name),
+        "ivfflat_index()": lambda name: ivfflat_index(items.c.embedding, name=name),
+        "jsonb_index()": lambda name: jsonb_index(doc.c.data, name=name),
+        "tsvector_index()": lambda name: tsvector_index(doc.c.search, name=name),
+    }
+    for what, make in helpers.items():
+        with pytest.raises(
+            SchemaError, match=f"{re.escape(what)}: the index name 'a\\\\x00b' contains a NUL"
+        ):
+            make("a\x00b")
+
+
+def test_index_sql_refuses_names_postgresql_would_cut_or_reject() -> None:
+    items = vector_table("vector")
+    for name, problem in [("x" * 70, "70 bytes"), ("a\x00b", "NUL")]:
+        with pytest.raises(SchemaError, match=f"index_sql\\(\\): the index name .*{problem}"):
+            index_sql(sa.Index(name, items.c.id))
+    # a name made by a naming convention
+    meta = sa.MetaData(naming_convention={"ix": "ix_%(column_0_N_label)s_" + "y" * 60})
+    table = sa.Table("t", meta, sa.Column("id", sa.Integer), sa.Column("v", vector(3)))
+    with pytest.raises(SchemaError, match=r"index_sql\(\): the index name 'ix_t_id_y+' is 68"):
+        index_sql(sa.Index(None, table.c.id))
+    # a constraint name SQLAlchemy refuses when it renders the DDL (querykit sql --ddl)
+    table.append_constraint(sa.CheckConstraint("id > 0", name="c" * 70))
+    with pytest.raises(SchemaError, match=r"the DDL: Identifier 'c+' exceeds .* shorter name"):
+        ddl_text(CreateTable(table), "the DDL")
 
 
 def test_index_helpers_need_a_vector_column_of_a_table() -> None:
