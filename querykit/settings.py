@@ -5,7 +5,8 @@ Sources, highest precedence first:
 1. explicit overrides (the CLI's options, or keyword arguments);
 2. environment variables: ``DATABASE_URL``, ``QUERYKIT_DATABASE_URL``,
    ``QUERYKIT_SCHEMA``, ``QUERYKIT_QUERIES`` (comma separated),
-   ``QUERYKIT_MIGRATIONS``, ``QUERYKIT_MIGRATIONS_TABLE``, ``QUERYKIT_LOCK_TIMEOUT``;
+   ``QUERYKIT_MIGRATIONS``, ``QUERYKIT_MIGRATIONS_TABLE``, ``QUERYKIT_LOCK_TIMEOUT``,
+   ``QUERYKIT_LINT`` (``warn``, ``strict`` or ``off``);
 3. ``[tool.querykit]`` in the nearest ``pyproject.toml``;
 4. defaults.
 
@@ -29,7 +30,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from .errors import ConfigError
 
-__all__ = ["Settings", "find_pyproject", "load_settings", "mask_secrets", "mask_url"]
+__all__ = [
+    "LintSettings",
+    "Settings",
+    "find_pyproject",
+    "load_settings",
+    "mask_secrets",
+    "mask_url",
+]
 
 MASK = "***"
 
@@ -41,7 +49,24 @@ _KEYS: dict[str, tuple[str, str]] = {
     "migrations": ("QUERYKIT_MIGRATIONS", "path"),
     "migrations_table": ("QUERYKIT_MIGRATIONS_TABLE", "str"),
     "lock_timeout": ("QUERYKIT_LOCK_TIMEOUT", "float"),
+    "lint": ("QUERYKIT_LINT", "lint"),
 }
+LINT_MODES = ("warn", "strict", "off")
+LINT_LEVELS = ("error", "warning", "info", "off")
+
+
+@dataclass(frozen=True)
+class LintSettings:
+    """How ``migrate up`` uses the migration linter, and per-rule levels.
+
+    In pyproject.toml either ``lint = "strict"`` under ``[tool.querykit]``, or a
+    table ``[tool.querykit.lint]`` with ``mode = "strict"`` and ``rule-id = "warning"``
+    lines. ``warn`` prints findings, ``strict`` refuses files with an error-level
+    finding, ``off`` skips the lint in ``up``.
+    """
+
+    mode: str = "warn"
+    levels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -55,6 +80,7 @@ class Settings:
     migrations: Path = Path("migrations/sql")
     migrations_table: str = "public.querykit_migrations"
     lock_timeout: float = 5.0
+    lint: LintSettings = field(default_factory=LintSettings)
     config_path: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     """Where each non-default value came from: ``"cli"``, ``"env:NAME"`` or the file path."""
@@ -151,6 +177,8 @@ def _unknown_keys_message(unknown: list[str], where: str) -> str:
 
 def _coerce(key: str, value: Any, where: str) -> Any:
     kind = _KEYS[key][1]
+    if kind == "lint":
+        return _lint(value, where)
     if kind == "list":
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -174,6 +202,29 @@ def _coerce(key: str, value: Any, where: str) -> Any:
     if not isinstance(value, str) or not value:
         raise ConfigError(f"{key} in {where} must be a non-empty string")
     return value
+
+
+def _lint(value: Any, where: str) -> LintSettings:
+    if isinstance(value, LintSettings):
+        return value
+    if isinstance(value, str):
+        value = {"mode": value}
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"lint in {where} must be one of {', '.join(LINT_MODES)} or a table of rule levels"
+        )
+    mode = value.get("mode", "warn")
+    if mode not in LINT_MODES:
+        raise ConfigError(
+            f"lint mode in {where} must be one of {', '.join(LINT_MODES)}, got {mode!r}"
+        )
+    levels = {k: v for k, v in value.items() if k != "mode"}
+    for rule, level in levels.items():
+        if level not in LINT_LEVELS:
+            raise ConfigError(
+                f"lint level of {rule!r} in {where} must be one of {', '.join(LINT_LEVELS)}, got {level!r}"
+            )
+    return LintSettings(mode, levels)
 
 
 def _absolute(path: Path, base: Path) -> Path:
