@@ -30,7 +30,8 @@ JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttyp
 WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND {_USER}
 """
 _TABLES = f"""
-SELECT {_NAME}, CASE WHEN c.reltuples < 0 AND c.relpages = 0 THEN 0 ELSE c.reltuples END
+SELECT {_NAME}, CASE WHEN c.reltuples >= 0 THEN c.reltuples
+                    WHEN pg_relation_size(c.oid) = 0 THEN 0 END
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND {_USER}
 """
@@ -84,7 +85,8 @@ def read_catalog(conn: psycopg.Connection[Any]) -> Knowledge:
             know.not_null.add((table, column))
     for table, tuples in conn.execute(_TABLES):
         know.columns.setdefault(table, {})
-        know.rows[table] = float(tuples)
+        if tuples is not None:  # never analyzed and not empty: size unknown
+            know.rows[table] = float(tuples)
     for index, table, columns in conn.execute(_INDEXES):
         know.indexes[index] = table
         know.index_columns[index] = tuple(columns)

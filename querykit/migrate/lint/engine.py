@@ -102,7 +102,11 @@ def lint_migrations(
                         findings.append(f)
                 previous_end = statement.offset + len(statement.text)
                 _track(node, work, state)
-                work.learn(node, new=new or part == "down")
+                # A table is new (empty) in the file that creates it; after an
+                # applied file it holds data for every later file.
+                work.learn(node, new=True)
+        if not new:
+            know.new_tables.clear()
     return findings
 
 
