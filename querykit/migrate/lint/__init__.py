@@ -146,23 +146,45 @@ def lint(
 def probe_migration(
     settings: Settings, migrations: Sequence[Migration], targets: Sequence[Migration]
 ) -> dict[StatementKey, Observation]:
-    """Observe every up statement of ``targets`` on clones of a shadow database.
+    """Observe every up statement of ``targets`` on a clone of a shadow database.
 
-    The shadow gets the directory's earlier files from querykit's own runner;
-    each target file then runs on a fresh clone, statement by statement.
+    The shadow gets the files before the first target from querykit's own
+    runner. On one clone of it, the files from the first target on then run in
+    order, statement by statement: targets observed, the files between them
+    applied as they are. A failure stops the probe; later files are not observed.
     """
     from ..shadow import Shadow
 
-    in_directory = sorted(m.version for m in discover(settings.migrations))
+    ordered = sorted(targets, key=lambda m: m.version)
+    wanted = {m.path for m in ordered}
+    directory = discover(settings.migrations)
+    earlier = [m.version for m in directory if m.version < ordered[0].version]
+    between = [
+        m
+        for m in directory
+        if ordered[0].version < m.version < ordered[-1].version and m.path not in wanted
+    ]
     out: dict[StatementKey, Observation] = {}
+    failed: str | None = None
     with Shadow(settings) as shadow:
-        for m in sorted(targets, key=lambda m: m.version):
-            before = [v for v in in_directory if v < m.version]
-            shadow.apply_through(before[-1] if before else None)
-            with shadow.clone() as url:
-                seen = probe_statements(url, [(s.text, s.no_transaction is None) for s in m.up])
-            for statement, observation in zip(m.up, seen, strict=True):
-                out[(str(m.path), "up", statement.index)] = observation
+        shadow.apply_through(earlier[-1] if earlier else None)
+        with shadow.clone() as url:
+            for m in sorted([*ordered, *between], key=lambda m: m.version):
+                observe = m.path in wanted
+                if failed is not None:
+                    seen = [Observation(s.text, None, failed) for s in m.up]
+                else:
+                    seen = probe_statements(
+                        url, [(s.text, observe and s.no_transaction is None) for s in m.up]
+                    )
+                    errors = [o.error for o in seen if o.error]
+                    if errors:
+                        failed = (
+                            f"not run: {display_path(m.path)} failed in the probe ({errors[0]})"
+                        )
+                if observe:
+                    for statement, observation in zip(m.up, seen, strict=True):
+                        out[(str(m.path), "up", statement.index)] = observation
     return out
 
 
