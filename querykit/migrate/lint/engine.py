@@ -136,6 +136,8 @@ def _levels(levels: Mapping[str, str]) -> dict[str, Level]:
 
 
 def _parse(m: Migration, statement: Statement) -> Any:
+    if statement.node is not None:
+        return statement.node
     return parser.parse_sql(statement.text)[0].stmt
 
 

@@ -773,3 +773,41 @@ RULES: tuple[Rule, ...] = (
 
 def rule_ids() -> list[str]:
     return [r.id for r in RULES]
+
+
+SAFE_WAY: dict[str, str] = {
+    "create-index-not-concurrent": "`CREATE INDEX CONCURRENTLY` in a file of its own",
+    "drop-index-not-concurrent": "`DROP INDEX CONCURRENTLY` in a file of its own",
+    "reindex-not-concurrent": "`REINDEX ... CONCURRENTLY` in a file of its own",
+    "constraint-not-valid": "`ADD CONSTRAINT ... NOT VALID`, then `VALIDATE CONSTRAINT` in a later file",
+    "validate-same-transaction": "move `VALIDATE CONSTRAINT` to a later file",
+    "set-not-null-unproven": "`CHECK (col IS NOT NULL) NOT VALID`, `VALIDATE` in a later file, then `SET NOT NULL` and drop the CHECK",
+    "column-type-rewrite": "add a new column, backfill in batches, swap names; or a safe change (varchar/numeric widening, varchar to text, timestamp to timestamptz under UTC)",
+    "add-column-rewrite": "`ADD COLUMN` without the default, `SET DEFAULT`, backfill in batches",
+    "not-null-without-default": "`ADD COLUMN ... NOT NULL DEFAULT <constant>`",
+    "unique-without-index": "`CREATE UNIQUE INDEX CONCURRENTLY`, then `ADD CONSTRAINT ... UNIQUE USING INDEX`",
+    "rename-column": "add the new column, write both, switch reads, drop the old one later",
+    "rename-table": "rename, and `CREATE VIEW old_name AS SELECT * FROM new_name` until old code is gone",
+    "drop-column": "deploy code that no longer uses it, then drop it in a later migration",
+    "drop-table": "deploy code that no longer uses it, then drop it in a later migration",
+    "drop-not-null": "make every reader handle NULL first",
+    "enum-value-used-same-transaction": "use the new label in a later file",
+    "enum-label-removed": "keep labels; add new ones with `ADD VALUE ... BEFORE/AFTER`",
+    "prefer-jsonb": "`jsonb`",
+    "prefer-timestamptz": "`timestamptz`",
+    "prefer-bigint-pk": "`bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY`",
+    "prefer-identity": "`bigint GENERATED ALWAYS AS IDENTITY`",
+    "prefer-text": "`text`",
+    "lock-timeout-disabled": "remove it; use `querykit migrate up --lock-timeout SECONDS`",
+    "drop-database": "never in a migration",
+    "detach-partition-not-concurrent": "`DETACH PARTITION ... CONCURRENTLY` in a file of its own",
+    "truncate-cascade": "name each table to empty",
+    "domain-add-constraint": "a `CHECK ... NOT VALID` on each table, then `VALIDATE`",
+}
+
+
+def readme_table() -> str:
+    """The rules table of the README (a test keeps the two equal)."""
+    rows = ["| rule | level | what is unsafe | the safe way |", "|---|---|---|---|"]
+    rows += [f"| `{r.id}` | {r.level} | {r.summary} | {SAFE_WAY[r.id]} |" for r in RULES]
+    return "\n".join(rows) + "\n"
