@@ -62,6 +62,12 @@ _CHECK_NOT_VALID = (
     "ALTER TABLE account ADD CONSTRAINT account_balance_pos CHECK (balance >= 0) NOT VALID;"
 )
 
+_PARTITIONS = (
+    "CREATE TABLE measure (id bigint, at date NOT NULL) PARTITION BY RANGE (at);\n"
+    "CREATE TABLE measure_2024 PARTITION OF measure FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');\n"
+    "INSERT INTO measure SELECT g, date '2024-01-01' + g % 365 FROM generate_series(1, 5000) g;"
+)
+
 CASES: tuple[Case, ...] = (
     # 1. indexes
     case(
@@ -320,6 +326,18 @@ CASES: tuple[Case, ...] = (
     case("truncate-cascade", "TRUNCATE event CASCADE;", "truncate-cascade", squawk=True),
     case("set-default", "ALTER TABLE account ALTER COLUMN n SET DEFAULT 0;"),
     case("backfill", "UPDATE account SET flag = false;"),
+    case(
+        "detach-partition",
+        "ALTER TABLE measure DETACH PARTITION measure_2024;",
+        "detach-partition-not-concurrent",
+        setup=_PARTITIONS,
+        squawk=True,
+    ),
+    case(
+        "detach-partition-concurrently",
+        "ALTER TABLE measure DETACH PARTITION measure_2024 CONCURRENTLY;",
+        setup=_PARTITIONS,
+    ),
     case(
         "domain-add-constraint",
         "ALTER DOMAIN positive ADD CONSTRAINT positive_check CHECK (VALUE > 0);",

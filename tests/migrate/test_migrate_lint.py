@@ -7,6 +7,7 @@ probe; these tests prove the rest on real files and a real PostgreSQL.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 
@@ -308,3 +309,37 @@ def test_cli_probe_confirms_on_a_shadow_and_leaves_no_database_behind(
             "SELECT datname FROM pg_database WHERE datname LIKE 'qk_shadow%'"
         ).fetchall()
     assert left == []
+
+
+def test_drop_database_is_an_error_and_concurrent_statements_are_judged_statically() -> None:
+    sql = b"-- querykit:no-transaction\nDROP DATABASE app;\nDROP INDEX CONCURRENTLY users_email;\n"
+    m = parse_migration(Path("0002_x.sql"), sql)
+    found = lint_migrations([m], targets={str(m.path)}, base=Knowledge(columns={"users": {}}))
+    assert [(f.rule, f.level) for f in found] == [("drop-database", "error")]
+
+
+def test_every_safe_way_is_sql_that_parses() -> None:
+    """The SQL a finding proposes parses (placeholders like <type> aside; info rules give a column definition)."""
+    from corpus_db import case_migration
+    from lint_corpus import CASES
+    from pglast import parser
+
+    base = Knowledge(
+        columns={"account": {}, "owner": {}, "event": {}, "tag": {}, "measure": {}},
+        indexes={"account_owner_idx": "account"},
+        enums={"mood": ["sad", "ok", "happy"]},
+    )
+    checked = 0
+    for c in CASES:
+        m = case_migration(c)
+        for f in lint_migrations([m], targets={str(m.path)}, base=base):
+            if f.level == "info":
+                continue
+            code = "\n".join(
+                line for line in f.safe.splitlines() if not line.lstrip().startswith("--")
+            )
+            if not code.strip() or re.search(r"<\w+>|\.\.\.", code):
+                continue
+            parser.parse_sql(code)
+            checked += 1
+    assert checked >= 15

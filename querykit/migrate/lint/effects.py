@@ -158,6 +158,9 @@ def _alter(table: str, cmd: Any, know: Knowledge) -> Effect:
         if c is not None and c.kind == "foreign" and c.references:
             locks[c.references] = AEL
         return Effect.of(locks)
+    if sub == AlterTableType.AT_DetachPartition:
+        mode = SUE if cmd.def_.concurrent else AEL
+        return Effect.of({table: mode, table_name(cmd.def_.name): mode})
     if sub in (AlterTableType.AT_EnableTrig, AlterTableType.AT_DisableTrig):
         return Effect.of({table: SRE})
     return Effect.of({table: AEL})

@@ -190,7 +190,7 @@ def _check(
     )
     out = []
     for rule in RULES:
-        if part == "down" and rule.destructive:
+        if (part == "down" and rule.destructive) or not isinstance(node, rule.nodes):
             continue
         for hit in rule.check(ctx):
             rows = {t: know.rows[t] for t in hit.tables if t in know.rows}

@@ -67,6 +67,8 @@ class Rule:
     """A lock/rewrite hazard: exempt on new tables, weighed by table size."""
     destructive: bool = False
     """Drops or renames: the purpose of a down part, so not checked there."""
+    nodes: tuple[type, ...] = (ast.AlterTableStmt,)
+    """The statement kinds the rule looks at (the others are skipped without calling it)."""
 
 
 def _sql(node: Any) -> str:
@@ -579,18 +581,21 @@ RULES: tuple[Rule, ...] = (
         "error",
         "CREATE INDEX without CONCURRENTLY blocks writes for the whole build.",
         _create_index,
+        nodes=(ast.IndexStmt,),
     ),
     Rule(
         "drop-index-not-concurrent",
         "error",
         "DROP INDEX without CONCURRENTLY blocks reads and writes.",
         _drop_index,
+        nodes=(ast.DropStmt,),
     ),
     Rule(
         "reindex-not-concurrent",
         "error",
         "REINDEX without CONCURRENTLY blocks writes while it rebuilds.",
         _reindex,
+        nodes=(ast.ReindexStmt,),
     ),
     Rule(
         "constraint-not-valid",
@@ -641,6 +646,7 @@ RULES: tuple[Rule, ...] = (
         _rename_column,
         lock=False,
         destructive=True,
+        nodes=(ast.RenameStmt,),
     ),
     Rule(
         "rename-table",
@@ -649,6 +655,7 @@ RULES: tuple[Rule, ...] = (
         _rename_table,
         lock=False,
         destructive=True,
+        nodes=(ast.RenameStmt,),
     ),
     Rule(
         "drop-column",
@@ -665,6 +672,7 @@ RULES: tuple[Rule, ...] = (
         _drop_table,
         lock=False,
         destructive=True,
+        nodes=(ast.DropStmt,),
     ),
     Rule(
         "drop-not-null",
@@ -680,6 +688,7 @@ RULES: tuple[Rule, ...] = (
         "A label added by ALTER TYPE ... ADD VALUE cannot be used in the same transaction.",
         _enum_used,
         lock=False,
+        nodes=(ast.Node,),
     ),
     Rule(
         "enum-label-removed",
@@ -688,6 +697,7 @@ RULES: tuple[Rule, ...] = (
         _enum_removed,
         lock=False,
         destructive=True,
+        nodes=(ast.DropStmt, ast.CreateEnumStmt, ast.AlterEnumStmt),
     ),
     Rule(
         "prefer-jsonb",
@@ -697,6 +707,7 @@ RULES: tuple[Rule, ...] = (
             {"json"}, "jsonb is smaller to query, indexable and compares by value", "{col} jsonb"
         ),
         lock=False,
+        nodes=(ast.CreateStmt, ast.AlterTableStmt),
     ),
     Rule(
         "prefer-timestamptz",
@@ -708,6 +719,7 @@ RULES: tuple[Rule, ...] = (
             "{col} timestamptz",
         ),
         lock=False,
+        nodes=(ast.CreateStmt, ast.AlterTableStmt),
     ),
     Rule(
         "prefer-bigint-pk",
@@ -715,6 +727,7 @@ RULES: tuple[Rule, ...] = (
         "int / serial primary keys run out at 2^31; use bigint identity.",
         _int_pk,
         lock=False,
+        nodes=(ast.CreateStmt,),
     ),
     Rule(
         "prefer-identity",
@@ -726,6 +739,7 @@ RULES: tuple[Rule, ...] = (
             "{col} bigint GENERATED ALWAYS AS IDENTITY",
         ),
         lock=False,
+        nodes=(ast.CreateStmt, ast.AlterTableStmt),
     ),
     Rule(
         "prefer-text",
@@ -733,6 +747,7 @@ RULES: tuple[Rule, ...] = (
         "char(n) pads with blanks and is no faster; use text (or varchar).",
         _type_rule({"bpchar"}, "char(n) pads with blanks and is no faster than text", "{col} text"),
         lock=False,
+        nodes=(ast.CreateStmt, ast.AlterTableStmt),
     ),
     Rule(
         "lock-timeout-disabled",
@@ -740,6 +755,7 @@ RULES: tuple[Rule, ...] = (
         "SET lock_timeout = 0 turns off the runner's lock timeout.",
         _lock_timeout_off,
         lock=False,
+        nodes=(ast.VariableSetStmt,),
     ),
     Rule(
         "drop-database",
@@ -747,6 +763,7 @@ RULES: tuple[Rule, ...] = (
         "DROP DATABASE has no place in a migration.",
         _drop_database,
         lock=False,
+        nodes=(ast.DropdbStmt,),
     ),
     Rule(
         "detach-partition-not-concurrent",
@@ -761,12 +778,14 @@ RULES: tuple[Rule, ...] = (
         _truncate_cascade,
         lock=False,
         destructive=True,
+        nodes=(ast.TruncateStmt,),
     ),
     Rule(
         "domain-add-constraint",
         "warning",
         "ALTER DOMAIN ... ADD CONSTRAINT scans every column of the domain under lock.",
         _domain_check,
+        nodes=(ast.AlterDomainStmt,),
     ),
 )
 
