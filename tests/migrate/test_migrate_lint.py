@@ -15,10 +15,10 @@ import psycopg
 import pytest
 from migrate_helpers import Write, run_querykit, table_exists
 
-from querykit import load_settings, migrate
+from querykit import Settings, load_settings, migrate
 from querykit.errors import ConfigError, MigrationFileError
 from querykit.migrate.files import parse_migration
-from querykit.migrate.lint import github, lint
+from querykit.migrate.lint import LintResult, github, lint
 from querykit.migrate.lint.engine import lint_migrations
 from querykit.migrate.lint.knowledge import Knowledge
 
@@ -28,8 +28,8 @@ INDEX_ON_USERS = "CREATE INDEX users_email ON users (email);\n"
 USERS = "CREATE TABLE users (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text);\n"
 
 
-def _rules(result: object) -> list[tuple[str, str, str]]:
-    return [(f.rule, f.level, f.where) for f in result.findings]  # type: ignore[attr-defined]
+def _rules(result: LintResult) -> list[tuple[str, str, str]]:
+    return [(f.rule, f.level, f.where) for f in result.findings]
 
 
 def _project(tmp_path: Path, extra: str = "") -> Path:
@@ -61,21 +61,21 @@ def test_the_projects_migrations_lint_clean_with_a_database(database_url: str) -
 
 
 def test_tables_new_in_this_run_are_exempt_and_applied_ones_are_not(
-    write: Write, settings: object, database_url: str
+    write: Write, settings: Settings, database_url: str
 ) -> None:
     write("0001_users.sql", USERS)
     write("0002_index.sql", INDEX_ON_USERS)
-    static = load_settings(cwd=Path(settings.project_dir), env={}, migrations=settings.migrations)  # type: ignore[attr-defined]
+    static = load_settings(cwd=settings.project_dir, env={}, migrations=settings.migrations)
     assert lint(static).findings == ()  # no database: both pending, users is new
-    migrate.up(settings, to=1)  # type: ignore[arg-type]
-    result = lint(settings)  # type: ignore[arg-type]
+    migrate.up(settings, to=1)
+    result = lint(settings)
     assert result.files[0].endswith("0002_index.sql")
     # users exists and is empty (pg_relation_size 0): the finding is info.
     assert [(r, lvl) for r, lvl, _ in _rules(result)] == [("create-index-not-concurrent", "info")]
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("INSERT INTO users (email) SELECT 'u' || g FROM generate_series(1, 50) g")
         conn.execute("ANALYZE users")
-    f = lint(settings).findings[0]  # type: ignore[arg-type]
+    f = lint(settings).findings[0]
     assert (f.level, f.tables) == ("error", {"users": 50.0})
     assert f.where.endswith("0002_index.sql:1:1")
     assert "CREATE INDEX CONCURRENTLY users_email ON users (email);" in f.safe
@@ -125,7 +125,7 @@ def test_no_transaction_files_and_down_parts_change_what_applies() -> None:
 
 
 def test_volatility_comes_from_pg_proc_when_a_database_is_given(
-    write: Write, settings: object
+    write: Write, settings: Settings
 ) -> None:
     write(
         "0001_t.sql",
@@ -133,10 +133,10 @@ def test_volatility_comes_from_pg_proc_when_a_database_is_given(
         "CREATE FUNCTION next_code() RETURNS bigint LANGUAGE sql VOLATILE AS 'SELECT 1';\n",
     )
     write("0002_col.sql", "ALTER TABLE t ADD COLUMN code bigint DEFAULT next_code();\n")
-    static = load_settings(cwd=Path(settings.project_dir), env={}, migrations=settings.migrations)  # type: ignore[attr-defined]
+    static = load_settings(cwd=settings.project_dir, env={}, migrations=settings.migrations)
     assert lint(static, all_files=True).findings == ()  # unknown function: not in the built-in list
-    migrate.up(settings, to=1)  # type: ignore[arg-type]
-    found = lint(settings).findings  # type: ignore[arg-type]
+    migrate.up(settings, to=1)
+    found = lint(settings).findings
     assert [f.rule for f in found] == ["add-column-rewrite"]
     assert "next_code()" in found[0].message and "volatile" in found[0].message
 
@@ -343,3 +343,21 @@ def test_every_safe_way_is_sql_that_parses() -> None:
             parser.parse_sql(code)
             checked += 1
     assert checked >= 15
+
+
+def test_the_probe_reports_a_rewrite_no_rule_predicted(
+    write: Write, settings: Settings, db: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    write("0001_users.sql", USERS)
+    write(
+        "0002_unlogged.sql",
+        "ALTER TABLE users SET UNLOGGED;\nALTER TABLE users ADD COLUMN note text;\n",
+    )
+    migrate.up(settings, to=1)
+    db.execute("INSERT INTO users (email) VALUES ('a')")  # rows, size not analyzed: level kept
+    assert lint(settings).findings == ()
+    [f] = lint(settings, probe=True).findings
+    assert (f.rule, f.level, f.line) == ("probe-rewrite", "error", 1)
+    assert f.probe is not None and not f.probe.confirmed
+    assert f.effect.rewrite == ("users",) and f.effect.lock_map == {"users": "ACCESS EXCLUSIVE"}
+    assert "the probe saw this statement rewrite users (ACCESS EXCLUSIVE on users)" in f.message

@@ -89,7 +89,11 @@ def lint_migrations(
                 node = _parse(m, statement)
                 if is_target:
                     ignored = _ignored(m, statement, previous_end)
-                    found = _check(m, part, statement, node, work, state, lock_timeout)
+                    seen = None
+                    if observations is not None:
+                        seen = observations.get((str(m.path), part, statement.index))
+                    observed = seen.effect if seen is not None else None
+                    found = _check(m, part, statement, node, work, state, lock_timeout, observed)
                     for rule, hit_finding in found:
                         if rule.id in ignored:
                             continue
@@ -98,7 +102,7 @@ def lint_migrations(
                             continue
                         f = _weigh(replace(hit_finding, level=level), rule, work)
                         if observations is not None:
-                            f = _verdict(f, observations.get((str(m.path), part, statement.index)))
+                            f = _verdict(f, seen)
                         findings.append(f)
                 previous_end = statement.offset + len(statement.text)
                 _track(node, work, state)
@@ -175,6 +179,7 @@ def _check(
     know: Knowledge,
     state: _FileState,
     lock_timeout: float,
+    observed: Effect | None,
 ) -> list[tuple[Rule, Finding]]:
     effect = predict(node, know)
     ctx = Context(
@@ -187,6 +192,7 @@ def _check(
         lock_timeout,
         state.not_valid,
         state.enum_labels,
+        observed,
     )
     out = []
     for rule in RULES:

@@ -43,6 +43,8 @@ class Context:
     """Constraints added NOT VALID earlier in this transaction → their kind."""
     enum_labels_here: set[str] = field(default_factory=set)
     """Enum labels added earlier in this transaction."""
+    observed: Effect | None = None
+    """What the live probe saw this statement do, when it ran (``--probe``)."""
 
     def existing(self, table: str | None) -> bool:
         """True for a table that may hold rows: not created in this file or this run."""
@@ -575,7 +577,30 @@ def _domain_check(ctx: Context) -> Iterator[Hit]:
         )
 
 
+def _probe_rewrite(ctx: Context) -> Iterator[Hit]:
+    if ctx.observed is None:
+        return
+    missed = [t for t in ctx.observed.rewrite if t not in ctx.effect.rewrite and ctx.existing(t)]
+    if missed:
+        tables = ", ".join(missed)
+        locks = ", ".join(f"{m} on {t}" for t, m in ctx.observed.locks if t in missed)
+        yield Hit(
+            f"the probe saw this statement rewrite {tables} ({locks}), which the static rules "
+            "did not predict",
+            "-- find a form that keeps the table (see the rules above), or run it when "
+            f"{tables} can be locked for a full rewrite",
+            tuple(missed),
+        )
+
+
 RULES: tuple[Rule, ...] = (
+    Rule(
+        "probe-rewrite",
+        "error",
+        "The live probe saw a rewrite of an existing table that no static rule predicted.",
+        _probe_rewrite,
+        nodes=(ast.Node,),
+    ),
     Rule(
         "create-index-not-concurrent",
         "error",
@@ -795,6 +820,7 @@ def rule_ids() -> list[str]:
 
 
 SAFE_WAY: dict[str, str] = {
+    "probe-rewrite": "a form that keeps the table, or a window when the table may be locked",
     "create-index-not-concurrent": "`CREATE INDEX CONCURRENTLY` in a file of its own",
     "drop-index-not-concurrent": "`DROP INDEX CONCURRENTLY` in a file of its own",
     "reindex-not-concurrent": "`REINDEX ... CONCURRENTLY` in a file of its own",
