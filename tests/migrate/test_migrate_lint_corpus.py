@@ -26,6 +26,8 @@ from querykit.migrate.lint.knowledge import Knowledge
 from querykit.migrate.lint.model import Effect
 from querykit.migrate.lint.probe import Observation
 
+pytestmark = pytest.mark.slow  # about 30 s: 65 clones of a seeded database
+
 Probed = dict[str, tuple[list[dict[str, Any]], Knowledge]]
 
 

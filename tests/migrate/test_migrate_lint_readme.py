@@ -8,7 +8,9 @@ import subprocess
 from pathlib import Path
 
 import psycopg
+import pytest
 
+from querykit.migrate.lint import LintResult
 from querykit.migrate.lint.rules import readme_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,6 +25,18 @@ def _section() -> str:
 
 def test_the_readme_lists_every_rule_with_its_safe_way() -> None:
     assert readme_table() in _section()
+
+
+def test_the_readme_python_example_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    block = re.search(r"```python\n(.*?)```", _section(), re.S)
+    assert block is not None
+    monkeypatch.chdir(ROOT)
+    for name in ("DATABASE_URL", "QUERYKIT_DATABASE_URL", "QUERYKIT_MIGRATIONS"):
+        monkeypatch.delenv(name, raising=False)
+    namespace: dict[str, object] = {}
+    exec(compile(block[1], "README.md (lint example)", "exec"), namespace)
+    result = namespace["result"]
+    assert isinstance(result, LintResult) and result.files
 
 
 def test_the_readme_lint_commands_run_as_written(database_url: str) -> None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from ..._conninfo import connect
 from .locks import from_pg_locks, rank
@@ -62,7 +63,9 @@ def probe_statements(
     """
     out: list[Observation] = []
     with connect(url, autocommit=True) as conn:
-        conn.execute(f"SET lock_timeout = '{int(lock_timeout_ms)}ms'")
+        conn.execute(
+            sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{int(lock_timeout_ms)}ms"))
+        )
         failed: str | None = None
         for text, transactional in statements:
             if failed is not None:

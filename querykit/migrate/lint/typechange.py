@@ -45,11 +45,10 @@ def rewrites(old: ColumnType | None, new: ColumnType, timezone: str | None) -> t
     if old.name == new.name == "numeric":
         if not new.mods:
             return False, "numeric precision and scale removed"
-        if old.mods and len(new.mods) >= 1:
-            old_scale = old.mods[1] if len(old.mods) > 1 else 0
-            new_scale = new.mods[1] if len(new.mods) > 1 else 0
-            if new_scale == old_scale and new.mods[0] >= old.mods[0]:
-                return False, "numeric precision widened at the same scale"
+        old_precision, old_scale = (*old.mods, 0)[:2] if old.mods else (None, None)
+        new_precision, new_scale = (*new.mods, 0)[:2]
+        if old_precision is not None and new_scale == old_scale and new_precision >= old_precision:
+            return False, "numeric precision widened at the same scale"
         return True, "numeric scale changed or precision narrowed: every value is recomputed"
     if old.name == new.name and old.name in ("timestamp", "timestamptz", "time", "interval"):
         if not new.mods or (old.mods and new.mods[0] >= old.mods[0]):
