@@ -27,7 +27,7 @@ from psycopg import sql
 from querykit import load_settings, migrate
 from querykit._conninfo import connect
 from querykit.migrate.files import discover
-from querykit.migrate.lint import lint, probe_statements
+from querykit.migrate.lint import LintResult, lint, probe_statements
 from querykit.migrate.shadow import with_database
 
 from ._harness import Row, report
@@ -80,7 +80,7 @@ def _probe_directory(root: Path, rows: int) -> Path:
 
 def _lint_probe_seconds(
     admin: str, name: str, directory: Path, tmp: str
-) -> tuple[float, float, object]:
+) -> tuple[float, float, LintResult]:
     """(lint --probe seconds, static lint seconds, result) with 0001 applied to a fresh database."""
     ident = sql.Identifier(name)
     with connect(admin, autocommit=True) as conn:
@@ -102,11 +102,11 @@ def _lint_probe_seconds(
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
 
 
-def _median_seconds(fn: object) -> float:
+def _median_seconds(fn: Callable[[], object]) -> float:
     times = []
     for _ in range(REPEATS):
         started = time.perf_counter()
-        fn()  # type: ignore[operator]
+        fn()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
 

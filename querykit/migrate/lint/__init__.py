@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..._conninfo import connect, describe_target
-from ...errors import MigrationRefused
+from ...errors import MigrationRefused, QueryKitError
 from ...settings import Settings, load_settings
 from ..files import Migration, discover, display_path, load_migration
 from ..ledger import Ledger, parse_table_name
@@ -198,7 +198,15 @@ def lint_before_up(
     mode = "strict" if strict else settings.lint.mode
     if mode == "off":
         return None
-    result = lint(settings, database_url=database_url)
+    try:
+        result = lint(settings, database_url=database_url)
+    except QueryKitError:
+        raise  # a bad file, setting or connection: up would stop on it too
+    except Exception as exc:  # a linter bug must not block a deploy that does not ask for it
+        if mode == "strict":
+            raise
+        report(f"lint skipped: unexpected {type(exc).__name__}: {exc} (please report it)")
+        return None
     if result.findings:
         report(result.text().rstrip("\n"))
     if mode == "strict" and result.errors:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -25,7 +26,7 @@ from ...errors import ConfigError, MigrationFileError
 from ..files import DOWN_MARKER, Migration, Statement, display_path
 from .effects import predict
 from .knowledge import Knowledge, table_name
-from .model import Effect, Finding, Level, ProbeVerdict
+from .model import LEVELS, Effect, Finding, Level, ProbeVerdict
 from .probe import Observation
 from .rules import RULES, Context, Rule, rule_ids
 
@@ -55,7 +56,7 @@ def lint_migrations(
     migrations: Sequence[Migration],
     *,
     targets: set[str],
-    applied: set[int] = frozenset(),  # type: ignore[assignment]
+    applied: AbstractSet[int] = frozenset(),
     base: Knowledge | None = None,
     levels: Mapping[str, str] | None = None,
     lock_timeout: float = 5.0,
@@ -136,7 +137,14 @@ def _levels(levels: Mapping[str, str]) -> dict[str, Level]:
             f"unknown lint rule {', '.join(repr(u) for u in unknown)} in [tool.querykit.lint]; "
             f"known rules: {', '.join(sorted(known))}"
         )
-    return {k: v for k, v in levels.items()}  # type: ignore[misc]
+    return {rule: _level(rule, value) for rule, value in levels.items()}
+
+
+def _level(rule: str, value: str) -> Level:
+    for level in LEVELS:
+        if value == level:
+            return level
+    raise ConfigError(f"lint level of {rule!r} must be one of {', '.join(LEVELS)}, got {value!r}")
 
 
 def _parse(m: Migration, statement: Statement) -> Any:
