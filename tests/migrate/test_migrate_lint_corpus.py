@@ -249,6 +249,8 @@ def test_squawk_hazards_are_matched_or_proven_false(probed: Probed, tmp_path: Pa
                 matched += 1
             else:
                 unexplained.append((c.id, rule, sorted(mine)))
-    print(f"squawk hazard findings: {matched} matched by querykit, {false_positives} false positives")
+    print(
+        f"squawk hazard findings: {matched} matched by querykit, {false_positives} false positives"
+    )
     assert not unexplained
     assert matched >= 30 and false_positives == len(SQUAWK_FALSE_POSITIVES)
