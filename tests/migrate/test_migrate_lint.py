@@ -361,3 +361,20 @@ def test_the_probe_reports_a_rewrite_no_rule_predicted(
     assert f.probe is not None and not f.probe.confirmed
     assert f.effect.rewrite == ("users",) and f.effect.lock_map == {"users": "ACCESS EXCLUSIVE"}
     assert "the probe saw this statement rewrite users (ACCESS EXCLUSIVE on users)" in f.message
+
+
+def test_findings_say_how_long_the_runner_waits_for_the_lock() -> None:
+    def message(sql: str, lock_timeout: float = 5.0) -> str:
+        m = parse_migration(Path("0002_x.sql"), sql.encode())
+        base = Knowledge(columns={"users": {}})
+        found = lint_migrations([m], targets={str(m.path)}, base=base, lock_timeout=lock_timeout)
+        return found[-1].message
+
+    assert message(INDEX_ON_USERS).endswith(
+        "it waits at most lock_timeout (5 s) for the lock, then fails with 55P03 "
+        "(querykit migrate up --lock-retries N retries)"
+    )
+    assert "lock_timeout (2 s)" in message(INDEX_ON_USERS, lock_timeout=2)
+    assert "lock_timeout (0.25 s)" in message("SET lock_timeout = '250ms';\n" + INDEX_ON_USERS)
+    assert "lock_timeout (60 s)" in message("SET LOCAL lock_timeout = '1min';\n" + INDEX_ON_USERS)
+    assert "without limit" in message("SET lock_timeout = 0;\n" + INDEX_ON_USERS)

@@ -25,7 +25,7 @@ from pglast.enums import AlterTableType, ConstrType
 from ...errors import ConfigError, MigrationFileError
 from ..files import DOWN_MARKER, Migration, Statement, display_path
 from .effects import predict
-from .knowledge import Knowledge, table_name
+from .knowledge import Knowledge, const_value, table_name
 from .model import LEVELS, Effect, Finding, Level, ProbeVerdict
 from .probe import Observation
 from .rules import RULES, Context, Rule, rule_ids
@@ -50,6 +50,8 @@ class _FileState:
     transactional: bool
     not_valid: dict[tuple[str, str], str]
     enum_labels: set[str]
+    lock_timeout: float
+    """Seconds: the runner's setting, until the file SETs its own (0: no limit)."""
 
 
 def lint_migrations(
@@ -83,7 +85,10 @@ def lint_migrations(
                 break
             work = know if part == "up" else know.copy()
             state = _FileState(
-                m.up_transactional if part == "up" else m.down_transactional, {}, set()
+                m.up_transactional if part == "up" else m.down_transactional,
+                {},
+                set(),
+                lock_timeout,
             )
             previous_end = 0 if part == "up" else max(0, m.text.find(DOWN_MARKER))
             for statement in statements:
@@ -94,7 +99,7 @@ def lint_migrations(
                     if observations is not None:
                         seen = observations.get((str(m.path), part, statement.index))
                     observed = seen.effect if seen is not None else None
-                    found = _check(m, part, statement, node, work, state, lock_timeout, observed)
+                    found = _check(m, part, statement, node, work, state, observed)
                     for rule, hit_finding in found:
                         if rule.id in ignored:
                             continue
@@ -186,7 +191,6 @@ def _check(
     node: Any,
     know: Knowledge,
     state: _FileState,
-    lock_timeout: float,
     observed: Effect | None,
 ) -> list[tuple[Rule, Finding]]:
     effect = predict(node, know)
@@ -197,7 +201,6 @@ def _check(
         state.transactional,
         know,
         effect,
-        lock_timeout,
         state.not_valid,
         state.enum_labels,
         observed,
@@ -208,6 +211,9 @@ def _check(
             continue
         for hit in rule.check(ctx):
             rows = {t: know.rows[t] for t in hit.tables if t in know.rows}
+            message = hit.message
+            if rule.lock and any(t in hit.tables for t, _ in effect.locks):
+                message += "; " + _waits(state.lock_timeout)
             out.append(
                 (
                     rule,
@@ -218,7 +224,7 @@ def _check(
                         line=statement.line,
                         column=statement.column,
                         statement=statement.text,
-                        message=hit.message,
+                        message=message,
                         effect=effect,
                         safe=hit.safe,
                         part=part,
@@ -227,6 +233,15 @@ def _check(
                 )
             )
     return out
+
+
+def _waits(seconds: float) -> str:
+    if seconds <= 0:
+        return "lock_timeout is off here, so it may wait for the lock without limit, queueing every query behind it"
+    return (
+        f"it waits at most lock_timeout ({seconds:g} s) for the lock, then fails with 55P03 "
+        "(querykit migrate up --lock-retries N retries)"
+    )
 
 
 def _weigh(f: Finding, rule: Rule, know: Knowledge) -> Finding:
@@ -264,8 +279,24 @@ def _verdict(f: Finding, seen: Observation | None) -> Finding:
     return replace(f, level=level, effect=observed, probe=ProbeVerdict(observed, False, note))
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|h)?\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "min": 60.0, "h": 3600.0}
+
+
+def _seconds(value: object) -> float | None:
+    """A lock_timeout value (``'10s'``, ``500`` in ms, ``'1min'``) in seconds; None if unreadable."""
+    match = _DURATION.match(str(value))
+    if match is None:
+        return None
+    return float(match[1]) * _UNIT_SECONDS[(match[2] or "ms").lower()]
+
+
 def _track(node: Any, know: Knowledge, state: _FileState) -> None:
-    """Remember NOT VALID constraints and enum labels added in this transaction."""
+    """Remember the file's lock_timeout, and NOT VALID constraints and enum labels of this transaction."""
+    if isinstance(node, ast.VariableSetStmt) and (node.name or "").lower() == "lock_timeout":
+        seconds = _seconds(const_value(node.args[0])) if node.args else None
+        if seconds is not None:
+            state.lock_timeout = seconds
     if not state.transactional:
         return
     if isinstance(node, ast.AlterTableStmt):

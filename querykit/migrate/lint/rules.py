@@ -38,7 +38,6 @@ class Context:
     know: Knowledge
     """The schema as it is just before this statement."""
     effect: Effect
-    lock_timeout: float
     not_valid_here: dict[tuple[str, str], str] = field(default_factory=dict)
     """Constraints added NOT VALID earlier in this transaction → their kind."""
     enum_labels_here: set[str] = field(default_factory=set)
@@ -85,10 +84,6 @@ def _cmds(ctx: Context) -> Iterator[tuple[str, Any]]:
             yield table, cmd
 
 
-def _timeout(ctx: Context) -> str:
-    return f"waits up to lock_timeout ({ctx.lock_timeout:g} s) behind running queries, then fails"
-
-
 # -- 1. indexes ----------------------------------------------------------------------
 
 
@@ -118,7 +113,7 @@ def _drop_index(ctx: Context) -> Iterator[Hit]:
             safe.concurrent = True
             yield Hit(
                 "DROP INDEX without CONCURRENTLY takes ACCESS EXCLUSIVE on its table: reads and "
-                f"writes wait; it {_timeout(ctx)}",
+                "writes wait",
                 f"-- in a file of its own (querykit runs it outside a transaction)\n{_sql(safe)};",
                 tables,
             )
