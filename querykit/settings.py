@@ -6,7 +6,8 @@ Sources, highest precedence first:
 2. environment variables: ``DATABASE_URL``, ``QUERYKIT_DATABASE_URL``,
    ``QUERYKIT_SCHEMA``, ``QUERYKIT_QUERIES`` (comma separated),
    ``QUERYKIT_MIGRATIONS``, ``QUERYKIT_MIGRATIONS_TABLE``, ``QUERYKIT_LOCK_TIMEOUT``,
-   ``QUERYKIT_EMBEDDED`` (0 or 1), ``QUERYKIT_SEED``;
+   ``QUERYKIT_EMBEDDED`` (0 or 1), ``QUERYKIT_SEED``, ``QUERYKIT_LINT`` (``warn``,
+   ``strict`` or ``off``);
 3. ``[tool.querykit]`` in the nearest ``pyproject.toml``;
 4. defaults.
 
@@ -34,6 +35,7 @@ from psycopg.conninfo import conninfo_to_dict
 from .errors import ConfigError
 
 __all__ = [
+    "LintSettings",
     "Settings",
     "check_database_url",
     "find_pyproject",
@@ -57,7 +59,24 @@ _KEYS: dict[str, tuple[str, str]] = {
     "lock_timeout": ("QUERYKIT_LOCK_TIMEOUT", "float"),
     "embedded": ("QUERYKIT_EMBEDDED", "bool"),
     "seed": ("QUERYKIT_SEED", "str"),
+    "lint": ("QUERYKIT_LINT", "lint"),
 }
+LINT_MODES = ("warn", "strict", "off")
+LINT_LEVELS = ("error", "warning", "info", "off")
+
+
+@dataclass(frozen=True)
+class LintSettings:
+    """How ``migrate up`` uses the migration linter, and per-rule levels.
+
+    In pyproject.toml either ``lint = "strict"`` under ``[tool.querykit]``, or a
+    table ``[tool.querykit.lint]`` with ``mode = "strict"`` and ``rule-id = "warning"``
+    lines. ``warn`` prints findings, ``strict`` refuses files with an error-level
+    finding, ``off`` skips the lint in ``up``.
+    """
+
+    mode: str = "warn"
+    levels: Mapping[str, str] = field(default_factory=dict)
 
 
 def masked_repr(obj: Any) -> str:
@@ -90,6 +109,7 @@ class Settings:
     seed: str | None = None
     """What ``querykit db seed`` runs: ``"module:function"`` (given a ``Database``) or a
     ``.sql`` file, relative to the project."""
+    lint: LintSettings = field(default_factory=LintSettings)
     config_path: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     """Where each non-default value came from: ``"cli"``, ``"env:NAME"`` or the file path."""
@@ -193,6 +213,8 @@ def _unknown_keys_message(unknown: list[str], where: str) -> str:
 
 def _coerce(key: str, value: Any, where: str) -> Any:
     kind = _KEYS[key][1]
+    if kind == "lint":
+        return _lint(value, where)
     if kind == "list":
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -229,6 +251,29 @@ def _coerce(key: str, value: Any, where: str) -> Any:
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _lint(value: Any, where: str) -> LintSettings:
+    if isinstance(value, LintSettings):
+        return value
+    if isinstance(value, str):
+        value = {"mode": value}
+    if not isinstance(value, dict):
+        raise ConfigError(
+            f"lint in {where} must be one of {', '.join(LINT_MODES)} or a table of rule levels"
+        )
+    mode = value.get("mode", "warn")
+    if mode not in LINT_MODES:
+        raise ConfigError(
+            f"lint mode in {where} must be one of {', '.join(LINT_MODES)}, got {mode!r}"
+        )
+    levels = {k: v for k, v in value.items() if k != "mode"}
+    for rule, level in levels.items():
+        if level not in LINT_LEVELS:
+            raise ConfigError(
+                f"lint level of {rule!r} in {where} must be one of {', '.join(LINT_LEVELS)}, got {level!r}"
+            )
+    return LintSettings(mode, levels)
 
 
 def _absolute(path: Path, base: Path) -> Path:

@@ -6,7 +6,7 @@ Exit codes: 0 done, 1 failed, 2 usage or bad files, 3 refused, 4 nothing to do.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +14,7 @@ import typer
 
 from .. import migrate as lib
 from ..errors import MigrationFileError
+from ..migrate.lint import lint_before_up
 from ..settings import Settings
 from ._common import (
     EXIT_NOTHING_TO_DO,
@@ -26,6 +27,7 @@ from ._common import (
     QuietOpt,
     VerboseOpt,
 )
+from .migrate_lint import StrictOpt, lint
 
 app = typer.Typer(
     help="Apply the SQL files of the migrations directory (default migrations/sql) in order.",
@@ -150,6 +152,7 @@ def up(
     lock_wait: LockWaitOpt = lib.DEFAULT_LOCK_WAIT,
     lock_timeout: LockTimeoutOpt = None,
     lock_retries: LockRetriesOpt = 0,
+    strict: StrictOpt = False,
     directory: DirOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
@@ -157,11 +160,14 @@ def up(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Apply pending migrations in version order. Exit 4 when there is nothing to apply."""
+    """Apply pending migrations in version order, after linting them. Exit 4 when there is nothing to apply."""
     command = _Command(directory, database_url, config, json, quiet, verbose)
     with command.errors():
+        settings = command.settings()
+        if not dry_run:
+            lint_pending(settings, strict=strict, report=command.info)
         result = lib.up(
-            command.settings(),
+            settings,
             to=to,
             dry_run=dry_run,
             allow_out_of_order=allow_out_of_order,
@@ -171,6 +177,16 @@ def up(
             on_progress=command.progress,
         )
         _finish_run(command, result)
+
+
+def lint_pending(settings: Settings, *, strict: bool, report: Callable[[str], None]) -> None:
+    """Lint the pending files on the database ``up`` uses; strict mode refuses on errors."""
+    from ..embedded import database_url
+
+    lint_before_up(settings, database_url(settings), strict=strict, report=report)
+
+
+app.command()(lint)
 
 
 @app.command()

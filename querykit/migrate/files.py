@@ -87,6 +87,8 @@ class Statement:
     concurrent_index: ConcurrentIndex | None = None
     do_body_line: int | None = None
     """For a DO block: the file line where its body starts (PL/pgSQL counts lines from there)."""
+    node: Any = field(default=None, repr=False, compare=False)
+    """pglast's syntax tree of the statement (the linter reads it; None when built by hand)."""
 
 
 @dataclass(frozen=True)
@@ -395,6 +397,7 @@ def _split(
                 neutral=isinstance(node, ast.VariableSetStmt),
                 concurrent_index=_concurrent_index(node),
                 do_body_line=body_line,
+                node=node,
             )
         )
     return tuple(statements)
