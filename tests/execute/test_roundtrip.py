@@ -101,10 +101,14 @@ text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x0
 json_number = st.integers(-(10**30), 10**30) | st.floats(
     min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False
 )
+
+
+def _json_containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4)
+
+
 json_value = st.recursive(
-    st.none() | st.booleans() | json_number | text,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
-    max_leaves=12,
+    st.none() | st.booleans() | json_number | text, _json_containers, max_leaves=12
 )
 offsets = st.integers(-15 * 60, 15 * 60).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
 numerics = st.decimals(
