@@ -104,11 +104,13 @@ class PreparedPlan:
                         f"{value.type.__name__}; use one type"
                     )
                 types[value.name] = known or value.type
-        bound = {values[i].name for i in shape.slots if isinstance(values[i], Placeholder)}
-        unbound = sorted(set(types) - bound)
-        if unbound:
+        # A placeholder may be missing from the SQL: SQLAlchemy folds ``and_(x, false())``
+        # (an empty in_array()) to ``false``, and its value then changes nothing. One the
+        # compiled statement holds as a constant of its own would be sent as it is: refuse.
+        constant = sorted({c.name for c in shape.constants if isinstance(c, Placeholder)})
+        if constant:
             raise CompileError(
-                f"placeholder {', '.join(repr(n) for n in unbound)} sits where the compiled SQL "
+                f"placeholder {', '.join(repr(n) for n in constant)} sits where the compiled SQL "
                 "has no parameter; placeholders work where values are bound "
                 "(conditions, values(), set())"
             )

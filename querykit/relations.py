@@ -153,7 +153,16 @@ def many_to_many(source: sa.Table, name: str, target: sa.Table, *, through: sa.T
 
 
 def _declared(table: sa.Table) -> dict[str, Relation]:
-    declared: dict[str, Relation] = table.info.setdefault(_INFO_KEY, {})
+    """The relations declared on ``table`` itself.
+
+    They live in ``table.info`` with the table they belong to: ``Table.to_metadata()``
+    copies ``info`` shallowly, so a copy would otherwise share (and add to) the
+    original's relations.
+    """
+    entry = table.info.get(_INFO_KEY)
+    if entry is None or entry[0] is not table:
+        entry = table.info[_INFO_KEY] = (table, {})
+    declared: dict[str, Relation] = entry[1]
     return declared
 
 

@@ -281,3 +281,21 @@ def test_distinct_label_names_do_not_grow_memory() -> None:
     # here; past the warm-up the compile cache and the quote cache are full and evict.
     blocks, rss = _growth(make, 5_000, 20_000)
     assert blocks < 2_000 and rss < 8 * 2**20, (blocks, rss)
+
+
+def test_a_placeholder_in_a_condition_sqlalchemy_folds_away_is_accepted(db: Any) -> None:
+    """``and_(eq(x, placeholder), in_array(x, []))`` is ``false``: the placeholder's value
+    changes nothing, so the prepared query takes it and returns no rows (found by the
+    differential suite; it used to be a CompileError)."""
+    from querykit import and_, in_array, not_, placeholder
+
+    folded = db.prepare(
+        select(run.c.id).where(and_(eq(run.c.id, placeholder("p", str)), in_array(run.c.id, [])))
+    )
+    assert folded.all(p="r1") == []
+    negated = db.prepare(
+        select(run.c.id).where(
+            not_(and_(eq(run.c.id, placeholder("p", str)), in_array(run.c.id, [])))
+        )
+    )
+    assert sorted(negated.all(p="r1")) == [("r1",), ("r2",), ("r3",), ("r4",)]

@@ -521,3 +521,14 @@ def test_batched_siblings_share_a_pipeline_in_and_out_of_transactions(blog: Runn
         inside = blog.db.all(query)
     assert outside == inside and len(outside) == 5
     assert len(seen) == 8  # the posts, then three sibling levels, twice
+
+
+def test_a_relation_declared_on_a_copied_table_stays_on_the_copy() -> None:
+    from querykit.relations import relation
+
+    meta = sa.MetaData()
+    run_copy, step_copy = pipeline_run.to_metadata(meta), pipeline_step.to_metadata(meta)
+    on = [(run_copy.c.id, step_copy.c.run_id)]
+    relation(run_copy, "copied_steps", step_copy, on=on, many=True)
+    assert "copied_steps" in relations_of(run_copy)
+    assert "copied_steps" not in relations_of(pipeline_run)

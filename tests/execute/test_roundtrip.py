@@ -126,7 +126,9 @@ rows = st.fixed_dictionaries(
         "int": st.integers(-(2**31), 2**31 - 1),
         "big": st.integers(-(2**63), 2**63 - 1),
         "num": numerics,
-        "price": st.decimals(min_value=-(10**6), max_value=10**6, places=6),
+        "price": st.decimals(
+            min_value=Decimal("-999999.999999"), max_value=Decimal("999999.999999"), places=6
+        ),
         "flt": st.floats(),  # NaN and both infinities included
         "real": st.floats(width=32),
         "flag": st.booleans(),
