@@ -4,6 +4,7 @@ import querykit
 def test_all_is_complete_and_importable() -> None:
     public = {name for name in dir(querykit) if not name.startswith("_")}
     modules = {
+        "admin",
         "bulk",
         "cli",
         "codecs",

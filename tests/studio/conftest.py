@@ -191,8 +191,11 @@ def write_studio(seeded_url: str) -> Iterator[RunningStudio]:
     stop_studio(running)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium through Playwright's sync API, for one test module only: while it runs,
+    the API keeps an event loop marked running in this thread, and tests that run their
+    own loop (asyncio.run, run_until_complete) fail until it stops."""
     if not Path(CHROMIUM).exists():
         pytest.skip(
             "chromium is not installed and could not be (make system-deps installs Debian's "
