@@ -1,6 +1,10 @@
 """``querykit migrate``: apply hand-written SQL files; each command calls one ``querykit.migrate`` function.
 
-Exit codes: 0 done, 1 failed, 2 usage or bad files, 3 refused, 4 nothing to do.
+Exit codes: 0 done (also when there was nothing to do), 1 failed, 2 usage or bad
+files, 3 refused; with ``--exit-code``, 4 when there was nothing to do.
+
+The library is imported when a command runs, not when the CLI starts, so that
+``--help`` answers at once.
 """
 
 from __future__ import annotations
@@ -8,13 +12,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .. import migrate as lib
 from ..errors import MigrationFileError
-from ..settings import Settings
 from ._common import (
     EXIT_NOTHING_TO_DO,
     EXIT_REFUSED,
@@ -26,6 +28,13 @@ from ._common import (
     QuietOpt,
     VerboseOpt,
 )
+
+if TYPE_CHECKING:
+    from .. import migrate as lib
+    from ..settings import Settings
+
+DEFAULT_LOCK_WAIT = 60.0
+"""Seconds to wait for another runner's lock; the library's DEFAULT_LOCK_WAIT (a test checks)."""
 
 app = typer.Typer(
     help="Apply the SQL files of the migrations directory (default migrations/sql) in order.",
@@ -61,6 +70,13 @@ LockTimeoutOpt = Annotated[
         show_default=False,
     ),
 ]
+ExitCodeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--exit-code",
+        help="Exit 4 instead of 0 when there is nothing to do, for scripts that want to know.",
+    ),
+]
 LockRetriesOpt = Annotated[
     int,
     typer.Option(
@@ -76,6 +92,7 @@ class _Command(Common):
         super().__init__(*args)
         self.directory = directory
         self._open_line = False
+        self._held: list[str] = []
 
     def settings(self) -> Settings:
         settings = super().settings()
@@ -99,32 +116,46 @@ class _Command(Common):
             self._end_line()
 
     def progress(self, event: lib.Progress) -> None:
-        """One line per file: ``applying 0003_add_index.sql ... ok (12 ms)``."""
+        """One line per file: ``applying 0003_add_index.sql ... ok (12 ms)``.
+
+        Server notes that arrive while a file runs are held and printed under
+        its line, so that they do not split it.
+        """
         if self.quiet:
             return
+        if event.event == "note":
+            if self.verbose or not event.message.startswith(("NOTICE", "INFO", "DEBUG", "LOG")):
+                if self._open_line:
+                    self._held.append(event.message)
+                else:
+                    typer.echo(f"  {event.message}", err=True)
+            return
         if event.event in ("done", "failed"):
-            # Finish the "applying X ..." line, or name the file again if a note broke it.
             text = f" {event.message}" if self._open_line else f"{event.filename} {event.message}"
             typer.echo(text, err=True)
             self._open_line = False
+            self._flush_notes()
             return
         self._end_line()
         if event.event == "start":
             typer.echo(event.message, err=True, nl=False)
             self._open_line = True
-        elif event.event == "note":
-            if self.verbose or not event.message.startswith(("NOTICE", "INFO", "DEBUG", "LOG")):
-                typer.echo(f"  {event.message}", err=True)
         else:
             typer.echo(event.message, err=True)
+
+    def _flush_notes(self) -> None:
+        for message in self._held:
+            typer.echo(f"  {message}", err=True)
+        self._held.clear()
 
     def _end_line(self) -> None:
         if self._open_line:
             typer.echo("", err=True)
             self._open_line = False
+        self._flush_notes()
 
 
-def _finish_run(command: _Command, result: lib.RunResult) -> None:
+def _finish_run(command: _Command, result: lib.RunResult, exit_code: bool) -> None:
     if command.json:
         command.emit_json(result.to_dict())
     elif result.dry_run:
@@ -135,7 +166,12 @@ def _finish_run(command: _Command, result: lib.RunResult) -> None:
     else:
         verb = "applied" if result.direction == "up" else "reverted"
         command.echo(f"{verb} {len(result.done)} migration(s)")
-    if result.nothing_to_do:
+    if result.stopped_at_baseline and not command.json:
+        command.echo(
+            f"stopped at {result.stopped_at_baseline}: it and the files before it were marked "
+            "applied by querykit migrate baseline, never run by querykit, so down leaves them"
+        )
+    if result.nothing_to_do and exit_code:
         raise typer.Exit(EXIT_NOTHING_TO_DO)
 
 
@@ -147,9 +183,10 @@ def up(
         bool,
         typer.Option("--allow-out-of-order", help="Apply pending files older than an applied one."),
     ] = False,
-    lock_wait: LockWaitOpt = lib.DEFAULT_LOCK_WAIT,
+    lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
     lock_timeout: LockTimeoutOpt = None,
     lock_retries: LockRetriesOpt = 0,
+    exit_code: ExitCodeOpt = False,
     directory: DirOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
@@ -157,7 +194,9 @@ def up(
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Apply pending migrations in version order. Exit 4 when there is nothing to apply."""
+    """Apply pending migrations in version order. Exit 0 when up to date (4 with --exit-code)."""
+    from .. import migrate as lib
+
     command = _Command(directory, database_url, config, json, quiet, verbose)
     with command.errors():
         result = lib.up(
@@ -170,7 +209,7 @@ def up(
             lock_retries=lock_retries,
             on_progress=command.progress,
         )
-        _finish_run(command, result)
+        _finish_run(command, result, exit_code)
 
 
 @app.command()
@@ -184,9 +223,10 @@ def down(
         ),
     ] = None,
     dry_run: DryRunOpt = False,
-    lock_wait: LockWaitOpt = lib.DEFAULT_LOCK_WAIT,
+    lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
     lock_timeout: LockTimeoutOpt = None,
     lock_retries: LockRetriesOpt = 0,
+    exit_code: ExitCodeOpt = False,
     directory: DirOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
@@ -195,6 +235,8 @@ def down(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the '-- querykit:down' part of the latest migration (or all above --to)."""
+    from .. import migrate as lib
+
     command = _Command(directory, database_url, config, json, quiet, verbose)
     with command.errors():
         result = lib.down(
@@ -206,7 +248,7 @@ def down(
             lock_retries=lock_retries,
             on_progress=command.progress,
         )
-        _finish_run(command, result)
+        _finish_run(command, result, exit_code)
 
 
 _MARK = {
@@ -230,6 +272,8 @@ def status(
     verbose: VerboseOpt = False,
 ) -> None:
     """List applied, pending, changed, missing, failed and interrupted migrations."""
+    from .. import migrate as lib
+
     command = _Command(directory, database_url, config, json, quiet, verbose)
     with command.errors():
         report = lib.status(command.settings())
@@ -273,6 +317,8 @@ def verify(
     verbose: VerboseOpt = False,
 ) -> None:
     """Check that every applied migration's file exists unchanged. Exit 3 if not."""
+    from .. import migrate as lib
+
     command = _Command(directory, database_url, config, json, quiet, verbose)
     with command.errors():
         report = lib.status(command.settings())
@@ -297,7 +343,7 @@ def verify(
 @app.command()
 def baseline(
     version: Annotated[str, typer.Argument(help="Mark every migration up to this one applied.")],
-    lock_wait: LockWaitOpt = lib.DEFAULT_LOCK_WAIT,
+    lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
     directory: DirOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
@@ -306,6 +352,8 @@ def baseline(
     verbose: VerboseOpt = False,
 ) -> None:
     """Record migrations up to VERSION as applied without running them (existing databases)."""
+    from .. import migrate as lib
+
     command = _Command(directory, database_url, config, json, quiet, verbose)
     with command.errors():
         result = lib.baseline(version, command.settings(), lock_wait=lock_wait)
@@ -329,7 +377,8 @@ def repair(
         bool,
         typer.Option("--forget-missing", help="Drop ledger rows whose file is gone."),
     ] = False,
-    lock_wait: LockWaitOpt = lib.DEFAULT_LOCK_WAIT,
+    lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
+    exit_code: ExitCodeOpt = False,
     directory: DirOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
@@ -338,6 +387,8 @@ def repair(
     verbose: VerboseOpt = False,
 ) -> None:
     """Clear a failed no-transaction migration after you fixed it; up then resumes it."""
+    from .. import migrate as lib
+
     command = _Command(directory, database_url, config, json, quiet, verbose)
     with command.errors():
         result = lib.repair(
@@ -359,7 +410,7 @@ def repair(
                 command.info(f"left as is: {note}")
             if result.nothing_to_do:
                 command.echo("nothing to repair")
-        if result.nothing_to_do:
+        if result.nothing_to_do and exit_code:
             raise typer.Exit(EXIT_NOTHING_TO_DO)
 
 
@@ -373,6 +424,8 @@ def new(
     verbose: VerboseOpt = False,
 ) -> None:
     """Create the next migration file from a template and print its path."""
+    from .. import migrate as lib
+
     command = _Command(directory, None, config, json, quiet, verbose)
     with command.errors():
         path = lib.new(name, command.settings())

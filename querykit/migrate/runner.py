@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +27,15 @@ from psycopg import sql
 from .._conninfo import connect, describe_target
 from ..errors import MigrationFailed, MigrationRefused
 from ..settings import Settings, load_settings, mask_secrets
-from .files import Migration, Statement, discover, display_path, line_column, new_migration
+from .files import (
+    Migration,
+    Statement,
+    discover,
+    display_path,
+    line_column,
+    new_migration,
+    snippet,
+)
 from .ledger import (
     KIND_BASELINE,
     KIND_TRANSACTION,
@@ -37,7 +45,16 @@ from .ledger import (
     parse_table_name,
 )
 from .lock import MigrationLock, application_name
-from .plan import Entry, Step, check_drift, entries, plan_down, plan_up, resolve_version
+from .plan import (
+    Entry,
+    Step,
+    baseline_floor,
+    check_drift,
+    entries,
+    plan_down,
+    plan_up,
+    resolve_version,
+)
 
 __all__ = [
     "BaselineResult",
@@ -113,6 +130,8 @@ class RunResult:
     dry_run: bool
     table: str
     lock_timeout: float
+    stopped_at_baseline: str | None = None
+    """``down --to``: the baseline file it stopped at (files up to it were never run by querykit)."""
 
     @property
     def nothing_to_do(self) -> bool:
@@ -130,6 +149,7 @@ class RunResult:
             "table": self.table,
             "planned": [_step_dict(s) for s in self.steps],
             "done": [d.to_dict() for d in self.done],
+            "stopped_at_baseline": self.stopped_at_baseline,
         }
 
 
@@ -245,7 +265,7 @@ def status(settings: Settings | None = None) -> Status:
     """
     target = _target(settings)
     files = discover(target.directory)
-    with _database_errors(target), connect(target.url, autocommit=True) as conn:
+    with _database_errors(target), _reading_connection(target) as conn:
         rows = target.ledger.rows(conn)
     return Status(
         target.directory,
@@ -310,14 +330,21 @@ def down(
     target = _target(settings, lock_timeout)
     files = discover(target.directory)
 
+    floor: list[Entry] = []
+
     def plan(rows: dict[int, LedgerRow]) -> list[Step]:
         version = None
         if to is not None:
             known = sorted({m.version for m in files} | set(rows))
             version = resolve_version(to, known, what="--to", allow_zero=True)
-        return plan_down(entries(files, rows), to=version)
+        found = entries(files, rows)
+        floor[:] = [e for e in [baseline_floor(found, version)] if e is not None]
+        return plan_down(found, to=version)
 
-    return _run("down", target, plan, dry_run, lock_wait, lock_retries, on_progress)
+    result = _run("down", target, plan, dry_run, lock_wait, lock_retries, on_progress)
+    if floor:
+        return replace(result, stopped_at_baseline=floor[0].filename)
+    return result
 
 
 def baseline(
@@ -438,18 +465,22 @@ def _database_errors(target: _Target) -> Iterator[None]:
         ) from exc
 
 
+def _reading_connection(target: _Target) -> psycopg.Connection[Any]:
+    """A connection for reading the ledger (status, dry runs); no prepared statements."""
+    return connect(target.url, autocommit=True, prepare_threshold=None)
+
+
 @contextmanager
 def _migration_connection(target: _Target) -> Iterator[psycopg.Connection[Any]]:
+    # Never a server-side prepared statement: through a pooler, another client's
+    # connection may already hold one of the same name (42P05).
     conn = connect(
-        target.url, autocommit=True, application_name=application_name(target.table, "run")
+        target.url,
+        autocommit=True,
+        prepare_threshold=None,
+        application_name=application_name(target.table, "run"),
     )
     try:
-        if conn.info.server_version >= 140000:
-            conn.execute(
-                sql.SQL("SET client_connection_check_interval = {}").format(
-                    sql.Literal(f"{_CLIENT_CHECK_MS}ms")
-                )
-            )
         yield conn
     finally:
         conn.close()
@@ -472,7 +503,7 @@ def _run(
         )
 
     if dry_run:
-        with _database_errors(target), connect(target.url, autocommit=True) as conn:
+        with _database_errors(target), _reading_connection(target) as conn:
             return result(plan(target.ledger.rows(conn)), [])
 
     def waiting(message: str) -> None:
@@ -484,9 +515,10 @@ def _run(
         _migration_connection(target) as conn,
     ):
         lock.wait_for_orphans(application_name(target.table, "run"), conn.info.backend_pid)
-        if direction == "up":  # down, with no ledger yet, has nothing to revert
-            target.ledger.ensure(conn)
+        # Planned first: a file that cannot run leaves no ledger behind in a new database.
         steps = plan(target.ledger.rows(conn))
+        if direction == "up" and steps:  # down, with no ledger yet, has nothing to revert
+            target.ledger.ensure(conn)
         runner = _Runner(conn, target, lock, lock_retries, emit)
         done = [runner.run(step) for step in steps]
     return result(steps, done)
@@ -507,9 +539,10 @@ class _Runner:
         self.retries = retries
         self.emit = emit
         self.encoding = conn.info.encoding
-        ms = max(1, round(target.lock_timeout * 1000))
-        self.set_local = sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{ms}ms"))
-        self.set_session = sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{ms}ms"))
+        self.table = str(target.table)
+        self.session = session_setup(target.lock_timeout, conn.info.server_version)
+        self.fresh = True
+        self.role_changed = False
         conn.add_notice_handler(self._notice)
         self._current: str | None = None
 
@@ -529,6 +562,7 @@ class _Runner:
             mode = f" at statement {step.start + 1} of {len(step.statements)}{mode}"
         self.emit(Progress("start", f"{verb} {m.filename}{mode} ...", m.filename))
         started = time.perf_counter()
+        self._clean_session()
         try:
             if step.transactional:
                 retries = self._transactional(step, started)
@@ -550,27 +584,24 @@ class _Runner:
             retries,
         )
 
+    def _clean_session(self) -> None:
+        """Each file starts from a fresh session, as under psql: what the last one SET is gone."""
+        if not self.fresh:
+            self.conn.execute("DISCARD ALL")
+        self.conn.execute(self.session)
+        self.fresh = False
+        self.role_changed = False
+
     def _transactional(self, step: Step, started: float) -> int:
-        m = step.migration
         attempt = 0
         while True:
             try:
                 with self.conn.transaction():
-                    self.conn.execute(self.set_local)
                     for statement in step.statements:
                         self._execute(step, statement)
-                    if step.direction == "up":
-                        self.ledger.record(
-                            self.conn,
-                            m.version,
-                            m.filename,
-                            m.checksum,
-                            kind=KIND_TRANSACTION,
-                            duration_ms=(time.perf_counter() - started) * 1000,
-                            statements=len(m.up),
-                        )
-                    else:
-                        self.ledger.delete(self.conn, m.version)
+                    if any(s.sets_role for s in step.statements):
+                        self.conn.execute(_RESET_ROLE)  # write the ledger as the runner's role
+                    self._write_ledger(step, started)
                 return attempt
             except MigrationFailed as exc:
                 if not self._retry(exc, attempt):
@@ -579,11 +610,28 @@ class _Runner:
             except psycopg.Error as exc:  # COMMIT itself failed, e.g. a deferred constraint
                 raise _commit_failed(step, exc) from exc
 
+    def _write_ledger(self, step: Step, started: float) -> None:
+        m = step.migration
+        try:
+            if step.direction == "up":
+                self.ledger.record(
+                    self.conn,
+                    m.version,
+                    m.filename,
+                    m.checksum,
+                    kind=KIND_TRANSACTION,
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                    statements=len(m.up),
+                )
+            else:
+                self.ledger.delete(self.conn, m.version)
+        except psycopg.Error as exc:
+            raise _ledger_failed(step, self.table, exc) from exc
+
     def _statement_by_statement(self, step: Step, started: float) -> int:
         m = step.migration
         if step.direction == "up" and not step.resume:
             self.ledger.start(self.conn, m.version, m.filename, m.checksum, len(m.up))
-        self.conn.execute(self.set_session)
         attempts = 0
         for statement in step.statements[step.start :]:
             attempt = 0
@@ -592,25 +640,58 @@ class _Runner:
                 try:
                     self._execute(step, statement)
                     break
-                except MigrationFailed as exc:
+                except _StatementFailed as exc:
                     if self._retry(exc, attempt):
                         attempt += 1
                         continue
                     if step.direction == "up":
-                        self._record_failure(m, statement.index - 1, str(exc))
-                    raise
+                        self._record_failure(m, statement.index - 1, exc.cause)
+                    raise self._with_leftovers(exc, statement) from exc.__cause__
             attempts += attempt
+            self.role_changed = self.role_changed or statement.sets_role
             if step.direction == "up":
-                self.ledger.progress(self.conn, m.version, statement.index)
-        if step.direction == "up":
-            self.ledger.finish(self.conn, m.version, (time.perf_counter() - started) * 1000)
-        else:
-            self.ledger.delete(self.conn, m.version)
+                with self._as_runner():
+                    self.ledger.progress(self.conn, m.version, statement.index, statement.sha256)
+        with self._as_runner():
+            if step.direction == "up":
+                self.ledger.finish(self.conn, m.version, (time.perf_counter() - started) * 1000)
+            else:
+                self.ledger.delete(self.conn, m.version)
         return attempts
+
+    @contextmanager
+    def _as_runner(self) -> Iterator[None]:
+        """Write the ledger as the runner's own role, after a statement did SET ROLE."""
+        if not self.role_changed:
+            yield
+            return
+        row = self.conn.execute(_CURRENT_ROLE).fetchone()
+        assert row is not None
+        self.conn.execute(_RESET_ROLE)
+        try:
+            yield
+        finally:
+            self.conn.execute(
+                sql.SQL("SET SESSION AUTHORIZATION {}; SET ROLE {}").format(
+                    sql.Literal(row[0]), sql.Literal(row[1])
+                )
+            )
+
+    def _with_leftovers(self, exc: _StatementFailed, statement: Statement) -> _StatementFailed:
+        """Say so when the failed statement left an INVALID index behind."""
+        left = self._invalid_leftovers(statement)
+        if not left:
+            return exc
+        left_behind = (
+            f"the failed statement left the INVALID index {', '.join(left)} behind, which the "
+            "next run of querykit migrate up drops before it tries again"
+        )
+        rest = exc.outcome.removeprefix(f"{_NOTHING_APPLIED}; ")
+        return exc.with_outcome(f"{left_behind}; {rest}")
 
     def _record_failure(self, m: Migration, done: int, error: str) -> None:
         # If the connection is gone, the row reads "interrupted", which resumes too.
-        with contextlib.suppress(psycopg.Error):
+        with contextlib.suppress(psycopg.Error), self._as_runner():
             if done == 0:  # nothing applied: the file is simply pending again
                 self.ledger.delete(self.conn, m.version)
             else:
@@ -633,16 +714,17 @@ class _Runner:
         return True
 
     def _execute(self, step: Step, statement: Statement) -> None:
+        """Run one statement; its failure becomes a :class:`_StatementFailed` naming file:line."""
         try:
             self.conn.execute(statement.text.encode(self.encoding))
         except psycopg.Error as exc:
             raise _statement_failed(step, statement, exc) from exc
 
-    def _drop_invalid_leftovers(self, statement: Statement) -> None:
-        """Drop the INVALID index a failed CONCURRENTLY attempt left, before trying again."""
+    def _invalid_leftovers(self, statement: Statement) -> list[str]:
+        """The INVALID indexes a failed CONCURRENTLY attempt of ``statement`` left behind."""
         target = statement.concurrent_index
         if target is None:
-            return
+            return []
         relation = sql.Identifier(
             *((target.schema, target.relation) if target.schema else (target.relation,))
         ).as_string(self.conn)
@@ -652,7 +734,14 @@ class _Runner:
         else:
             query = _INVALID_REINDEX
             params = {"rel": relation, "is_index": target.reindex_index, "name": target.relation}
-        for (name,) in self.conn.execute(query, params).fetchall():
+        try:
+            return [name for (name,) in self.conn.execute(query, params).fetchall()]
+        except psycopg.Error:
+            return []  # the connection is gone: the next run looks again
+
+    def _drop_invalid_leftovers(self, statement: Statement) -> None:
+        """Drop the INVALID index a failed CONCURRENTLY attempt left, before trying again."""
+        for name in self._invalid_leftovers(statement):
             self.conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(name)))
             self.emit(
                 Progress(
@@ -684,15 +773,47 @@ def _ms(ms: float) -> str:
     return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
 
 
-def _snippet(text: str, limit: int = 160) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+_NOTHING_APPLIED = "nothing of this file was applied"
+# Resets what a file may have done with SET ROLE / SET SESSION AUTHORIZATION.
+_RESET_ROLE = "RESET SESSION AUTHORIZATION; RESET ROLE"
+_CURRENT_ROLE = "SELECT current_setting('session_authorization'), current_setting('role')"
+
+
+def session_setup(lock_timeout: float, server_version: int) -> sql.Composed:
+    """What every file's session starts with: the lock timeout, and dead-client detection."""
+    ms = max(1, round(lock_timeout * 1000))
+    parts = [sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{ms}ms"))]
+    if server_version >= 140000:
+        parts.append(
+            sql.SQL("SET client_connection_check_interval = {}").format(
+                sql.Literal(f"{_CLIENT_CHECK_MS}ms")
+            )
+        )
+    return sql.SQL("; ").join(parts)
+
+
+class _StatementFailed(MigrationFailed):
+    """A statement failed: ``cause`` is the server's error where it happened (what the ledger
+    keeps), ``outcome`` what became of the file and what to do (said once, to the user)."""
+
+    def __init__(
+        self, cause: str, outcome: str, *, path: str, line: int, sqlstate: str | None
+    ) -> None:
+        super().__init__(f"{cause}; {outcome}", path=path, line=line, sqlstate=sqlstate)
+        self.cause = cause
+        self.outcome = outcome
+
+    def with_outcome(self, outcome: str) -> _StatementFailed:
+        assert self.path is not None and self.line is not None
+        return _StatementFailed(
+            self.cause, outcome, path=self.path, line=self.line, sqlstate=self.sqlstate
+        )
 
 
 _PLPGSQL_LINE = re.compile(r"inline_code_block line (\d+)")
 
 
-def _statement_failed(step: Step, statement: Statement, exc: psycopg.Error) -> MigrationFailed:
+def _statement_failed(step: Step, statement: Statement, exc: psycopg.Error) -> _StatementFailed:
     """The server's error as file:line:column, the statement, the SQLSTATE and what to do."""
     m = step.migration
     diag = exc.diag
@@ -718,39 +839,56 @@ def _statement_failed(step: Step, statement: Statement, exc: psycopg.Error) -> M
     total = len(step.statements)
     parts.append(
         f"in statement {statement.index} of {total} ({step.direction} part): "
-        f"{_snippet(statement.text)}"
+        f"{snippet(statement.text)}"
     )
+    outcome = []
     if exc.sqlstate == LOCK_NOT_AVAILABLE:
-        parts.append(
+        outcome.append(
             "another session holds a conflicting lock: run again later, or give it more "
             "time with --lock-timeout SECONDS or --lock-retries N"
         )
     if step.transactional and step.direction == "up":
-        parts.append(
-            "nothing of this file was applied (its transaction was rolled back); fix it "
+        outcome.append(
+            f"{_NOTHING_APPLIED} (its transaction was rolled back); fix it "
             "and run querykit migrate up again"
         )
     elif step.transactional:
-        parts.append("the file stays applied (its down transaction was rolled back)")
+        outcome.append("the file stays applied (its down transaction was rolled back)")
     elif step.direction == "up":
         applied = statement.index - 1
-        parts.append(
+        outcome.append(
             f"this file runs outside a transaction: statements 1 to {applied} are applied "
             f"and recorded. Fix the cause, run querykit migrate repair, then querykit "
             f"migrate up resumes at statement {statement.index}"
             if applied
-            else "nothing of this file was applied; fix it and run querykit migrate up again"
+            else f"{_NOTHING_APPLIED}; fix it and run querykit migrate up again"
         )
     else:
-        parts.append(
+        outcome.append(
             "this down part runs outside a transaction: the statements before this one ran, "
             "and the file stays recorded as applied; make them idempotent (IF EXISTS) and "
             "run down again"
         )
-    return MigrationFailed(
+    return _StatementFailed(
         "; ".join(parts),
+        "; ".join(outcome),
         path=str(m.path),
         line=line,
+        sqlstate=exc.sqlstate,
+    )
+
+
+def _ledger_failed(step: Step, table: str, exc: psycopg.Error) -> MigrationFailed:
+    """The file's statements ran, but its ledger row could not be written: say that."""
+    m = step.migration
+    what = "recording" if step.direction == "up" else "removing"
+    undone = "applied" if step.direction == "up" else "reverted"
+    return MigrationFailed(
+        f"{display_path(m.path)}: its statements ran, but {what} it in the ledger {table} "
+        f"failed: {exc.sqlstate or ''} {' '.join((exc.diag.message_primary or str(exc)).split())}; "
+        f"nothing of this file was {undone} (its transaction was rolled back). Check that the "
+        f"role running querykit migrate may write {table}, then run again",
+        path=str(m.path),
         sqlstate=exc.sqlstate,
     )
 
@@ -776,21 +914,23 @@ def render_plan(result: RunResult) -> str:
         f"-- querykit migrate {result.direction}: {verb} {len(result.steps)} file(s), "
         f"ledger {result.table}"
     ]
-    for step in result.steps:
+    for number, step in enumerate(result.steps):
         m = step.migration
         statements = step.statements[step.start :]
         out.append("")
         if step.transactional:
             out.append(f"-- {m.filename}: one transaction, {len(statements)} statement(s)")
-            out.append("BEGIN;")
-            out.append(f"SET LOCAL lock_timeout = '{ms}ms';")
         else:
             resume = f", resuming at statement {step.start + 1}" if step.start else ""
             out.append(
                 f"-- {m.filename}: no transaction, statement by statement{resume}; "
                 "progress recorded after each"
             )
-            out.append(f"SET lock_timeout = '{ms}ms';")
+        if number:
+            out.append("DISCARD ALL;  -- a fresh session for each file")
+        out.append(f"SET lock_timeout = '{ms}ms';")
+        if step.transactional:
+            out.append("BEGIN;")
         out.extend(f"{s.text};" for s in statements)
         ledger = "record" if step.direction == "up" else "delete"
         out.append(f"-- {ledger} version {m.version} in {result.table}")
