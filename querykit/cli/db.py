@@ -6,7 +6,6 @@ from typing import Any
 
 import typer
 
-from .._conninfo import server_info
 from ..embedded import EmbeddedServer
 from ..settings import mask_url
 from ._common import EXIT_FAILED, Common, ConfigOpt, DatabaseUrlOpt, JsonOpt, QuietOpt, VerboseOpt
@@ -86,6 +85,8 @@ def status(
                     typer.echo("start it with: querykit db start", err=True)
                 raise typer.Exit(EXIT_FAILED)
             url = payload["url"]
+        from .._conninfo import server_info  # psycopg: loaded when a command connects
+
         info = server_info(url)
         payload.update(
             server_version=info.server_version,

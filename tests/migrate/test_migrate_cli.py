@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -248,3 +250,42 @@ def test_sigkill_in_a_no_transaction_file_resumes_after_the_last_completed_state
 def test_every_command_has_help(project_dir: Path, command: str) -> None:
     shown = run_querykit("migrate", command, "--help", cwd=project_dir)
     assert shown.returncode == 0 and "Usage:" in shown.stdout
+
+
+_MODULES_AFTER = """
+import sys
+from querykit.cli import app
+sys.argv = ["querykit", *sys.argv[1:]]
+try:
+    app()
+except SystemExit:
+    pass
+heavy = ("sqlalchemy", "psycopg", "pglast", "querykit.migrate", "querykit.db")
+print(",".join(m for m in heavy if m in sys.modules), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "loaded"),
+    [
+        (["--help"], ""),
+        (["migrate", "--help"], ""),
+        (["migrate", "up", "--help"], ""),
+        (["migrate", "status"], "psycopg,pglast,querykit.migrate"),
+    ],
+)
+def test_the_cli_loads_only_what_a_command_needs(
+    project_dir: Path, database_url: str, args: list[str], loaded: str
+) -> None:
+    """Start-up time is import time: --help loads no database code, status no query builder."""
+    if args[-1] == "status":
+        write(project_dir, "0001_a.sql", "SELECT 1;\n")
+        args = [*args, "--database-url", database_url]
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER, *args],
+        cwd=project_dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stderr.splitlines()[-1] == loaded, done.stderr
