@@ -9,6 +9,8 @@ that always show their SQL, execution goes straight to psycopg 3.
 """
 
 import importlib as _importlib
+import sys as _sys
+from types import ModuleType as _ModuleType
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
@@ -276,7 +278,21 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ),
 }
 _EXPORTS: dict[str, str] = {name: module for module, names in _LAZY.items() for name in names}
+_SUBMODULES = {"migrate"}
 _EXPORTS["migrate"] = ".migrate"
+
+
+class _Package(_ModuleType):
+    """Keeps an exported function when a submodule of the same name loads.
+
+    Importing ``querykit.raw`` sets the package's attribute ``raw`` to that module;
+    the public ``querykit.raw`` is the function ``raw`` (likewise ``columns``).
+    """
+
+    def __setattr__(self, name: str, value: _Any) -> None:
+        if isinstance(value, _ModuleType) and name in _EXPORTS and name not in _SUBMODULES:
+            return
+        super().__setattr__(name, value)
 
 
 def __getattr__(name: str) -> _Any:
@@ -284,7 +300,7 @@ def __getattr__(name: str) -> _Any:
     if module is None:
         raise AttributeError(f"module 'querykit' has no attribute {name!r}")
     loaded = _importlib.import_module(module, __name__)
-    value = loaded if module == f".{name}" else getattr(loaded, name)
+    value = loaded if name in _SUBMODULES else getattr(loaded, name)
     globals()[name] = value
     return value
 
@@ -434,3 +450,5 @@ __all__ = [
     "update",
     "vector",
 ]
+
+_sys.modules[__name__].__class__ = _Package

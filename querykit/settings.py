@@ -5,7 +5,8 @@ Sources, highest precedence first:
 1. explicit overrides (the CLI's options, or keyword arguments);
 2. environment variables: ``DATABASE_URL``, ``QUERYKIT_DATABASE_URL``,
    ``QUERYKIT_SCHEMA``, ``QUERYKIT_QUERIES`` (comma separated),
-   ``QUERYKIT_MIGRATIONS``, ``QUERYKIT_MIGRATIONS_TABLE``, ``QUERYKIT_LOCK_TIMEOUT``;
+   ``QUERYKIT_MIGRATIONS``, ``QUERYKIT_MIGRATIONS_TABLE``, ``QUERYKIT_MIGRATIONS_LAYOUT``,
+   ``QUERYKIT_LOCK_TIMEOUT``;
 3. ``[tool.querykit]`` in the nearest ``pyproject.toml``;
 4. defaults.
 
@@ -40,6 +41,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "queries": ("QUERYKIT_QUERIES", "list"),
     "migrations": ("QUERYKIT_MIGRATIONS", "path"),
     "migrations_table": ("QUERYKIT_MIGRATIONS_TABLE", "str"),
+    "migrations_layout": ("QUERYKIT_MIGRATIONS_LAYOUT", "str"),
     "lock_timeout": ("QUERYKIT_LOCK_TIMEOUT", "float"),
 }
 
@@ -54,6 +56,8 @@ class Settings:
     queries: tuple[str, ...] = ()
     migrations: Path = Path("migrations/sql")
     migrations_table: str = "public.querykit_migrations"
+    migrations_layout: str = "auto"
+    """Whose file layout the migrations directory follows; see querykit.migrate.layouts."""
     lock_timeout: float = 5.0
     config_path: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)

@@ -49,6 +49,15 @@ DirOpt = Annotated[
         show_default=False,
     ),
 ]
+LayoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--layout",
+        help="Whose layout the directory follows: auto, querykit, prisma, drizzle, diesel, "
+        "sqlx, golang-migrate, dbmate or flyway. Overrides the 'migrations_layout' setting.",
+        show_default=False,
+    ),
+]
 ToOpt = Annotated[
     str | None,
     typer.Option("--to", help="Stop at this version (e.g. 0003).", show_default=False),
@@ -88,9 +97,10 @@ LockRetriesOpt = Annotated[
 class _Command(Common):
     """Common options plus the migrations directory, and progress printed on stderr."""
 
-    def __init__(self, directory: Path | None, *args: Any) -> None:
+    def __init__(self, directory: Path | None, *args: Any, layout: str | None = None) -> None:
         super().__init__(*args)
         self.directory = directory
+        self.layout = layout
         self._open_line = False
         self._held: list[str] = []
 
@@ -98,7 +108,7 @@ class _Command(Common):
         settings = super().settings()
         if self.directory is not None:
             settings = settings.with_overrides(migrations=self.directory.resolve())
-        return settings
+        return settings.with_overrides(migrations_layout=self.layout)
 
     @contextlib.contextmanager
     def errors(self) -> Iterator[None]:
@@ -188,6 +198,7 @@ def up(
     lock_retries: LockRetriesOpt = 0,
     exit_code: ExitCodeOpt = False,
     directory: DirOpt = None,
+    layout: LayoutOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
@@ -197,7 +208,7 @@ def up(
     """Apply pending migrations in version order. Exit 0 when up to date (4 with --exit-code)."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose)
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         result = lib.up(
             command.settings(),
@@ -228,6 +239,7 @@ def down(
     lock_retries: LockRetriesOpt = 0,
     exit_code: ExitCodeOpt = False,
     directory: DirOpt = None,
+    layout: LayoutOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
@@ -237,7 +249,7 @@ def down(
     """Run the '-- querykit:down' part of the latest migration (or all above --to)."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose)
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         result = lib.down(
             command.settings(),
@@ -265,6 +277,7 @@ _MARK = {
 @app.command()
 def status(
     directory: DirOpt = None,
+    layout: LayoutOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
@@ -274,7 +287,7 @@ def status(
     """List applied, pending, changed, missing, failed and interrupted migrations."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose)
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         report = lib.status(command.settings())
         if json:
@@ -285,6 +298,7 @@ def status(
 
 def _print_status(command: _Command, report: lib.Status) -> None:
     command.echo(f"directory: {report.directory}")
+    command.echo(f"layout:    {report.layout.name} ({report.layout.reason})")
     command.echo(f"ledger:    {report.table} on {report.database}")
     width = max((len(e.filename) for e in report.entries), default=0)
     for e in report.entries:
@@ -310,6 +324,7 @@ def _print_status(command: _Command, report: lib.Status) -> None:
 @app.command()
 def verify(
     directory: DirOpt = None,
+    layout: LayoutOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
@@ -319,7 +334,7 @@ def verify(
     """Check that every applied migration's file exists unchanged. Exit 3 if not."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose)
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         report = lib.status(command.settings())
         bad = report.of("changed", "missing")
@@ -345,6 +360,7 @@ def baseline(
     version: Annotated[str, typer.Argument(help="Mark every migration up to this one applied.")],
     lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
     directory: DirOpt = None,
+    layout: LayoutOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
@@ -354,7 +370,7 @@ def baseline(
     """Record migrations up to VERSION as applied without running them (existing databases)."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose)
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         result = lib.baseline(version, command.settings(), lock_wait=lock_wait)
         if json:
@@ -363,6 +379,48 @@ def baseline(
         for name in result.marked:
             command.info(f"marked {name} as applied")
         command.echo(f"baseline at {result.version}: {len(result.marked)} migration(s) marked")
+
+
+@app.command()
+def adopt(
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="The tool whose ledger to read: prisma, drizzle, diesel, sqlx, golang-migrate, "
+            "dbmate or flyway. Default: the directory's layout.",
+            show_default=False,
+        ),
+    ] = None,
+    lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
+    exit_code: ExitCodeOpt = False,
+    directory: DirOpt = None,
+    layout: LayoutOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Take over from another tool: record what its ledger says it applied, run nothing."""
+    from .. import migrate as lib
+
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
+    with command.errors():
+        result = lib.adopt(command.settings(), source=source, lock_wait=lock_wait)
+        if json:
+            command.emit_json(result.to_dict())
+        elif result.already:
+            command.echo(f"nothing to adopt: the ledger already has what {result.tool} applied")
+        else:
+            for name in result.recorded:
+                command.info(f"recorded {name} as applied by {result.tool}")
+            command.echo(
+                f"adopted {len(result.recorded)} migration(s) from {result.tool} "
+                f"({result.table}); querykit migrate up applies the rest"
+            )
+        if result.nothing_to_do and exit_code:
+            raise typer.Exit(EXIT_NOTHING_TO_DO)
 
 
 @app.command()
@@ -380,6 +438,7 @@ def repair(
     lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
     exit_code: ExitCodeOpt = False,
     directory: DirOpt = None,
+    layout: LayoutOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
@@ -389,7 +448,7 @@ def repair(
     """Clear a failed no-transaction migration after you fixed it; up then resumes it."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose)
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         result = lib.repair(
             command.settings(),

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -123,22 +124,37 @@ class Parsed:
     error: MigrationFileError | None = None
 
 
+Reader = Callable[["Migration"], "Parsed"]
+"""How a layout turns a migration's text into statements (querykit's own: :func:`read_querykit`)."""
+
+
 @dataclass(frozen=True)
 class Migration:
-    """One migration file, read and checksummed; its SQL is parsed on first use."""
+    """One migration, read and checksummed; its SQL is parsed on first use.
+
+    ``path`` is the file holding the up SQL; ``filename`` is the name the ledger
+    records (the file name, or the directory name for Prisma and diesel).
+    """
 
     path: Path
     version: int
     version_text: str
     name: str
     checksum: str
-    """sha256 of the whole file, with CRLF line endings read as LF and no BOM."""
+    """sha256 of the migration's text (up, then down when in another file), CRLF read as LF."""
     text: str = field(repr=False)
     decode_error: MigrationFileError | None = field(default=None, repr=False, compare=False)
+    label: str | None = None
+    """The ledger name when it is not the file name (Prisma's and diesel's directory)."""
+    down_path: Path | None = None
+    """The file holding the down SQL when it is not ``path`` (diesel, sqlx, golang-migrate)."""
+    down_text: str | None = field(default=None, repr=False)
+    reader: Reader | None = field(default=None, repr=False, compare=False)
+    """None: querykit's own format, with ``-- querykit:`` directives."""
 
     @property
     def filename(self) -> str:
-        return self.path.name
+        return self.label or self.path.name
 
     @property
     def scheme(self) -> Scheme:
@@ -149,7 +165,7 @@ class Migration:
         if self.decode_error is not None:
             return Parsed(error=self.decode_error)
         try:
-            return _parse_text(self.path, self.text)
+            return (self.reader or read_querykit)(self)
         except MigrationFileError as exc:
             return Parsed(error=exc)
 
@@ -296,15 +312,19 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def read_migration(path: Path) -> Migration:
-    """Read and checksum one migration file; its SQL is parsed on first use."""
+def read_bytes(path: Path) -> bytes:
+    """A migration file's bytes; an unreadable file is an error naming it."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise MigrationFileError(
             f"{display_path(path)}: cannot read: {exc.strerror}", path=str(path)
         ) from exc
-    return _migration(path, data)
+
+
+def read_migration(path: Path) -> Migration:
+    """Read and checksum one migration file; its SQL is parsed on first use."""
+    return _migration(path, read_bytes(path))
 
 
 def load_migration(path: Path) -> Migration:
@@ -349,6 +369,28 @@ def decode_sql(path: Path, data: bytes) -> tuple[str, MigrationFileError | None]
     return text.replace("\r\n", "\n"), None
 
 
+def read_querykit(m: Migration) -> Parsed:
+    """querykit's format: ``-- querykit:down`` starts the down part, ``-- querykit:no-transaction``."""
+    return _parse_text(m.path, m.text)
+
+
+def split_statements(
+    path: Path, text: str, *, unwrap_transaction: bool = False
+) -> tuple[Statement, ...]:
+    """The statements of a whole file. ``unwrap_transaction`` drops a BEGIN first and COMMIT
+    last, which tools that do not wrap files in a transaction (golang-migrate) teach."""
+    lines = _LineIndex(text)
+    tokens = _scan(path, text, 0, lines)
+    return _split(path, text, 0, len(text), tokens, lines, unwrap_transaction=unwrap_transaction)
+
+
+def no_statements(path: Path, what: str = "") -> MigrationFileError:
+    return MigrationFileError(
+        f"{display_path(path)}: has no SQL statements{what}; write the migration, or delete the file",
+        path=str(path),
+    )
+
+
 def _parse_text(path: Path, text: str) -> Parsed:
     where = display_path(path)
     lines = _LineIndex(text)
@@ -390,12 +432,7 @@ def _parse_text(path: Path, text: str) -> Parsed:
     up_end = down_at if down_at is not None else len(text)
     up = _split(path, text, 0, up_end, tokens, lines)
     if not up:
-        raise MigrationFileError(
-            f"{where}: has no SQL statements"
-            + (f" before '{DOWN_MARKER}'" if down_at is not None else "")
-            + "; write the migration, or delete the file",
-            path=str(path),
-        )
+        raise no_statements(path, f" before '{DOWN_MARKER}'" if down_at is not None else "")
     down = _split(path, text, down_end, len(text), tokens, lines) if down_at is not None else None
     return Parsed(up=up, down=down or None, no_transaction_marker=no_tx)
 
@@ -440,15 +477,31 @@ def _scan(path: Path, text: str, base: int, lines: _LineIndex) -> list[Any]:
         raise _syntax_error(path, exc, base, lines) from None
 
 
+def split_section(path: Path, text: str, start: int, end: int) -> tuple[Statement, ...]:
+    """The statements of ``text[start:end]``, positions counted in the whole ``text``."""
+    lines = _LineIndex(text)
+    tokens = _scan(path, text, 0, lines)
+    return _split(path, text, start, end, tokens, lines)
+
+
 def _split(
-    path: Path, text: str, start: int, end: int, tokens: list[Any], lines: _LineIndex
+    path: Path,
+    text: str,
+    start: int,
+    end: int,
+    tokens: list[Any],
+    lines: _LineIndex,
+    *,
+    unwrap_transaction: bool = False,
 ) -> tuple[Statement, ...]:
     """The statements of ``text[start:end]``, each trimmed to its first and last token."""
     section = text[start:end]
     try:
-        raw = parser.parse_sql(section)
+        raw = list(parser.parse_sql(section))
     except parser.ParseError as exc:
         raise _syntax_error(path, exc, start, lines) from None
+    if unwrap_transaction and len(raw) >= 2 and _wraps(raw[0].stmt, raw[-1].stmt):
+        raw = raw[1:-1]
     code = [t for t in tokens if start <= t.start < end and t.name not in _COMMENTS]
     token_starts = [t.start for t in code]
     statements: list[Statement] = []
@@ -487,6 +540,14 @@ def _split(
             )
         )
     return tuple(statements)
+
+
+def _wraps(first: Any, last: Any) -> bool:
+    """BEGIN / START TRANSACTION first and COMMIT / END last."""
+    if not (isinstance(first, ast.TransactionStmt) and isinstance(last, ast.TransactionStmt)):
+        return False
+    begin, end = getattr(first.kind, "name", ""), getattr(last.kind, "name", "")
+    return begin in ("TRANS_STMT_BEGIN", "TRANS_STMT_START") and end == "TRANS_STMT_COMMIT"
 
 
 def _sets_role(node: Any) -> bool:

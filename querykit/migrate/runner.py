@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,17 +26,17 @@ import psycopg
 from psycopg import sql
 
 from .._conninfo import connect, describe_target
-from ..errors import MigrationFailed, MigrationRefused
+from ..errors import MigrationFailed, MigrationFileError, MigrationRefused
 from ..settings import Settings, load_settings, mask_secrets
 from .files import (
     Migration,
     Statement,
-    discover,
     display_path,
     line_column,
     new_migration,
     snippet,
 )
+from .layouts import Layout, discover_layout, resolve_layout
 from .ledger import (
     KIND_BASELINE,
     KIND_TRANSACTION,
@@ -172,6 +173,7 @@ class Status:
     table: str
     database: str
     entries: tuple[Entry, ...]
+    layout: Layout
 
     def of(self, *states: str) -> list[Entry]:
         return [e for e in self.entries if e.state in states]
@@ -188,6 +190,8 @@ class Status:
     def to_dict(self) -> dict[str, Any]:
         return {
             "directory": str(self.directory),
+            "layout": self.layout.name,
+            "layout_reason": self.layout.reason,
             "table": self.table,
             "database": self.database,
             "verified": self.verified,
@@ -231,18 +235,26 @@ class RepairResult:
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     url: str
     directory: Path
     ledger: Ledger
     lock_timeout: float
+    layout_setting: str = "auto"
+
+    @cached_property
+    def layout(self) -> Layout:
+        return resolve_layout(self.directory, self.layout_setting)
+
+    def files(self) -> list[Migration]:
+        return discover_layout(self.directory, self.layout.name)
 
     @property
     def table(self) -> LedgerTable:
         return self.ledger.table
 
 
-def _target(settings: Settings | None, lock_timeout: float | None = None) -> _Target:
+def resolve_target(settings: Settings | None, lock_timeout: float | None = None) -> Target:
     # Imported here: resolving the URL may start the embedded server, which only
     # the database-facing commands need.
     from ..embedded import database_url
@@ -251,7 +263,7 @@ def _target(settings: Settings | None, lock_timeout: float | None = None) -> _Ta
     if lock_timeout is not None:
         s = s.with_overrides(lock_timeout=lock_timeout)
     table = parse_table_name(s.migrations_table)
-    return _Target(database_url(s), s.migrations, Ledger(table), s.lock_timeout)
+    return Target(database_url(s), s.migrations, Ledger(table), s.lock_timeout, s.migrations_layout)
 
 
 # -- public API -------------------------------------------------------------------
@@ -263,15 +275,16 @@ def status(settings: Settings | None = None) -> Status:
     >>> status(settings).counts()["pending"]
     2
     """
-    target = _target(settings)
-    files = discover(target.directory)
-    with _database_errors(target), _reading_connection(target) as conn:
+    target = resolve_target(settings)
+    files = target.files()
+    with database_errors(target), reading_connection(target) as conn:
         rows = target.ledger.rows(conn)
     return Status(
         target.directory,
         str(target.table),
         describe_target(target.url),
         tuple(entries(files, rows)),
+        target.layout,
     )
 
 
@@ -299,8 +312,8 @@ def up(
     setting; ``lock_retries`` retries a file (or the statement of a
     no-transaction file) that hit it, with a growing pause.
     """
-    target = _target(settings, lock_timeout)
-    files = discover(target.directory)
+    target = resolve_target(settings, lock_timeout)
+    files = target.files()
     version = None
     if to is not None:
         version = resolve_version(to, [m.version for m in files], what="--to")
@@ -327,8 +340,8 @@ def down(
     Runs each file's ``-- querykit:down`` part, newest first, and removes its
     ledger row in the same transaction.
     """
-    target = _target(settings, lock_timeout)
-    files = discover(target.directory)
+    target = resolve_target(settings, lock_timeout)
+    files = target.files()
 
     floor: list[Entry] = []
 
@@ -357,14 +370,14 @@ def baseline(
 
     For a database whose schema already exists; refused once the ledger has rows.
     """
-    target = _target(settings)
-    files = discover(target.directory)
+    target = resolve_target(settings)
+    files = target.files()
     wanted = resolve_version(version, [m.version for m in files], what="baseline version")
     marked = [m for m in files if m.version <= wanted]
     with (
-        _database_errors(target),
+        database_errors(target),
         MigrationLock(target.url, target.table, wait=lock_wait) as lock,
-        _migration_connection(target) as conn,
+        migration_connection(target) as conn,
     ):
         lock.wait_for_orphans(application_name(target.table, "run"), conn.info.backend_pid)
         target.ledger.ensure(conn)
@@ -375,18 +388,7 @@ def baseline(
                 f"the ledger {target.table} already has {len(rows)} row(s), the latest "
                 f"{latest.name}; baseline is only for a database querykit has not migrated yet"
             )
-        lock.ensure_held()
-        with conn.transaction():
-            for m in marked:
-                target.ledger.record(
-                    conn,
-                    m.version,
-                    m.filename,
-                    m.checksum,
-                    kind=KIND_BASELINE,
-                    duration_ms=0.0,
-                    statements=len(m.up),
-                )
+        mark_applied(conn, target, lock, marked)
     return BaselineResult(wanted, tuple(m.filename for m in marked))
 
 
@@ -403,16 +405,16 @@ def repair(
     content. ``accept_changed`` records the new checksum of edited applied
     files; ``forget_missing`` drops ledger rows whose file is gone.
     """
-    target = _target(settings)
-    files = discover(target.directory)
+    target = resolve_target(settings)
+    files = target.files()
     resumable: list[str] = []
     accepted: list[str] = []
     forgotten: list[str] = []
     untouched: list[str] = []
     with (
-        _database_errors(target),
+        database_errors(target),
         MigrationLock(target.url, target.table, wait=lock_wait) as lock,
-        _migration_connection(target) as conn,
+        migration_connection(target) as conn,
     ):
         lock.wait_for_orphans(application_name(target.table, "run"), conn.info.backend_pid)
         ledger = target.ledger
@@ -440,9 +442,36 @@ def repair(
     return RepairResult(tuple(resumable), tuple(accepted), tuple(forgotten), tuple(untouched))
 
 
+def mark_applied(
+    conn: psycopg.Connection[Any], target: Target, lock: MigrationLock, marked: list[Migration]
+) -> None:
+    """Record ``marked`` as applied without running them (baseline, adopt), in one transaction."""
+    lock.ensure_held()
+    with conn.transaction():
+        for m in marked:
+            target.ledger.record(
+                conn,
+                m.version,
+                m.filename,
+                m.checksum,
+                kind=KIND_BASELINE,
+                duration_ms=0.0,
+                statements=len(m.parsed.up),
+            )
+
+
 def new(name: str, settings: Settings | None = None) -> Path:
     """Create the next migration file from a short template; see :func:`files.new_migration`."""
     s = settings if settings is not None else load_settings()
+    if s.migrations.is_dir():
+        layout = resolve_layout(s.migrations, s.migrations_layout)
+        if layout.name != "querykit":
+            raise MigrationFileError(
+                f"{display_path(s.migrations)} follows {layout.name}'s layout ({layout.reason}); "
+                f"querykit migrate new writes querykit's own format: create the migration with "
+                f"{layout.name}'s tooling, or by hand in its layout",
+                path=str(s.migrations),
+            )
     return new_migration(s.migrations, name)
 
 
@@ -450,7 +479,7 @@ def new(name: str, settings: Settings | None = None) -> Path:
 
 
 @contextmanager
-def _database_errors(target: _Target) -> Iterator[None]:
+def database_errors(target: Target) -> Iterator[None]:
     """A psycopg error outside any migration statement: the ledger or lock queries failed."""
     try:
         yield
@@ -465,13 +494,13 @@ def _database_errors(target: _Target) -> Iterator[None]:
         ) from exc
 
 
-def _reading_connection(target: _Target) -> psycopg.Connection[Any]:
+def reading_connection(target: Target) -> psycopg.Connection[Any]:
     """A connection for reading the ledger (status, dry runs); no prepared statements."""
     return connect(target.url, autocommit=True, prepare_threshold=None)
 
 
 @contextmanager
-def _migration_connection(target: _Target) -> Iterator[psycopg.Connection[Any]]:
+def migration_connection(target: Target) -> Iterator[psycopg.Connection[Any]]:
     # Never a server-side prepared statement: through a pooler, another client's
     # connection may already hold one of the same name (42P05).
     conn = connect(
@@ -488,7 +517,7 @@ def _migration_connection(target: _Target) -> Iterator[psycopg.Connection[Any]]:
 
 def _run(
     direction: Literal["up", "down"],
-    target: _Target,
+    target: Target,
     plan: Callable[[dict[int, LedgerRow]], list[Step]],
     dry_run: bool,
     lock_wait: float,
@@ -503,16 +532,16 @@ def _run(
         )
 
     if dry_run:
-        with _database_errors(target), _reading_connection(target) as conn:
+        with database_errors(target), reading_connection(target) as conn:
             return result(plan(target.ledger.rows(conn)), [])
 
     def waiting(message: str) -> None:
         emit(Progress("waiting", message))
 
     with (
-        _database_errors(target),
+        database_errors(target),
         MigrationLock(target.url, target.table, wait=lock_wait, on_wait=waiting) as lock,
-        _migration_connection(target) as conn,
+        migration_connection(target) as conn,
     ):
         lock.wait_for_orphans(application_name(target.table, "run"), conn.info.backend_pid)
         # Planned first: a file that cannot run leaves no ledger behind in a new database.
@@ -528,7 +557,7 @@ class _Runner:
     def __init__(
         self,
         conn: psycopg.Connection[Any],
-        target: _Target,
+        target: Target,
         lock: MigrationLock,
         retries: int,
         emit: ProgressCallback,
@@ -816,19 +845,22 @@ _PLPGSQL_LINE = re.compile(r"inline_code_block line (\d+)")
 def _statement_failed(step: Step, statement: Statement, exc: psycopg.Error) -> _StatementFailed:
     """The server's error as file:line:column, the statement, the SQLSTATE and what to do."""
     m = step.migration
+    path, text = m.path, m.text
+    if step.direction == "down" and m.down_path is not None and m.down_text is not None:
+        path, text = m.down_path, m.down_text  # diesel, sqlx, golang-migrate: a file of its own
     diag = exc.diag
     line, column = statement.line, statement.column
     position = diag.statement_position
     context = diag.context
     if position and position.isdigit():
-        line, column = line_column(m.text, statement.offset + int(position) - 1)
+        line, column = line_column(text, statement.offset + int(position) - 1)
     elif statement.do_body_line is not None and context:
         found = _PLPGSQL_LINE.search(context)
         if found:
             line, column = statement.do_body_line + int(found[1]) - 1, 1
     message = diag.message_primary or str(exc).strip()
     code = f" {exc.sqlstate}" if exc.sqlstate else ""
-    parts = [f"{display_path(m.path)}:{line}:{column}: {diag.severity or 'ERROR'}{code}: {message}"]
+    parts = [f"{display_path(path)}:{line}:{column}: {diag.severity or 'ERROR'}{code}: {message}"]
     for label, value in (
         ("DETAIL", diag.message_detail),
         ("HINT", diag.message_hint),
