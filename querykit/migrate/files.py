@@ -107,6 +107,9 @@ class Statement:
     """For a DO block: the file line where its body starts (PL/pgSQL counts lines from there)."""
     sets_role: bool = False
     """SET [LOCAL] ROLE or SET SESSION AUTHORIZATION: the ledger write must reset it first."""
+    keeps_session: bool = False
+    """Plain DDL or DML that leaves the session as it found it (no SET, SELECT, DO, CALL,
+    PREPARE, LISTEN, cursor or temporary table): the next file needs no session reset."""
 
     @property
     def sha256(self) -> str:
@@ -537,6 +540,7 @@ def _split(
                 concurrent_index=_concurrent_index(node),
                 do_body_line=body_line,
                 sets_role=_sets_role(node),
+                keeps_session=_keeps_session(node),
             )
         )
     return tuple(statements)
@@ -548,6 +552,38 @@ def _wraps(first: Any, last: Any) -> bool:
         return False
     begin, end = getattr(first.kind, "name", ""), getattr(last.kind, "name", "")
     return begin in ("TRANS_STMT_BEGIN", "TRANS_STMT_START") and end == "TRANS_STMT_COMMIT"
+
+
+def _keeps_session(node: Any) -> bool:
+    relation = getattr(node, "relation", None)
+    persistence = getattr(relation, "relpersistence", "p") if relation is not None else "p"
+    return isinstance(node, _SESSION_NEUTRAL) and persistence != "t"
+
+
+_SESSION_NEUTRAL = (
+    ast.CreateStmt,
+    ast.IndexStmt,
+    ast.AlterTableStmt,
+    ast.DropStmt,
+    ast.InsertStmt,
+    ast.UpdateStmt,
+    ast.DeleteStmt,
+    ast.CommentStmt,
+    ast.CreateSeqStmt,
+    ast.AlterSeqStmt,
+    ast.ViewStmt,
+    ast.GrantStmt,
+    ast.CreateEnumStmt,
+    ast.AlterEnumStmt,
+    ast.RenameStmt,
+    ast.CreateFunctionStmt,
+    ast.CreateTrigStmt,
+    ast.CreateSchemaStmt,
+    ast.CreateExtensionStmt,
+    ast.CompositeTypeStmt,
+    ast.CreateDomainStmt,
+    ast.CreatePolicyStmt,
+)
 
 
 def _sets_role(node: Any) -> bool:

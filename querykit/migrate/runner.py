@@ -570,6 +570,7 @@ class _Runner:
         self.encoding = conn.info.encoding
         self.table = str(target.table)
         self.session = session_setup(target.lock_timeout, conn.info.server_version)
+        conn.execute(self.session)
         self.fresh = True
         self.role_changed = False
         conn.add_notice_handler(self._notice)
@@ -591,7 +592,7 @@ class _Runner:
             mode = f" at statement {step.start + 1} of {len(step.statements)}{mode}"
         self.emit(Progress("start", f"{verb} {m.filename}{mode} ...", m.filename))
         started = time.perf_counter()
-        self._clean_session()
+        self._clean_session(step)
         try:
             if step.transactional:
                 retries = self._transactional(step, started)
@@ -613,12 +614,16 @@ class _Runner:
             retries,
         )
 
-    def _clean_session(self) -> None:
-        """Each file starts from a fresh session, as under psql: what the last one SET is gone."""
+    def _clean_session(self, step: Step) -> None:
+        """Each file starts from a fresh session, as under psql: what the last one SET is gone.
+
+        After a file of plain DDL and DML (most files) the session is still clean, and
+        the reset's two round trips are skipped.
+        """
         if not self.fresh:
             self.conn.execute("DISCARD ALL")
-        self.conn.execute(self.session)
-        self.fresh = False
+            self.conn.execute(self.session)
+        self.fresh = all(s.keeps_session for s in step.statements)
         self.role_changed = False
 
     def _transactional(self, step: Step, started: float) -> int:
@@ -958,9 +963,11 @@ def render_plan(result: RunResult) -> str:
                 f"-- {m.filename}: no transaction, statement by statement{resume}; "
                 "progress recorded after each"
             )
-        if number:
-            out.append("DISCARD ALL;  -- a fresh session for each file")
-        out.append(f"SET lock_timeout = '{ms}ms';")
+        previous = result.steps[number - 1].statements if number else ()
+        if not all(s.keeps_session for s in previous):
+            out.append("DISCARD ALL;  -- the file before changed the session: a fresh one")
+        if not number or not all(s.keeps_session for s in previous):
+            out.append(f"SET lock_timeout = '{ms}ms';")
         if step.transactional:
             out.append("BEGIN;")
         out.extend(f"{s.text};" for s in statements)

@@ -292,3 +292,23 @@ def test_ledger_table_names_read_like_postgresql(value: str, expected: LedgerTab
 def test_bad_ledger_table_names_are_config_errors(value: str) -> None:
     with pytest.raises(ConfigError, match="is not a table name"):
         parse_table_name(value)
+
+
+@pytest.mark.parametrize(
+    ("sql", "keeps"),
+    [
+        ("CREATE TABLE t (a int)", True),
+        ("CREATE INDEX i ON t (a)", True),
+        ("INSERT INTO t VALUES (1)", True),
+        ("CREATE TEMP TABLE tmp (a int)", False),
+        ("SET search_path = other", False),
+        ("SET LOCAL lock_timeout = '1s'", False),
+        ("SELECT set_config('timezone', 'UTC', false)", False),
+        ("DO $$ BEGIN PERFORM 1; END $$", False),
+        ("PREPARE p AS SELECT 1", False),
+    ],
+)
+def test_which_statements_leave_the_session_clean(write: Write, sql: str, keeps: bool) -> None:
+    """After a file of such statements only, the next file needs no session reset."""
+    m = load_migration(write("0001_a.sql", sql + ";\n"))
+    assert m.up[0].keeps_session is keeps
