@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	$(QK) db start
 	$(QK) db status
-	$(QK) migrate up || [ $$? -eq 4 ]   # 4: already up to date
+	$(QK) migrate up
 	$(BIN)/python demo.py
 
 ## test: lint, type-check and run the whole test suite

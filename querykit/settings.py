@@ -5,9 +5,9 @@ Sources, highest precedence first:
 1. explicit overrides (the CLI's options, or keyword arguments);
 2. environment variables: ``DATABASE_URL``, ``QUERYKIT_DATABASE_URL``,
    ``QUERYKIT_SCHEMA``, ``QUERYKIT_QUERIES`` (comma separated),
-   ``QUERYKIT_MIGRATIONS``, ``QUERYKIT_MIGRATIONS_TABLE``, ``QUERYKIT_LOCK_TIMEOUT``,
-   ``QUERYKIT_EMBEDDED`` (0 or 1), ``QUERYKIT_SEED``, ``QUERYKIT_LINT`` (``warn``,
-   ``strict`` or ``off``);
+   ``QUERYKIT_MIGRATIONS``, ``QUERYKIT_MIGRATIONS_TABLE``, ``QUERYKIT_MIGRATIONS_LAYOUT``,
+   ``QUERYKIT_LOCK_TIMEOUT``, ``QUERYKIT_EMBEDDED`` (0 or 1), ``QUERYKIT_SEED``,
+   ``QUERYKIT_LINT`` (``warn``, ``strict`` or ``off``);
 3. ``[tool.querykit]`` in the nearest ``pyproject.toml``;
 4. defaults.
 
@@ -28,9 +28,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-
-from psycopg import Error as PsycopgError
-from psycopg.conninfo import conninfo_to_dict
 
 from .errors import ConfigError
 
@@ -56,6 +53,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "queries": ("QUERYKIT_QUERIES", "list"),
     "migrations": ("QUERYKIT_MIGRATIONS", "path"),
     "migrations_table": ("QUERYKIT_MIGRATIONS_TABLE", "str"),
+    "migrations_layout": ("QUERYKIT_MIGRATIONS_LAYOUT", "str"),
     "lock_timeout": ("QUERYKIT_LOCK_TIMEOUT", "float"),
     "embedded": ("QUERYKIT_EMBEDDED", "bool"),
     "seed": ("QUERYKIT_SEED", "str"),
@@ -102,6 +100,8 @@ class Settings:
     queries: tuple[str, ...] = ()
     migrations: Path = Path("migrations/sql")
     migrations_table: str = "public.querykit_migrations"
+    migrations_layout: str = "auto"
+    """Whose file layout the migrations directory follows; see querykit.migrate.layouts."""
     lock_timeout: float = 5.0
     embedded: bool = True
     """Whether a missing database URL may start the embedded server (a development default);
@@ -291,6 +291,9 @@ _URL_FORMS = (
 
 def parses(url: str) -> bool:
     """Does libpq read ``url`` (and, for a ``scheme://`` URL, ``urlsplit`` too)?"""
+    from psycopg import Error as PsycopgError  # here: the CLI's --help loads no database code
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
         conninfo_to_dict(url)
         if "://" in url:

@@ -34,6 +34,7 @@ FLAGS = [(), ("-v", "--json")]
 
 
 def test_no_command_prints_the_password_of_any_form(project_dir: Path) -> None:
+    (project_dir / "migrations" / "sql").mkdir(parents=True)  # so migrate gets to connecting
     runs = [
         ((*command, *flags), {"DATABASE_URL": url})
         for url in [*MALFORMED.values(), UNREACHABLE]

@@ -6,7 +6,8 @@ Exit codes (also in the README):
     1  failed: the database or a statement reported an error
     2  usage or configuration error
     3  refused: a safety check stopped the command (see querykit migrate)
-    4  nothing to do (querykit migrate up/down when the database is already there)
+    4  nothing to do, only with --exit-code (querykit migrate up/down/repair);
+       without it, nothing to do is a success: 0
 """
 
 from __future__ import annotations

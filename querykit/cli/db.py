@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from .._conninfo import server_info
 from ..embedded import EmbeddedServer
 from ..errors import ConfigError
 from ..settings import mask_url
@@ -92,6 +91,8 @@ def status(
                     typer.echo("start it with: querykit db start", err=True)
                 raise typer.Exit(EXIT_FAILED)
             url = payload["url"]
+        from .._conninfo import server_info  # psycopg: loaded when a command connects
+
         info = server_info(url)
         payload.update(
             server_version=info.server_version,

@@ -1,6 +1,10 @@
 """``querykit migrate``: apply hand-written SQL files; each command calls one ``querykit.migrate`` function.
 
-Exit codes: 0 done, 1 failed, 2 usage or bad files, 3 refused, 4 nothing to do.
+Exit codes: 0 done (also when there was nothing to do), 1 failed, 2 usage or bad
+files, 3 refused; with ``--exit-code``, 4 when there was nothing to do.
+
+The library is imported when a command runs, not when the CLI starts, so that
+``--help`` answers at once.
 """
 
 from __future__ import annotations
@@ -8,14 +12,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .. import migrate as lib
 from ..errors import MigrationFileError
-from ..migrate.lint import lint_before_up
-from ..settings import Settings
 from ._common import (
     EXIT_NOTHING_TO_DO,
     EXIT_REFUSED,
@@ -29,6 +30,13 @@ from ._common import (
 )
 from .migrate_lint import StrictOpt, lint
 
+if TYPE_CHECKING:
+    from .. import migrate as lib
+    from ..settings import Settings
+
+DEFAULT_LOCK_WAIT = 60.0
+"""Seconds to wait for another runner's lock; the library's DEFAULT_LOCK_WAIT (a test checks)."""
+
 app = typer.Typer(
     help="Apply the SQL files of the migrations directory (default migrations/sql) in order.",
     no_args_is_help=True,
@@ -39,6 +47,15 @@ DirOpt = Annotated[
     typer.Option(
         "--dir",
         help="Migrations directory. Overrides the 'migrations' setting.",
+        show_default=False,
+    ),
+]
+LayoutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--layout",
+        help="Whose layout the directory follows: auto, querykit, prisma, drizzle, diesel, "
+        "sqlx, golang-migrate, dbmate or flyway. Overrides the 'migrations_layout' setting.",
         show_default=False,
     ),
 ]
@@ -63,6 +80,13 @@ LockTimeoutOpt = Annotated[
         show_default=False,
     ),
 ]
+ExitCodeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--exit-code",
+        help="Exit 4 instead of 0 when there is nothing to do, for scripts that want to know.",
+    ),
+]
 LockRetriesOpt = Annotated[
     int,
     typer.Option(
@@ -74,16 +98,18 @@ LockRetriesOpt = Annotated[
 class _Command(Common):
     """Common options plus the migrations directory, and progress printed on stderr."""
 
-    def __init__(self, directory: Path | None, *args: Any) -> None:
+    def __init__(self, directory: Path | None, *args: Any, layout: str | None = None) -> None:
         super().__init__(*args)
         self.directory = directory
+        self.layout = layout
         self._open_line = False
+        self._held: list[str] = []
 
     def settings(self) -> Settings:
         settings = super().settings()
         if self.directory is not None:
             settings = settings.with_overrides(migrations=self.directory.resolve())
-        return settings
+        return settings.with_overrides(migrations_layout=self.layout)
 
     @contextlib.contextmanager
     def errors(self) -> Iterator[None]:
@@ -101,32 +127,46 @@ class _Command(Common):
             self._end_line()
 
     def progress(self, event: lib.Progress) -> None:
-        """One line per file: ``applying 0003_add_index.sql ... ok (12 ms)``."""
+        """One line per file: ``applying 0003_add_index.sql ... ok (12 ms)``.
+
+        Server notes that arrive while a file runs are held and printed under
+        its line, so that they do not split it.
+        """
         if self.quiet:
             return
+        if event.event == "note":
+            if self.verbose or not event.message.startswith(("NOTICE", "INFO", "DEBUG", "LOG")):
+                if self._open_line:
+                    self._held.append(event.message)
+                else:
+                    typer.echo(f"  {event.message}", err=True)
+            return
         if event.event in ("done", "failed"):
-            # Finish the "applying X ..." line, or name the file again if a note broke it.
             text = f" {event.message}" if self._open_line else f"{event.filename} {event.message}"
             typer.echo(text, err=True)
             self._open_line = False
+            self._flush_notes()
             return
         self._end_line()
         if event.event == "start":
             typer.echo(event.message, err=True, nl=False)
             self._open_line = True
-        elif event.event == "note":
-            if self.verbose or not event.message.startswith(("NOTICE", "INFO", "DEBUG", "LOG")):
-                typer.echo(f"  {event.message}", err=True)
         else:
             typer.echo(event.message, err=True)
+
+    def _flush_notes(self) -> None:
+        for message in self._held:
+            typer.echo(f"  {message}", err=True)
+        self._held.clear()
 
     def _end_line(self) -> None:
         if self._open_line:
             typer.echo("", err=True)
             self._open_line = False
+        self._flush_notes()
 
 
-def _finish_run(command: _Command, result: lib.RunResult) -> None:
+def _finish_run(command: _Command, result: lib.RunResult, exit_code: bool) -> None:
     if command.json:
         command.emit_json(result.to_dict())
     elif result.dry_run:
@@ -137,7 +177,12 @@ def _finish_run(command: _Command, result: lib.RunResult) -> None:
     else:
         verb = "applied" if result.direction == "up" else "reverted"
         command.echo(f"{verb} {len(result.done)} migration(s)")
-    if result.nothing_to_do:
+    if result.stopped_at_baseline and not command.json:
+        command.echo(
+            f"stopped at {result.stopped_at_baseline}: it and the files before it were marked "
+            "applied by querykit migrate baseline, never run by querykit, so down leaves them"
+        )
+    if result.nothing_to_do and exit_code:
         raise typer.Exit(EXIT_NOTHING_TO_DO)
 
 
@@ -149,19 +194,24 @@ def up(
         bool,
         typer.Option("--allow-out-of-order", help="Apply pending files older than an applied one."),
     ] = False,
-    lock_wait: LockWaitOpt = lib.DEFAULT_LOCK_WAIT,
+    lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
     lock_timeout: LockTimeoutOpt = None,
     lock_retries: LockRetriesOpt = 0,
     strict: StrictOpt = False,
+    exit_code: ExitCodeOpt = False,
     directory: DirOpt = None,
+    layout: LayoutOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Apply pending migrations in version order, after linting them. Exit 4 when there is nothing to apply."""
-    command = _Command(directory, database_url, config, json, quiet, verbose)
+    """Apply pending migrations in version order, after linting them. Exit 0 when up to date
+    (4 with --exit-code)."""
+    from .. import migrate as lib
+
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         settings = command.settings()
         if not dry_run:
@@ -176,12 +226,13 @@ def up(
             lock_retries=lock_retries,
             on_progress=command.progress,
         )
-        _finish_run(command, result)
+        _finish_run(command, result, exit_code)
 
 
 def lint_pending(settings: Settings, *, strict: bool, report: Callable[[str], None]) -> None:
     """Lint the pending files on the database ``up`` uses; strict mode refuses on errors."""
     from ..embedded import database_url
+    from ..migrate.lint import lint_before_up
 
     lint_before_up(settings, database_url(settings), strict=strict, report=report)
 
@@ -200,10 +251,12 @@ def down(
         ),
     ] = None,
     dry_run: DryRunOpt = False,
-    lock_wait: LockWaitOpt = lib.DEFAULT_LOCK_WAIT,
+    lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
     lock_timeout: LockTimeoutOpt = None,
     lock_retries: LockRetriesOpt = 0,
+    exit_code: ExitCodeOpt = False,
     directory: DirOpt = None,
+    layout: LayoutOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
@@ -211,7 +264,9 @@ def down(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the '-- querykit:down' part of the latest migration (or all above --to)."""
-    command = _Command(directory, database_url, config, json, quiet, verbose)
+    from .. import migrate as lib
+
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         result = lib.down(
             command.settings(),
@@ -222,7 +277,7 @@ def down(
             lock_retries=lock_retries,
             on_progress=command.progress,
         )
-        _finish_run(command, result)
+        _finish_run(command, result, exit_code)
 
 
 _MARK = {
@@ -239,6 +294,7 @@ _MARK = {
 @app.command()
 def status(
     directory: DirOpt = None,
+    layout: LayoutOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
@@ -246,7 +302,9 @@ def status(
     verbose: VerboseOpt = False,
 ) -> None:
     """List applied, pending, changed, missing, failed and interrupted migrations."""
-    command = _Command(directory, database_url, config, json, quiet, verbose)
+    from .. import migrate as lib
+
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         report = lib.status(command.settings())
         if json:
@@ -257,6 +315,7 @@ def status(
 
 def _print_status(command: _Command, report: lib.Status) -> None:
     command.echo(f"directory: {report.directory}")
+    command.echo(f"layout:    {report.layout.name} ({report.layout.reason})")
     command.echo(f"ledger:    {report.table} on {report.database}")
     width = max((len(e.filename) for e in report.entries), default=0)
     for e in report.entries:
@@ -282,6 +341,7 @@ def _print_status(command: _Command, report: lib.Status) -> None:
 @app.command()
 def verify(
     directory: DirOpt = None,
+    layout: LayoutOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
@@ -289,7 +349,9 @@ def verify(
     verbose: VerboseOpt = False,
 ) -> None:
     """Check that every applied migration's file exists unchanged. Exit 3 if not."""
-    command = _Command(directory, database_url, config, json, quiet, verbose)
+    from .. import migrate as lib
+
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         report = lib.status(command.settings())
         bad = report.of("changed", "missing")
@@ -313,8 +375,9 @@ def verify(
 @app.command()
 def baseline(
     version: Annotated[str, typer.Argument(help="Mark every migration up to this one applied.")],
-    lock_wait: LockWaitOpt = lib.DEFAULT_LOCK_WAIT,
+    lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
     directory: DirOpt = None,
+    layout: LayoutOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
@@ -322,7 +385,9 @@ def baseline(
     verbose: VerboseOpt = False,
 ) -> None:
     """Record migrations up to VERSION as applied without running them (existing databases)."""
-    command = _Command(directory, database_url, config, json, quiet, verbose)
+    from .. import migrate as lib
+
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         result = lib.baseline(version, command.settings(), lock_wait=lock_wait)
         if json:
@@ -331,6 +396,48 @@ def baseline(
         for name in result.marked:
             command.info(f"marked {name} as applied")
         command.echo(f"baseline at {result.version}: {len(result.marked)} migration(s) marked")
+
+
+@app.command()
+def adopt(
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="The tool whose ledger to read: prisma, drizzle, diesel, sqlx, golang-migrate, "
+            "dbmate or flyway. Default: the directory's layout.",
+            show_default=False,
+        ),
+    ] = None,
+    lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
+    exit_code: ExitCodeOpt = False,
+    directory: DirOpt = None,
+    layout: LayoutOpt = None,
+    database_url: DatabaseUrlOpt = None,
+    config: ConfigOpt = None,
+    json: JsonOpt = False,
+    quiet: QuietOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Take over from another tool: record what its ledger says it applied, run nothing."""
+    from .. import migrate as lib
+
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
+    with command.errors():
+        result = lib.adopt(command.settings(), source=source, lock_wait=lock_wait)
+        if json:
+            command.emit_json(result.to_dict())
+        elif result.already:
+            command.echo(f"nothing to adopt: the ledger already has what {result.tool} applied")
+        else:
+            for name in result.recorded:
+                command.info(f"recorded {name} as applied by {result.tool}")
+            command.echo(
+                f"adopted {len(result.recorded)} migration(s) from {result.tool} "
+                f"({result.table}); querykit migrate up applies the rest"
+            )
+        if result.nothing_to_do and exit_code:
+            raise typer.Exit(EXIT_NOTHING_TO_DO)
 
 
 @app.command()
@@ -345,8 +452,10 @@ def repair(
         bool,
         typer.Option("--forget-missing", help="Drop ledger rows whose file is gone."),
     ] = False,
-    lock_wait: LockWaitOpt = lib.DEFAULT_LOCK_WAIT,
+    lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
+    exit_code: ExitCodeOpt = False,
     directory: DirOpt = None,
+    layout: LayoutOpt = None,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
@@ -354,7 +463,9 @@ def repair(
     verbose: VerboseOpt = False,
 ) -> None:
     """Clear a failed no-transaction migration after you fixed it; up then resumes it."""
-    command = _Command(directory, database_url, config, json, quiet, verbose)
+    from .. import migrate as lib
+
+    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         result = lib.repair(
             command.settings(),
@@ -375,7 +486,7 @@ def repair(
                 command.info(f"left as is: {note}")
             if result.nothing_to_do:
                 command.echo("nothing to repair")
-        if result.nothing_to_do:
+        if result.nothing_to_do and exit_code:
             raise typer.Exit(EXIT_NOTHING_TO_DO)
 
 
@@ -389,6 +500,8 @@ def new(
     verbose: VerboseOpt = False,
 ) -> None:
     """Create the next migration file from a template and print its path."""
+    from .. import migrate as lib
+
     command = _Command(directory, None, config, json, quiet, verbose)
     with command.errors():
         path = lib.new(name, command.settings())

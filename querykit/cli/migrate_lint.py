@@ -9,14 +9,15 @@ import contextlib
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..errors import MigrationFileError
-from ..migrate import lint as lib
-from ..settings import Settings
 from ._common import EXIT_FAILED, EXIT_USAGE, Common, ConfigOpt, JsonOpt, QuietOpt, VerboseOpt
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 LintDirOpt = Annotated[
     Path | None,
@@ -108,6 +109,8 @@ def lint(
     """
     command = _LintCommand(directory, database_url, config, json, quiet, verbose)
     with command.errors():
+        from ..migrate import lint as lib
+
         result = lib.lint(command.settings(), files or (), all_files=all_files, probe=probe)
         if json:
             command.emit_json(result.to_dict())

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .. import codecs
 from ..embedded import database_url
 from ..errors import DatabaseError
-from ..named import NamedQuery, ddl, explain, format_params, load_named, statements_of
 from ._common import (
     EXIT_FAILED,
     Common,
@@ -19,6 +17,9 @@ from ._common import (
     QuietOpt,
     VerboseOpt,
 )
+
+if TYPE_CHECKING:
+    from ..named import NamedQuery
 
 
 def sql(
@@ -56,6 +57,9 @@ def sql(
     Named queries are the public query objects of a module, and its public
     functions that return a query (called with their defaults).
     """
+    # The query layer (SQLAlchemy) loads when this command runs, not with the CLI.
+    from ..named import ddl, load_named
+
     common = Common(database_url_, config, json, quiet, verbose)
     with common.errors():
         settings = common.settings()
@@ -84,6 +88,9 @@ def sql(
 
 
 def _describe(q: NamedQuery, inline: bool, url: str | None, analyze: bool) -> dict[str, Any]:
+    from .. import codecs
+    from ..named import explain, statements_of
+
     statements = []
     for compiled in statements_of(q.query):
         item: dict[str, Any] = {
@@ -125,6 +132,8 @@ def _print(item: dict[str, Any], inline: bool) -> None:
                 typer.echo(f"-- SET LOCAL {name} = {value}")
             typer.echo(statement["pretty"] + ";")
             if statement["params"]:
+                from ..named import format_params
+
                 params = format_params(statement["params"])
                 typer.echo(f"-- params: {params}")
         if statement.get("error"):

@@ -1,7 +1,7 @@
 """SQL-file migrations: ordered, checksummed, locked, transactional, resumable.
 
-Files ``NNNN_name.sql`` (or ``YYYYMMDDHHMMSS_name.sql``) in the ``migrations``
-directory apply in version order, each in its own transaction together with its
+Files ``<version>_name.sql`` in the ``migrations`` directory (or another tool's
+layout, read in place: see :mod:`.layouts`) apply in version order, each in its own transaction together with its
 ledger row, under an advisory lock. Every function here is what one
 ``querykit migrate`` command runs::
 
@@ -15,6 +15,7 @@ ledger row, under an advisory lock. Every function here is what one
     1
 """
 
+from .adopt import AdoptResult, adopt
 from .files import (
     DOWN_MARKER,
     NO_TRANSACTION_MARKER,
@@ -24,6 +25,7 @@ from .files import (
     discover,
     load_migration,
 )
+from .layouts import LAYOUTS, Layout
 from .ledger import LedgerRow
 from .lock import POOLER_ADVICE, check_same_backend
 from .plan import Entry, State, Step
@@ -47,11 +49,14 @@ from .runner import (
 __all__ = [
     "DEFAULT_LOCK_WAIT",
     "DOWN_MARKER",
+    "LAYOUTS",
     "NO_TRANSACTION_MARKER",
     "POOLER_ADVICE",
+    "AdoptResult",
     "BaselineResult",
     "Done",
     "Entry",
+    "Layout",
     "LedgerRow",
     "Migration",
     "Progress",
@@ -62,6 +67,7 @@ __all__ = [
     "Statement",
     "Status",
     "Step",
+    "adopt",
     "baseline",
     "check_same_backend",
     "discover",

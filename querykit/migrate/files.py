@@ -1,8 +1,15 @@
 """Migration files: discover them, parse them with pglast, split them into statements.
 
-A directory holds files named ``NNNN_name.sql`` (4 to 9 digits) or
-``YYYYMMDDHHMMSS_name.sql``, never both. Everything after a line
-``-- querykit:down`` is the down part. Nothing here touches a database::
+A file is named ``<version>_<name>.sql``: the version is the leading run of
+digits, of any width, compared as a number (``1_init.sql``, ``0001_init.sql``,
+``20240101120000_init.sql`` and diesel's ``00000000000000_diesel_initial_setup``
+all work); the name after the first ``_`` is free text. Files apply in version
+order; two files with the same version are an error. Everything after a line
+``-- querykit:down`` is the down part.
+
+Files are read and checksummed when discovered, and parsed only when a command
+needs their statements (``up`` of a pending file, ``down``), so ``status`` of an
+up-to-date database parses nothing. Nothing here touches a database::
 
     >>> [m.filename for m in discover(Path("migrations/sql"))]
     ['0001_create_users.sql', '0002_add_email_index.sql']
@@ -16,9 +23,11 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -43,16 +52,25 @@ DOWN_MARKER = "-- querykit:down"
 NO_TRANSACTION_MARKER = "-- querykit:no-transaction"
 _DIRECTIVES = {"down", "no-transaction"}
 _DIRECTIVE = re.compile(r"--\s*querykit:(\S*)\s*$")
-_FILE_NAME = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[A-Za-z0-9][A-Za-z0-9_.-]*)\.sql$")
+_FILE_NAME = re.compile(r"^(?P<version>[0-9]+)_(?P<name>.*\S.*)\.sql$", re.DOTALL)
 _TIMESTAMP = "%Y%m%d%H%M%S"
 _COMMENTS = {"SQL_COMMENT", "C_COMMENT"}
+_NAME_HINT = (
+    "name migration files <version>_<name>.sql, the version a run of digits "
+    "(0001_create_users.sql, 20240101120000_create_users.sql)"
+)
 
 
 class Scheme(Enum):
-    """How a directory numbers its files."""
+    """How a file numbers its version; ``new`` continues the scheme of the latest file."""
 
     SEQUENTIAL = "NNNN"
     TIMESTAMP = "YYYYMMDDHHMMSS"
+
+
+def scheme_of(digits: str) -> Scheme:
+    """14 digits or more read as a timestamp (diesel's 00000000000000 included), fewer as a counter."""
+    return Scheme.TIMESTAMP if len(digits) >= 14 else Scheme.SEQUENTIAL
 
 
 @dataclass(frozen=True)
@@ -89,28 +107,91 @@ class Statement:
     """For a DO block: the file line where its body starts (PL/pgSQL counts lines from there)."""
     node: Any = field(default=None, repr=False, compare=False)
     """pglast's syntax tree of the statement (the linter reads it; None when built by hand)."""
+    sets_role: bool = False
+    """SET [LOCAL] ROLE or SET SESSION AUTHORIZATION: the ledger write must reset it first."""
+    keeps_session: bool = False
+    """Plain DDL or DML that leaves the session as it found it (no SET, SELECT, DO, CALL,
+    PREPARE, LISTEN, cursor or temporary table): the next file needs no session reset."""
+
+    @property
+    def sha256(self) -> str:
+        """The hash the ledger keeps per applied statement of a partly applied file."""
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The statements of a file, or why it has none that can run."""
+
+    up: tuple[Statement, ...] = ()
+    down: tuple[Statement, ...] | None = None
+    no_transaction_marker: bool = False
+    error: MigrationFileError | None = None
+
+
+Reader = Callable[["Migration"], "Parsed"]
+"""How a layout turns a migration's text into statements (querykit's own: :func:`read_querykit`)."""
 
 
 @dataclass(frozen=True)
 class Migration:
-    """One parsed migration file."""
+    """One migration, read and checksummed; its SQL is parsed on first use.
+
+    ``path`` is the file holding the up SQL; ``filename`` is the name the ledger
+    records (the file name, or the directory name for Prisma and diesel).
+    """
 
     path: Path
     version: int
     version_text: str
     name: str
-    scheme: Scheme
     checksum: str
-    """sha256 of the whole file, with CRLF line endings read as LF and no BOM."""
+    """sha256 of the migration's text (up, then down when in another file), CRLF read as LF."""
     text: str = field(repr=False)
-    up: tuple[Statement, ...]
-    down: tuple[Statement, ...] | None
-    """None when the file has no ``-- querykit:down`` line."""
-    no_transaction_marker: bool
+    decode_error: MigrationFileError | None = field(default=None, repr=False, compare=False)
+    label: str | None = None
+    """The ledger name when it is not the file name (Prisma's and diesel's directory)."""
+    down_path: Path | None = None
+    """The file holding the down SQL when it is not ``path`` (diesel, sqlx, golang-migrate)."""
+    down_text: str | None = field(default=None, repr=False)
+    reader: Reader | None = field(default=None, repr=False, compare=False)
+    """None: querykit's own format, with ``-- querykit:`` directives."""
 
     @property
     def filename(self) -> str:
-        return self.path.name
+        return self.label or self.path.name
+
+    @property
+    def scheme(self) -> Scheme:
+        return scheme_of(self.version_text)
+
+    @cached_property
+    def parsed(self) -> Parsed:
+        if self.decode_error is not None:
+            return Parsed(error=self.decode_error)
+        try:
+            return (self.reader or read_querykit)(self)
+        except MigrationFileError as exc:
+            return Parsed(error=exc)
+
+    def check(self) -> Migration:
+        """Raise the file's content error (bad SQL, no statements), if it has one."""
+        if self.parsed.error is not None:
+            raise self.parsed.error
+        return self
+
+    @property
+    def up(self) -> tuple[Statement, ...]:
+        return self.check().parsed.up
+
+    @property
+    def down(self) -> tuple[Statement, ...] | None:
+        """None when the file has no ``-- querykit:down`` part with statements."""
+        return self.check().parsed.down
+
+    @property
+    def no_transaction_marker(self) -> bool:
+        return self.check().parsed.no_transaction_marker
 
     @property
     def up_transactional(self) -> bool:
@@ -119,6 +200,13 @@ class Migration:
     @property
     def down_transactional(self) -> bool:
         return _transactional(self.down or (), self.no_transaction_marker)
+
+    @property
+    def problem(self) -> str | None:
+        """Why ``up`` would refuse this file: its content error, or mixed statement kinds."""
+        if self.parsed.error is not None:
+            return str(self.parsed.error)
+        return self.mixing_problem()
 
     def mixing_problem(self, part: str = "up") -> str | None:
         """Why this part may not run, when it mixes both kinds of statements without the marker."""
@@ -144,79 +232,81 @@ def _transactional(statements: tuple[Statement, ...], marker: bool) -> bool:
 
 
 def discover(directory: Path) -> list[Migration]:
-    """Every migration in ``directory``, parsed and sorted by version.
+    """Every migration in ``directory``, read and sorted by version; parsed later, on use.
 
-    A missing directory holds no migrations. Files not ending in ``.sql`` and
-    hidden files are ignored; a ``.sql`` file with a bad name is an error.
+    Files not ending in ``.sql`` and hidden files are ignored. A directory that
+    does not exist, bad names and shared versions are errors; all bad names
+    are reported at once.
     """
-    paths = migration_paths(directory)
-    return [load_migration(path) for path in paths]
+    return [read_migration(path) for path in migration_paths(directory)]
 
 
 def migration_paths(directory: Path) -> list[Path]:
-    """The migration files of ``directory`` sorted by version, names validated, not parsed."""
+    """The migration files of ``directory`` sorted by version, names validated, not read."""
     if not directory.is_dir():
-        return []
-    found: list[tuple[int, Path]] = []
-    schemes: dict[Scheme, str] = {}
-    by_version: dict[int, Path] = {}
-    for path in directory.iterdir():
-        if path.name.startswith(".") or path.suffix != ".sql" or not path.is_file():
-            continue
-        version, _, _, scheme = _parse_name(path)
-        schemes.setdefault(scheme, path.name)
-        if version in by_version:
-            raise MigrationFileError(
-                f"{display_path(path)}: version {version} is also used by {by_version[version].name}; "
-                "every file needs its own version, rename one",
-                path=str(path),
-            )
-        by_version[version] = path
-        found.append((version, path))
-    if len(schemes) > 1:
-        seq, ts = schemes[Scheme.SEQUENTIAL], schemes[Scheme.TIMESTAMP]
+        what = "is not a directory" if directory.exists() else "does not exist"
         raise MigrationFileError(
-            f"{display_path(directory)} mixes numbering schemes: {seq} is NNNN_name.sql, {ts} is "
-            "YYYYMMDDHHMMSS_name.sql; rename the files so that all use one scheme",
+            f"migrations directory {display_path(directory)} {what}; run from the project "
+            "directory, or point to the files with --dir or the 'migrations' setting "
+            "(querykit migrate new creates the directory)",
             path=str(directory),
         )
-    return [path for _, path in sorted(found)]
+    candidates = [
+        path
+        for path in directory.iterdir()
+        if not path.name.startswith(".") and path.suffix == ".sql" and path.is_file()
+    ]
+    problems: list[str] = []
+    by_version: dict[int, list[Path]] = {}
+    for path in sorted(candidates):
+        parsed = _parse_name(path)
+        if isinstance(parsed, str):
+            problems.append(parsed)
+        else:
+            by_version.setdefault(parsed.version, []).append(path)
+    for version, paths in sorted(by_version.items()):
+        if len(paths) > 1:
+            names = " and ".join(p.name for p in paths)
+            problems.append(
+                f"{display_path(directory)}: {names} share version {version}; every file "
+                "needs its own version, rename all but one"
+            )
+    if problems:
+        head = (
+            f"{len(problems)} problem(s) with migration file names: " if len(problems) > 1 else ""
+        )
+        raise MigrationFileError(head + "; ".join(problems), path=str(directory))
+    return [paths[0] for _, paths in sorted(by_version.items())]
 
 
 def directory_scheme(directory: Path) -> Scheme | None:
-    """The scheme the files of ``directory`` use, None when it has none."""
+    """The scheme of the latest file of ``directory``, None when it has none."""
     paths = migration_paths(directory)
-    return _parse_name(paths[0]).scheme if paths else None
+    if not paths:
+        return None
+    last = _parse_name(paths[-1])
+    assert not isinstance(last, str)
+    return scheme_of(last.digits)
 
 
 class _Name(NamedTuple):
     version: int
     digits: str
     name: str
-    scheme: Scheme
 
 
-def _parse_name(path: Path) -> _Name:
+def _parse_name(path: Path) -> _Name | str:
+    """The version and name of ``path``, or what is wrong with it and what to do."""
     match = _FILE_NAME.match(path.name)
-    where = display_path(path)
-    hint = "name migration files NNNN_name.sql (4 to 9 digits) or YYYYMMDDHHMMSS_name.sql"
     if match is None:
-        raise MigrationFileError(f"{where}: not a migration file name; {hint}", path=str(path))
-    digits, name = match["version"], match["name"]
-    if len(digits) == 14:
-        try:
-            datetime.strptime(digits, _TIMESTAMP)
-        except ValueError:
-            raise MigrationFileError(
-                f"{where}: {digits} has 14 digits but is not a valid YYYYMMDDHHMMSS timestamp",
-                path=str(path),
-            ) from None
-        return _Name(int(digits), digits, name, Scheme.TIMESTAMP)
-    if 4 <= len(digits) <= 9:
-        return _Name(int(digits), digits, name, Scheme.SEQUENTIAL)
-    raise MigrationFileError(
-        f"{where}: version {digits} has {len(digits)} digits; {hint}", path=str(path)
-    )
+        return f"{display_path(path)}: not a migration file name; {_NAME_HINT}"
+    return _Name(int(match["version"]), match["version"], match["name"])
+
+
+def snippet(text: str, limit: int = 160) -> str:
+    """``text`` on one line, cut at ``limit`` characters, for messages."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def display_path(path: Path) -> str:
@@ -227,33 +317,87 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def load_migration(path: Path) -> Migration:
-    """Read and parse one migration file."""
+def read_bytes(path: Path) -> bytes:
+    """A migration file's bytes; an unreadable file is an error naming it."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise MigrationFileError(
             f"{display_path(path)}: cannot read: {exc.strerror}", path=str(path)
         ) from exc
-    return parse_migration(path, data)
+
+
+def read_migration(path: Path) -> Migration:
+    """Read and checksum one migration file; its SQL is parsed on first use."""
+    return _migration(path, read_bytes(path))
+
+
+def load_migration(path: Path) -> Migration:
+    """Read and parse one migration file; bad SQL is an error naming file:line:column."""
+    return read_migration(path).check()
 
 
 def parse_migration(path: Path, data: bytes) -> Migration:
     """Parse the content of a migration file named ``path``; syntax errors name file:line:column."""
+    return _migration(path, data).check()
+
+
+def _migration(path: Path, data: bytes) -> Migration:
     parsed = _parse_name(path)
-    where = display_path(path)
+    if isinstance(parsed, str):
+        raise MigrationFileError(parsed, path=str(path))
+    text, error = decode_sql(path, data)
+    return Migration(
+        path=path,
+        version=parsed.version,
+        version_text=parsed.digits,
+        name=parsed.name,
+        checksum=hashlib.sha256(text.encode()).hexdigest(),
+        text=text,
+        decode_error=error,
+    )
+
+
+def decode_sql(path: Path, data: bytes) -> tuple[str, MigrationFileError | None]:
+    """The file's text without BOM, CRLF read as LF; invalid UTF-8 is kept as an error."""
     data = data.removeprefix(b"\xef\xbb\xbf")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise MigrationFileError(
-            f"{where}:{line}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8",
+        error = MigrationFileError(
+            f"{display_path(path)}:{line}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8",
             path=str(path),
             line=line,
-        ) from None
-    text = text.replace("\r\n", "\n")
-    checksum = hashlib.sha256(text.encode()).hexdigest()
+        )
+        return data.decode("utf-8", "replace").replace("\r\n", "\n"), error
+    return text.replace("\r\n", "\n"), None
+
+
+def read_querykit(m: Migration) -> Parsed:
+    """querykit's format: ``-- querykit:down`` starts the down part, ``-- querykit:no-transaction``."""
+    return _parse_text(m.path, m.text)
+
+
+def split_statements(
+    path: Path, text: str, *, unwrap_transaction: bool = False
+) -> tuple[Statement, ...]:
+    """The statements of a whole file. ``unwrap_transaction`` drops a BEGIN first and COMMIT
+    last, which tools that do not wrap files in a transaction (golang-migrate) teach."""
+    lines = _LineIndex(text)
+    tokens = _scan(path, text, 0, lines)
+    return _split(path, text, 0, len(text), tokens, lines, unwrap_transaction=unwrap_transaction)
+
+
+def no_statements(path: Path, what: str = "") -> MigrationFileError:
+    return MigrationFileError(
+        f"{display_path(path)}: has no SQL statements{what}; write the migration, or delete the file",
+        path=str(path),
+    )
+
+
+def _parse_text(path: Path, text: str) -> Parsed:
+    where = display_path(path)
     lines = _LineIndex(text)
     tokens = _scan(path, text, 0, lines)
     down_at: int | None = None
@@ -293,25 +437,9 @@ def parse_migration(path: Path, data: bytes) -> Migration:
     up_end = down_at if down_at is not None else len(text)
     up = _split(path, text, 0, up_end, tokens, lines)
     if not up:
-        raise MigrationFileError(
-            f"{where}: has no SQL statements"
-            + (f" before '{DOWN_MARKER}'" if down_at is not None else "")
-            + "; write the migration, or delete the file",
-            path=str(path),
-        )
+        raise no_statements(path, f" before '{DOWN_MARKER}'" if down_at is not None else "")
     down = _split(path, text, down_end, len(text), tokens, lines) if down_at is not None else None
-    return Migration(
-        path=path,
-        version=parsed.version,
-        version_text=parsed.digits,
-        name=parsed.name,
-        scheme=parsed.scheme,
-        checksum=checksum,
-        text=text,
-        up=up,
-        down=down or None,
-        no_transaction_marker=no_tx,
-    )
+    return Parsed(up=up, down=down or None, no_transaction_marker=no_tx)
 
 
 def line_column(text: str, offset: int) -> tuple[int, int]:
@@ -354,15 +482,31 @@ def _scan(path: Path, text: str, base: int, lines: _LineIndex) -> list[Any]:
         raise _syntax_error(path, exc, base, lines) from None
 
 
+def split_section(path: Path, text: str, start: int, end: int) -> tuple[Statement, ...]:
+    """The statements of ``text[start:end]``, positions counted in the whole ``text``."""
+    lines = _LineIndex(text)
+    tokens = _scan(path, text, 0, lines)
+    return _split(path, text, start, end, tokens, lines)
+
+
 def _split(
-    path: Path, text: str, start: int, end: int, tokens: list[Any], lines: _LineIndex
+    path: Path,
+    text: str,
+    start: int,
+    end: int,
+    tokens: list[Any],
+    lines: _LineIndex,
+    *,
+    unwrap_transaction: bool = False,
 ) -> tuple[Statement, ...]:
     """The statements of ``text[start:end]``, each trimmed to its first and last token."""
     section = text[start:end]
     try:
-        raw = parser.parse_sql(section)
+        raw = list(parser.parse_sql(section))
     except parser.ParseError as exc:
         raise _syntax_error(path, exc, start, lines) from None
+    if unwrap_transaction and len(raw) >= 2 and _wraps(raw[0].stmt, raw[-1].stmt):
+        raw = raw[1:-1]
     code = [t for t in tokens if start <= t.start < end and t.name not in _COMMENTS]
     token_starts = [t.start for t in code]
     statements: list[Statement] = []
@@ -398,9 +542,55 @@ def _split(
                 concurrent_index=_concurrent_index(node),
                 do_body_line=body_line,
                 node=node,
+                sets_role=_sets_role(node),
+                keeps_session=_keeps_session(node),
             )
         )
     return tuple(statements)
+
+
+def _wraps(first: Any, last: Any) -> bool:
+    """BEGIN / START TRANSACTION first and COMMIT / END last."""
+    if not (isinstance(first, ast.TransactionStmt) and isinstance(last, ast.TransactionStmt)):
+        return False
+    begin, end = getattr(first.kind, "name", ""), getattr(last.kind, "name", "")
+    return begin in ("TRANS_STMT_BEGIN", "TRANS_STMT_START") and end == "TRANS_STMT_COMMIT"
+
+
+def _keeps_session(node: Any) -> bool:
+    relation = getattr(node, "relation", None)
+    persistence = getattr(relation, "relpersistence", "p") if relation is not None else "p"
+    return isinstance(node, _SESSION_NEUTRAL) and persistence != "t"
+
+
+_SESSION_NEUTRAL = (
+    ast.CreateStmt,
+    ast.IndexStmt,
+    ast.AlterTableStmt,
+    ast.DropStmt,
+    ast.InsertStmt,
+    ast.UpdateStmt,
+    ast.DeleteStmt,
+    ast.CommentStmt,
+    ast.CreateSeqStmt,
+    ast.AlterSeqStmt,
+    ast.ViewStmt,
+    ast.GrantStmt,
+    ast.CreateEnumStmt,
+    ast.AlterEnumStmt,
+    ast.RenameStmt,
+    ast.CreateFunctionStmt,
+    ast.CreateTrigStmt,
+    ast.CreateSchemaStmt,
+    ast.CreateExtensionStmt,
+    ast.CompositeTypeStmt,
+    ast.CreateDomainStmt,
+    ast.CreatePolicyStmt,
+)
+
+
+def _sets_role(node: Any) -> bool:
+    return isinstance(node, ast.VariableSetStmt) and node.name in ("role", "session_authorization")
 
 
 def _no_transaction_reason(node: Any) -> str | None:
@@ -480,15 +670,12 @@ def new_migration(directory: Path, name: str, *, now: datetime | None = None) ->
         raise MigrationFileError(
             f"cannot make a file name from {name!r}; use letters, digits and underscores"
         )
-    paths = migration_paths(directory)
+    paths = migration_paths(directory) if directory.is_dir() else []
     last = _parse_name(paths[-1]) if paths else None
-    scheme = last.scheme if last else Scheme.SEQUENTIAL
-    if scheme is Scheme.TIMESTAMP:
+    assert not isinstance(last, str)
+    if last is not None and scheme_of(last.digits) is Scheme.TIMESTAMP:
         stamp = (now or datetime.now(UTC)).replace(microsecond=0, tzinfo=None)
-        if last is not None:
-            previous = datetime.strptime(last.digits, _TIMESTAMP)
-            stamp = max(stamp, previous + timedelta(seconds=1))
-        version = stamp.strftime(_TIMESTAMP)
+        version = str(max(int(stamp.strftime(_TIMESTAMP)), last.version + 1))
     else:
         version = str(last.version + 1 if last else 1).zfill(len(last.digits) if last else 4)
     directory.mkdir(parents=True, exist_ok=True)

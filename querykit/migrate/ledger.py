@@ -39,6 +39,7 @@ _COLUMNS = (
     "statements_total",
     "success",
     "error",
+    "statement_hashes",
 )
 
 _CREATE = """
@@ -53,14 +54,24 @@ CREATE TABLE {table} (
     statements_done integer NOT NULL,
     statements_total integer NOT NULL,
     success boolean NOT NULL,
-    error text
+    error text,
+    statement_hashes text[] NOT NULL DEFAULT '{{}}'
 );
 COMMENT ON TABLE {table} IS 'querykit migrate: one row per applied migration file';
 COMMENT ON COLUMN {table}.checksum IS 'sha256 of the file (CRLF read as LF)';
 COMMENT ON COLUMN {table}.statements_done IS
     'index (1-based) of the last completed statement; a rerun of a no-transaction file resumes after it';
+COMMENT ON COLUMN {table}.statement_hashes IS
+    'sha256 of each completed statement of a no-transaction file; a resume refuses when one changed';
 COMMENT ON COLUMN {table}.success IS
     'false while a no-transaction file is partly applied (interrupted, or failed when error is set)';
+"""
+
+
+_SHAPE = """
+SELECT to_regclass(%(t)s) IS NOT NULL, EXISTS (
+    SELECT FROM pg_attribute WHERE attrelid = to_regclass(%(t)s)
+      AND attname = 'statement_hashes' AND NOT attisdropped)
 """
 
 
@@ -119,6 +130,8 @@ class LedgerRow:
     statements_total: int
     success: bool
     error: str | None
+    statement_hashes: tuple[str, ...] = ()
+    """sha256 of each completed statement of a no-transaction file, in order."""
 
     @property
     def failed(self) -> bool:
@@ -127,6 +140,12 @@ class LedgerRow:
     @property
     def interrupted(self) -> bool:
         return not self.success and self.error is None
+
+
+def _row(record: tuple[Any, ...]) -> LedgerRow:
+    values: dict[str, Any] = dict(zip(_COLUMNS, record, strict=True))
+    values["statement_hashes"] = tuple(values["statement_hashes"] or ())
+    return LedgerRow(**values)
 
 
 class Ledger:
@@ -138,14 +157,18 @@ class Ledger:
         self._select = sql.SQL("SELECT {} FROM {} ORDER BY version").format(
             sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)), ident
         )
+        self._select_old = sql.SQL("SELECT {}, '{{}}'::text[] FROM {} ORDER BY version").format(
+            sql.SQL(", ").join(map(sql.Identifier, _COLUMNS[:-1])), ident
+        )
         self._insert = sql.SQL(
             "INSERT INTO {} (version, name, checksum, kind, duration_ms, "
             "statements_done, statements_total, success) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
         ).format(ident)
-        self._progress = sql.SQL("UPDATE {} SET statements_done = %s WHERE version = %s").format(
-            ident
-        )
+        self._progress = sql.SQL(
+            "UPDATE {} SET statements_done = %s, "
+            "statement_hashes = statement_hashes[:%s - 1] || %s::text WHERE version = %s"
+        ).format(ident)
         self._fail = sql.SQL(
             "UPDATE {} SET statements_done = %s, error = %s WHERE version = %s"
         ).format(ident)
@@ -163,10 +186,12 @@ class Ledger:
         ).format(ident)
 
     def exists(self, conn: psycopg.Connection[Any]) -> bool:
-        row = conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL", (self.identifier_text(conn),)
-        ).fetchone()
-        return bool(row and row[0])
+        return self._shape(conn)[0]
+
+    def _shape(self, conn: psycopg.Connection[Any]) -> tuple[bool, bool]:
+        """Whether the table exists, and whether it has the statement_hashes column yet."""
+        row = conn.execute(_SHAPE, {"t": self.identifier_text(conn)}).fetchone()
+        return (bool(row[0]), bool(row[1])) if row else (False, False)
 
     def identifier_text(self, conn: psycopg.Connection[Any]) -> str:
         return self.table.identifier.as_string(conn)
@@ -177,7 +202,15 @@ class Ledger:
         Existence is checked first so that a role without CREATE on the database
         can run migrations once someone has made the ledger.
         """
-        if self.exists(conn):
+        exists, current = self._shape(conn)
+        if exists and not current:  # a ledger made by an earlier querykit
+            conn.execute(
+                sql.SQL(
+                    "ALTER TABLE {} ADD COLUMN IF NOT EXISTS statement_hashes text[] "
+                    "NOT NULL DEFAULT '{{}}'"
+                ).format(self.table.identifier)
+            )
+        if exists:
             return
         with conn.transaction():
             schema = conn.execute(
@@ -194,16 +227,17 @@ class Ledger:
 
     def rows(self, conn: psycopg.Connection[Any]) -> dict[int, LedgerRow]:
         """Every row by version; empty when the table does not exist yet."""
-        if not self.exists(conn):
+        exists, current = self._shape(conn)
+        if not exists:
             return {}
         try:
-            records = conn.execute(self._select).fetchall()
+            records = conn.execute(self._select if current else self._select_old).fetchall()
         except psycopg.errors.UndefinedColumn as exc:
             raise MigrationError(
                 f"the table {self.table} exists but is not a querykit migration ledger "
                 f"({exc.diag.message_primary}); set migrations_table to another name"
             ) from exc
-        return {r[0]: LedgerRow(*r) for r in records}
+        return {r[0]: _row(r) for r in records}
 
     def record(
         self,
@@ -230,8 +264,11 @@ class Ledger:
             self._insert, (version, name, checksum, KIND_NO_TRANSACTION, 0.0, 0, total, False)
         )
 
-    def progress(self, conn: psycopg.Connection[Any], version: int, done: int) -> None:
-        self._one(conn.execute(self._progress, (done, version)), version)
+    def progress(
+        self, conn: psycopg.Connection[Any], version: int, done: int, statement_hash: str
+    ) -> None:
+        """Statement ``done`` (1-based) completed; its hash joins those of the ones before."""
+        self._one(conn.execute(self._progress, (done, done, statement_hash, version)), version)
 
     def fail(self, conn: psycopg.Connection[Any], version: int, done: int, error: str) -> None:
         self._one(conn.execute(self._fail, (done, error, version)), version)

@@ -23,11 +23,23 @@ from .._conninfo import connect, describe_target
 from ..errors import LockTimeout, MigrationFailed, MigrationRefused
 from .ledger import LedgerTable
 
-__all__ = ["POOLER_ADVICE", "MigrationLock", "check_same_backend", "lock_key"]
+__all__ = [
+    "POOLER_ADVICE",
+    "PROXY_ADVICE",
+    "MigrationLock",
+    "check_same_backend",
+    "lock_key",
+    "refuse_proxies",
+]
 
 POOLER_ADVICE = (
     "use a direct connection (not a transaction-mode pooler such as PgBouncer) for migrations: "
     "a session-level advisory lock cannot be held through one"
+)
+PROXY_ADVICE = (
+    "run migrations over a direct connection to PostgreSQL (e.g. --database-url with the "
+    "server's own host and port, as Prisma's directUrl does): through a pooler in transaction "
+    "mode, the migration lock and the session a file runs in would be shared with other clients"
 )
 _POLL_FIRST, _POLL_MAX = 0.05, 0.5
 
@@ -96,6 +108,26 @@ def check_same_backend(conn: psycopg.Connection[Any], expected_pid: int, key: in
         )
 
 
+def refuse_proxies(conn: psycopg.Connection[Any]) -> None:
+    """Refuse, before taking any lock, when a pooler or proxy answers instead of PostgreSQL.
+
+    PostgreSQL announces the pid of the backend serving a connection when the
+    connection starts; a pooler (PgBouncer, pgcat, Supavisor, RDS Proxy) makes up
+    its own, since it hands the client's statements to server connections of
+    its choosing. Comparing that pid with ``pg_backend_pid()`` detects one
+    whatever its settings, before anything is locked or applied.
+    """
+    row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    assert row is not None
+    announced, actual = conn.info.backend_pid, row[0]
+    if announced != actual:
+        raise MigrationRefused(
+            f"a connection pooler is between querykit and PostgreSQL: the connection announced "
+            f"backend pid {announced}, but the server runs it in pid {actual}; nothing was "
+            f"locked or applied. {PROXY_ADVICE}"
+        )
+
+
 class MigrationLock:
     """Take the lock by polling ``pg_try_advisory_lock`` for up to ``wait`` seconds."""
 
@@ -131,10 +163,14 @@ class MigrationLock:
     def acquire(self) -> None:
         self.deadline = time.monotonic() + self.wait
         conn = connect(
-            self.url, autocommit=True, application_name=application_name(self.table, "lock")
+            self.url,
+            autocommit=True,
+            prepare_threshold=None,
+            application_name=application_name(self.table, "lock"),
         )
         self.conn = conn
         try:
+            refuse_proxies(conn)
             if conn.info.server_version >= 140000:
                 # This connection idles for the whole run; a server-side idle timeout
                 # would end it and silently hand the lock to the next runner.

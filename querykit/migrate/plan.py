@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..errors import ConfigError, MigrationRefused
-from .files import Migration, Statement, display_path
+from .files import Migration, Statement, display_path, snippet
 from .ledger import KIND_BASELINE, LedgerRow
 
 __all__ = ["Entry", "State", "Step", "entries", "plan_down", "plan_up", "resolve_version"]
@@ -91,9 +91,7 @@ def entries(files: list[Migration], rows: dict[int, LedgerRow]) -> list[Entry]:
             result.append(Entry(version, row.name, "missing", None, row))
         elif row is None:
             out_of_order = highest is not None and version < highest
-            result.append(
-                Entry(version, m.filename, "pending", m, None, out_of_order, m.mixing_problem())
-            )
+            result.append(Entry(version, m.filename, "pending", m, None, out_of_order, m.problem))
         elif not row.success:
             problem = _difference(m, row)
             state: State = "failed" if row.error is not None else "interrupted"
@@ -180,13 +178,41 @@ def plan_up(
         )
     for e in wanted:
         if e.problem is not None and e.state == "pending":
+            assert e.migration is not None
+            e.migration.check()  # bad SQL or no statements: the file's own error
             raise MigrationRefused(e.problem)
     steps = []
     for e in wanted:
         assert e.migration is not None
         start = e.row.statements_done if e.row is not None else 0
+        if e.row is not None:
+            check_applied_statements(e.migration, e.row)
         steps.append(Step(e.migration, "up", start, resume=e.row is not None))
     return steps
+
+
+def check_applied_statements(m: Migration, row: LedgerRow) -> None:
+    """Refuse to resume a partly applied file when a statement that already ran was edited.
+
+    Resuming counts statements by position, so an edit before the failed
+    statement would shift the count and skip work; each applied statement's
+    hash, recorded when it ran, must still match.
+    """
+    statements = m.up
+    for index, recorded in enumerate(row.statement_hashes[: row.statements_done], 1):
+        current = statements[index - 1] if index <= len(statements) else None
+        if current is not None and current.sha256 == recorded:
+            continue
+        where = f"{display_path(m.path)}:{current.line}" if current else display_path(m.path)
+        now = f"it now reads: {snippet(current.text, 80)}" if current else "it is gone"
+        raise MigrationRefused(
+            f"{where}: statement {index} of this partly applied file has changed since it "
+            f"ran ({now}); statements 1 to {row.statements_done} are applied as they read "
+            f"then, and the run resumes at statement {row.statements_done + 1}. Restore "
+            f"statements 1 to {row.statements_done} as they were (e.g. git checkout) and "
+            f"edit only statement {row.statements_done + 1} onwards; put other changes "
+            "in a new migration"
+        )
 
 
 def plan_down(found: list[Entry], *, to: int | None = None) -> list[Step]:
@@ -201,6 +227,9 @@ def plan_down(found: list[Entry], *, to: int | None = None) -> list[Step]:
         )
     applied = [e for e in found if e.state in ("applied", "baseline")]
     targets = applied[-1:] if to is None else [e for e in applied if e.version > to]
+    floor = baseline_floor(found, to)
+    if to is not None and floor is not None:
+        targets = [e for e in targets if e.version > floor.version]
     targets.reverse()
     for e in targets:
         m = e.migration
@@ -219,6 +248,14 @@ def plan_down(found: list[Entry], *, to: int | None = None) -> list[Step]:
         if problem is not None:
             raise MigrationRefused(problem)
     return [Step(e.migration, "down") for e in targets if e.migration is not None]
+
+
+def baseline_floor(found: list[Entry], to: int | None) -> Entry | None:
+    """The highest baseline entry above ``to``: ``down --to`` stops there, and says so."""
+    if to is None:
+        return None
+    marked = [e for e in found if e.state == "baseline" and e.version > to]
+    return marked[-1] if marked else None
 
 
 def resolve_version(

@@ -17,7 +17,8 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,9 +26,17 @@ import psycopg
 from psycopg import sql
 
 from .._conninfo import connect, describe_target
-from ..errors import MigrationFailed, MigrationRefused
+from ..errors import MigrationFailed, MigrationFileError, MigrationRefused
 from ..settings import Settings, load_settings, mask_secrets, masked_repr
-from .files import Migration, Statement, discover, display_path, line_column, new_migration
+from .files import (
+    Migration,
+    Statement,
+    display_path,
+    line_column,
+    new_migration,
+    snippet,
+)
+from .layouts import Layout, discover_layout, resolve_layout
 from .ledger import (
     KIND_BASELINE,
     KIND_TRANSACTION,
@@ -37,7 +46,16 @@ from .ledger import (
     parse_table_name,
 )
 from .lock import MigrationLock, application_name
-from .plan import Entry, Step, check_drift, entries, plan_down, plan_up, resolve_version
+from .plan import (
+    Entry,
+    Step,
+    baseline_floor,
+    check_drift,
+    entries,
+    plan_down,
+    plan_up,
+    resolve_version,
+)
 
 __all__ = [
     "BaselineResult",
@@ -113,6 +131,8 @@ class RunResult:
     dry_run: bool
     table: str
     lock_timeout: float
+    stopped_at_baseline: str | None = None
+    """``down --to``: the baseline file it stopped at (files up to it were never run by querykit)."""
 
     @property
     def nothing_to_do(self) -> bool:
@@ -130,6 +150,7 @@ class RunResult:
             "table": self.table,
             "planned": [_step_dict(s) for s in self.steps],
             "done": [d.to_dict() for d in self.done],
+            "stopped_at_baseline": self.stopped_at_baseline,
         }
 
 
@@ -152,6 +173,7 @@ class Status:
     table: str
     database: str
     entries: tuple[Entry, ...]
+    layout: Layout
 
     def of(self, *states: str) -> list[Entry]:
         return [e for e in self.entries if e.state in states]
@@ -168,6 +190,8 @@ class Status:
     def to_dict(self) -> dict[str, Any]:
         return {
             "directory": str(self.directory),
+            "layout": self.layout.name,
+            "layout_reason": self.layout.reason,
             "table": self.table,
             "database": self.database,
             "verified": self.verified,
@@ -211,11 +235,19 @@ class RepairResult:
 
 
 @dataclass(frozen=True)
-class _Target:
+class Target:
     url: str
     directory: Path
     ledger: Ledger
     lock_timeout: float
+    layout_setting: str = "auto"
+
+    @cached_property
+    def layout(self) -> Layout:
+        return resolve_layout(self.directory, self.layout_setting)
+
+    def files(self) -> list[Migration]:
+        return discover_layout(self.directory, self.layout.name)
 
     __repr__ = masked_repr
 
@@ -224,7 +256,7 @@ class _Target:
         return self.ledger.table
 
 
-def _target(settings: Settings | None, lock_timeout: float | None = None) -> _Target:
+def resolve_target(settings: Settings | None, lock_timeout: float | None = None) -> Target:
     # Imported here: resolving the URL may start the embedded server, which only
     # the database-facing commands need.
     from ..embedded import database_url
@@ -233,7 +265,7 @@ def _target(settings: Settings | None, lock_timeout: float | None = None) -> _Ta
     if lock_timeout is not None:
         s = s.with_overrides(lock_timeout=lock_timeout)
     table = parse_table_name(s.migrations_table)
-    return _Target(database_url(s), s.migrations, Ledger(table), s.lock_timeout)
+    return Target(database_url(s), s.migrations, Ledger(table), s.lock_timeout, s.migrations_layout)
 
 
 # -- public API -------------------------------------------------------------------
@@ -245,15 +277,16 @@ def status(settings: Settings | None = None) -> Status:
     >>> status(settings).counts()["pending"]
     2
     """
-    target = _target(settings)
-    files = discover(target.directory)
-    with _database_errors(target), connect(target.url, autocommit=True) as conn:
+    target = resolve_target(settings)
+    files = target.files()
+    with database_errors(target), reading_connection(target) as conn:
         rows = target.ledger.rows(conn)
     return Status(
         target.directory,
         str(target.table),
         describe_target(target.url),
         tuple(entries(files, rows)),
+        target.layout,
     )
 
 
@@ -281,8 +314,8 @@ def up(
     setting; ``lock_retries`` retries a file (or the statement of a
     no-transaction file) that hit it, with a growing pause.
     """
-    target = _target(settings, lock_timeout)
-    files = discover(target.directory)
+    target = resolve_target(settings, lock_timeout)
+    files = target.files()
     version = None
     if to is not None:
         version = resolve_version(to, [m.version for m in files], what="--to")
@@ -309,17 +342,24 @@ def down(
     Runs each file's ``-- querykit:down`` part, newest first, and removes its
     ledger row in the same transaction.
     """
-    target = _target(settings, lock_timeout)
-    files = discover(target.directory)
+    target = resolve_target(settings, lock_timeout)
+    files = target.files()
+
+    floor: list[Entry] = []
 
     def plan(rows: dict[int, LedgerRow]) -> list[Step]:
         version = None
         if to is not None:
             known = sorted({m.version for m in files} | set(rows))
             version = resolve_version(to, known, what="--to", allow_zero=True)
-        return plan_down(entries(files, rows), to=version)
+        found = entries(files, rows)
+        floor[:] = [e for e in [baseline_floor(found, version)] if e is not None]
+        return plan_down(found, to=version)
 
-    return _run("down", target, plan, dry_run, lock_wait, lock_retries, on_progress)
+    result = _run("down", target, plan, dry_run, lock_wait, lock_retries, on_progress)
+    if floor:
+        return replace(result, stopped_at_baseline=floor[0].filename)
+    return result
 
 
 def baseline(
@@ -332,14 +372,14 @@ def baseline(
 
     For a database whose schema already exists; refused once the ledger has rows.
     """
-    target = _target(settings)
-    files = discover(target.directory)
+    target = resolve_target(settings)
+    files = target.files()
     wanted = resolve_version(version, [m.version for m in files], what="baseline version")
     marked = [m for m in files if m.version <= wanted]
     with (
-        _database_errors(target),
+        database_errors(target),
         MigrationLock(target.url, target.table, wait=lock_wait) as lock,
-        _migration_connection(target) as conn,
+        migration_connection(target) as conn,
     ):
         lock.wait_for_orphans(application_name(target.table, "run"), conn.info.backend_pid)
         target.ledger.ensure(conn)
@@ -350,18 +390,7 @@ def baseline(
                 f"the ledger {target.table} already has {len(rows)} row(s), the latest "
                 f"{latest.name}; baseline is only for a database querykit has not migrated yet"
             )
-        lock.ensure_held()
-        with conn.transaction():
-            for m in marked:
-                target.ledger.record(
-                    conn,
-                    m.version,
-                    m.filename,
-                    m.checksum,
-                    kind=KIND_BASELINE,
-                    duration_ms=0.0,
-                    statements=len(m.up),
-                )
+        mark_applied(conn, target, lock, marked)
     return BaselineResult(wanted, tuple(m.filename for m in marked))
 
 
@@ -378,16 +407,16 @@ def repair(
     content. ``accept_changed`` records the new checksum of edited applied
     files; ``forget_missing`` drops ledger rows whose file is gone.
     """
-    target = _target(settings)
-    files = discover(target.directory)
+    target = resolve_target(settings)
+    files = target.files()
     resumable: list[str] = []
     accepted: list[str] = []
     forgotten: list[str] = []
     untouched: list[str] = []
     with (
-        _database_errors(target),
+        database_errors(target),
         MigrationLock(target.url, target.table, wait=lock_wait) as lock,
-        _migration_connection(target) as conn,
+        migration_connection(target) as conn,
     ):
         lock.wait_for_orphans(application_name(target.table, "run"), conn.info.backend_pid)
         ledger = target.ledger
@@ -415,9 +444,36 @@ def repair(
     return RepairResult(tuple(resumable), tuple(accepted), tuple(forgotten), tuple(untouched))
 
 
+def mark_applied(
+    conn: psycopg.Connection[Any], target: Target, lock: MigrationLock, marked: list[Migration]
+) -> None:
+    """Record ``marked`` as applied without running them (baseline, adopt), in one transaction."""
+    lock.ensure_held()
+    with conn.transaction():
+        for m in marked:
+            target.ledger.record(
+                conn,
+                m.version,
+                m.filename,
+                m.checksum,
+                kind=KIND_BASELINE,
+                duration_ms=0.0,
+                statements=len(m.parsed.up),
+            )
+
+
 def new(name: str, settings: Settings | None = None) -> Path:
     """Create the next migration file from a short template; see :func:`files.new_migration`."""
     s = settings if settings is not None else load_settings()
+    if s.migrations.is_dir():
+        layout = resolve_layout(s.migrations, s.migrations_layout)
+        if layout.name != "querykit":
+            raise MigrationFileError(
+                f"{display_path(s.migrations)} follows {layout.name}'s layout ({layout.reason}); "
+                f"querykit migrate new writes querykit's own format: create the migration with "
+                f"{layout.name}'s tooling, or by hand in its layout",
+                path=str(s.migrations),
+            )
     return new_migration(s.migrations, name)
 
 
@@ -425,7 +481,7 @@ def new(name: str, settings: Settings | None = None) -> Path:
 
 
 @contextmanager
-def _database_errors(target: _Target) -> Iterator[None]:
+def database_errors(target: Target) -> Iterator[None]:
     """A psycopg error outside any migration statement: the ledger or lock queries failed."""
     try:
         yield
@@ -440,18 +496,22 @@ def _database_errors(target: _Target) -> Iterator[None]:
         ) from exc
 
 
+def reading_connection(target: Target) -> psycopg.Connection[Any]:
+    """A connection for reading the ledger (status, dry runs); no prepared statements."""
+    return connect(target.url, autocommit=True, prepare_threshold=None)
+
+
 @contextmanager
-def _migration_connection(target: _Target) -> Iterator[psycopg.Connection[Any]]:
+def migration_connection(target: Target) -> Iterator[psycopg.Connection[Any]]:
+    # Never a server-side prepared statement: through a pooler, another client's
+    # connection may already hold one of the same name (42P05).
     conn = connect(
-        target.url, autocommit=True, application_name=application_name(target.table, "run")
+        target.url,
+        autocommit=True,
+        prepare_threshold=None,
+        application_name=application_name(target.table, "run"),
     )
     try:
-        if conn.info.server_version >= 140000:
-            conn.execute(
-                sql.SQL("SET client_connection_check_interval = {}").format(
-                    sql.Literal(f"{_CLIENT_CHECK_MS}ms")
-                )
-            )
         yield conn
     finally:
         conn.close()
@@ -459,7 +519,7 @@ def _migration_connection(target: _Target) -> Iterator[psycopg.Connection[Any]]:
 
 def _run(
     direction: Literal["up", "down"],
-    target: _Target,
+    target: Target,
     plan: Callable[[dict[int, LedgerRow]], list[Step]],
     dry_run: bool,
     lock_wait: float,
@@ -474,21 +534,22 @@ def _run(
         )
 
     if dry_run:
-        with _database_errors(target), connect(target.url, autocommit=True) as conn:
+        with database_errors(target), reading_connection(target) as conn:
             return result(plan(target.ledger.rows(conn)), [])
 
     def waiting(message: str) -> None:
         emit(Progress("waiting", message))
 
     with (
-        _database_errors(target),
+        database_errors(target),
         MigrationLock(target.url, target.table, wait=lock_wait, on_wait=waiting) as lock,
-        _migration_connection(target) as conn,
+        migration_connection(target) as conn,
     ):
         lock.wait_for_orphans(application_name(target.table, "run"), conn.info.backend_pid)
-        if direction == "up":  # down, with no ledger yet, has nothing to revert
-            target.ledger.ensure(conn)
+        # Planned first: a file that cannot run leaves no ledger behind in a new database.
         steps = plan(target.ledger.rows(conn))
+        if direction == "up" and steps:  # down, with no ledger yet, has nothing to revert
+            target.ledger.ensure(conn)
         runner = _Runner(conn, target, lock, lock_retries, emit)
         done = [runner.run(step) for step in steps]
     return result(steps, done)
@@ -498,7 +559,7 @@ class _Runner:
     def __init__(
         self,
         conn: psycopg.Connection[Any],
-        target: _Target,
+        target: Target,
         lock: MigrationLock,
         retries: int,
         emit: ProgressCallback,
@@ -509,9 +570,11 @@ class _Runner:
         self.retries = retries
         self.emit = emit
         self.encoding = conn.info.encoding
-        ms = max(1, round(target.lock_timeout * 1000))
-        self.set_local = sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{ms}ms"))
-        self.set_session = sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{ms}ms"))
+        self.table = str(target.table)
+        self.session = session_setup(target.lock_timeout, conn.info.server_version)
+        conn.execute(self.session)
+        self.fresh = True
+        self.role_changed = False
         conn.add_notice_handler(self._notice)
         self._current: str | None = None
 
@@ -531,6 +594,7 @@ class _Runner:
             mode = f" at statement {step.start + 1} of {len(step.statements)}{mode}"
         self.emit(Progress("start", f"{verb} {m.filename}{mode} ...", m.filename))
         started = time.perf_counter()
+        self._clean_session(step)
         try:
             if step.transactional:
                 retries = self._transactional(step, started)
@@ -552,27 +616,28 @@ class _Runner:
             retries,
         )
 
+    def _clean_session(self, step: Step) -> None:
+        """Each file starts from a fresh session, as under psql: what the last one SET is gone.
+
+        After a file of plain DDL and DML (most files) the session is still clean, and
+        the reset's two round trips are skipped.
+        """
+        if not self.fresh:
+            self.conn.execute("DISCARD ALL")
+            self.conn.execute(self.session)
+        self.fresh = all(s.keeps_session for s in step.statements)
+        self.role_changed = False
+
     def _transactional(self, step: Step, started: float) -> int:
-        m = step.migration
         attempt = 0
         while True:
             try:
                 with self.conn.transaction():
-                    self.conn.execute(self.set_local)
                     for statement in step.statements:
                         self._execute(step, statement)
-                    if step.direction == "up":
-                        self.ledger.record(
-                            self.conn,
-                            m.version,
-                            m.filename,
-                            m.checksum,
-                            kind=KIND_TRANSACTION,
-                            duration_ms=(time.perf_counter() - started) * 1000,
-                            statements=len(m.up),
-                        )
-                    else:
-                        self.ledger.delete(self.conn, m.version)
+                    if any(s.sets_role for s in step.statements):
+                        self.conn.execute(_RESET_ROLE)  # write the ledger as the runner's role
+                    self._write_ledger(step, started)
                 return attempt
             except MigrationFailed as exc:
                 if not self._retry(exc, attempt):
@@ -581,11 +646,28 @@ class _Runner:
             except psycopg.Error as exc:  # COMMIT itself failed, e.g. a deferred constraint
                 raise _commit_failed(step, exc) from exc
 
+    def _write_ledger(self, step: Step, started: float) -> None:
+        m = step.migration
+        try:
+            if step.direction == "up":
+                self.ledger.record(
+                    self.conn,
+                    m.version,
+                    m.filename,
+                    m.checksum,
+                    kind=KIND_TRANSACTION,
+                    duration_ms=(time.perf_counter() - started) * 1000,
+                    statements=len(m.up),
+                )
+            else:
+                self.ledger.delete(self.conn, m.version)
+        except psycopg.Error as exc:
+            raise _ledger_failed(step, self.table, exc) from exc
+
     def _statement_by_statement(self, step: Step, started: float) -> int:
         m = step.migration
         if step.direction == "up" and not step.resume:
             self.ledger.start(self.conn, m.version, m.filename, m.checksum, len(m.up))
-        self.conn.execute(self.set_session)
         attempts = 0
         for statement in step.statements[step.start :]:
             attempt = 0
@@ -594,25 +676,58 @@ class _Runner:
                 try:
                     self._execute(step, statement)
                     break
-                except MigrationFailed as exc:
+                except _StatementFailed as exc:
                     if self._retry(exc, attempt):
                         attempt += 1
                         continue
                     if step.direction == "up":
-                        self._record_failure(m, statement.index - 1, str(exc))
-                    raise
+                        self._record_failure(m, statement.index - 1, exc.cause)
+                    raise self._with_leftovers(exc, statement) from exc.__cause__
             attempts += attempt
+            self.role_changed = self.role_changed or statement.sets_role
             if step.direction == "up":
-                self.ledger.progress(self.conn, m.version, statement.index)
-        if step.direction == "up":
-            self.ledger.finish(self.conn, m.version, (time.perf_counter() - started) * 1000)
-        else:
-            self.ledger.delete(self.conn, m.version)
+                with self._as_runner():
+                    self.ledger.progress(self.conn, m.version, statement.index, statement.sha256)
+        with self._as_runner():
+            if step.direction == "up":
+                self.ledger.finish(self.conn, m.version, (time.perf_counter() - started) * 1000)
+            else:
+                self.ledger.delete(self.conn, m.version)
         return attempts
+
+    @contextmanager
+    def _as_runner(self) -> Iterator[None]:
+        """Write the ledger as the runner's own role, after a statement did SET ROLE."""
+        if not self.role_changed:
+            yield
+            return
+        row = self.conn.execute(_CURRENT_ROLE).fetchone()
+        assert row is not None
+        self.conn.execute(_RESET_ROLE)
+        try:
+            yield
+        finally:
+            self.conn.execute(
+                sql.SQL("SET SESSION AUTHORIZATION {}; SET ROLE {}").format(
+                    sql.Literal(row[0]), sql.Literal(row[1])
+                )
+            )
+
+    def _with_leftovers(self, exc: _StatementFailed, statement: Statement) -> _StatementFailed:
+        """Say so when the failed statement left an INVALID index behind."""
+        left = self._invalid_leftovers(statement)
+        if not left:
+            return exc
+        left_behind = (
+            f"the failed statement left the INVALID index {', '.join(left)} behind, which the "
+            "next run of querykit migrate up drops before it tries again"
+        )
+        rest = exc.outcome.removeprefix(f"{_NOTHING_APPLIED}; ")
+        return exc.with_outcome(f"{left_behind}; {rest}")
 
     def _record_failure(self, m: Migration, done: int, error: str) -> None:
         # If the connection is gone, the row reads "interrupted", which resumes too.
-        with contextlib.suppress(psycopg.Error):
+        with contextlib.suppress(psycopg.Error), self._as_runner():
             if done == 0:  # nothing applied: the file is simply pending again
                 self.ledger.delete(self.conn, m.version)
             else:
@@ -635,16 +750,17 @@ class _Runner:
         return True
 
     def _execute(self, step: Step, statement: Statement) -> None:
+        """Run one statement; its failure becomes a :class:`_StatementFailed` naming file:line."""
         try:
             self.conn.execute(statement.text.encode(self.encoding))
         except psycopg.Error as exc:
             raise _statement_failed(step, statement, exc) from exc
 
-    def _drop_invalid_leftovers(self, statement: Statement) -> None:
-        """Drop the INVALID index a failed CONCURRENTLY attempt left, before trying again."""
+    def _invalid_leftovers(self, statement: Statement) -> list[str]:
+        """The INVALID indexes a failed CONCURRENTLY attempt of ``statement`` left behind."""
         target = statement.concurrent_index
         if target is None:
-            return
+            return []
         relation = sql.Identifier(
             *((target.schema, target.relation) if target.schema else (target.relation,))
         ).as_string(self.conn)
@@ -654,7 +770,14 @@ class _Runner:
         else:
             query = _INVALID_REINDEX
             params = {"rel": relation, "is_index": target.reindex_index, "name": target.relation}
-        for (name,) in self.conn.execute(query, params).fetchall():
+        try:
+            return [name for (name,) in self.conn.execute(query, params).fetchall()]
+        except psycopg.Error:
+            return []  # the connection is gone: the next run looks again
+
+    def _drop_invalid_leftovers(self, statement: Statement) -> None:
+        """Drop the INVALID index a failed CONCURRENTLY attempt left, before trying again."""
+        for name in self._invalid_leftovers(statement):
             self.conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(name)))
             self.emit(
                 Progress(
@@ -686,30 +809,65 @@ def _ms(ms: float) -> str:
     return f"{ms:.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
 
 
-def _snippet(text: str, limit: int = 160) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+_NOTHING_APPLIED = "nothing of this file was applied"
+# Resets what a file may have done with SET ROLE / SET SESSION AUTHORIZATION.
+_RESET_ROLE = "RESET SESSION AUTHORIZATION; RESET ROLE"
+_CURRENT_ROLE = "SELECT current_setting('session_authorization'), current_setting('role')"
+
+
+def session_setup(lock_timeout: float, server_version: int) -> sql.Composed:
+    """What every file's session starts with: the lock timeout, and dead-client detection."""
+    ms = max(1, round(lock_timeout * 1000))
+    parts = [sql.SQL("SET lock_timeout = {}").format(sql.Literal(f"{ms}ms"))]
+    if server_version >= 140000:
+        parts.append(
+            sql.SQL("SET client_connection_check_interval = {}").format(
+                sql.Literal(f"{_CLIENT_CHECK_MS}ms")
+            )
+        )
+    return sql.SQL("; ").join(parts)
+
+
+class _StatementFailed(MigrationFailed):
+    """A statement failed: ``cause`` is the server's error where it happened (what the ledger
+    keeps), ``outcome`` what became of the file and what to do (said once, to the user)."""
+
+    def __init__(
+        self, cause: str, outcome: str, *, path: str, line: int, sqlstate: str | None
+    ) -> None:
+        super().__init__(f"{cause}; {outcome}", path=path, line=line, sqlstate=sqlstate)
+        self.cause = cause
+        self.outcome = outcome
+
+    def with_outcome(self, outcome: str) -> _StatementFailed:
+        assert self.path is not None and self.line is not None
+        return _StatementFailed(
+            self.cause, outcome, path=self.path, line=self.line, sqlstate=self.sqlstate
+        )
 
 
 _PLPGSQL_LINE = re.compile(r"inline_code_block line (\d+)")
 
 
-def _statement_failed(step: Step, statement: Statement, exc: psycopg.Error) -> MigrationFailed:
+def _statement_failed(step: Step, statement: Statement, exc: psycopg.Error) -> _StatementFailed:
     """The server's error as file:line:column, the statement, the SQLSTATE and what to do."""
     m = step.migration
+    path, text = m.path, m.text
+    if step.direction == "down" and m.down_path is not None and m.down_text is not None:
+        path, text = m.down_path, m.down_text  # diesel, sqlx, golang-migrate: a file of its own
     diag = exc.diag
     line, column = statement.line, statement.column
     position = diag.statement_position
     context = diag.context
     if position and position.isdigit():
-        line, column = line_column(m.text, statement.offset + int(position) - 1)
+        line, column = line_column(text, statement.offset + int(position) - 1)
     elif statement.do_body_line is not None and context:
         found = _PLPGSQL_LINE.search(context)
         if found:
             line, column = statement.do_body_line + int(found[1]) - 1, 1
     message = diag.message_primary or str(exc).strip()
     code = f" {exc.sqlstate}" if exc.sqlstate else ""
-    parts = [f"{display_path(m.path)}:{line}:{column}: {diag.severity or 'ERROR'}{code}: {message}"]
+    parts = [f"{display_path(path)}:{line}:{column}: {diag.severity or 'ERROR'}{code}: {message}"]
     for label, value in (
         ("DETAIL", diag.message_detail),
         ("HINT", diag.message_hint),
@@ -720,39 +878,56 @@ def _statement_failed(step: Step, statement: Statement, exc: psycopg.Error) -> M
     total = len(step.statements)
     parts.append(
         f"in statement {statement.index} of {total} ({step.direction} part): "
-        f"{_snippet(statement.text)}"
+        f"{snippet(statement.text)}"
     )
+    outcome = []
     if exc.sqlstate == LOCK_NOT_AVAILABLE:
-        parts.append(
+        outcome.append(
             "another session holds a conflicting lock: run again later, or give it more "
             "time with --lock-timeout SECONDS or --lock-retries N"
         )
     if step.transactional and step.direction == "up":
-        parts.append(
-            "nothing of this file was applied (its transaction was rolled back); fix it "
+        outcome.append(
+            f"{_NOTHING_APPLIED} (its transaction was rolled back); fix it "
             "and run querykit migrate up again"
         )
     elif step.transactional:
-        parts.append("the file stays applied (its down transaction was rolled back)")
+        outcome.append("the file stays applied (its down transaction was rolled back)")
     elif step.direction == "up":
         applied = statement.index - 1
-        parts.append(
+        outcome.append(
             f"this file runs outside a transaction: statements 1 to {applied} are applied "
             f"and recorded. Fix the cause, run querykit migrate repair, then querykit "
             f"migrate up resumes at statement {statement.index}"
             if applied
-            else "nothing of this file was applied; fix it and run querykit migrate up again"
+            else f"{_NOTHING_APPLIED}; fix it and run querykit migrate up again"
         )
     else:
-        parts.append(
+        outcome.append(
             "this down part runs outside a transaction: the statements before this one ran, "
             "and the file stays recorded as applied; make them idempotent (IF EXISTS) and "
             "run down again"
         )
-    return MigrationFailed(
+    return _StatementFailed(
         "; ".join(parts),
+        "; ".join(outcome),
         path=str(m.path),
         line=line,
+        sqlstate=exc.sqlstate,
+    )
+
+
+def _ledger_failed(step: Step, table: str, exc: psycopg.Error) -> MigrationFailed:
+    """The file's statements ran, but its ledger row could not be written: say that."""
+    m = step.migration
+    what = "recording" if step.direction == "up" else "removing"
+    undone = "applied" if step.direction == "up" else "reverted"
+    return MigrationFailed(
+        f"{display_path(m.path)}: its statements ran, but {what} it in the ledger {table} "
+        f"failed: {exc.sqlstate or ''} {' '.join((exc.diag.message_primary or str(exc)).split())}; "
+        f"nothing of this file was {undone} (its transaction was rolled back). Check that the "
+        f"role running querykit migrate may write {table}, then run again",
+        path=str(m.path),
         sqlstate=exc.sqlstate,
     )
 
@@ -778,21 +953,25 @@ def render_plan(result: RunResult) -> str:
         f"-- querykit migrate {result.direction}: {verb} {len(result.steps)} file(s), "
         f"ledger {result.table}"
     ]
-    for step in result.steps:
+    for number, step in enumerate(result.steps):
         m = step.migration
         statements = step.statements[step.start :]
         out.append("")
         if step.transactional:
             out.append(f"-- {m.filename}: one transaction, {len(statements)} statement(s)")
-            out.append("BEGIN;")
-            out.append(f"SET LOCAL lock_timeout = '{ms}ms';")
         else:
             resume = f", resuming at statement {step.start + 1}" if step.start else ""
             out.append(
                 f"-- {m.filename}: no transaction, statement by statement{resume}; "
                 "progress recorded after each"
             )
+        previous = result.steps[number - 1].statements if number else ()
+        if not all(s.keeps_session for s in previous):
+            out.append("DISCARD ALL;  -- the file before changed the session: a fresh one")
+        if not number or not all(s.keeps_session for s in previous):
             out.append(f"SET lock_timeout = '{ms}ms';")
+        if step.transactional:
+            out.append("BEGIN;")
         out.extend(f"{s.text};" for s in statements)
         ledger = "record" if step.direction == "up" else "delete"
         out.append(f"-- {ledger} version {m.version} in {result.table}")

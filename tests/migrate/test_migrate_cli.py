@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -63,7 +65,7 @@ def test_exit_codes_and_progress_of_up_status_verify_and_down(
     assert up.stdout == "applied 2 migration(s)\n"
 
     again = run_querykit("migrate", "up", "-q", *url, cwd=project_dir)
-    assert (again.returncode, again.stdout, again.stderr) == (4, "", "")
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
 
     status = run_querykit("migrate", "status", "--json", *url, cwd=project_dir)
     assert status.returncode == 0, status.stderr
@@ -78,7 +80,7 @@ def test_exit_codes_and_progress_of_up_status_verify_and_down(
     assert [d["name"] for d in json.loads(down.stdout)["done"]] == ["0002_posts.sql"]
     assert run_querykit("migrate", "down", "--to", "0", *url, cwd=project_dir).returncode == 0
     nothing = run_querykit("migrate", "down", *url, cwd=project_dir)
-    assert nothing.returncode == 4 and "nothing to revert" in nothing.stdout
+    assert nothing.returncode == 0 and "nothing to revert" in nothing.stdout
 
 
 def test_exit_codes_of_refusals_failures_and_usage_errors(
@@ -98,9 +100,9 @@ def test_exit_codes_of_refusals_failures_and_usage_errors(
     bad_to = run_querykit("migrate", "up", "--to", "9", *url, cwd=project_dir)
     assert bad_to.returncode == 2 and "--to 9: no migration has version 9" in bad_to.stderr
 
-    bad_name = write(project_dir, "2_oops.sql", "SELECT 1;\n")
+    bad_name = write(project_dir, "V2__oops.sql", "SELECT 1;\n")
     named = run_querykit("migrate", "up", *url, cwd=project_dir)
-    assert named.returncode == 2 and "2_oops.sql: version 2 has 1 digits" in named.stderr
+    assert named.returncode == 2 and "V2__oops.sql: not a migration file name" in named.stderr
     bad_name.unlink()
 
     typo = write(project_dir, "0002_typo.sql", "SELECT 1;\nSELEC 2;\n")
@@ -133,7 +135,7 @@ def test_exit_codes_of_refusals_failures_and_usage_errors(
     assert not table_exists(db, "tags")
 
     assert run_querykit("migrate", "baseline", "1", *url, cwd=project_dir).returncode == 3
-    assert run_querykit("migrate", "repair", *url, cwd=project_dir).returncode == 4
+    assert run_querykit("migrate", "repair", *url, cwd=project_dir).returncode == 0
 
 
 def test_new_and_baseline_through_the_cli(project_dir: Path, database_url: str) -> None:
@@ -166,7 +168,9 @@ def test_eight_concurrent_runners_apply_each_file_exactly_once(
             f"INSERT INTO effects VALUES ('{n:04d}');\nSELECT pg_sleep(0.05);\n",
         )
     procs = [
-        popen_querykit("migrate", "up", "--database-url", database_url, cwd=project_dir)
+        popen_querykit(
+            "migrate", "up", "--exit-code", "--database-url", database_url, cwd=project_dir
+        )
         for _ in range(8)
     ]
     results = [(p.wait(timeout=120), p.stderr.read() if p.stderr else "") for p in procs]
@@ -246,3 +250,42 @@ def test_sigkill_in_a_no_transaction_file_resumes_after_the_last_completed_state
 def test_every_command_has_help(project_dir: Path, command: str) -> None:
     shown = run_querykit("migrate", command, "--help", cwd=project_dir)
     assert shown.returncode == 0 and "Usage:" in shown.stdout
+
+
+_MODULES_AFTER = """
+import sys
+from querykit.cli import app
+sys.argv = ["querykit", *sys.argv[1:]]
+try:
+    app()
+except SystemExit:
+    pass
+heavy = ("sqlalchemy", "psycopg", "pglast", "querykit.migrate", "querykit.db")
+print(",".join(m for m in heavy if m in sys.modules), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "loaded"),
+    [
+        (["--help"], ""),
+        (["migrate", "--help"], ""),
+        (["migrate", "up", "--help"], ""),
+        (["migrate", "status"], "psycopg,pglast,querykit.migrate"),
+    ],
+)
+def test_the_cli_loads_only_what_a_command_needs(
+    project_dir: Path, database_url: str, args: list[str], loaded: str
+) -> None:
+    """Start-up time is import time: --help loads no database code, status no query builder."""
+    if args[-1] == "status":
+        write(project_dir, "0001_a.sql", "SELECT 1;\n")
+        args = [*args, "--database-url", database_url]
+    done = subprocess.run(
+        [sys.executable, "-c", _MODULES_AFTER, *args],
+        cwd=project_dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stderr.splitlines()[-1] == loaded, done.stderr

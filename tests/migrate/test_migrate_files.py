@@ -26,37 +26,57 @@ def test_files_sort_by_version_number_not_by_name(write: Write, mig_dir: Path) -
     assert {m.scheme for m in found} == {Scheme.SEQUENTIAL}
 
 
-def test_missing_directory_holds_no_migrations(tmp_path: Path) -> None:
-    assert discover(tmp_path / "nope") == []
+def test_a_missing_directory_is_an_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(MigrationFileError, match=r"migrations directory .*/nope does not exist"):
+        discover(tmp_path / "nope")
 
 
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("1_short.sql", "has 1 digits"),
-        ("add_users.sql", "not a migration file name"),
-        ("0001-add.sql", "not a migration file name"),
-        ("0001_.sql", "not a migration file name"),
-        ("20241301120000_bad_month.sql", "not a valid YYYYMMDDHHMMSS timestamp"),
-    ],
-)
-def test_bad_file_names_are_errors(write: Write, mig_dir: Path, name: str, expected: str) -> None:
-    write(name, "SELECT 1;")
-    with pytest.raises(MigrationFileError, match=expected):
+def test_real_world_names_and_versions_are_accepted(write: Write, mig_dir: Path) -> None:
+    """diesel's all-zero version, 60-63 "seconds", free-text names, any width of digits."""
+    names = [
+        "00000000000000_diesel_initial_setup.sql",
+        "20191115182353_Add email notifications to crate owners.sql",
+        "20200101120060_leap_second_like.sql",
+        "20200101120063_sixty_three.sql",
+        "1_init.sql",
+        "0002_second.sql",
+        "10_tenth.sql",
+    ]
+    for name in names:
+        write(name, "SELECT 1;")
+    found = discover(mig_dir)
+    assert [m.version for m in found] == [
+        0,
+        1,
+        2,
+        10,
+        20191115182353,
+        20200101120060,
+        20200101120063,
+    ]
+    assert found[4].name == "Add email notifications to crate owners"
+    assert [m.scheme for m in found][:2] == [Scheme.TIMESTAMP, Scheme.SEQUENTIAL]
+
+
+def test_every_bad_name_is_reported_at_once(write: Write, mig_dir: Path) -> None:
+    for name in ["add_users.sql", "0001-add.sql", "0003_.sql", "V4__flyway.sql", "0005_ok.sql"]:
+        write(name, "SELECT 1;")
+    with pytest.raises(MigrationFileError) as caught:
         discover(mig_dir)
-
-
-def test_a_directory_uses_one_scheme(write: Write, mig_dir: Path) -> None:
-    write("0001_a.sql", "SELECT 1;")
-    write("20240101120000_b.sql", "SELECT 2;")
-    with pytest.raises(MigrationFileError, match="mixes numbering schemes"):
-        discover(mig_dir)
+    message = str(caught.value)
+    assert message.startswith("4 problem(s) with migration file names: ")
+    for name in ["add_users.sql", "0001-add.sql", "0003_.sql", "V4__flyway.sql"]:
+        assert f"{name}: not a migration file name; name migration files <version>_<name>.sql" in (
+            message
+        )
+    assert "0005_ok.sql" not in message
 
 
 def test_two_files_may_not_share_a_version(write: Write, mig_dir: Path) -> None:
     write("0001_a.sql", "SELECT 1;")
-    write("00001_b.sql", "SELECT 2;")
-    with pytest.raises(MigrationFileError, match="version 1 is also used"):
+    write("1_b.sql", "SELECT 2;")
+    write("0002_c.sql", "SELECT 3;")
+    with pytest.raises(MigrationFileError, match=r"0001_a\.sql and 1_b\.sql share version 1"):
         discover(mig_dir)
 
 
@@ -272,3 +292,23 @@ def test_ledger_table_names_read_like_postgresql(value: str, expected: LedgerTab
 def test_bad_ledger_table_names_are_config_errors(value: str) -> None:
     with pytest.raises(ConfigError, match="is not a table name"):
         parse_table_name(value)
+
+
+@pytest.mark.parametrize(
+    ("sql", "keeps"),
+    [
+        ("CREATE TABLE t (a int)", True),
+        ("CREATE INDEX i ON t (a)", True),
+        ("INSERT INTO t VALUES (1)", True),
+        ("CREATE TEMP TABLE tmp (a int)", False),
+        ("SET search_path = other", False),
+        ("SET LOCAL lock_timeout = '1s'", False),
+        ("SELECT set_config('timezone', 'UTC', false)", False),
+        ("DO $$ BEGIN PERFORM 1; END $$", False),
+        ("PREPARE p AS SELECT 1", False),
+    ],
+)
+def test_which_statements_leave_the_session_clean(write: Write, sql: str, keeps: bool) -> None:
+    """After a file of such statements only, the next file needs no session reset."""
+    m = load_migration(write("0001_a.sql", sql + ";\n"))
+    assert m.up[0].keeps_session is keeps
