@@ -27,6 +27,7 @@ from ._common import (
     QuietOpt,
     VerboseOpt,
 )
+from .migrate_diff import diff
 from .migrate_lint import StrictOpt, lint
 
 app = typer.Typer(
@@ -187,6 +188,7 @@ def lint_pending(settings: Settings, *, strict: bool, report: Callable[[str], No
 
 
 app.command()(lint)
+app.command()(diff)
 
 
 @app.command()
