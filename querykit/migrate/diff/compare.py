@@ -9,7 +9,7 @@ its table, kind and columns (or its name) is one ``changed``, not a drop plus an
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 import psycopg
@@ -153,6 +153,7 @@ def _columns(
                 and old.generated is None
                 and same_default(new.type, a, b)
             ):
+                new = replace(new, default=a)  # equal on the server: nothing for a draft to do
                 continue
             diffs.append(f"{f.name} {_shown(f.name, a)} → {_shown(f.name, b)}")
         if diffs:

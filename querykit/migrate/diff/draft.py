@@ -81,7 +81,9 @@ class Draft:
 
 
 def _ident(name: str) -> str:
-    return ".".join(sql.Identifier(part).as_string(None) for part in name.split("."))
+    """Quoted only where PostgreSQL needs it (SQLAlchemy's preparer knows the reserved words)."""
+    quote = _DIALECT.identifier_preparer.quote
+    return ".".join(quote(part) for part in name.split("."))
 
 
 def _literal(value: str) -> str:
