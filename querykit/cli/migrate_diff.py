@@ -46,9 +46,10 @@ def diff(
 ) -> None:
     """Compare the migrated schema with schema.py, object by object, in the catalog's terms.
 
-    Two scratch databases are built on the server of --database-url (or the
-    embedded one; the role needs CREATEDB): one with every migration applied,
-    one with schema.py created by SQLAlchemy. Both are dropped afterwards.
+    Two scratch databases are built on the server of --database-url (or on the
+    embedded one, also when that role may not create databases): one with every
+    migration applied, one with schema.py created by SQLAlchemy. Both are
+    dropped afterwards.
     """
     command = Common(database_url, config, json, quiet, verbose)
     with command.errors():

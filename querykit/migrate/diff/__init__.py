@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from ..._conninfo import connect, describe_target
 from ...errors import MigrationError, QueryKitError
@@ -87,7 +90,8 @@ def diff(
         )
     excluded = frozenset({settings.migrations_table, settings.migrations_table.split(".")[-1]})
     migrations = discover(settings.migrations)
-    with Shadow(settings) as shadow:
+    with ExitStack() as stack:
+        shadow = _scratch(stack, settings)
         if migrations:
             shadow.apply_through(migrations[-1].version)
         with connect(shadow.url, autocommit=True) as conn:
@@ -98,7 +102,7 @@ def diff(
                 changes = compare(live, history, same_default_on(conn))
             return DiffResult(changes, describe_target(database_url), "migrations")
         metadata = schema_metadata(settings)
-        with Shadow(settings) as desired:
+        with Shadow(settings, server_url=shadow.server_url) as desired:
             create_desired(desired.url, metadata, history.extensions)
             with connect(desired.url, autocommit=True) as conn:
                 target = take_snapshot(conn, exclude_tables=excluded)
@@ -112,6 +116,21 @@ def diff(
         result.written = _write(settings.migrations, write, draft)
         result.commented = draft.commented
         return result
+
+
+def _scratch(stack: ExitStack, settings: Settings) -> Shadow:
+    """The shadow on the configured server, or on the embedded one when the role may not CREATE DATABASE."""
+    try:
+        return stack.enter_context(Shadow(settings))
+    except MigrationError as exc:
+        if not isinstance(exc.__cause__, psycopg.errors.InsufficientPrivilege):
+            raise
+    from ...embedded import EmbeddedServer
+
+    url = EmbeddedServer.for_project(settings.project_dir).start().url
+    if url is None:
+        raise MigrationError("the embedded PostgreSQL did not report its URL")
+    return stack.enter_context(Shadow(settings, server_url=url))
 
 
 def close_loop(
