@@ -10,7 +10,6 @@ from typing import Annotated
 
 import typer
 
-from ..migrate import diff as lib
 from ._common import EXIT_REFUSED, Common, ConfigOpt, DatabaseUrlOpt, JsonOpt, QuietOpt, VerboseOpt
 
 
@@ -51,9 +50,11 @@ def diff(
     migration applied, one with schema.py created by SQLAlchemy. Both are
     dropped afterwards.
     """
+    from ..migrate.diff import diff as run_diff  # imported when the command runs: a fast CLI start
+
     command = Common(database_url, config, json, quiet, verbose)
     with command.errors():
-        result = lib.diff(command.settings(), database_url=database, write=write)
+        result = run_diff(command.settings(), database_url=database, write=write)
         if json:
             command.emit_json(result.to_dict())
         else:
