@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 QK     := $(BIN)/querykit
 
-.PHONY: demo test lint typecheck pytest bench clean venv system-deps
+.PHONY: demo test lint typecheck pytest bench clean venv system-deps schema-check
 
 venv: $(STAMP)
 
@@ -29,8 +29,12 @@ demo: $(STAMP)
 	$(QK) migrate up
 	$(BIN)/python demo.py
 
-## test: lint, type-check and run the whole test suite
-test: lint typecheck system-deps pytest
+## test: lint, type-check, check the example's migrations against schema.py, run the whole test suite
+test: lint typecheck system-deps schema-check pytest
+
+# The example app's migrations build exactly what schema.py declares (exit 3 when not).
+schema-check: $(STAMP)
+	$(QK) migrate diff --check
 
 # Debian packages the tests use: pgbouncer, for the test that a transaction-mode
 # pooler is refused by the migration runner; chromium, for the Studio's browser

@@ -75,6 +75,16 @@ def compare(
     return rows
 
 
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    """The median wall time of ``repeats`` calls of a long operation (one call per sample)."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def report(
     title: str, rows: list[Row], baseline: str, target: Mapping[str, float] | None = None
 ) -> None:

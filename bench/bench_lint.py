@@ -16,7 +16,6 @@ plainly, and observed without the rest.
 
 from __future__ import annotations
 
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from querykit.migrate.files import discover
 from querykit.migrate.lint import LintResult, lint, probe_statements
 from querykit.migrate.shadow import with_database
 
-from ._harness import Row, report
+from ._harness import Row, median_seconds, report
 
 NAME = "lint"
 STATIC_FILES = 500
@@ -103,12 +102,7 @@ def _lint_probe_seconds(
 
 
 def _median_seconds(fn: Callable[[], object]) -> float:
-    times = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+    return median_seconds(fn, REPEATS)
 
 
 def _on_clone(admin: str, template: str, work: Callable[[str], object]) -> float:

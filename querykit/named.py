@@ -14,15 +14,11 @@ A module's named queries are
 from __future__ import annotations
 
 import ast
-import contextlib
-import importlib
 import inspect
 import itertools
-import sys
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -31,6 +27,7 @@ import sqlalchemy as sa
 from ._conninfo import connect, describe_target
 from ._execute import database_error
 from ._pool import register_pgvector
+from ._project import import_project_module
 from .compile import CompiledSQL
 from .errors import ConfigError, QueryKitError
 from .query import Query
@@ -55,37 +52,6 @@ class NamedQuery:
     @property
     def target(self) -> str:
         return f"{self.module}:{self.name}"
-
-
-@contextlib.contextmanager
-def _project_on_path(project_dir: Path) -> Iterator[None]:
-    path = str(project_dir)
-    added = path not in sys.path
-    if added:
-        sys.path.insert(0, path)
-    try:
-        yield
-    finally:
-        if added:
-            sys.path.remove(path)
-
-
-def import_project_module(name: str, settings: Settings) -> Any:
-    """Import ``name`` with the project directory on ``sys.path``; errors say which module."""
-    with _project_on_path(settings.project_dir):
-        try:
-            return importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name or name.startswith(f"{exc.name}."):
-                raise ConfigError(
-                    f"cannot import module {name!r} from {settings.project_dir}: not found; "
-                    "check the queries/schema setting or the TARGET"
-                ) from exc
-            raise ConfigError(f"importing {name!r} failed: {exc}") from exc
-        except QueryKitError as exc:
-            raise ConfigError(f"importing {name!r} failed: {exc}") from exc
-        except Exception as exc:  # the user's module raised while importing
-            raise ConfigError(f"importing {name!r} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def load_named(target: str | None, settings: Settings) -> list[NamedQuery]:

@@ -28,6 +28,7 @@ from ._common import (
     QuietOpt,
     VerboseOpt,
 )
+from .migrate_diff import diff
 from .migrate_lint import StrictOpt, lint
 
 if TYPE_CHECKING:
@@ -238,6 +239,7 @@ def lint_pending(settings: Settings, *, strict: bool, report: Callable[[str], No
 
 
 app.command()(lint)
+app.command()(diff)
 
 
 @app.command()

@@ -18,10 +18,10 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
+from .._project import import_project_module
 from ..codecs import sql_type_name
 from ..columns import VectorType, vector
 from ..errors import ConfigError, ValidationError
-from ..named import import_project_module
 from ..relations import Relation, relations_of
 from ..settings import Settings
 from ..vectors import Metric
