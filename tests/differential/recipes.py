@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from sqlalchemy.dialects import postgresql
 
@@ -31,6 +33,18 @@ from tests.tables import Mood, everything, holder, node
 
 E, H, N = everything, holder, node
 H2 = holder.alias("h2")  # the holder a subquery looks up, apart from a LATERAL's outer holder
+
+# -- how many, and how they are drawn -------------------------------------------------
+
+EXAMPLES = int(os.environ.get("QK_DIFF_EXAMPLES", "600"))
+"""Generated examples per test (``QK_DIFF_EXAMPLES=20000`` for a long run)."""
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    derandomize=True,  # the same examples every run: a failure reproduces
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 # -- values that collide ----------------------------------------------------------------
 

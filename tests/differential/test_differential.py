@@ -19,73 +19,18 @@ from __future__ import annotations
 
 import enum
 import json
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
-from psycopg import sql as pgsql
+from hypothesis import given
 
 import querykit
-from querykit._conninfo import connect
-from tests.conftest import with_dbname
 from tests.differential import recipes
 from tests.sqlassert import check_against_core
-from tests.tables import metadata
 
-EXAMPLES = int(os.environ.get("QK_DIFF_EXAMPLES", "600"))
-SETTINGS = settings(
-    max_examples=EXAMPLES,
-    derandomize=True,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-
-
-@pytest.fixture(scope="module")
-def diff_url(pg_server_url: str, template_db: str) -> Iterator[str]:
-    """One database for the module: the test tables, seeded once (nothing changes them)."""
-    name = f"qk_diff_{os.getpid()}"
-    ident = pgsql.Identifier(name)
-    with connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(
-            pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, pgsql.Identifier(template_db))
-        )
-    url = with_dbname(pg_server_url, name)
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as c:
-        metadata.create_all(c)
-        for table, rows in recipes.seed_rows().items():
-            c.execute(metadata.tables[table].insert(), rows)
-    engine.dispose()
-    yield url
-    with connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-
-
-@pytest.fixture(scope="module")
-def db(diff_url: str) -> Iterator[querykit.Database]:
-    with querykit.connect(diff_url, max_size=2) as database:
-        yield database
-
-
-@pytest.fixture(scope="module")
-def engine(diff_url: str) -> Iterator[sa.Engine]:
-    eng = sa.create_engine(diff_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture(scope="module")
-def simple(diff_url: str) -> Iterator[psycopg.Connection[Any]]:
-    """A plain connection: a statement without parameters goes over the simple protocol."""
-    with psycopg.connect(diff_url, autocommit=True, prepare_threshold=None) as conn:
-        yield conn
+SETTINGS = recipes.SETTINGS  # QK_DIFF_EXAMPLES sets the number of examples (600)
+SEED = recipes.seed_rows
 
 
 def norm(value: Any) -> Any:

@@ -8,23 +8,17 @@ strategies must return exactly the same nested lists, in the same order.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
-from psycopg import sql as pgsql
 
 import querykit as qk
 from querykit import find_many, include
-from querykit._conninfo import connect
-from tests.conftest import with_dbname
-from tests.differential.test_differential import SETTINGS
-from tests.tables import author, comment, metadata, post, post_tag, tag
+from tests.differential.recipes import SETTINGS
+from tests.tables import author, comment, post, post_tag, tag
 
 NAMES = ["a", "b", "ab", "it's"]
 SCORES = [0, 1, 2, 3]
@@ -56,38 +50,7 @@ def blog_rows() -> dict[str, list[dict[str, Any]]]:
     }
 
 
-@pytest.fixture(scope="module")
-def blog_url(pg_server_url: str, template_db: str) -> Iterator[str]:
-    name = f"qk_diff_blog_{os.getpid()}"
-    ident = pgsql.Identifier(name)
-    with connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(
-            pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, pgsql.Identifier(template_db))
-        )
-    url = with_dbname(pg_server_url, name)
-    engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    with engine.begin() as c:
-        metadata.create_all(c)
-        for table, rows in blog_rows().items():
-            c.execute(metadata.tables[table].insert(), rows)
-    engine.dispose()
-    yield url
-    with connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-
-
-@pytest.fixture(scope="module")
-def blog_db(blog_url: str) -> Iterator[qk.Database]:
-    with qk.connect(blog_url, max_size=2) as database:
-        yield database
-
-
-@pytest.fixture(scope="module")
-def blog_engine(blog_url: str) -> Iterator[sa.Engine]:
-    eng = sa.create_engine(blog_url.replace("postgresql://", "postgresql+psycopg://", 1))
-    yield eng
-    eng.dispose()
+SEED = blog_rows
 
 
 @dataclass(frozen=True)
@@ -211,7 +174,7 @@ def oracle(
 @SETTINGS
 @given(top=levels("author"), strategy=st.sampled_from(["json", "batched"]))
 def test_nested_queries_agree_with_plain_core(
-    top: Level, strategy: str, blog_db: qk.Database, blog_engine: sa.Engine
+    top: Level, strategy: str, db: qk.Database, engine: sa.Engine
 ) -> None:
     query = find_many(
         author,
@@ -223,6 +186,6 @@ def test_nested_queries_agree_with_plain_core(
         or None,
         strategy=strategy,  # type: ignore[arg-type]
     )
-    with blog_engine.connect() as conn:
+    with engine.connect() as conn:
         expected = oracle(conn, author, top, sa.true())
-    assert blog_db.all(query) == expected
+    assert db.all(query) == expected
