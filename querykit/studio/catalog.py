@@ -73,10 +73,6 @@ class ColumnInfo:
     """For a vector column: the metric of its index (cosine when it has none)."""
 
     @property
-    def sortable(self) -> bool:
-        return self.kind not in ("json", "vector")
-
-    @property
     def ops(self) -> tuple[str, ...]:
         """The filter operators this column accepts, in the order the page shows them."""
         return _OPS[self.kind]

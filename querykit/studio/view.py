@@ -10,6 +10,10 @@ The query string is the view, so a view is a link to share or reload::
 - ``after`` / ``before``: a keyset cursor, the sort value and key of the row
   the page starts after (or ends before). Pages never use OFFSET, so page 500
   costs what page 1 costs: an index range scan of ``PAGE_SIZE + 1`` rows.
+- Sorted by a jsonb or vector column, the cursor holds the key alone: such a
+  value can be 1 MB, too big for a URL, so the query reads it back with a
+  subquery on the row the key names (``(SELECT c FROM t AS cursor_row WHERE id = $1)``,
+  evaluated once per page) and compares against that.
 """
 
 from __future__ import annotations
@@ -46,9 +50,11 @@ from ..errors import ValidationError
 from .catalog import ColumnInfo, TableInfo, parse_value, value_text
 from .cells import CELL_LIMIT
 
-__all__ = ["PAGE_SIZE", "Filter", "View", "parse_view"]
+__all__ = ["BY_REFERENCE", "PAGE_SIZE", "Filter", "View", "parse_view"]
 
 PAGE_SIZE = 50
+BY_REFERENCE = ("json", "vector")
+"""Column kinds a cursor names by row key, not by value: a value can be too big for a URL."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,15 @@ class View:
     # -- the keyset -------------------------------------------------------------
 
     @property
+    def sort_by_reference(self) -> bool:
+        """Whether the cursor names the row instead of carrying its sort value (big kinds)."""
+        return (
+            self.sort is not None
+            and self.sort.kind in BY_REFERENCE
+            and self.sort.name not in self.table.key
+        )
+
+    @property
     def keys(self) -> list[ColumnInfo]:
         """The ORDER BY columns: the sort column, then the primary key (each once)."""
         key_cols = [self.table.columns[name] for name in self.table.key]
@@ -97,8 +112,13 @@ class View:
             return key_cols
         return [self.sort, *(c for c in key_cols if c.name != self.sort.name)]
 
+    @property
+    def cursor_keys(self) -> list[ColumnInfo]:
+        """The columns a cursor carries: the ORDER BY columns, or the key alone (by reference)."""
+        return self.keys[1:] if self.sort_by_reference else self.keys
+
     def cursor_of(self, row: Mapping[str, Any]) -> str:
-        return json.dumps([value_text(row[c.name]) for c in self.keys])
+        return json.dumps([value_text(row[c.name]) for c in self.cursor_keys])
 
     # -- queries ----------------------------------------------------------------
 
@@ -139,7 +159,7 @@ class View:
             info.kind in ("text", "json")
             and info.references is None
             and info.name not in self.table.key
-            and info is not self.sort
+            and (info is not self.sort or self.sort_by_reference)
             and info.name not in self.table.parent_keys
         )
 
@@ -156,16 +176,27 @@ class View:
         return [desc(c.column) if descending else asc(c.column) for c in self.keys]
 
     def _beyond(self, cursor: Sequence[str | None], reverse: bool) -> Condition:
-        keys = self.keys
+        keys = self.cursor_keys
         if len(cursor) != len(keys):
             raise ValidationError(
-                f"the page cursor has {len(cursor)} values; this view orders by "
+                f"the page cursor has {len(cursor)} values; this view pages by "
                 f"{len(keys)} columns ({', '.join(c.name for c in keys)}): start from page 1"
             )
         values = [
             None if t is None else parse_value(c, t) for c, t in zip(keys, cursor, strict=True)
         ]
-        return _after(list(zip(keys, values, strict=True)), self.descending != reverse)
+        pairs = list(zip(keys, values, strict=True))
+        descending = self.descending != reverse
+        if self.sort is not None and self.sort_by_reference:
+            return _after_row(self.sort, self._value_of(pairs), pairs, descending)
+        return _after(pairs, descending)
+
+    def _value_of(self, key: list[tuple[ColumnInfo, Any]]) -> Any:
+        """``(SELECT sort FROM t WHERE key = cursor)``: the cursor row's sort value, in SQL."""
+        assert self.sort is not None
+        row = self.table.table.alias("cursor_row")  # its own name: never correlated to the page
+        found = select(row.c[self.sort.name]).where(*(eq(row.c[c.name], v) for c, v in key))
+        return found.scalar_subquery()
 
     # -- links ------------------------------------------------------------------
 
@@ -212,6 +243,37 @@ def _after(keys: list[tuple[ColumnInfo, Any]], descending: bool) -> Condition:
     return beyond
 
 
+def _after_row(
+    sort: ColumnInfo, value: Any, key: list[tuple[ColumnInfo, Any]], descending: bool
+) -> Condition:
+    """Rows after the cursor row when its sort value is only known to SQL (``value``).
+
+    Whether that value is NULL is decided in SQL, so one condition covers both
+    cases of ``_after`` (ASC NULLS LAST / DESC NULLS FIRST)::
+
+        col > v                                  -- (< going down)
+        OR (col = v AND key > cursor key)
+        OR (col IS NULL AND v IS NOT NULL)       -- (col IS NOT NULL AND v IS NULL going down)
+        OR (col IS NULL AND v IS NULL AND key > cursor key)
+
+    ``v`` is a scalar subquery without correlation: PostgreSQL runs it once per
+    page (an InitPlan), an index lookup on the primary key. A cursor row
+    deleted since reads as NULL: the walk goes on from the NULLs.
+    """
+    col = sort.column
+    rest = _after(key, descending)
+    beyond = lt(col, value) if descending else gt(col, value)
+    tie = and_(eq(col, value), rest)
+    if not sort.nullable:
+        return _both(or_(beyond, tie))
+    nulls = (
+        and_(is_not_null(col), is_null(value))
+        if descending
+        else and_(is_null(col), is_not_null(value))
+    )
+    return _both(or_(beyond, tie, nulls, and_(is_null(col), is_null(value), rest)))
+
+
 def _both(condition: Condition | None) -> Condition:
     """and_/or_ of conditions that are all given: never None."""
     assert condition is not None
@@ -230,12 +292,6 @@ def parse_view(table: TableInfo, params: Iterable[tuple[str, str]]) -> View:
             if text:
                 descending = text.startswith("-")
                 sort = table.column(text.lstrip("-+"))
-                if not sort.sortable:
-                    raise ValidationError(
-                        f"{table.name}.{sort.name} ({sort.sql_type}) cannot be sorted on here; "
-                        "sort by another column",
-                        column=sort.name,
-                    )
         elif name in ("after", "before"):
             cursor = _cursor(text)
             if name == "after":

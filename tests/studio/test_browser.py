@@ -133,6 +133,24 @@ def test_sort_by_cost_descending_matches_sql(
     screenshot(page, "table")
 
 
+def test_sort_by_a_vector_column_pages_by_key(
+    page: Any, studio: RunningStudio, seeded_url: str
+) -> None:
+    """The vector header sorts like any other; the next link's cursor is the key, not 384 floats."""
+    page.goto(f"{studio.base}/t/embedding")
+    page.locator('th[data-col="embedding"] a').click()
+    page.wait_for_url("**sort=embedding**")
+    with psycopg.connect(seeded_url) as conn:  # the oracle: pgvector's btree order, by hand
+        expected = [
+            str(r[0]) for r in conn.execute("SELECT id FROM embedding ORDER BY embedding, id")
+        ]
+    assert cells(page, "id") == expected[:50]
+    page.locator("a[rel=next]").click()
+    page.wait_for_url("**page=2**")
+    assert cells(page, "id") == expected[50:100]
+    assert len(page.url) < 200, page.url
+
+
 def test_a_run_links_to_its_steps(page: Any, studio: RunningStudio, seeded_url: str) -> None:
     page.goto(f"{studio.base}/t/pipeline_run")
     first = page.locator("#rows tbody tr").first

@@ -8,18 +8,21 @@ cursor, must add up to the rows of one ORDER BY in SQL.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from psycopg.types.json import Jsonb
 
 from querykit import (
     InsertQuery,
@@ -34,6 +37,7 @@ from querykit import (
     lte,
     select,
 )
+from querykit._conninfo import connect as pg_connect
 from querykit.errors import ValidationError
 from querykit.studio.catalog import catalog_of, load_catalog
 from querykit.studio.view import PAGE_SIZE, parse_view
@@ -110,8 +114,9 @@ def test_bad_view_input_is_a_clear_error() -> None:
         ValidationError, match=r"status: 'DONE' is not a valid status \(one of PENDING"
     ):
         parse_view(table, [("status.eq", "DONE")]).where()
-    with pytest.raises(ValidationError, match="cannot be sorted"):
-        parse_view(table, [("sort", "metadata")])
+    # sorted by jsonb, the cursor names the row by its key alone
+    with pytest.raises(ValidationError, match=r"has 2 values; this view pages by 1 columns \(id\)"):
+        parse_view(table, [("sort", "metadata"), ("after", '["{}", "run1"]')]).page_query()
     # a value that looks like SQL is only ever a bound parameter
     view = parse_view(table, [("name.contains", "x'; DROP TABLE pipeline_run; --")])
     compiled = view.page_query().to_sql()
@@ -334,3 +339,176 @@ def test_the_package_data_ships_every_template_and_static_file() -> None:
     assert len(files) > 10
     missing = [f for f in files if not any(fnmatch.fnmatch(f, pat) for pat in patterns)]
     assert missing == []
+
+
+# -- sorting by jsonb and vector: the cursor names the row, the query reads its value -------
+
+EXTRA_CONTEXTS = 130
+"""agent_context rows added for the jsonb walks: duplicates and NULLs, beside the 1 MB one."""
+
+
+@pytest.fixture
+def contexts(seeded_url: str) -> Iterator[None]:
+    """agent_context with 132 rows: repeated documents, a third of metadata NULL; removed after."""
+    docs = [{"agent": "a"}, {"agent": "b", "n": 1}, [1, 2], "text", 7, {"agent": "a", "z": None}]
+    rows = [
+        (
+            f"s{i}",
+            Jsonb(docs[i % len(docs)]),
+            None if i % 3 == 0 else Jsonb({"k": i % 5}),
+        )
+        for i in range(EXTRA_CONTEXTS)
+    ]
+    with pg_connect(seeded_url, autocommit=True) as conn:
+        top = conn.execute("SELECT max(id) FROM agent_context").fetchone()
+        assert top is not None
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO agent_context (session, context, metadata) VALUES (%s, %s, %s)", rows
+            )
+        try:
+            yield
+        finally:
+            conn.execute("DELETE FROM agent_context WHERE id > %s", top)
+
+
+def hand_order(url: str, table: str, column: str, descending: bool, where: str = "") -> list[Any]:
+    """The ids of one ``ORDER BY column, id`` written by hand (PostgreSQL's NULL placement)."""
+    direction = "DESC" if descending else "ASC"
+    query = f"SELECT id FROM {table} {where} ORDER BY {column} {direction}, id {direction}"
+    with pg_connect(url) as conn:
+        return [str(r[0]) for r in conn.execute(query)]
+
+
+def walk(db: Any, table: Any, params: list[tuple[str, str]]) -> list[list[str]]:
+    """Every page forward by ``after``; then back by ``before`` from the last, which must agree."""
+    forward: list[list[str]] = []
+    view = parse_view(table, params)
+    while True:
+        page = rows_of(db, view)
+        forward.append([str(r["id"]) for r in page[:PAGE_SIZE]])
+        if len(page) <= PAGE_SIZE:
+            break
+        cursor = view.cursor_of(page[PAGE_SIZE - 1])
+        assert len(cursor) < 100, cursor  # the key alone, never the document or vector
+        view = parse_view(table, [*params, ("after", cursor)])
+    backward = [forward[-1]]
+    first = rows_of(db, view)[0]
+    while True:
+        view = parse_view(table, [*params, ("before", view.cursor_of(first))])
+        page = rows_of(db, view)[:PAGE_SIZE][::-1]
+        if not page:
+            break
+        backward.insert(0, [str(r["id"]) for r in page])
+        first = page[0]
+    assert backward == forward
+    return forward
+
+
+WALKS = [
+    ("pipeline_run", "metadata", FILTER),
+    ("pipeline_run", "-metadata", FILTER),
+    ("embedding", "embedding", []),
+    ("embedding", "-embedding", []),
+    ("agent_context", "context", []),
+    ("agent_context", "-context", []),
+    ("agent_context", "metadata", []),
+    ("agent_context", "-metadata", []),
+]
+
+
+@pytest.mark.parametrize(("table_name", "sort", "params"), WALKS)
+@pytest.mark.usefixtures("contexts")
+def test_jsonb_and_vector_sorts_page_forward_and_back_as_the_sql_order(
+    seeded_url: str, table_name: str, sort: str, params: list[tuple[str, str]]
+) -> None:
+    table = catalog_of(list(metadata.tables.values()), "test").table(table_name)
+    where = (
+        "WHERE name = 'podcast-summary' AND cost >= 100 AND cost <= 160"
+        if table_name == "pipeline_run"
+        else ""
+    )
+    expected = hand_order(seeded_url, table_name, sort.lstrip("-"), sort.startswith("-"), where)
+    assert len(expected) > 2 * PAGE_SIZE
+    with connect(seeded_url) as db:
+        pages = walk(db, table, [*params, ("sort", sort)])
+    assert [i for p in pages for i in p] == expected
+
+
+def page_ids(text: str) -> list[str]:
+    return [json.loads(html.unescape(k))[0] for k in re.findall(r'<tr data-key="([^"]+)"', text)]
+
+
+def link(text: str, rel: str) -> str | None:
+    found = re.search(rf'rel="{rel}" href="([^"]+)"', text)
+    return html.unescape(found.group(1)) if found else None
+
+
+@pytest.mark.usefixtures("contexts")
+@pytest.mark.parametrize("sort", ["context", "-context"])
+def test_a_jsonb_sort_links_pages_with_small_urls(
+    studio: RunningStudio, seeded_url: str, sort: str
+) -> None:
+    """The header is a sort link; next/previous links hold the key, even past the 1 MB row."""
+    client = cookie_client(studio)
+    first = client.get("/t/agent_context")
+    assert 'href="/t/agent_context?sort=context"' in first.text  # the header links the sort
+    expected = hand_order(seeded_url, "agent_context", "context", sort.startswith("-"))
+    with pg_connect(seeded_url) as conn:
+        found = conn.execute("SELECT id FROM agent_context WHERE session = 's-big'").fetchone()
+    assert found is not None
+    big = str(found[0])
+    pages: list[list[str]] = []
+    links: list[str] = []
+    url: str | None = f"/t/agent_context?sort={sort}"
+    while url is not None:
+        response = client.get(url)
+        assert response.status_code == 200, response.text
+        assert "OFFSET" not in response.text.upper()
+        pages.append(page_ids(response.text))
+        url = link(response.text, "next")
+        links += [url] if url else []
+    assert [i for p in pages for i in p] == expected
+    # the page after the 1 MB row: its cursor is its key
+    after_big = client.get(
+        "/t/agent_context", params={"sort": sort, "after": json.dumps([big]), "page": "2"}
+    )
+    start = expected.index(big) + 1
+    assert page_ids(after_big.text) == expected[start : start + PAGE_SIZE]
+    # back from the last page by the previous links: the same pages
+    back: list[list[str]] = [pages[-1]]
+    url = link(response.text, "prev")
+    while url is not None:
+        links.append(url)
+        response = client.get(url)
+        back.insert(0, page_ids(response.text))
+        url = link(response.text, "prev")
+    assert back == pages
+    assert max(len(u) for u in links) < 200, links  # no document in any URL
+
+
+def test_page_500_sorted_by_jsonb_still_uses_no_offset(
+    studio: RunningStudio, seeded_url: str
+) -> None:
+    client = cookie_client(studio)
+    with pg_connect(seeded_url) as conn:
+        expected = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM pipeline_run"
+                " WHERE (metadata, id) > (SELECT metadata, id FROM pipeline_run WHERE id = %s)"
+                " ORDER BY metadata, id LIMIT %s",
+                ("run024950", PAGE_SIZE),
+            )
+        ]
+    after = json.dumps(["run024950"])
+    response = client.get(
+        "/t/pipeline_run", params={"sort": "metadata", "after": after, "page": "500"}
+    )
+    assert response.status_code == 200
+    assert page_ids(response.text) == expected
+    assert "page 500" in response.text
+    shown = html.unescape(response.text)
+    assert "OFFSET" not in shown.upper() and "LIMIT" in shown.upper()
+    assert "FROM pipeline_run AS cursor_row" in shown  # the sort value read by key, in SQL
+    assert len(str(response.url)) < 200
