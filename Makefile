@@ -67,7 +67,7 @@ typecheck: $(STAMP)
 	$(BIN)/pyright --pythonpath $(BIN)/python tests/typing
 
 pytest: $(STAMP)
-	$(BIN)/pytest -q --durations=10
+	$(BIN)/pytest -q -n 2 --dist loadgroup --durations=10
 
 ## bench: querykit next to raw psycopg and SQLAlchemy Core, with ratios
 bench: $(STAMP)

@@ -23,6 +23,9 @@ import pytest
 
 from tests.cli import ROOT, clean_env
 
+# Shares /tmp paths or the Studio's default port with the other README runners: one worker.
+pytestmark = pytest.mark.xdist_group("readme")
+
 README = ROOT / "README.md"
 _EXIT = re.compile(r"^(?P<cmd>.*?\S)\s+#\s*exit (?P<code>\d+):")
 

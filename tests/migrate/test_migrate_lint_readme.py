@@ -13,6 +13,9 @@ import pytest
 from querykit.migrate.lint import LintResult
 from querykit.migrate.lint.rules import readme_table
 
+# Shares /tmp paths or the Studio's default port with the other README runners: one worker.
+pytestmark = pytest.mark.xdist_group("readme")
+
 ROOT = Path(__file__).resolve().parents[2]
 SECTION = "### Linting migrations: `querykit migrate lint`"
 

@@ -14,6 +14,9 @@ import pytest
 
 from .conftest import ROOT
 
+# Shares /tmp paths or the Studio's default port with the other README runners: one worker.
+pytestmark = pytest.mark.xdist_group("readme")
+
 
 def studio_commands() -> list[str]:
     text = (ROOT / "README.md").read_text()
