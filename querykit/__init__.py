@@ -10,6 +10,7 @@ that always show their SQL, execution goes straight to psycopg 3.
 
 import importlib as _importlib
 import sys as _sys
+from importlib import metadata as _metadata
 from types import ModuleType as _ModuleType
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
@@ -309,7 +310,8 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
 
 
-__version__ = "0.1.0"
+__version__: str = _metadata.version("querykit")
+"""The installed distribution's version: pyproject.toml is the one place it is written."""
 
 
 __all__ = [

@@ -20,6 +20,29 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"querykit {version('querykit')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print querykit's version and exit.",
+        callback=_print_version,
+        is_eager=True,
+    ),
+) -> None:
+    """querykit: SQL-first PostgreSQL toolkit. See the README for a tour."""
+
+
 app.add_typer(db.app, name="db")
 app.add_typer(migrate.app, name="migrate")
 app.command("sql")(sql)
