@@ -11,8 +11,8 @@ from pathlib import Path
 
 from psycopg import sql
 
-from querykit._conninfo import connect
 from querykit.embedded import EmbeddedServer
+from querykit.execute.connect import connect
 
 
 @contextlib.contextmanager

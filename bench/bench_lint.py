@@ -24,7 +24,7 @@ from pathlib import Path
 from psycopg import sql
 
 from querykit import load_settings, migrate
-from querykit._conninfo import connect
+from querykit.execute.connect import connect
 from querykit.migrate.files import discover
 from querykit.migrate.lint import LintResult, lint, probe_statements
 from querykit.migrate.shadow import with_database

@@ -26,9 +26,9 @@ from urllib.parse import urlsplit, urlunsplit
 from psycopg import sql
 
 from querykit import load_settings, migrate
-from querykit._conninfo import connect
 from querykit.embedded import bin_dir
 from querykit.errors import EmbeddedError
+from querykit.execute.connect import connect
 
 from ._harness import Row, report
 

@@ -17,34 +17,8 @@ from typing import Any as _Any
 
 if _TYPE_CHECKING:
     from . import migrate
-    from ._execute import QueryRecord
-    from ._index import index_sql
-    from .columns import bit, cuid, halfvec, jsonb, sparsevec, vector
-    from .compile import CompiledSQL, cache_info
-    from .db import Database, Transaction, connect
-    from .db_async import AsyncDatabase, AsyncTransaction, connect_async
-    from .errors import (
-        CompileError,
-        ConfigError,
-        ConnectError,
-        DatabaseError,
-        DecodeError,
-        EmbeddedError,
-        ExecuteError,
-        LockTimeout,
-        MappingError,
-        MigrationError,
-        MigrationFailed,
-        MigrationFileError,
-        MigrationRefused,
-        MultipleResultsError,
-        NoResultError,
-        QueryKitError,
-        SchemaError,
-        ValidationError,
-    )
-    from .functions import avg, count, count_distinct, max, min, sum
-    from .json_ops import (
+    from .build.functions import avg, count, count_distinct, max, min, sum
+    from .build.jsonb import (
         has_all_keys,
         has_any_key,
         has_key,
@@ -55,7 +29,20 @@ if _TYPE_CHECKING:
         json_set,
         jsonb_index,
     )
-    from .operators import (
+    from .build.nested import (
+        NestedQuery,
+        count_of,
+        every,
+        find_first,
+        find_many,
+        include,
+        many_to_many,
+        none,
+        relation,
+        relations_of,
+        some,
+    )
+    from .build.operators import (
         Condition,
         and_,
         array_contained,
@@ -82,8 +69,7 @@ if _TYPE_CHECKING:
         not_like,
         or_,
     )
-    from .prepared import AsyncPreparedQuery, PreparedQuery, placeholder
-    from .query import (
+    from .build.query import (
         CompoundQuery,
         DeleteQuery,
         InsertQuery,
@@ -105,21 +91,8 @@ if _TYPE_CHECKING:
         union_all,
         update,
     )
-    from .raw import RawQuery, raw, sql
-    from .relations import (
-        NestedQuery,
-        count_of,
-        every,
-        find_first,
-        find_many,
-        include,
-        many_to_many,
-        none,
-        relation,
-        relations_of,
-        some,
-    )
-    from .search import (
+    from .build.raw import RawQuery, raw, sql
+    from .build.search import (
         HybridSearchQuery,
         hybrid_search,
         matches,
@@ -129,8 +102,7 @@ if _TYPE_CHECKING:
         tsvector_column,
         tsvector_index,
     )
-    from .settings import Settings, load_settings, mask_url
-    from .vectors import (
+    from .build.vector import (
         cosine_distance,
         distance,
         hamming_distance,
@@ -144,18 +116,46 @@ if _TYPE_CHECKING:
         nearest,
         negative_inner_product,
     )
+    from .columns import bit, cuid, halfvec, jsonb, sparsevec, vector
+    from .compile import CompiledSQL, cache_info
+    from .errors import (
+        CompileError,
+        ConfigError,
+        ConnectError,
+        DatabaseError,
+        DecodeError,
+        EmbeddedError,
+        ExecuteError,
+        LockTimeout,
+        MappingError,
+        MigrationError,
+        MigrationFailed,
+        MigrationFileError,
+        MigrationRefused,
+        MultipleResultsError,
+        NoResultError,
+        QueryKitError,
+        SchemaError,
+        ValidationError,
+    )
+    from .execute.database import Database, Transaction, connect
+    from .execute.database_async import AsyncDatabase, AsyncTransaction, connect_async
+    from .execute.plan import QueryRecord
+    from .execute.prepared import AsyncPreparedQuery, PreparedQuery, placeholder
+    from .schema.indexes import index_sql
+    from .settings import Settings, load_settings, mask_url
 
 # Where each public name lives. Importing querykit imports none of them: each module
 # loads on first use, so that `querykit --help` does not wait for SQLAlchemy and
 # psycopg. A test checks this table against the imports above.
 _LAZY: dict[str, tuple[str, ...]] = {
     ".migrate": (),  # the subpackage itself: querykit.migrate
-    "._execute": ("QueryRecord",),
-    "._index": ("index_sql",),
+    ".execute.plan": ("QueryRecord",),
+    ".schema.indexes": ("index_sql",),
     ".columns": ("bit", "cuid", "halfvec", "jsonb", "sparsevec", "vector"),
     ".compile": ("CompiledSQL", "cache_info"),
-    ".db": ("Database", "Transaction", "connect"),
-    ".db_async": ("AsyncDatabase", "AsyncTransaction", "connect_async"),
+    ".execute.database": ("Database", "Transaction", "connect"),
+    ".execute.database_async": ("AsyncDatabase", "AsyncTransaction", "connect_async"),
     ".errors": (
         "CompileError",
         "ConfigError",
@@ -176,8 +176,8 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "SchemaError",
         "ValidationError",
     ),
-    ".functions": ("avg", "count", "count_distinct", "max", "min", "sum"),
-    ".json_ops": (
+    ".build.functions": ("avg", "count", "count_distinct", "max", "min", "sum"),
+    ".build.jsonb": (
         "has_all_keys",
         "has_any_key",
         "has_key",
@@ -188,7 +188,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "json_set",
         "jsonb_index",
     ),
-    ".operators": (
+    ".build.operators": (
         "Condition",
         "and_",
         "array_contained",
@@ -215,8 +215,8 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "not_like",
         "or_",
     ),
-    ".prepared": ("AsyncPreparedQuery", "PreparedQuery", "placeholder"),
-    ".query": (
+    ".execute.prepared": ("AsyncPreparedQuery", "PreparedQuery", "placeholder"),
+    ".build.query": (
         "CompoundQuery",
         "DeleteQuery",
         "InsertQuery",
@@ -238,8 +238,8 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "union_all",
         "update",
     ),
-    ".raw": ("RawQuery", "raw", "sql"),
-    ".relations": (
+    ".build.raw": ("RawQuery", "raw", "sql"),
+    ".build.nested": (
         "NestedQuery",
         "count_of",
         "every",
@@ -252,7 +252,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "relations_of",
         "some",
     ),
-    ".search": (
+    ".build.search": (
         "HybridSearchQuery",
         "hybrid_search",
         "matches",
@@ -263,7 +263,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "tsvector_index",
     ),
     ".settings": ("Settings", "load_settings", "mask_url"),
-    ".vectors": (
+    ".build.vector": (
         "cosine_distance",
         "distance",
         "hamming_distance",
@@ -286,8 +286,8 @@ _EXPORTS["migrate"] = ".migrate"
 class _Package(_ModuleType):
     """Keeps an exported function when a submodule of the same name loads.
 
-    Importing ``querykit.raw`` sets the package's attribute ``raw`` to that module;
-    the public ``querykit.raw`` is the function ``raw`` (likewise ``columns``).
+    Importing the submodule ``querykit.columns`` sets the package's attribute ``columns``
+    to that module; the public ``querykit.columns`` is the function (see its docstring).
     """
 
     def __setattr__(self, name: str, value: _Any) -> None:

@@ -19,9 +19,9 @@ import psycopg
 from psycopg import sql
 
 from . import migrate
-from ._conninfo import connect
 from .embedded import bin_dir, database_url
 from .errors import ConfigError, EmbeddedError, QueryKitError
+from .execute.connect import connect
 from .settings import Settings
 
 __all__ = ["PsqlCommand", "ResetResult", "psql_command", "reset", "seed"]
@@ -81,7 +81,7 @@ def seed(settings: Settings) -> str:
         raise ConfigError(f"seed {target!r} cannot be loaded: {exc}") from exc
     finally:
         sys.path.remove(str(settings.project_dir))
-    from .db import connect as connect_db
+    from .execute.database import connect as connect_db
 
     with connect_db(url) as db:
         function(db)

@@ -24,13 +24,13 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from ._conninfo import connect, describe_target
-from ._execute import database_error
-from ._pool import register_pgvector
 from ._project import import_project_module
+from .build.query import Query
 from .compile import CompiledSQL
 from .errors import ConfigError, QueryKitError
-from .query import Query
+from .execute.connect import connect, describe_target
+from .execute.plan import database_error
+from .execute.pool import register_pgvector
 from .settings import Settings
 
 __all__ = ["NamedQuery", "ddl", "explain", "format_params", "load_named", "statements_of"]
@@ -175,8 +175,8 @@ def explain(url: str, compiled: CompiledSQL, *, analyze: bool = False) -> str:
 
 def ddl(schema_module: str, settings: Settings) -> str:
     """CREATE statements for the tables in ``schema_module``: a start for a migration file."""
-    from ._index import ddl_text
     from .columns import as_vector_type
+    from .schema.indexes import ddl_text
 
     module = import_project_module(schema_module, settings)
     metadatas = [v for v in vars(module).values() if isinstance(v, sa.MetaData)]

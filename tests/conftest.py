@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from querykit._conninfo import connect
 from querykit.embedded import EmbeddedServer
+from querykit.execute.connect import connect
 
 _TEST_SERVER_SETTINGS = {
     # Durability is not under test; speed is welcome.

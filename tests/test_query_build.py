@@ -250,7 +250,7 @@ def test_tables_key_as_cores_own_cache_key() -> None:
 
 
 def test_select_lists_of_plain_columns_key_as_each_column_would() -> None:
-    from querykit.query import _keys
+    from querykit.build.query import _keys
 
     plain = (run.c.id, run.c.name)
     assert _keys(plain, []) == tuple(qk_compile.operand_key(c, []) for c in plain)

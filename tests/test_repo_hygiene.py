@@ -51,7 +51,12 @@ def _imports(path: Path) -> set[str]:
 def test_the_layers_keep_their_import_rules() -> None:
     """The rules the README's "How the code is laid out" states."""
     pure = ["compile", "query", "operators", "functions", "raw", "columns"]
-    execution = {"querykit.db", "querykit.db_async", "querykit._pool", "querykit._execute"}
+    execution = {
+        "querykit.execute.database",
+        "querykit.execute.database_async",
+        "querykit.execute.pool",
+        "querykit.execute.plan",
+    }
     for name in pure:
         found = _imports(ROOT / "querykit" / f"{name}.py")
         assert not found & execution, f"{name}.py imports the execution layer"

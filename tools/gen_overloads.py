@@ -1,4 +1,4 @@
-"""Regenerate the typed overloads in querykit/query.py: ``python tools/gen_overloads.py``.
+"""Regenerate the typed overloads in querykit/build/query.py: ``python tools/gen_overloads.py``.
 
 ``select(c0, c1, ...)`` and ``.returning(c0, c1, ...)`` carry one type per
 column; Python's typing cannot map over a variadic argument list, so (like
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 N = 10
-TARGET = Path(__file__).resolve().parent.parent / "querykit" / "query.py"
+TARGET = Path(__file__).resolve().parent.parent / "querykit" / "build" / "query.py"
 
 
 def _params(n: int) -> tuple[str, str]:

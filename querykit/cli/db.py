@@ -91,7 +91,7 @@ def status(
                     typer.echo("start it with: querykit db start", err=True)
                 raise typer.Exit(EXIT_FAILED)
             url = payload["url"]
-        from .._conninfo import server_info  # psycopg: loaded when a command connects
+        from ..execute.connect import server_info  # psycopg: loaded when a command connects
 
         info = server_info(url)
         payload.update(

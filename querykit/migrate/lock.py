@@ -19,8 +19,8 @@ from typing import Any
 
 import psycopg
 
-from .._conninfo import connect, describe_target
 from ..errors import LockTimeout, MigrationFailed, MigrationRefused
+from ..execute.connect import connect, describe_target
 from .ledger import LedgerTable
 
 __all__ = [

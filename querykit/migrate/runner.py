@@ -25,8 +25,8 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
-from .._conninfo import connect, describe_target
 from ..errors import MigrationFailed, MigrationFileError, MigrationRefused
+from ..execute.connect import connect, describe_target
 from ..settings import Settings, load_settings, mask_secrets, masked_repr
 from .files import (
     Migration,

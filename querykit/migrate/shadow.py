@@ -23,8 +23,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from .._conninfo import connect, describe_target
 from ..errors import MigrationError
+from ..execute.connect import connect, describe_target
 from ..settings import Settings, mask_secrets
 
 __all__ = ["Shadow", "with_database"]

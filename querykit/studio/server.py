@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from ..db import connect
 from ..embedded import database_url
 from ..errors import ConfigError
+from ..execute.database import connect
 from ..settings import Settings
 from .app import create_app
 from .security import new_token

@@ -38,9 +38,9 @@ from querykit import (
     tsvector_column,
     tsvector_index,
 )
-from querykit._index import ddl_text
+from querykit.build.query import SelectQuery
 from querykit.columns import halfvec, jsonb, vector
-from querykit.query import SelectQuery
+from querykit.schema.indexes import ddl_text
 from schema import embedding
 
 from ._support import assert_sql, vector_table
@@ -255,7 +255,7 @@ def test_only_types_without_attributes_of_their_own_key_as_values() -> None:
 
 
 def test_the_short_distance_label_matches_sqlalchemys() -> None:
-    from querykit import vectors
+    from querykit.build import vector as vectors
 
     assert vectors._FAST_LABEL  # else nearest() is slower: SQLAlchemy's Label changed
     label = nearest(embedding.c.embedding, V384, 3)._columns[-1]

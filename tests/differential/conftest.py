@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from psycopg import sql as pgsql
 
 import querykit
-from querykit._conninfo import connect
+from querykit.execute.connect import connect
 from tests.conftest import with_dbname
 from tests.tables import metadata
 

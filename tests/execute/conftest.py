@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 import querykit
-from querykit._conninfo import connect
+from querykit.execute.connect import connect
 from schema import Status, metadata
 from tests.conftest import with_dbname
 

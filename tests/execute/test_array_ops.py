@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable
 
 from querykit import array_contained, array_contains, array_overlaps, insert, select
-from querykit.operators import Condition
+from querykit.build.operators import Condition
 
 meta = sa.MetaData()
 arrays = sa.Table(

@@ -23,7 +23,7 @@ from querykit import (
     select,
     vector,
 )
-from querykit.bulk import BulkJob
+from querykit.execute.bulk import BulkJob
 from schema import Status, embedding, pipeline_run, pipeline_step
 
 run = pipeline_run

@@ -30,9 +30,9 @@ from querykit import (
     raw,
     select,
 )
-from querykit._conninfo import connect
 from querykit.codecs import CheckedVector
 from querykit.embedded import EmbeddedServer
+from querykit.execute.connect import connect
 from schema import embedding, pipeline_run
 from tests.conftest import with_dbname
 

@@ -12,7 +12,7 @@ from typing import Any
 from lint_corpus import SEED, Case
 from psycopg import sql
 
-from querykit._conninfo import connect
+from querykit.execute.connect import connect
 from querykit.migrate.files import Migration, parse_migration
 from querykit.migrate.lint.catalog import read_catalog
 from querykit.migrate.lint.knowledge import Knowledge

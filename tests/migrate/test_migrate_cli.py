@@ -260,7 +260,7 @@ try:
     app()
 except SystemExit:
     pass
-heavy = ("sqlalchemy", "psycopg", "pglast", "querykit.migrate", "querykit.db")
+heavy = ("sqlalchemy", "psycopg", "pglast", "querykit.migrate", "querykit.execute.database")
 print(",".join(m for m in heavy if m in sys.modules), file=sys.stderr)
 """
 

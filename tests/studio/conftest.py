@@ -28,7 +28,7 @@ import pytest
 from psycopg import sql
 
 from querykit import connect, load_settings, migrate
-from querykit._conninfo import connect as pg_connect
+from querykit.execute.connect import connect as pg_connect
 from schema import Status, agent_context, content_item, embedding, pipeline_run, pipeline_step
 from tests.conftest import with_dbname
 

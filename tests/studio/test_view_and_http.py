@@ -37,8 +37,8 @@ from querykit import (
     lte,
     select,
 )
-from querykit._conninfo import connect as pg_connect
 from querykit.errors import ValidationError
+from querykit.execute.connect import connect as pg_connect
 from querykit.studio.catalog import catalog_of, load_catalog
 from querykit.studio.view import PAGE_SIZE, parse_view
 from schema import Status, metadata, pipeline_run

@@ -34,8 +34,8 @@ from querykit import (
     select,
     update,
 )
-from querykit.db import Attempt, TransactionBlock
-from querykit.db_async import AsyncAttempt, AsyncTransactionBlock
+from querykit.execute.database import Attempt, TransactionBlock
+from querykit.execute.database_async import AsyncAttempt, AsyncTransactionBlock
 from schema import RunMetadata, Status, embedding, pipeline_run
 
 

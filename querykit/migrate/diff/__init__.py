@@ -27,8 +27,8 @@ from typing import Any
 
 import psycopg
 
-from ..._conninfo import connect, describe_target
 from ...errors import MigrationError, QueryKitError
+from ...execute.connect import connect, describe_target
 from ...settings import Settings
 from ..files import discover, display_path, new_migration
 from ..shadow import Shadow

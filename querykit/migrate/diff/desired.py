@@ -15,9 +15,9 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 
-from ..._conninfo import connect
 from ..._project import import_project_module
 from ...errors import ConfigError, MigrationError
+from ...execute.connect import connect
 from ...settings import Settings
 
 __all__ = ["create_desired", "schema_metadata"]

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..._conninfo import connect, describe_target
 from ...errors import MigrationRefused, QueryKitError
+from ...execute.connect import connect, describe_target
 from ...settings import Settings, load_settings
 from ..files import Migration, discover, display_path, load_migration
 from ..ledger import Ledger, parse_table_name

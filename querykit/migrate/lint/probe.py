@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ..._conninfo import connect
+from ...execute.connect import connect
 from .locks import from_pg_locks, rank
 from .model import Effect
 

@@ -37,12 +37,12 @@ from sqlalchemy.sql._annotated_cols import HasRowPos
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
-from ._index import build_index, table_column
-from .compile import DIALECT, Binder, column_label, operand_core, operand_key, type_of
-from .errors import CompileError, SchemaError
+from ..schema.indexes import build_index, table_column
+from ..compile import DIALECT, Binder, column_label, operand_core, operand_key, type_of
+from ..errors import CompileError, SchemaError
 from .operators import Condition, as_condition
 from .query import Query
-from .vectors import (
+from .vector import (
     OPERATORS,
     Distance,
     IterativeScan,

@@ -54,7 +54,7 @@ from psycopg.types.json import Json, Jsonb
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
-from .errors import CompileError, DecodeError
+from ..errors import CompileError, DecodeError
 
 __all__ = [
     "Adapter",
@@ -103,7 +103,7 @@ def adapter_for(type_: TypeEngine[Any]) -> Adapter | None:
 
 @lru_cache(maxsize=4096)
 def _adapter_cached(type_: TypeEngine[Any]) -> Adapter | None:
-    from .columns import JSONBPayload, as_vector_type  # our own types know their rules
+    from ..columns import JSONBPayload, as_vector_type  # our own types know their rules
 
     if isinstance(type_, JSONBPayload):
         return _json_adapter(Jsonb, type_.payload_type)
@@ -959,7 +959,7 @@ def decoder_for(type_: TypeEngine[Any], column: str | None = None) -> Decoder | 
 
 @lru_cache(maxsize=4096)
 def _decoder_cached(type_: TypeEngine[Any], column: str | None = None) -> Decoder | None:
-    from .columns import JSONBPayload, as_vector_type
+    from ..columns import JSONBPayload, as_vector_type
 
     if isinstance(type_, JSONBPayload):
         return _payload_decoder(type_.payload_type, column)
@@ -1122,7 +1122,7 @@ def json_decoder_for(type_: TypeEngine[Any], column: str | None = None) -> Decod
 
 @lru_cache(maxsize=4096)
 def _json_decoder_cached(type_: TypeEngine[Any], column: str | None = None) -> Decoder | None:
-    from .columns import JSONBPayload, as_vector_type
+    from ..columns import JSONBPayload, as_vector_type
 
     final = _decoder_cached(type_, column)  # the same finishing step as the top level
     impl = type_.dialect_impl(DIALECT) if isinstance(type_, sa.TypeDecorator) else type_

@@ -50,11 +50,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import schema
 from sqlalchemy.sql.elements import ClauseElement
 
-from . import _execute, codecs
-from .columns import VectorType, as_vector_type
-from .compile import compile_query
-from .errors import CompileError, SchemaError, ValidationError
-from .query import InsertQuery, _python_default, excluded, insert
+from .. import codecs
+from ..build.query import InsertQuery, _python_default, excluded, insert
+from ..columns import VectorType, as_vector_type
+from ..compile import compile_query
+from ..errors import CompileError, SchemaError, ValidationError
+from . import plan
 
 __all__ = ["BulkJob", "run_bulk", "run_bulk_async"]
 
@@ -781,7 +782,7 @@ def _temp_name() -> sql.Identifier:
 
 
 def run_bulk(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+    conn: psycopg.Connection[Any], job: BulkJob, listeners: plan.Listeners, target: str
 ) -> int:
     """Run a job on a sync connection, in one transaction (or savepoint); returns the row count."""
     if not job.rows:
@@ -793,11 +794,11 @@ def run_bulk(
         with conn.transaction():
             return sum(_run_part_sync(conn, part, listeners, target) for part in parts)
     except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
-        raise _execute.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
+        raise plan.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
 
 
 def _run_part_sync(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+    conn: psycopg.Connection[Any], job: BulkJob, listeners: plan.Listeners, target: str
 ) -> int:
     """One job by COPY, or by INSERT where COPY cannot express it, in its own savepoint."""
     if job.reason is None:
@@ -815,7 +816,7 @@ def _insert_sync(
     conn: psycopg.Connection[Any],
     job: BulkJob,
     rows: Sequence[tuple[Any, ...]],
-    listeners: _execute.Listeners,
+    listeners: plan.Listeners,
     target: str,
 ) -> int:
     """The multi-row INSERT fallback, chunk by chunk."""
@@ -824,14 +825,12 @@ def _insert_sync(
     for query in job.insert_queries(rows):
         shape, values = compile_query(query)
         params = shape.params(values)
-        started = _execute.now()
+        started = plan.now()
         try:
             cur.execute(shape.sql, params)
         except psycopg.Error as exc:
             row = job.failing_row(exc, rows)
-            raise _execute.database_error(
-                exc, shape.sql, target, lost=conn.closed, row=row
-            ) from exc
+            raise plan.database_error(exc, shape.sql, target, lost=conn.closed, row=row) from exc
         total += max(cur.rowcount, 0)
         if listeners.callbacks:
             listeners.notify(shape.sql, params, started, cur.rowcount, target)
@@ -839,7 +838,7 @@ def _insert_sync(
 
 
 def _copy_sync(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+    conn: psycopg.Connection[Any], job: BulkJob, listeners: plan.Listeners, target: str
 ) -> int:
     statement = ""
     try:
@@ -850,7 +849,7 @@ def _copy_sync(
             cur.execute(job.temp_table_sql(temp))
         copy_sql = job.copy_sql(temp if temp is not None else job.table_sql())
         statement = copy_sql.as_string(conn)
-        started = _execute.now()
+        started = plan.now()
         with cur.copy(copy_sql) as copy:
             copy.set_types(job.copy_types())
             count = job.copy_to(copy.write_row)
@@ -860,7 +859,7 @@ def _copy_sync(
             return count
         upsert_sql = job.upsert_sql(temp)
         statement = upsert_sql.as_string(conn)
-        started = _execute.now()
+        started = plan.now()
         cur.execute(upsert_sql)
         written = max(cur.rowcount, 0)
         if listeners.callbacks:
@@ -868,13 +867,13 @@ def _copy_sync(
         cur.execute(sql.SQL("DROP TABLE {}").format(temp))
         return written
     except psycopg.Error as exc:
-        raise _execute.database_error(
+        raise plan.database_error(
             exc, statement, target, lost=conn.closed, row=job.failing_row(exc)
         ) from exc
 
 
 async def run_bulk_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: plan.Listeners, target: str
 ) -> int:
     """The async twin of :func:`run_bulk`."""
     if not job.rows:
@@ -889,11 +888,11 @@ async def run_bulk_async(
                 total += await _run_part_async(conn, part, listeners, target)
         return total
     except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
-        raise _execute.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
+        raise plan.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
 
 
 async def _run_part_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: plan.Listeners, target: str
 ) -> int:
     """The async twin of :func:`_run_part_sync`."""
     if job.reason is None:
@@ -911,7 +910,7 @@ async def _insert_async(
     conn: psycopg.AsyncConnection[Any],
     job: BulkJob,
     rows: Sequence[tuple[Any, ...]],
-    listeners: _execute.Listeners,
+    listeners: plan.Listeners,
     target: str,
 ) -> int:
     """The multi-row INSERT fallback, chunk by chunk."""
@@ -920,14 +919,12 @@ async def _insert_async(
     for query in job.insert_queries(rows):
         shape, values = compile_query(query)
         params = shape.params(values)
-        started = _execute.now()
+        started = plan.now()
         try:
             await cur.execute(shape.sql, params)
         except psycopg.Error as exc:
             row = job.failing_row(exc, rows)
-            raise _execute.database_error(
-                exc, shape.sql, target, lost=conn.closed, row=row
-            ) from exc
+            raise plan.database_error(exc, shape.sql, target, lost=conn.closed, row=row) from exc
         total += max(cur.rowcount, 0)
         if listeners.callbacks:
             listeners.notify(shape.sql, params, started, cur.rowcount, target)
@@ -935,7 +932,7 @@ async def _insert_async(
 
 
 async def _copy_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
+    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: plan.Listeners, target: str
 ) -> int:
     statement = ""
     try:
@@ -946,7 +943,7 @@ async def _copy_async(
             await cur.execute(job.temp_table_sql(temp))
         copy_sql = job.copy_sql(temp if temp is not None else job.table_sql())
         statement = copy_sql.as_string(conn)
-        started = _execute.now()
+        started = plan.now()
         count = 0
         async with cur.copy(copy_sql) as copy:
             copy.set_types(job.copy_types())
@@ -959,7 +956,7 @@ async def _copy_async(
             return count
         upsert_sql = job.upsert_sql(temp)
         statement = upsert_sql.as_string(conn)
-        started = _execute.now()
+        started = plan.now()
         await cur.execute(upsert_sql)
         written = max(cur.rowcount, 0)
         if listeners.callbacks:
@@ -967,7 +964,7 @@ async def _copy_async(
         await cur.execute(sql.SQL("DROP TABLE {}").format(temp))
         return written
     except psycopg.Error as exc:
-        raise _execute.database_error(
+        raise plan.database_error(
             exc, statement, target, lost=conn.closed, row=job.failing_row(exc)
         ) from exc
 

@@ -54,9 +54,9 @@ from sqlalchemy.sql.elements import (
 from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from ._index import build_index, table_column
-from .columns import VectorType, as_vector_type
-from .compile import (
+from ..schema.indexes import build_index, table_column
+from ..columns import VectorType, as_vector_type
+from ..compile import (
     Binder,
     Node,
     column_label,
@@ -66,7 +66,7 @@ from .compile import (
     operand_key,
     type_of,
 )
-from .errors import CompileError, SchemaError
+from ..errors import CompileError, SchemaError
 from .operators import Condition
 from .query import SelectQuery, select
 

@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.sql import operators as sa_ops
 from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnElement
 
-from .compile import Binder, any_array, column_label, operand_core, operand_key, type_of
-from .errors import CompileError
+from ..compile import Binder, any_array, column_label, operand_core, operand_key, type_of
+from ..errors import CompileError
 
 __all__ = [
     "Condition",
@@ -92,7 +92,7 @@ class Condition:
         return self._core(Binder(values))
 
     def __repr__(self) -> str:
-        from .compile import DIALECT
+        from ..compile import DIALECT
 
         return f"<Condition {self.__clause_element__().compile(dialect=DIALECT)}>"
 

@@ -34,7 +34,7 @@ from sqlalchemy.sql.schema import Column
 from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
 from sqlalchemy.sql.visitors import replacement_traverse
 
-from .compile import (
+from ..compile import (
     VALUE,
     Binder,
     CompiledSQL,
@@ -43,7 +43,7 @@ from .compile import (
     operand_key,
     to_sql,
 )
-from .errors import CompileError, SchemaError
+from ..errors import CompileError, SchemaError
 from .operators import Condition, as_condition
 
 __all__ = [
@@ -194,7 +194,7 @@ def _conditions(conditions: tuple[Where, ...]) -> tuple[Condition, ...]:
 
 def _check_limit(value: Any, what: str) -> Any:
     """A non-negative int, None, or a ``placeholder()`` (of ``int``) for ``db.prepare()``."""
-    from .prepared import Placeholder
+    from ..execute.prepared import Placeholder
 
     if value is None:
         return None

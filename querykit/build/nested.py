@@ -53,9 +53,9 @@ from sqlalchemy.sql import schema
 from sqlalchemy.sql import util as sql_util
 from sqlalchemy.sql.elements import ColumnElement
 
-from . import codecs
-from .compile import Binder, CompiledSQL, column_label, to_sql
-from .errors import CompileError, MappingError, SchemaError
+from .. import codecs
+from ..compile import Binder, CompiledSQL, column_label, to_sql
+from ..errors import CompileError, MappingError, SchemaError
 from .operators import Condition, as_condition
 from .query import Query, _Order, _resolve_order_string, order_item
 
@@ -77,7 +77,7 @@ __all__ = [
 
 T = TypeVar("T")
 Strategy = Literal["json", "batched"]
-_INFO_KEY = "querykit.relations"
+_INFO_KEY = "querykit.build.nested"
 
 
 # -- the relation graph -----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``AsyncDatabase``: the asyncio twin of :class:`querykit.db.Database`.
+"""``AsyncDatabase``: the asyncio twin of :class:`querykit.execute.database.Database`.
 
     >>> db = await connect_async("postgresql://app@localhost/app")
     >>> async with db.transaction() as tx:
@@ -8,8 +8,8 @@
 
 Same methods, same rules, same errors; query methods are awaitables and
 ``stream()`` an async iterator. Everything that is not I/O is shared with the
-sync face through :mod:`querykit._execute`, :mod:`querykit.bulk` and
-:mod:`querykit.prepared`.
+sync face through :mod:`querykit.execute.plan`, :mod:`querykit.execute.bulk` and
+:mod:`querykit.execute.prepared`.
 
 Inside ``async with db.transaction():`` the queries of the same task (and of
 tasks it starts) run in the transaction. Do not run queries of one
@@ -30,8 +30,13 @@ import sqlalchemy as sa
 from psycopg import pq
 from psycopg_pool import PoolClosed, PoolTimeout
 
-from ._conninfo import describe_target
-from ._execute import (
+from ..build.nested import AsyncTableQueries, NestedQuery, load_async
+from ..build.query import Query
+from ..errors import ExecuteError, QueryKitError
+from ..settings import Settings
+from .bulk import BulkJob, run_bulk_async
+from .connect import describe_target
+from .plan import (
     CURRENT,
     DISCARD_PREPARED,
     ActiveTransaction,
@@ -60,7 +65,7 @@ from ._execute import (
     settings_sql,
     with_retries_error,
 )
-from ._pool import (
+from .pool import (
     AsyncConnection,
     AsyncPool,
     PoolOptions,
@@ -68,12 +73,7 @@ from ._pool import (
     probe_kwargs,
     resolve_url,
 )
-from .bulk import BulkJob, run_bulk_async
-from .errors import ExecuteError, QueryKitError
 from .prepared import AsyncPreparedQuery, PreparedPlan
-from .query import Query
-from .relations import AsyncTableQueries, NestedQuery, load_async
-from .settings import Settings
 
 __all__ = [
     "AsyncAttempt",

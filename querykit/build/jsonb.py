@@ -22,10 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
-from ._index import build_index, table_column
-from .columns import JSONBPayload
-from .compile import Binder, column_label, operand_core, operand_key, type_of
-from .errors import CompileError, SchemaError
+from ..schema.indexes import build_index, table_column
+from ..columns import JSONBPayload
+from ..compile import Binder, column_label, operand_core, operand_key, type_of
+from ..errors import CompileError, SchemaError
 from .operators import Condition
 
 __all__ = [

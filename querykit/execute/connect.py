@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from .errors import ConnectError
-from .settings import check_database_url, mask_secrets
+from ..errors import ConnectError
+from ..settings import check_database_url, mask_secrets
 
 __all__ = ["ServerInfo", "connect", "connect_error", "describe_target", "server_info"]
 

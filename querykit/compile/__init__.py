@@ -41,8 +41,8 @@ from sqlalchemy.sql.elements import BindParameter, ClauseElement
 from sqlalchemy.sql.visitors import replacement_traverse
 from sqlalchemy.types import TypeEngine
 
-from . import codecs
-from .errors import CompileError, SchemaError, ValidationError
+from .. import codecs
+from ..errors import CompileError, SchemaError, ValidationError
 
 __all__ = [
     "Binder",
@@ -246,7 +246,7 @@ class Node:
 
     ``_key(values)`` and ``_core(binder)`` as for a query. The key walk then
     takes the cheap path for them instead of generating Core's cache key, which
-    costs tens of microseconds per fresh element (e.g. ``querykit.vectors.Distance``).
+    costs tens of microseconds per fresh element (e.g. ``querykit.build.vector.Distance``).
     """
 
     __slots__ = ()

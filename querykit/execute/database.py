@@ -13,8 +13,8 @@ first column of a single-column query, ``execute()`` returns the rowcount and
 Inside ``with db.transaction():`` every query of this database in the same
 thread (or task) runs in that transaction; nested blocks are savepoints.
 
-:mod:`querykit.db_async` is the same API for asyncio; both share
-:mod:`querykit._execute`, which decides what is sent and how rows are read.
+:mod:`querykit.execute.database_async` is the same API for asyncio; both share
+:mod:`querykit.execute.plan`, which decides what is sent and how rows are read.
 """
 
 from __future__ import annotations
@@ -32,8 +32,13 @@ import sqlalchemy as sa
 from psycopg import pq
 from psycopg_pool import PoolClosed, PoolTimeout
 
-from ._conninfo import describe_target
-from ._execute import (
+from ..build.nested import NestedQuery, TableQueries, load
+from ..build.query import Query
+from ..errors import ExecuteError, QueryKitError
+from ..settings import Settings
+from .bulk import BulkJob, run_bulk
+from .connect import describe_target
+from .plan import (
     CURRENT,
     DISCARD_PREPARED,
     ActiveTransaction,
@@ -62,13 +67,8 @@ from ._execute import (
     settings_sql,
     with_retries_error,
 )
-from ._pool import Connection, Pool, PoolOptions, pool_timeout_error, probe_kwargs, resolve_url
-from .bulk import BulkJob, run_bulk
-from .errors import ExecuteError, QueryKitError
+from .pool import Connection, Pool, PoolOptions, pool_timeout_error, probe_kwargs, resolve_url
 from .prepared import PreparedPlan, PreparedQuery
-from .query import Query
-from .relations import NestedQuery, TableQueries, load
-from .settings import Settings
 
 __all__ = ["Attempt", "Database", "Transaction", "TransactionBlock", "connect"]
 
@@ -277,7 +277,7 @@ class _Runner:
         """Insert rows (mappings of column name to value) by binary COPY; the row count.
 
         Every row is checked against the table; a bad row is a ``ValidationError``
-        naming its index, and nothing is written. See :mod:`querykit.bulk`.
+        naming its index, and nothing is written. See :mod:`querykit.execute.bulk`.
         """
         return self._bulk(BulkJob(table, rows))
 

@@ -39,11 +39,11 @@ from psycopg.adapt import Dumper, PyFormat
 from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from . import codecs
-from ._conninfo import connect_error, describe_target
-from .codecs import CheckedVector
-from .errors import CompileError, ConfigError, ConnectError
-from .settings import Settings, check_database_url, load_settings
+from .. import codecs
+from ..codecs import CheckedVector
+from ..errors import CompileError, ConfigError, ConnectError
+from ..settings import Settings, check_database_url, load_settings
+from .connect import connect_error, describe_target
 
 __all__ = [
     "AsyncConnection",
@@ -119,7 +119,7 @@ def resolve_url(url: str | Settings | None) -> str:
 
     Without a configured URL, the project's embedded PostgreSQL is started.
     """
-    from .embedded import database_url
+    from ..embedded import database_url
 
     if url is None:
         url = load_settings()

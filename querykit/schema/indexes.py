@@ -15,8 +15,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateIndex
 
-from .compile import DIALECT, column_label
-from .errors import SchemaError
+from ..compile import DIALECT, column_label
+from ..errors import SchemaError
 
 __all__ = ["build_index", "check_identifier", "ddl_text", "index_sql", "table_column"]
 

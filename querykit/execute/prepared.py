@@ -24,15 +24,15 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, TypeVarTuple, overload
 
 from sqlalchemy.sql.schema import ColumnDefault
 
-from . import codecs
-from ._execute import Fetch, Plan, check_query, plan_for
-from .compile import compile_query
-from .errors import CompileError, ValidationError
-from .query import InsertQuery, Query
+from .. import codecs
+from ..build.query import InsertQuery, Query
+from ..compile import compile_query
+from ..errors import CompileError, ValidationError
+from .plan import Fetch, Plan, check_query, plan_for
 
 if TYPE_CHECKING:
-    from .db import _Runner
-    from .db_async import _AsyncRunner
+    from .database import _Runner
+    from .database_async import _AsyncRunner
 
 __all__ = ["AsyncPreparedQuery", "Placeholder", "PreparedQuery", "placeholder"]
 

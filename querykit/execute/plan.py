@@ -35,9 +35,10 @@ import psycopg
 from psycopg import IsolationLevel, sql
 from psycopg.rows import tuple_row
 
-from . import codecs
-from .compile import Shape, compile_query
-from .errors import (
+from .. import codecs
+from ..build.query import CompoundQuery, Query, SelectQuery
+from ..compile import Shape, compile_query
+from ..errors import (
     CompileError,
     DatabaseError,
     ExecuteError,
@@ -47,7 +48,6 @@ from .errors import (
     QueryKitError,
     ValidationError,
 )
-from .query import CompoundQuery, Query, SelectQuery
 
 __all__ = [
     "DISCARD_PREPARED",
@@ -136,7 +136,7 @@ def plan_for(shape: Shape, query: Query[Any]) -> Plan:
 
 
 def _build_plan(shape: Shape, query: Query[Any]) -> Plan:
-    from .raw import RawQuery
+    from ..build.raw import RawQuery
 
     is_raw = isinstance(query, RawQuery)
     read = (
@@ -413,7 +413,7 @@ def database_error(
     """A ``DatabaseError`` for a psycopg error: SQLSTATE, the server's words, advice, the SQL.
 
     ``lost`` says the connection is closed now. ``row`` is the index, in the caller's
-    list, of the row a bulk write failed on (found by :mod:`querykit.bulk`).
+    list, of the row a bulk write failed on (found by :mod:`querykit.execute.bulk`).
     """
     sqlstate = exc.sqlstate
     diag = exc.diag
