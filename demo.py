@@ -211,7 +211,7 @@ def _returns_rows(query: Any) -> bool:
 
     if isinstance(query, RawQuery | NestedQuery):
         return True
-    return compile_query(query)[0].returns_rows
+    return compile_query(query)[0].returns_rows is not False
 
 
 if __name__ == "__main__":

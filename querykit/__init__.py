@@ -69,6 +69,7 @@ if _TYPE_CHECKING:
         not_like,
         or_,
     )
+    from .build.placeholder import placeholder
     from .build.query import (
         CompoundQuery,
         DeleteQuery,
@@ -102,6 +103,7 @@ if _TYPE_CHECKING:
         tsvector_column,
         tsvector_index,
     )
+    from .build.sqltext import CompiledSQL
     from .build.vector import (
         cosine_distance,
         distance,
@@ -117,7 +119,7 @@ if _TYPE_CHECKING:
         negative_inner_product,
     )
     from .columns import bit, cuid, halfvec, jsonb, sparsevec, vector
-    from .compile import CompiledSQL, cache_info
+    from .compile import cache_info
     from .errors import (
         CompileError,
         ConfigError,
@@ -141,7 +143,7 @@ if _TYPE_CHECKING:
     from .execute.database import Database, Transaction, connect
     from .execute.database_async import AsyncDatabase, AsyncTransaction, connect_async
     from .execute.plan import QueryRecord
-    from .execute.prepared import AsyncPreparedQuery, PreparedQuery, placeholder
+    from .execute.prepared import AsyncPreparedQuery, PreparedQuery
     from .schema.indexes import index_sql
     from .settings import Settings, load_settings, mask_url
 
@@ -215,7 +217,8 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "not_like",
         "or_",
     ),
-    ".execute.prepared": ("AsyncPreparedQuery", "PreparedQuery", "placeholder"),
+    ".build.placeholder": ("placeholder",),
+    ".execute.prepared": ("AsyncPreparedQuery", "PreparedQuery"),
     ".build.query": (
         "CompoundQuery",
         "DeleteQuery",
@@ -301,6 +304,10 @@ def __getattr__(name: str) -> _Any:
     if module is None:
         raise AttributeError(f"module 'querykit' has no attribute {name!r}")
     loaded = _importlib.import_module(module, __name__)
+    if module.startswith(".build"):
+        # A builder's .to_sql() renders through the compile layer, which registers
+        # itself on import: load it with the first builder.
+        from . import compile as _compile  # noqa: F401
     value = loaded if name in _SUBMODULES else getattr(loaded, name)
     globals()[name] = value
     return value

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from ._project import import_project_module
 from .build.query import Query
-from .compile import CompiledSQL
+from .build.sqltext import CompiledSQL
 from .errors import ConfigError, QueryKitError
 from .execute.connect import connect, describe_target
 from .execute.plan import database_error

@@ -51,7 +51,7 @@ def assert_sql(
 
 
 def check_against_core(query: Any, compiled: Any) -> None:
-    from querykit.compile import DIALECT
+    from querykit.codecs.dialect import DIALECT
 
     core = query.statement.compile(dialect=DIALECT, compile_kwargs={"render_postcompile": True})
     params = core.construct_params()

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 import querykit
 from querykit import desc, eq, find_many, gt, include, ne, raw, select, update
-from querykit.compile import DIALECT
+from querykit.codecs.dialect import DIALECT
 from schema import pipeline_run as run
 from schema import pipeline_step as step
 from tests.sqlassert import check_against_core

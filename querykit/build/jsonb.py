@@ -24,7 +24,8 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from ..schema.indexes import build_index, table_column
 from ..columns import JSONBPayload
-from ..compile import Binder, column_label, operand_core, operand_key, type_of
+from .binding import Binder, operand_core, operand_key, type_of
+from ..schema.naming import column_label
 from ..errors import CompileError, SchemaError
 from .operators import Condition
 

@@ -54,10 +54,13 @@ from sqlalchemy.sql import util as sql_util
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import codecs
-from ..compile import Binder, CompiledSQL, column_label, to_sql
+from .binding import Binder
+from .sqltext import CompiledSQL
+from ..schema.naming import column_label
+from .sqltext import render
 from ..errors import CompileError, MappingError, SchemaError
 from .operators import Condition, as_condition
-from .query import Query, _Order, _resolve_order_string, order_item
+from .query import Query, Order, resolve_order_string, order_item
 
 __all__ = [
     "Include",
@@ -411,7 +414,7 @@ class _Level:
     relation: Relation | None
     columns: tuple[schema.Column[Any], ...]
     where: Condition | None
-    order_by: tuple[_Order, ...]
+    order_by: tuple[Order, ...]
     limit: int | None
     offset: int | None
     children: tuple[_Level, ...]
@@ -446,11 +449,11 @@ def _resolve_columns(
     return tuple(out)
 
 
-def _resolve_order(table: sa.Table, items: Iterable[Any], where: str) -> tuple[_Order, ...]:
-    out: list[_Order] = []
+def _resolve_order(table: sa.Table, items: Iterable[Any], where: str) -> tuple[Order, ...]:
+    out: list[Order] = []
     for item in items:
         if isinstance(item, str):
-            out.append(_resolve_order_string(item, [table], {}))
+            out.append(resolve_order_string(item, [table], {}))
         else:
             out.append(order_item(item))
     for o in out:
@@ -587,7 +590,7 @@ class NestedQuery(Query[T], Generic[T]):
 
     def to_sql(self) -> CompiledSQL:
         """The statement (json), or the first of the per-level statements (batched)."""
-        return to_sql(self)
+        return render(self)
 
     def statements(self) -> list[CompiledSQL]:
         """Every statement this query sends, in order; batched children bind the parents' keys."""
@@ -595,7 +598,7 @@ class NestedQuery(Query[T], Generic[T]):
         if self._strategy == "json":
             return [compiled]
         return [compiled] + [
-            to_sql(_ChildQuery(child, parent, ())) for child, parent in batched_levels(self._root)
+            render(_ChildQuery(child, parent, ())) for child, parent in batched_levels(self._root)
         ]
 
     # -- turning rows into results ----------------------------------------------------------

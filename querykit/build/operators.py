@@ -25,7 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.sql import operators as sa_ops
 from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnElement
 
-from ..compile import Binder, any_array, column_label, operand_core, operand_key, type_of
+from .binding import Binder, any_array, operand_core, operand_key, type_of
+from ..schema.naming import column_label
 from ..errors import CompileError
 
 __all__ = [
@@ -92,7 +93,7 @@ class Condition:
         return self._core(Binder(values))
 
     def __repr__(self) -> str:
-        from ..compile import DIALECT
+        from ..codecs.dialect import DIALECT
 
         return f"<Condition {self.__clause_element__().compile(dialect=DIALECT)}>"
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar, Generic, Self, TypeVar, TypeVarTuple, overload
 
@@ -30,19 +30,15 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators, schema
 from sqlalchemy.sql._annotated_cols import HasRowPos
 from sqlalchemy.sql.elements import ColumnClause, ColumnElement, KeyedColumnElement, UnaryExpression
-from sqlalchemy.sql.schema import Column
+from sqlalchemy.sql.schema import Column, ColumnDefault
 from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
 from sqlalchemy.sql.visitors import replacement_traverse
 
-from ..compile import (
-    VALUE,
-    Binder,
-    CompiledSQL,
-    column_label,
-    operand_core,
-    operand_key,
-    to_sql,
-)
+from .binding import VALUE, Binder, operand_core, operand_key
+from .sqltext import CompiledSQL
+from ..schema.naming import column_label
+from .placeholder import Placeholder
+from .sqltext import render
 from ..errors import CompileError, SchemaError
 from .operators import Condition, as_condition
 
@@ -113,7 +109,15 @@ class Query(Generic[*Ts]):
     _slot_names: tuple[str, ...] = ()
 
     plain_read: ClassVar[bool] = False
-    """Only reads, takes no row locks: outside a transaction a read replica may run it."""
+    """Only reads, takes no row locks: outside a transaction a read replica may run it.
+    The compiler copies it onto the shape (``Shape.read``); execution reads it there."""
+
+    rows_known: ClassVar[bool] = True
+    """Whether the compiled statement says if it returns rows (raw SQL does not)."""
+
+    def _reads_only(self) -> bool:
+        """This query's ``plain_read`` (a ``SELECT ... FOR UPDATE`` is not one)."""
+        return self.plain_read
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -139,7 +143,7 @@ class Query(Generic[*Ts]):
 
     def to_sql(self) -> CompiledSQL:
         """The SQL text and parameters the executor sends; ``.inline()`` for psql."""
-        compiled = to_sql(self)
+        compiled = render(self)
         settings = self.settings
         return replace(compiled, settings=settings) if settings else compiled
 
@@ -194,7 +198,6 @@ def _conditions(conditions: tuple[Where, ...]) -> tuple[Condition, ...]:
 
 def _check_limit(value: Any, what: str) -> Any:
     """A non-negative int, None, or a ``placeholder()`` (of ``int``) for ``db.prepare()``."""
-    from ..execute.prepared import Placeholder
 
     if value is None:
         return None
@@ -207,7 +210,7 @@ def _check_limit(value: Any, what: str) -> Any:
     return value
 
 
-class _Order:
+class Order:
     """One ORDER BY item: an expression with a direction and a NULLS placement."""
 
     __slots__ = ("descending", "expr", "nulls")
@@ -230,25 +233,25 @@ class _Order:
         return expr
 
 
-def asc(expr: ColumnElement[Any], *, nulls: str | None = None) -> _Order:
+def asc(expr: ColumnElement[Any], *, nulls: str | None = None) -> Order:
     """Ascending order, optionally ``nulls="first"`` or ``"last"``."""
-    return _Order(expr, False, nulls)
+    return Order(expr, False, nulls)
 
 
-def desc(expr: ColumnElement[Any], *, nulls: str | None = None) -> _Order:
+def desc(expr: ColumnElement[Any], *, nulls: str | None = None) -> Order:
     """Descending order, optionally ``nulls="first"`` or ``"last"``."""
-    return _Order(expr, True, nulls)
+    return Order(expr, True, nulls)
 
 
 _CORE_DIRECTIONS = {operators.asc_op: False, operators.desc_op: True}
 _CORE_NULLS = {operators.nulls_first_op: "first", operators.nulls_last_op: "last"}
 
 
-def order_item(item: Any) -> _Order:
-    """An ORDER BY item as an :class:`_Order`: ``asc()``/``desc()`` as they are, and a Core
+def order_item(item: Any) -> Order:
+    """An ORDER BY item as an :class:`Order`: ``asc()``/``desc()`` as they are, and a Core
     ``col.desc().nulls_last()`` read for its direction and NULLS placement (so it is not
     wrapped again into ``DESC ASC``); anything else ascending."""
-    if isinstance(item, _Order):
+    if isinstance(item, Order):
         return item
     nulls = None
     if isinstance(item, UnaryExpression) and item.modifier in _CORE_NULLS:
@@ -256,7 +259,7 @@ def order_item(item: Any) -> _Order:
     descending = False
     if isinstance(item, UnaryExpression) and item.modifier in _CORE_DIRECTIONS:
         descending, item = _CORE_DIRECTIONS[item.modifier], item.element
-    return _Order(item, descending, nulls)
+    return Order(item, descending, nulls)
 
 
 def _tables_of(items: Iterable[Any]) -> list[Any]:
@@ -285,7 +288,7 @@ def columns(table: FromClause, *names: str) -> list[KeyedColumnElement[Any]]:
     return out
 
 
-def _resolve_order_string(spec: str, tables: Sequence[Any], labels: Mapping[str, Any]) -> _Order:
+def resolve_order_string(spec: str, tables: Sequence[Any], labels: Mapping[str, Any]) -> Order:
     match = _ORDER_NAME.match(spec) if isinstance(spec, str) else None
     valid = sorted(
         {f"{t.name}.{k}" if len(tables) > 1 else k for t in tables for k in t.c.keys()}  # noqa: SIM118
@@ -306,7 +309,7 @@ def _resolve_order_string(spec: str, tables: Sequence[Any], labels: Mapping[str,
             t.c[second] for t in tables if getattr(t, "name", None) == first and second in t.c
         ]
     elif first in labels:
-        return _Order(labels[first], descending, None)
+        return Order(labels[first], descending, None)
     else:
         candidates = [t.c[first] for t in tables if first in t.c]
     if not candidates:
@@ -317,7 +320,7 @@ def _resolve_order_string(spec: str, tables: Sequence[Any], labels: Mapping[str,
             f"{', '.join(column_label(c) for c in candidates)}; write table.column",
             column=spec.lstrip("+-"),
         )
-    return _Order(candidates[0], descending, None)
+    return Order(candidates[0], descending, None)
 
 
 class _RightJoin(sa.Join):
@@ -374,6 +377,9 @@ class SelectQuery(Query[*Ts]):
         "_settings",
         "_where",
     )
+
+    def _reads_only(self) -> bool:
+        return self._for_update is None
 
     def __init__(self, columns: Sequence[Any]) -> None:
         self._columns = tuple(columns)
@@ -440,7 +446,7 @@ class SelectQuery(Query[*Ts]):
         new = _conditions(conditions)
         return self._copy(_having=self._having + new) if new else self
 
-    def order_by(self, *items: ColumnElement[Any] | _Order | str | None) -> SelectQuery[*Ts]:
+    def order_by(self, *items: ColumnElement[Any] | Order | str | None) -> SelectQuery[*Ts]:
         """ORDER BY columns, ``asc()``/``desc()`` items, or names from user input.
 
         A string is a column name of a table in the query, ``-`` in front for
@@ -453,11 +459,11 @@ class SelectQuery(Query[*Ts]):
                 continue
             if isinstance(item, str):
                 labels = {c.name: c for c in self._columns if isinstance(c, sa.Label)}
-                resolved.append(_resolve_order_string(item, self._known_tables(), labels))
-            elif isinstance(item, _Order):
+                resolved.append(resolve_order_string(item, self._known_tables(), labels))
+            elif isinstance(item, Order):
                 resolved.append(item)
             else:
-                resolved.append(_Order(item, False, None) if _is_column(item) else item)
+                resolved.append(Order(item, False, None) if _is_column(item) else item)
         return self._copy(_order_by=self._order_by + tuple(resolved))
 
     def limit(self, n: int | None) -> SelectQuery[*Ts]:
@@ -863,12 +869,14 @@ class CompoundQuery(Query[*Ts]):
 
     __slots__ = ("_limit", "_offset", "_op", "_order_by", "_parts")
 
+    plain_read = True
+
     def __init__(self, op: str, parts: Sequence[Query[*Ts]]) -> None:
         if len(parts) < 2:
             raise CompileError(f"{op} needs at least two queries")
         _init(self, _op=op, _parts=tuple(parts), _order_by=(), _limit=None, _offset=None)
 
-    def order_by(self, *items: ColumnElement[Any] | _Order | str) -> CompoundQuery[*Ts]:
+    def order_by(self, *items: ColumnElement[Any] | Order | str) -> CompoundQuery[*Ts]:
         """ORDER BY result columns (by name, ``-name`` for descending, or a column)."""
         first = self._parts[0]
         names = (
@@ -884,10 +892,10 @@ class CompoundQuery(Query[*Ts]):
                         column=item,
                     )
                 resolved.append(
-                    _Order(sa.literal_column(match.group(2)), match.group(1) == "-", None)
+                    Order(sa.literal_column(match.group(2)), match.group(1) == "-", None)
                 )
             else:
-                resolved.append(item if isinstance(item, _Order) else _Order(item, False, None))
+                resolved.append(item if isinstance(item, Order) else Order(item, False, None))
         return self._copy(_order_by=self._order_by + tuple(resolved))
 
     def limit(self, n: int | None) -> CompoundQuery[*Ts]:
@@ -974,7 +982,7 @@ def _column_for(table: sa.Table, key: Any, what: str) -> schema.Column[Any]:
     )
 
 
-def _python_default(column: schema.Column[Any]) -> tuple[bool, Any]:
+def python_default(column: schema.Column[Any]) -> tuple[bool, Any]:
     default = column.default
     if default is None or not isinstance(default, schema.ColumnDefault):
         return False, None
@@ -1071,7 +1079,7 @@ class InsertQuery(_DML[*Ts]):
         for i, row in enumerate(dicts):
             for column in table.columns:
                 if column not in row:
-                    has, value = _python_default(column)
+                    has, value = python_default(column)
                     if has:
                         row[column] = value
                         if getattr(column.default, "is_callable", False):
@@ -1608,3 +1616,46 @@ class DeleteQuery(_DML[*Ts]):
 def delete(table: sa.Table) -> DeleteQuery[()]:
     """DELETE FROM table; add ``.where(...)`` and optionally ``.returning(...)``."""
     return DeleteQuery(table)
+
+
+# -- what other layers ask of a builder (a deliberate internal API) -----------------
+
+
+def fresh_defaults(
+    query: Query[*tuple[Any, ...]],
+) -> tuple[Query[*tuple[Any, ...]], tuple[tuple[str, Callable[[Any], Any]], ...]]:
+    """An insert's Python-side defaults (``default=cuid``) made anew at each call.
+
+    ``insert().values()`` computes them once, when the query is built; a prepared
+    query would send that one value every time. Each becomes a hidden placeholder
+    whose value the default's function gives at each call, as a plain insert built
+    per call would get.
+    """
+    if not isinstance(query, InsertQuery) or not query._defaulted:
+        return query, ()
+    generated = []
+    rows = [list(row) for row in query._rows]
+    for i, position in sorted(query._defaulted):
+        column = query._columns[position]
+        default = column.default
+        assert isinstance(default, ColumnDefault) and default.is_callable
+        hidden = Placeholder.__new__(Placeholder)  # not an identifier: no keyword can clash
+        hidden.name, hidden.type = f"{column.name}#default{i}", None
+        rows[i][position] = hidden
+        generated.append((hidden.name, default.arg))
+    fresh = query._copy(_rows=tuple(tuple(row) for row in rows), _defaulted=frozenset())
+    return fresh, tuple(generated)
+
+
+def knn_parts(query: SelectQuery[*tuple[Any, ...]]) -> tuple[tuple[Any, ...], Any]:
+    """A select's columns and its LIMIT value: what ``nearest()``'s template reuses."""
+    return query._columns, query._limit
+
+
+def with_columns(
+    query: SelectQuery[*tuple[Any, ...]], columns: tuple[Any, ...]
+) -> SelectQuery[*tuple[Any, ...]]:
+    """A copy of ``query`` selecting ``columns`` instead (no checks: the caller built them)."""
+    new = query._clone()
+    new._columns = columns
+    return new

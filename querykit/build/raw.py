@@ -25,7 +25,7 @@ from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
-from ..compile import Binder, operand_core, operand_key
+from .binding import Binder, operand_core, operand_key
 from ..errors import CompileError
 from .query import Query
 
@@ -141,6 +141,8 @@ class RawQuery(Query[*Ts]):
 
     __slots__ = ("_element",)
     _element: RawSQL
+
+    rows_known = False
 
     def __init__(self, element: RawSQL) -> None:
         object.__setattr__(self, "_element", element)

@@ -38,7 +38,9 @@ from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
 from ..schema.indexes import build_index, table_column
-from ..compile import DIALECT, Binder, column_label, operand_core, operand_key, type_of
+from ..codecs.dialect import DIALECT
+from .binding import Binder, operand_core, operand_key, type_of
+from ..schema.naming import column_label
 from ..errors import CompileError, SchemaError
 from .operators import Condition, as_condition
 from .query import Query

@@ -56,19 +56,11 @@ from sqlalchemy.sql.visitors import InternalTraversal
 
 from ..schema.indexes import build_index, table_column
 from ..columns import VectorType, as_vector_type
-from ..compile import (
-    Binder,
-    Node,
-    column_label,
-    keys_as_value,
-    learn_key,
-    operand_core,
-    operand_key,
-    type_of,
-)
+from .binding import Binder, Node, keys_as_value, learn_key, operand_core, operand_key, type_of
+from ..schema.naming import column_label
 from ..errors import CompileError, SchemaError
 from .operators import Condition
-from .query import SelectQuery, select
+from .query import SelectQuery, knn_parts, select, with_columns
 
 __all__ = [
     "IterativeScan",
@@ -616,21 +608,22 @@ class _KnnTemplate:
     __slots__ = ("column", "key", "operator", "prototype")
 
     def __init__(self, query: SelectQuery[*tuple[Any, ...]], query_vector: Any) -> None:
-        distance: Distance = query._columns[-1].distance
+        columns, limit = knn_parts(query)
+        distance: Distance = columns[-1].distance
         self.column = distance.left
         self.operator = distance.operator
-        self.prototype = query._copy(_columns=query._columns[:-1])
+        self.prototype = with_columns(query, columns[:-1])
         self.key = None
         if keys_as_value(type(query_vector)):
-            self.key = learn_key(query, (query_vector, query._limit))
+            self.key = learn_key(query, (query_vector, limit))
 
     def query_for(self, query_vector: Any) -> SelectQuery[*tuple[Any, ...]]:
         prototype = self.prototype
         dist = DistanceLabel("distance", Distance(self.column, self.operator, query_vector))
-        query = prototype._clone()
-        query._columns = (*prototype._columns, dist)
+        columns, limit = knn_parts(prototype)
+        query = with_columns(prototype, (*columns, dist))
         if self.key is not None:
-            query.memoise_key(self.key, (query_vector, query._limit))
+            query.memoise_key(self.key, (query_vector, limit))
         return query
 
 

@@ -33,14 +33,11 @@ import enum
 import json
 import math
 import numbers
-import struct
-import sys
 import types
 import typing
 import uuid
 import weakref
-from array import array
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -55,38 +52,48 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
 from ..errors import CompileError, DecodeError
+from .base import F32, FLOAT4_MAX, Adapter, Decoder, ValueRejected, describe_value, float4_exact
+from .dialect import DIALECT
+from .json import JSONBPayload
+from .pgvector import (
+    CheckedVector,
+    VectorType,
+    as_vector_type,
+    sparsevec_exact,
+    to_bit,
+    to_sparsevec,
+    to_vector,
+    to_vector_binary,
+    vector_adapter,
+)
 
 __all__ = [
+    "DIALECT",
     "Adapter",
+    "CheckedVector",
     "Decoder",
+    "JSONBPayload",
     "ValueRejected",
+    "VectorType",
     "adapter_for",
+    "as_vector_type",
     "decoder_for",
     "literal",
+    "sparsevec_exact",
     "sql_type_name",
+    "to_bit",
+    "to_sparsevec",
+    "to_vector",
+    "to_vector_binary",
+    "vector_adapter",
 ]
 
-Adapter = Callable[[Any], Any]
-Decoder = Callable[[Any], Any]
-
-DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 
 _INT_RANGES = {
     sa.SmallInteger: (-(2**15), 2**15 - 1),
     sa.BigInteger: (-(2**63), 2**63 - 1),
     sa.Integer: (-(2**31), 2**31 - 1),
 }
-
-
-class ValueRejected(ValueError):
-    """A value that does not fit its SQL type. The message says what was expected."""
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{text} ({type(value).__name__})"
 
 
 def _identity(value: Any) -> Any:
@@ -103,7 +110,6 @@ def adapter_for(type_: TypeEngine[Any]) -> Adapter | None:
 
 @lru_cache(maxsize=4096)
 def _adapter_cached(type_: TypeEngine[Any]) -> Adapter | None:
-    from ..columns import JSONBPayload, as_vector_type  # our own types know their rules
 
     if isinstance(type_, JSONBPayload):
         return _json_adapter(Jsonb, type_.payload_type)
@@ -185,7 +191,7 @@ def _checker(cls: type, expected: str) -> Adapter:
     def check(value: Any) -> Any:
         if isinstance(value, cls):
             return value
-        raise ValueRejected(f"expected {expected}, got {_describe(value)}")
+        raise ValueRejected(f"expected {expected}, got {describe_value(value)}")
 
     return check
 
@@ -193,14 +199,14 @@ def _checker(cls: type, expected: str) -> Adapter:
 def _bool(value: Any) -> Any:
     if isinstance(value, bool):
         return value
-    raise ValueRejected(f"expected a bool, got {_describe(value)}")
+    raise ValueRejected(f"expected a bool, got {describe_value(value)}")
 
 
 def _int_adapter(low: int, high: int, sql_name: str) -> Adapter:
     def check(value: Any) -> Any:
         if type(value) is not int:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-                raise ValueRejected(f"expected an int, got {_describe(value)}")
+                raise ValueRejected(f"expected an int, got {describe_value(value)}")
             value = int(value)
         if low <= value <= high:
             return value
@@ -222,15 +228,14 @@ def is_float4(type_: TypeEngine[Any]) -> bool:
 
 def _float(value: Any) -> Any:
     if isinstance(value, bool):
-        raise ValueRejected(f"expected a float, got {_describe(value)}")
+        raise ValueRejected(f"expected a float, got {describe_value(value)}")
     if isinstance(value, float | int | Decimal):
         return value
     if isinstance(value, numbers.Real):
         return float(value)
-    raise ValueRejected(f"expected a float, got {_describe(value)}")
+    raise ValueRejected(f"expected a float, got {describe_value(value)}")
 
 
-_F32 = struct.Struct("f")
 _FLOAT4_MIN = 1.401298464324817e-45  # the smallest float4 above zero (a subnormal)
 
 
@@ -245,34 +250,22 @@ def _float4(value: Any) -> Any:
     number = float(value)
     if math.isfinite(number) and number != 0.0:
         try:
-            single = _F32.unpack(_F32.pack(number))[0]
+            single = F32.unpack(F32.pack(number))[0]
         except OverflowError:
             single = math.inf
         if math.isinf(single) or single == 0.0:
             raise ValueRejected(
-                f"{_describe(value)} is out of range for real (float4): from about ±{_FLOAT4_MIN:.1e} "
-                f"to ±{_FLOAT4_MAX:.7g}; use double precision for a wider range"
+                f"{describe_value(value)} is out of range for real (float4): from about ±{_FLOAT4_MIN:.1e} "
+                f"to ±{FLOAT4_MAX:.7g}; use double precision for a wider range"
             )
     return value
-
-
-def float4_exact(value: Any) -> Any:
-    """A float4 read back as the float32 value it holds (see the README's value table).
-
-    The server writes a real as the shortest text that reads back as the same
-    float32 (``93037408`` as ``9.303741e+07``); read as a float8, that text is
-    another number (93037410.0). Rounding it to float32 again gives the stored value.
-    """
-    if type(value) is not float:
-        return value
-    return _F32.unpack(_F32.pack(value))[0]
 
 
 def _numeric(value: Any) -> Any:
     if type(value) is Decimal:
         return value if value.is_finite() else _special_decimal(value)
     if isinstance(value, bool):
-        raise ValueRejected(f"expected a Decimal, int or float, got {_describe(value)}")
+        raise ValueRejected(f"expected a Decimal, int or float, got {describe_value(value)}")
     if isinstance(value, int):
         return value
     if isinstance(value, float):
@@ -281,7 +274,7 @@ def _numeric(value: Any) -> Any:
         return _numeric(Decimal(value))
     if isinstance(value, numbers.Real):
         return Decimal(str(value))
-    raise ValueRejected(f"expected a Decimal, int or float, got {_describe(value)}")
+    raise ValueRejected(f"expected a Decimal, int or float, got {describe_value(value)}")
 
 
 def _special_decimal(value: Decimal) -> Decimal:
@@ -339,7 +332,7 @@ def _numeric_adapter(type_: sa.Numeric[Any]) -> Adapter:
         rounded = number.quantize(step, rounding=decimal.ROUND_HALF_UP, context=_NUMERIC_CONTEXT)
         if rounded and rounded.adjusted() >= integer_digits:
             raise ValueRejected(
-                f"{_describe(value)} does not fit {name}: at most {integer_digits} digits "
+                f"{describe_value(value)} does not fit {name}: at most {integer_digits} digits "
                 f"before the decimal point (after rounding to {scale} decimals)"
             )
         return value
@@ -355,7 +348,7 @@ def _numeric_adapter(type_: sa.Numeric[Any]) -> Adapter:
 
 def _text(value: Any) -> Any:
     if not isinstance(value, str):
-        raise ValueRejected(f"expected a str, got {_describe(value)}")
+        raise ValueRejected(f"expected a str, got {describe_value(value)}")
     if not value.isascii():
         check_unicode(value)
     elif "\x00" in value:
@@ -399,7 +392,7 @@ def _text_adapter(length: int, sql_name: str) -> Adapter:
         value = _text(value)
         if len(value) > length:
             raise ValueRejected(
-                f"{_describe(value)} is {len(value)} characters long; {sql_name} holds at most "
+                f"{describe_value(value)} is {len(value)} characters long; {sql_name} holds at most "
                 f"{length}"
             )
         return value
@@ -424,8 +417,8 @@ def _zoned(cls: type[dt.datetime] | type[dt.time], aware: bool, problem: str) ->
         if isinstance(value, cls):
             if (value.utcoffset() is not None) if aware else value.tzinfo is None:
                 return value
-            raise ValueRejected(f"{_describe(value)} {problem}")
-        raise ValueRejected(f"expected {expected}, got {_describe(value)}")
+            raise ValueRejected(f"{describe_value(value)} {problem}")
+        raise ValueRejected(f"expected {expected}, got {describe_value(value)}")
 
     return check
 
@@ -462,10 +455,10 @@ def _date(value: Any) -> Any:
         return value
     if isinstance(value, dt.datetime):
         raise ValueRejected(
-            f"{_describe(value)} is a datetime for a date column, which would drop its time; "
+            f"{describe_value(value)} is a datetime for a date column, which would drop its time; "
             "pass value.date()"
         )
-    raise ValueRejected(f"expected a date, got {_describe(value)}")
+    raise ValueRejected(f"expected a date, got {describe_value(value)}")
 
 
 _UNCHANGED[_bool] = "type({v}) is bool"
@@ -484,14 +477,14 @@ def _uuid(value: Any) -> Any:
         try:
             return uuid.UUID(value)
         except ValueError:
-            raise ValueRejected(f"expected a UUID, got {_describe(value)}") from None
-    raise ValueRejected(f"expected a UUID, got {_describe(value)}")
+            raise ValueRejected(f"expected a UUID, got {describe_value(value)}") from None
+    raise ValueRejected(f"expected a UUID, got {describe_value(value)}")
 
 
 def _bytes(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return value
-    raise ValueRejected(f"expected bytes, got {_describe(value)}")
+    raise ValueRejected(f"expected bytes, got {describe_value(value)}")
 
 
 # One encoder for every call: json.dumps(value, allow_nan=False) builds a new one each time.
@@ -516,7 +509,7 @@ def _json_adapter(wrapper: type[Json] | type[Jsonb], payload_type: type | None) 
             elif isinstance(value, shape.cls):
                 value = dataclasses.asdict(value)
             else:
-                raise ValueRejected(f"expected {shape.name}, got {_describe(value)}")
+                raise ValueRejected(f"expected {shape.name}, got {describe_value(value)}")
         try:
             text = _JSON.encode(value)
         except (TypeError, ValueError) as exc:
@@ -608,7 +601,7 @@ def _enum_adapter(type_: sa.Enum) -> Adapter:
                 return label
         elif isinstance(value, str) and value in labels:
             return value
-        raise ValueRejected(f"expected one of {valid}; got {_describe(value)}")
+        raise ValueRejected(f"expected one of {valid}; got {describe_value(value)}")
 
     return adapt
 
@@ -627,7 +620,7 @@ def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
 
     def adapt(value: Any) -> Any:
         if not isinstance(value, list | tuple):
-            raise ValueRejected(f"expected a list, got {_describe(value)}")
+            raise ValueRejected(f"expected a list, got {describe_value(value)}")
         if item is None:
             return list(value)
         try:
@@ -673,273 +666,11 @@ def _as_decimal(x: Any) -> Any:
 # -- vectors (pgvector) ----------------------------------------------------------
 
 
-def vector_adapter(kind: str, dim: int | None) -> Adapter:
-    """The check of values for a pgvector ``kind(dim)`` column, giving what psycopg sends."""
-    if kind == "sparsevec":
-        return lambda value: to_sparsevec(value, dim)
-    if kind == "bit":
-        return lambda value: to_bit(value, dim)
-    return lambda value: to_vector(value, dim, kind)
-
-
-def to_vector(value: Any, dim: int | None, kind: str = "vector") -> Vector | HalfVector:
-    """A pgvector value from a list, tuple, numpy array or pgvector value, checked."""
-    cls = HalfVector if kind == "halfvec" else Vector
-    items: Sequence[float]
-    if type(value) in _ARRAY_TYPES or _is_array(value):  # numpy, without importing it
-        if value.ndim != 1:
-            raise ValueRejected(f"expected a 1-d array for {kind}, got {value.ndim} dimensions")
-        # Numeric arrays are checked in C. Floats no wider than the type convert exactly,
-        # and then need only be finite: checked on the float32 bytes for vector, and by a
-        # float8 sum (which cannot overflow) for halfvec. Wider floats and ints are
-        # range-checked first (NaN fails the comparison; numpy would warn on an
-        # overflowing cast). Anything else goes through the item checks, which say what
-        # is wrong.
-        n = len(value)
-        if n and (dim is None or n == dim):
-            dtype = value.dtype
-            if dtype.char in _EXACT_FLOATS[kind]:
-                if cls is Vector:
-                    checked = CheckedVector.from_array(value)
-                    data = checked.to_binary()
-                    if _well_within_float32(data) or _finite_vector(data, None):
-                        return checked
-                else:
-                    converted = cls(value)
-                    if math.isfinite(sum(converted.to_list())):
-                        return converted
-            elif dtype.kind in "fiu" and abs(value).max() <= _COMPONENT_LIMIT[kind]:
-                return cls(value)
-        items = value.tolist()
-    elif isinstance(value, list | tuple):
-        items = value
-        # Plain floats and ints (the usual case) convert in C, then are checked on the
-        # float32 bytes. Anything unusual, or a component near the float32 limit (where
-        # rounding could hide that it is out of range), gets the item checks below.
-        n = len(value)
-        plain = kind == "vector" and n and (dim is None or n == dim)
-        if plain and _PLAIN_NUMBERS.issuperset(map(type, value)):
-            try:
-                checked = CheckedVector(value if type(value) is list else list(value))
-            except (ValueError, OverflowError):  # an int beyond even a float8
-                pass
-            else:
-                if _well_within_float32(checked.to_binary()):
-                    return checked
-    elif isinstance(value, Vector | HalfVector):
-        if cls is Vector and isinstance(value, Vector) and _finite_vector(value.to_binary(), dim):
-            return value  # float32 already: finite and of the right size is all there is to check
-        items = value.to_list()
-    else:
-        raise ValueRejected(f"expected a list of floats for {kind}, got {_describe(value)}")
-    _check_components(items, dim, kind)
-    return value if isinstance(value, cls) else cls(list(items))
-
-
-class CheckedVector(Vector):
-    """A ``Vector`` that keeps the binary form :func:`to_vector` checked it in.
-
-    psycopg's binary dumper asks for that form again to send the value; this saves
-    making it twice. Made from a numpy array, it holds only that form (the array
-    converts to it in one step), and its components are read from it when first
-    asked for. Otherwise it is a plain ``Vector``; connections register pgvector's
-    dumpers for it too.
-    """
-
-    __slots__ = ("_binary", "_components")
-
-    def __init__(self, value: Any) -> None:
-        self._components: array[float] | None = None
-        Vector.__init__(self, value)
-        self._binary: bytes = Vector.to_binary(self)
-
-    @classmethod
-    def from_array(cls, value: Any) -> CheckedVector:
-        """From a 1-d numpy array of floats that float32 holds exactly (float16, float32)."""
-        if not _LAZY_COMPONENTS:
-            return cls(value)
-        big_endian = _BIG_ENDIAN_FLOAT32.get(type(value))
-        if big_endian is None:  # the dtype object: numpy parses no string on each call
-            big_endian = _BIG_ENDIAN_FLOAT32[type(value)] = value.astype(">f4").dtype
-        vector = cls.__new__(cls)
-        vector._components = None
-        vector._binary = _HEADER.pack(len(value), 0) + value.astype(big_endian).tobytes()
-        return vector
-
-    @property  # pgvector's own methods read the components from _value
-    def _value(self) -> array[float]:
-        components = self._components
-        if components is None:
-            components = array("f")
-            components.frombytes(memoryview(self._binary)[4:])
-            if sys.byteorder == "little":
-                components.byteswap()
-            self._components = components
-        return components
-
-    @_value.setter
-    def _value(self, components: array[float]) -> None:
-        self._components = components
-
-    def to_binary(self) -> bytes:
-        return self._binary
-
-
-_HEADER = struct.Struct(">HH")  # pgvector's binary form: dimensions, unused; float32s follow
-_BIG_ENDIAN_FLOAT32: dict[type, Any] = {}  # numpy's ">f4" dtype, per array type
-# pgvector keeps a Vector's components in _value (an array of float32), and only there.
-_LAZY_COMPONENTS = set(vars(Vector([1.0]))) == {"_value"}
-
-
-_ARRAY_TYPES: set[type] = set()
-"""numpy's ndarray (and look-alikes), once seen."""
-# numpy type codes of the floats each kind stores exactly: float16 and float32 ("e", "f").
-_EXACT_FLOATS = {"vector": "ef", "sparsevec": "ef", "halfvec": "e"}
-
-
-def _is_array(value: Any) -> bool:
-    """Whether ``value`` is a numpy array or a look-alike (``tolist`` and ``ndim``)."""
-    if not (hasattr(value, "tolist") and hasattr(value, "ndim")):
-        return False
-    cls = type(value)
-    if hasattr(cls, "tolist") and hasattr(cls, "ndim"):
-        _ARRAY_TYPES.add(cls)
-    return True
-
-
-_PLAIN_NUMBERS = frozenset((float, int))
-_FLOAT4_MAX = 3.4028234663852886e38
-# The largest magnitude a component can have: float4 for vector and sparsevec, half for halfvec.
-_COMPONENT_LIMIT = {"vector": _FLOAT4_MAX, "sparsevec": _FLOAT4_MAX, "halfvec": 65504.0}
-
-
-# A float32 NaN or infinity has all eight exponent bits set: in big-endian bytes, the
-# low seven bits of its first byte and the high bit of its second.
-_EXPONENT_HIGH = bytes(1 if b & 0x7F == 0x7F else 0 for b in range(256))
-_EXPONENT_LOW = bytes(1 if b & 0x80 else 0 for b in range(256))
-
-
-def _well_within_float32(data: bytes) -> bool:
-    """Whether every component of a ``Vector.to_binary()`` is below 2**127 in magnitude.
-
-    That is, none has its top seven exponent bits set: then all are finite, and a
-    component converted from a float8 was no larger than the float32 limit either (just
-    beyond it, a float8 rounds to the largest float32 instead of to infinity).
-    """
-    first = data[4::4]
-    return 0x7F not in first and 0xFF not in first  # an int operand: a memchr each
-
-
-def _finite_vector(data: bytes, dim: int | None) -> bool:
-    """Whether a ``Vector.to_binary()`` has ``dim`` components (if given), all finite.
-
-    Checked on the bytes, without a Python float per component (bulk writes).
-    """
-    size = (len(data) - 4) // 4  # a 4-byte header, then big-endian float32s
-    if size == 0 or (dim is not None and size != dim):
-        return False
-    if _well_within_float32(data):
-        return True  # the usual, quick answer
-    high = int.from_bytes(data[4::4].translate(_EXPONENT_HIGH), "big")
-    low = int.from_bytes(data[5::4].translate(_EXPONENT_LOW), "big")
-    return not high & low
-
-
-def to_vector_binary(value: Any, dim: int | None, kind: str = "vector") -> bytes:
-    """``to_vector(value, dim, kind)`` in pgvector's binary format: what binary COPY sends."""
-    if kind == "vector" and isinstance(value, Vector):
-        data: bytes = value.to_binary()
-        if _finite_vector(data, dim):
-            return data
-    binary: bytes = to_vector(value, dim, kind).to_binary()
-    return binary
-
-
-def _check_components(items: Sequence[Any], dim: int | None, kind: str) -> None:
-    if len(items) == 0:
-        raise ValueRejected(f"an empty {kind} is not allowed")
-    if dim is not None and len(items) != dim:
-        raise ValueRejected(f"expected {dim} dimensions for {kind}({dim}), got {len(items)}")
-    limit = _COMPONENT_LIMIT.get(kind, _FLOAT4_MAX)
-    # Fast path, all in C: plain floats and ints in range and finite (the common case).
-    # The range test comes first: isfinite() of a huge int overflows, and max() can miss a NaN.
-    if (
-        _PLAIN_NUMBERS.issuperset(map(type, items))
-        and max(map(abs, items)) <= limit
-        and all(map(math.isfinite, items))
-    ):
-        return
-    for i, v in enumerate(items):
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
-            raise ValueRejected(f"{kind} component {i} is not a number: {_describe(v)}")
-        if not isinstance(v, numbers.Integral) and not math.isfinite(v):
-            raise ValueRejected(f"{kind} component {i} is {v}; NaN and infinity are not allowed")
-        magnitude = abs(int(v)) if isinstance(v, numbers.Integral) else abs(float(v))
-        if magnitude > limit:
-            raise ValueRejected(
-                f"{kind} component {i} is {_describe(v)}, outside the range of {kind} (±{limit:g})"
-            )
-
-
-def to_sparsevec(value: Any, dim: int | None) -> SparseVector:
-    if isinstance(value, SparseVector):
-        vec = value
-    elif isinstance(value, Mapping):
-        if dim is None:
-            raise ValueRejected("a dict for sparsevec needs the column's dimensions")
-        for k, v in value.items():
-            if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < dim:
-                raise ValueRejected(f"sparsevec index {k!r} is outside 0..{dim - 1}")
-            _check_components([v], None, "sparsevec")
-        vec = SparseVector(dict(value), dim)
-    else:
-        dense = to_vector(value, dim, "sparsevec")
-        vec = SparseVector(dense.to_list())
-    if dim is not None and vec.dimensions() != dim:
-        raise ValueRejected(
-            f"expected {dim} dimensions for sparsevec({dim}), got {vec.dimensions()}"
-        )
-    if vec.dimensions() == 0:
-        raise ValueRejected("an empty sparsevec is not allowed")
-    _check_components(vec.values(), None, "sparsevec")
-    return vec
-
-
-def sparsevec_exact(value: SparseVector) -> SparseVector:
-    """A sparsevec read from text, with its components as the float32 values they are."""
-    components = value.values()
-    exact = [float4_exact(float(v)) for v in components]
-    if exact == components:
-        return value
-    return SparseVector(dict(zip(value.indices(), exact, strict=True)), value.dimensions())
-
-
-def to_bit(value: Any, dim: int | None) -> Bit:
-    if isinstance(value, Bit):
-        bits = value
-    elif isinstance(value, str):
-        if not value or set(value) - {"0", "1"}:
-            raise ValueRejected(f"expected a string of 0 and 1 for bit, got {_describe(value)}")
-        bits = Bit(value)
-    elif isinstance(value, list | tuple) and all(isinstance(v, bool) for v in value):
-        if not value:
-            raise ValueRejected("an empty bit string is not allowed")
-        bits = Bit(list(value))
-    else:
-        raise ValueRejected(f"expected a bit string or a list of bools, got {_describe(value)}")
-    if dim is not None and len(bits.to_text()) != dim:
-        raise ValueRejected(f"expected {dim} bits, got {len(bits.to_text())}")
-    return bits
-
-
-# -- decoders: what psycopg loaded -> the Python value -----------------------------
-
-
 class _Float4Loader(Loader):
     """``real`` in text: the float32 value the server holds (see :func:`float4_exact`)."""
 
     def load(self, data: Buffer) -> float:
-        number: float = _F32.unpack(_F32.pack(float(bytes(data))))[0]
+        number: float = F32.unpack(F32.pack(float(bytes(data))))[0]
         return number
 
 
@@ -959,7 +690,6 @@ def decoder_for(type_: TypeEngine[Any], column: str | None = None) -> Decoder | 
 
 @lru_cache(maxsize=4096)
 def _decoder_cached(type_: TypeEngine[Any], column: str | None = None) -> Decoder | None:
-    from ..columns import JSONBPayload, as_vector_type
 
     if isinstance(type_, JSONBPayload):
         return _payload_decoder(type_.payload_type, column)
@@ -1014,7 +744,7 @@ def _payload_decoder(payload: Any, column: str | None) -> Decoder | None:
             except (TypeError, ValueError) as exc:  # the dataclass's own __post_init__ checks
                 problem = str(exc)
         raise DecodeError(
-            f"{where}the stored jsonb {_describe(value)} does not fit {shape.name}: {problem}. "
+            f"{where}the stored jsonb {describe_value(value)} does not fit {shape.name}: {problem}. "
             f"Fix the stored rows, or change {shape.name} (a field with a default may be left out)"
         )
 
@@ -1122,7 +852,6 @@ def json_decoder_for(type_: TypeEngine[Any], column: str | None = None) -> Decod
 
 @lru_cache(maxsize=4096)
 def _json_decoder_cached(type_: TypeEngine[Any], column: str | None = None) -> Decoder | None:
-    from ..columns import JSONBPayload, as_vector_type
 
     final = _decoder_cached(type_, column)  # the same finishing step as the top level
     impl = type_.dialect_impl(DIALECT) if isinstance(type_, sa.TypeDecorator) else type_
@@ -1319,7 +1048,7 @@ def _python_cast(value: Any) -> str:
     for cls, cast in _PYTHON_CASTS:
         if isinstance(value, cls):
             return cast
-    raise CompileError(f"cannot render {_describe(value)} as a SQL literal")
+    raise CompileError(f"cannot render {describe_value(value)} as a SQL literal")
 
 
 _PYTHON_CASTS: tuple[tuple[Any, str], ...] = (
@@ -1354,4 +1083,4 @@ def _text_form(value: Any) -> str:
         return str(value.to_text())
     if isinstance(value, uuid.UUID | Decimal | int | float):
         return str(value)
-    raise CompileError(f"cannot render {_describe(value)} as a SQL literal")
+    raise CompileError(f"cannot render {describe_value(value)} as a SQL literal")

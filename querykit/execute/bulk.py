@@ -51,7 +51,7 @@ from sqlalchemy.sql import schema
 from sqlalchemy.sql.elements import ClauseElement
 
 from .. import codecs
-from ..build.query import InsertQuery, _python_default, excluded, insert
+from ..build.query import InsertQuery, excluded, insert, python_default
 from ..columns import VectorType, as_vector_type
 from ..compile import compile_query
 from ..errors import CompileError, SchemaError, ValidationError
@@ -365,7 +365,7 @@ class BulkJob:
         for column in self.table.columns:
             if column in given:
                 specs.append(_ColumnSpec(column, given[column]))
-            elif _python_default(column)[0]:
+            elif python_default(column)[0]:
                 specs.append(_ColumnSpec(column, _MISSING))
             elif not column.nullable and not _has_server_default(column) and self.rows:
                 raise ValidationError(
@@ -493,7 +493,7 @@ class BulkJob:
         out = []
         for key, adapt, convert, notnull, column in columns:
             if key is _MISSING:
-                value = _python_default(column)[1]
+                value = python_default(column)[1]
             elif self.uniform:
                 value = row[key]
             else:
@@ -533,8 +533,8 @@ class BulkJob:
         for n, (key, adapt, convert, notnull, column) in enumerate(columns):
             if key is _MISSING:
                 namespace[f"d{n}"] = column
-                namespace["_python_default"] = _python_default
-                body.append(f"    v{n} = _python_default(d{n})[1]")
+                namespace["python_default"] = python_default
+                body.append(f"    v{n} = python_default(d{n})[1]")
             else:
                 namespace[f"k{n}"] = key
                 body.append(f"    v{n} = row[k{n}]")
@@ -586,7 +586,7 @@ class BulkJob:
 
     def _absent(self, i: int, column: schema.Column[Any], for_copy: bool) -> Any:
         """The value of a column this row leaves out (and other rows give)."""
-        has, value = _python_default(column)
+        has, value = python_default(column)
         if has:
             return value
         if _has_server_default(column):

@@ -36,7 +36,8 @@ from psycopg import IsolationLevel, sql
 from psycopg.rows import tuple_row
 
 from .. import codecs
-from ..build.query import CompoundQuery, Query, SelectQuery
+from ..build.placeholder import Placeholder
+from ..build.query import Query
 from ..compile import Shape, compile_query
 from ..errors import (
     CompileError,
@@ -136,21 +137,13 @@ def plan_for(shape: Shape, query: Query[Any]) -> Plan:
 
 
 def _build_plan(shape: Shape, query: Query[Any]) -> Plan:
-    from ..build.raw import RawQuery
-
-    is_raw = isinstance(query, RawQuery)
-    read = (
-        query.plain_read
-        or isinstance(query, CompoundQuery)
-        or (isinstance(query, SelectQuery) and query._for_update is None)
-    )
     decoders = shape.decoders
     rows = _decoding_factory(decoders)
     scalar = _scalar_factory(decoders[0] if decoders else None)
     return Plan(
         sql=shape.sql,
-        returns_rows=None if is_raw else shape.returns_rows,
-        read=read,
+        returns_rows=shape.returns_rows,
+        read=shape.read,
         prepare=None,
         columns=shape.columns,
         decoders=decoders,
@@ -443,7 +436,6 @@ def database_error(
 
 def placeholder_error(values: Iterable[Any]) -> CompileError | None:
     """If a normal call met a ``placeholder()``, the error that says to prepare the query."""
-    from .prepared import Placeholder
 
     names = [v.name for v in values if isinstance(v, Placeholder)]
     if not names:

@@ -19,62 +19,66 @@ the server.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, TypeVarTuple, overload
-
-from sqlalchemy.sql.schema import ColumnDefault
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
+from typing import Any, Generic, Protocol, TypeVar, TypeVarTuple, overload
 
 from .. import codecs
-from ..build.query import InsertQuery, Query
+from ..build.placeholder import Placeholder, placeholder
+from ..build.query import Query, fresh_defaults
 from ..compile import compile_query
 from ..errors import CompileError, ValidationError
 from .plan import Fetch, Plan, check_query, plan_for
 
-if TYPE_CHECKING:
-    from .database import _Runner
-    from .database_async import _AsyncRunner
+
+class _Runner(Protocol):
+    """What a prepared query runs on: a ``Database`` or a ``Transaction`` (their ``_run``)."""
+
+    def _run(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        fetch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> Any: ...
+
+    def _stream(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        batch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> Generator[Any, None, None]: ...
+
+
+class _AsyncRunner(Protocol):
+    """The async twin of :class:`_Runner`: an ``AsyncDatabase`` or ``AsyncTransaction``."""
+
+    async def _run(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        fetch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> Any: ...
+
+    def _stream(
+        self,
+        plan: Plan,
+        params: Sequence[Any],
+        batch: int,
+        as_: type | None,
+        settings: Sequence[tuple[str, str]],
+    ) -> AsyncGenerator[Any, None]: ...
+
 
 __all__ = ["AsyncPreparedQuery", "Placeholder", "PreparedQuery", "placeholder"]
 
 T = TypeVar("T")
 C = TypeVar("C")
 Ts = TypeVarTuple("Ts")
-
-
-class Placeholder(Generic[T]):
-    """A value given when a prepared query runs. Build it with :func:`placeholder`."""
-
-    __slots__ = ("name", "type")
-
-    def __init__(self, name: str, type_: type[T] | None = None) -> None:
-        if not isinstance(name, str) or not name.isidentifier():
-            raise CompileError(f"placeholder name must be a Python identifier, got {name!r}")
-        if name in _RESERVED:
-            raise CompileError(
-                f"placeholder name {name!r} is taken by the query methods' own arguments"
-            )
-        self.name = name
-        self.type = type_
-
-    def __repr__(self) -> str:
-        return f"placeholder({self.name!r})"
-
-
-_RESERVED = frozenset({"as_", "batch", "self"})
-
-
-@overload
-def placeholder(name: str) -> Any: ...
-@overload
-def placeholder(name: str, type_: type[T]) -> T: ...
-def placeholder(name: str, type_: type[Any] | None = None) -> Any:
-    """A named value for ``db.prepare(query)``: ``eq(run.c.id, placeholder("id"))``.
-
-    With a type, ``placeholder("id", str)``, each call checks that the value is
-    one. For the type checker it stands in for a value of that type (so it fits
-    where such a value goes); at run time it is a :class:`Placeholder`.
-    """
-    return Placeholder(name, type_)
 
 
 class PreparedPlan:
@@ -88,7 +92,7 @@ class PreparedPlan:
 
     def __init__(self, query: Query[*tuple[Any, ...]], *, server_prepare: bool) -> None:
         check_query(query, "prepare")
-        query, self.generated = _fresh_defaults(query)
+        query, self.generated = fresh_defaults(query)
         shape, values = compile_query(query)
         self.plan: Plan = dataclasses.replace(
             plan_for(shape, query), prepare=server_prepare, _mapped={}
@@ -219,32 +223,6 @@ class PreparedPlan:
             f"prepared query: {'; '.join(problems)} (it takes {expected}). "
             f"SQL: {self.plan.excerpt()}"
         )
-
-
-def _fresh_defaults(
-    query: Query[*tuple[Any, ...]],
-) -> tuple[Query[*tuple[Any, ...]], tuple[tuple[str, Callable[[Any], Any]], ...]]:
-    """An insert's Python-side defaults (``default=cuid``) made anew at each call.
-
-    ``insert().values()`` computes them once, when the query is built; a prepared
-    query would send that one value every time. Each becomes a hidden placeholder
-    whose value the default's function gives at each call, as a plain insert built
-    per call would get.
-    """
-    if not isinstance(query, InsertQuery) or not query._defaulted:
-        return query, ()
-    generated = []
-    rows = [list(row) for row in query._rows]
-    for i, position in sorted(query._defaulted):
-        column = query._columns[position]
-        default = column.default
-        assert isinstance(default, ColumnDefault) and default.is_callable
-        hidden = Placeholder.__new__(Placeholder)  # not an identifier: no keyword can clash
-        hidden.name, hidden.type = f"{column.name}#default{i}", None
-        rows[i][position] = hidden
-        generated.append((hidden.name, default.arg))
-    fresh = query._copy(_rows=tuple(tuple(row) for row in rows), _defaulted=frozenset())
-    return fresh, tuple(generated)
 
 
 class PreparedQuery(Generic[*Ts]):

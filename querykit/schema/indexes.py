@@ -15,8 +15,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateIndex
 
-from ..compile import DIALECT, column_label
+from ..codecs.dialect import DIALECT
 from ..errors import SchemaError
+from .naming import column_label
 
 __all__ = ["build_index", "check_identifier", "ddl_text", "index_sql", "table_column"]
 

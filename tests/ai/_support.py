@@ -14,7 +14,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy.schema import CreateTable
 
-from querykit.compile import DIALECT
+from querykit.codecs.dialect import DIALECT
 
 Conn = psycopg.Connection[Any]
 

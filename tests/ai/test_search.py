@@ -27,8 +27,8 @@ from querykit import (
     tsvector_column,
     tsvector_index,
 )
+from querykit.codecs.dialect import DIALECT
 from querykit.columns import vector
-from querykit.compile import DIALECT
 
 from ._support import Conn, assert_sql, create_tables, execute, explain
 

@@ -241,7 +241,7 @@ def test_checked_vectors_keep_the_binary_form_they_were_checked_in() -> None:
 
 
 def test_only_types_without_attributes_of_their_own_key_as_values() -> None:
-    from querykit.compile import keys_as_value
+    from querykit.build.binding import keys_as_value
 
     class Slotted:
         __slots__ = ()
@@ -643,7 +643,7 @@ def test_distances_work_inside_plain_sqlalchemy_constructs() -> None:
     from sqlalchemy.sql import visitors
 
     from querykit import sql
-    from querykit.compile import DIALECT
+    from querykit.codecs.dialect import DIALECT
 
     items = vector_table("vector")
     d = l2_distance(items.c.embedding, [1, 2, 3])
@@ -664,7 +664,7 @@ def test_distances_work_inside_plain_sqlalchemy_constructs() -> None:
 
 
 def test_the_core_statement_matches_the_compiled_sql() -> None:
-    from querykit.compile import DIALECT
+    from querykit.codecs.dialect import DIALECT
 
     q = nearest(embedding.c.embedding, V384, 4, where=eq(embedding.c.content, "x"))
     core = q.statement.compile(dialect=DIALECT)
