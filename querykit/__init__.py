@@ -36,10 +36,7 @@ if _TYPE_CHECKING:
         find_first,
         find_many,
         include,
-        many_to_many,
         none,
-        relation,
-        relations_of,
         some,
     )
     from .build.operators import (
@@ -145,6 +142,7 @@ if _TYPE_CHECKING:
     from .execute.plan import QueryRecord
     from .execute.prepared import AsyncPreparedQuery, PreparedQuery
     from .schema.indexes import index_sql
+    from .schema.relations import many_to_many, relation, relations_of
     from .settings import Settings, load_settings, mask_url
 
 # Where each public name lives. Importing querykit imports none of them: each module
@@ -249,12 +247,10 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "find_first",
         "find_many",
         "include",
-        "many_to_many",
         "none",
-        "relation",
-        "relations_of",
         "some",
     ),
+    ".schema.relations": ("many_to_many", "relation", "relations_of"),
     ".build.search": (
         "HybridSearchQuery",
         "hybrid_search",

@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from pgvector import Bit, HalfVector, SparseVector, Vector
 
-from .codecs.json import JSONBPayload
+from .codecs.jsonb import JSONBPayload
 from .codecs.pgvector import VectorType, as_vector_type
 
 __all__ = [

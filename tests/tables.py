@@ -33,8 +33,8 @@ from sqlalchemy import (
     Uuid,
 )
 
-from querykit.build.nested import many_to_many, relation
 from querykit.columns import jsonb, vector
+from querykit.schema.relations import many_to_many, relation
 
 metadata = MetaData()
 

@@ -524,7 +524,7 @@ def test_batched_siblings_share_a_pipeline_in_and_out_of_transactions(blog: Runn
 
 
 def test_a_relation_declared_on_a_copied_table_stays_on_the_copy() -> None:
-    from querykit.build.nested import relation
+    from querykit.schema.relations import relation
 
     meta = sa.MetaData()
     run_copy, step_copy = pipeline_run.to_metadata(meta), pipeline_step.to_metadata(meta)

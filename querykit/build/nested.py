@@ -57,6 +57,7 @@ from .. import codecs
 from .binding import Binder
 from .sqltext import CompiledSQL
 from ..schema.naming import column_label
+from ..schema.relations import Relation, many_to_many, relation, relation_named, relations_of
 from .sqltext import render
 from ..errors import CompileError, MappingError, SchemaError
 from .operators import Condition, as_condition
@@ -65,184 +66,17 @@ from .query import Query, Order, resolve_order_string, order_item
 __all__ = [
     "Include",
     "NestedQuery",
-    "Relation",
     "count_of",
     "every",
     "find_first",
     "find_many",
     "include",
-    "many_to_many",
     "none",
-    "relation",
-    "relations_of",
     "some",
 ]
 
 T = TypeVar("T")
 Strategy = Literal["json", "batched"]
-_INFO_KEY = "querykit.build.nested"
-
-
-# -- the relation graph -----------------------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Relation:
-    """A named path from ``source`` rows to ``target`` rows."""
-
-    name: str
-    source: sa.Table
-    target: sa.Table
-    many: bool
-    pairs: tuple[tuple[schema.Column[Any], schema.Column[Any]], ...]
-    """(source column, column it equals) — on ``through`` for many-to-many, else on ``target``."""
-    through: sa.Table | None = None
-    through_pairs: tuple[tuple[schema.Column[Any], schema.Column[Any]], ...] = ()
-    """(through column, target column) for many-to-many."""
-
-    @property
-    def self_referencing(self) -> bool:
-        return self.source is self.target
-
-    def __repr__(self) -> str:
-        kind = "many" if self.many else "one"
-        return f"<Relation {self.source.name}.{self.name} -> {kind} {self.target.name}>"
-
-
-def relation(
-    source: sa.Table,
-    name: str,
-    target: sa.Table,
-    *,
-    on: Sequence[tuple[schema.Column[Any], schema.Column[Any]]],
-    many: bool,
-) -> Relation:
-    """Declare a relation the foreign keys do not give (or rename one): kept in ``source.info``.
-
-    ``on`` pairs a source column with the target column it equals.
-    """
-    for left, right in on:
-        if left.table is not source or right.table is not target:
-            raise SchemaError(
-                f"relation {source.name}.{name}: {column_label(left)} = {column_label(right)} "
-                f"must pair a {source.name} column with a {target.name} column"
-            )
-    rel = Relation(name, source, target, many, tuple(on))
-    _declared(source)[name] = rel
-    return rel
-
-
-def many_to_many(source: sa.Table, name: str, target: sa.Table, *, through: sa.Table) -> Relation:
-    """Declare ``source`` ⇄ ``target`` through a join table, using the join table's foreign keys."""
-    to_source = [fk for fk in through.foreign_keys if fk.column.table is source]
-    to_target = [fk for fk in through.foreign_keys if fk.column.table is target]
-    if not to_source or not to_target or (source is target and len(to_source) < 2):
-        raise SchemaError(
-            f"many_to_many {source.name}.{name}: {through.name} needs foreign keys to both "
-            f"{source.name} and {target.name}"
-        )
-    pairs: tuple[tuple[schema.Column[Any], schema.Column[Any]], ...]
-    through_pairs: tuple[tuple[schema.Column[Any], schema.Column[Any]], ...]
-    if source is target:
-        src_fk, tgt_fk = to_source[0], to_source[1]
-        pairs = ((src_fk.column, src_fk.parent),)
-        through_pairs = ((tgt_fk.parent, tgt_fk.column),)
-    else:
-        pairs = tuple((fk.column, fk.parent) for fk in to_source)
-        through_pairs = tuple((fk.parent, fk.column) for fk in to_target)
-    rel = Relation(name, source, target, True, pairs, through, through_pairs)
-    _declared(source)[name] = rel
-    return rel
-
-
-def _declared(table: sa.Table) -> dict[str, Relation]:
-    """The relations declared on ``table`` itself.
-
-    They live in ``table.info`` with the table they belong to: ``Table.to_metadata()``
-    copies ``info`` shallowly, so a copy would otherwise share (and add to) the
-    original's relations.
-    """
-    entry = table.info.get(_INFO_KEY)
-    if entry is None or entry[0] is not table:
-        entry = table.info[_INFO_KEY] = (table, {})
-    declared: dict[str, Relation] = entry[1]
-    return declared
-
-
-def relations_of(table: sa.Table) -> dict[str, Relation]:
-    """Every relation of ``table``: from foreign keys (both directions) and declarations."""
-    found: dict[str, Relation] = {}
-    metadata_tables = table.metadata.tables.values() if table.metadata is not None else [table]
-    # many-to-one: this table's own foreign keys
-    by_target: dict[sa.Table, list[sa.ForeignKeyConstraint]] = {}
-    for fkc in table.foreign_key_constraints:
-        by_target.setdefault(fkc.referred_table, []).append(fkc)
-    for fkc in sorted(table.foreign_key_constraints, key=_fk_sort_key):
-        target = fkc.referred_table
-        name = _many_to_one_name(fkc)
-        pairs = tuple((fk.parent, fk.column) for fk in fkc.elements)
-        found.setdefault(name, Relation(name, table, target, False, pairs))
-    # one-to-many: foreign keys of other tables (or this one) that point here
-    for other in sorted(metadata_tables, key=lambda t: t.fullname):
-        referring = [fkc for fkc in other.foreign_key_constraints if fkc.referred_table is table]
-        for fkc in sorted(referring, key=_fk_sort_key):
-            name = _one_to_many_name(table, other, fkc, ambiguous=len(referring) > 1)
-            pairs = tuple((fk.column, fk.parent) for fk in fkc.elements)
-            found.setdefault(name, Relation(name, table, other, True, pairs))
-    found.update(_declared(table))
-    return found
-
-
-def _fk_sort_key(fkc: sa.ForeignKeyConstraint) -> tuple[str, ...]:
-    return tuple(c.name for c in fkc.columns)
-
-
-def _many_to_one_name(fkc: sa.ForeignKeyConstraint) -> str:
-    columns = list(fkc.columns)
-    if len(columns) == 1 and columns[0].name.endswith("_id") and len(columns[0].name) > 3:
-        return columns[0].name[:-3]
-    return fkc.referred_table.name
-
-
-def _one_to_many_name(
-    parent: sa.Table, child: sa.Table, fkc: sa.ForeignKeyConstraint, ambiguous: bool
-) -> str:
-    if child is parent:
-        base = "children"
-    else:
-        parent_words, child_words = parent.name.split("_"), child.name.split("_")
-        shared = 0
-        while (
-            shared < min(len(parent_words), len(child_words)) - 1
-            and parent_words[shared] == child_words[shared]
-        ):
-            shared += 1
-        base = _plural("_".join(child_words[shared:]))
-    if ambiguous:
-        column = next(iter(fkc.columns)).name
-        base += "_by_" + (column[:-3] if column.endswith("_id") else column)
-    return base
-
-
-def _plural(word: str) -> str:
-    """``step`` → ``steps``; a name that already ends in ``s`` (``orders``) is kept."""
-    if word.endswith("s"):
-        return word
-    if re.search(r"(x|z|ch|sh)$", word):
-        return word + "es"
-    if re.search(r"[^aeiou]y$", word):
-        return word[:-1] + "ies"
-    return word + "s"
-
-
-def _relation(table: sa.Table, name: str) -> Relation:
-    rels = relations_of(table)
-    if name not in rels:
-        valid = ", ".join(sorted(rels)) or "none (declare one with querykit.relation)"
-        raise SchemaError(
-            f"{table.name} has no relation {name!r}; its relations: {valid}", column=name
-        )
-    return rels[name]
 
 
 # -- what to fetch ---------------------------------------------------------------------
@@ -335,7 +169,7 @@ class _RelationFilter(Condition):
                 f"{self.mode}({self.name!r}) needs one table to resolve the relation against; "
                 "use it in find_many(where=...) or in a select from a single table"
             )
-        rel = _relation(source, self.name)
+        rel = relation_named(source, self.name)
         if not rel.many:
             raise SchemaError(
                 f"{self.mode}({self.name!r}): {source.name}.{self.name} is a single row, not a list; "
@@ -482,9 +316,9 @@ def _resolve(
         if key in fields:
             raise SchemaError(f"{path}: with_ key {key!r} clashes with a column of {table.name}")
         if isinstance(sub, _CountOf):
-            counts.append((key, _relation(table, sub.relation), sub.where))
+            counts.append((key, relation_named(table, sub.relation), sub.where))
         elif isinstance(sub, Include):
-            child_rel = _relation(table, key)
+            child_rel = relation_named(table, key)
             if child_rel.self_referencing:
                 if sub.depth is None:
                     raise SchemaError(

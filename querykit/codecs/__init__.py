@@ -54,7 +54,7 @@ from sqlalchemy.types import TypeEngine
 from ..errors import CompileError, DecodeError
 from .base import F32, FLOAT4_MAX, Adapter, Decoder, ValueRejected, describe_value, float4_exact
 from .dialect import DIALECT
-from .json import JSONBPayload
+from .jsonb import JSONBPayload
 from .pgvector import (
     CheckedVector,
     VectorType,

@@ -19,11 +19,11 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from .._project import import_project_module
-from ..build.nested import Relation, relations_of
 from ..build.vector import Metric
 from ..codecs import sql_type_name
 from ..columns import VectorType, vector
 from ..errors import ConfigError, ValidationError
+from ..schema.relations import Relation, relations_of
 from ..settings import Settings
 
 __all__ = [
