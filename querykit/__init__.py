@@ -139,8 +139,8 @@ if _TYPE_CHECKING:
     )
     from .execute.database import Database, Transaction, connect
     from .execute.database_async import AsyncDatabase, AsyncTransaction, connect_async
-    from .execute.plan import QueryRecord
     from .execute.prepared import AsyncPreparedQuery, PreparedQuery
+    from .execute.querylog import QueryRecord
     from .schema.indexes import index_sql
     from .schema.relations import many_to_many, relation, relations_of
     from .settings import Settings, load_settings, mask_url
@@ -150,10 +150,11 @@ if _TYPE_CHECKING:
 # psycopg. A test checks this table against the imports above.
 _LAZY: dict[str, tuple[str, ...]] = {
     ".migrate": (),  # the subpackage itself: querykit.migrate
-    ".execute.plan": ("QueryRecord",),
+    ".execute.querylog": ("QueryRecord",),
     ".schema.indexes": ("index_sql",),
     ".columns": ("bit", "cuid", "halfvec", "jsonb", "sparsevec", "vector"),
-    ".compile": ("CompiledSQL", "cache_info"),
+    ".build.sqltext": ("CompiledSQL",),
+    ".compile": ("cache_info",),
     ".execute.database": ("Database", "Transaction", "connect"),
     ".execute.database_async": ("AsyncDatabase", "AsyncTransaction", "connect_async"),
     ".errors": (

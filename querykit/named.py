@@ -29,7 +29,7 @@ from .build.query import Query
 from .build.sqltext import CompiledSQL
 from .errors import ConfigError, QueryKitError
 from .execute.connect import connect, describe_target
-from .execute.plan import database_error
+from .execute.diagnose import database_error
 from .execute.pool import register_pgvector
 from .settings import Settings
 

@@ -55,7 +55,7 @@ from ..build.query import InsertQuery, excluded, insert, python_default
 from ..columns import VectorType, as_vector_type
 from ..compile import compile_query
 from ..errors import CompileError, SchemaError, ValidationError
-from . import plan
+from . import diagnose, plan, querylog
 
 __all__ = ["BulkJob", "run_bulk", "run_bulk_async"]
 
@@ -782,7 +782,7 @@ def _temp_name() -> sql.Identifier:
 
 
 def run_bulk(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: plan.Listeners, target: str
+    conn: psycopg.Connection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
 ) -> int:
     """Run a job on a sync connection, in one transaction (or savepoint); returns the row count."""
     if not job.rows:
@@ -794,11 +794,11 @@ def run_bulk(
         with conn.transaction():
             return sum(_run_part_sync(conn, part, listeners, target) for part in parts)
     except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
-        raise plan.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
+        raise diagnose.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
 
 
 def _run_part_sync(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: plan.Listeners, target: str
+    conn: psycopg.Connection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
 ) -> int:
     """One job by COPY, or by INSERT where COPY cannot express it, in its own savepoint."""
     if job.reason is None:
@@ -816,7 +816,7 @@ def _insert_sync(
     conn: psycopg.Connection[Any],
     job: BulkJob,
     rows: Sequence[tuple[Any, ...]],
-    listeners: plan.Listeners,
+    listeners: querylog.Listeners,
     target: str,
 ) -> int:
     """The multi-row INSERT fallback, chunk by chunk."""
@@ -830,7 +830,9 @@ def _insert_sync(
             cur.execute(shape.sql, params)
         except psycopg.Error as exc:
             row = job.failing_row(exc, rows)
-            raise plan.database_error(exc, shape.sql, target, lost=conn.closed, row=row) from exc
+            raise diagnose.database_error(
+                exc, shape.sql, target, lost=conn.closed, row=row
+            ) from exc
         total += max(cur.rowcount, 0)
         if listeners.callbacks:
             listeners.notify(shape.sql, params, started, cur.rowcount, target)
@@ -838,7 +840,7 @@ def _insert_sync(
 
 
 def _copy_sync(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: plan.Listeners, target: str
+    conn: psycopg.Connection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
 ) -> int:
     statement = ""
     try:
@@ -867,13 +869,13 @@ def _copy_sync(
         cur.execute(sql.SQL("DROP TABLE {}").format(temp))
         return written
     except psycopg.Error as exc:
-        raise plan.database_error(
+        raise diagnose.database_error(
             exc, statement, target, lost=conn.closed, row=job.failing_row(exc)
         ) from exc
 
 
 async def run_bulk_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: plan.Listeners, target: str
+    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
 ) -> int:
     """The async twin of :func:`run_bulk`."""
     if not job.rows:
@@ -888,11 +890,11 @@ async def run_bulk_async(
                 total += await _run_part_async(conn, part, listeners, target)
         return total
     except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
-        raise plan.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
+        raise diagnose.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
 
 
 async def _run_part_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: plan.Listeners, target: str
+    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
 ) -> int:
     """The async twin of :func:`_run_part_sync`."""
     if job.reason is None:
@@ -910,7 +912,7 @@ async def _insert_async(
     conn: psycopg.AsyncConnection[Any],
     job: BulkJob,
     rows: Sequence[tuple[Any, ...]],
-    listeners: plan.Listeners,
+    listeners: querylog.Listeners,
     target: str,
 ) -> int:
     """The multi-row INSERT fallback, chunk by chunk."""
@@ -924,7 +926,9 @@ async def _insert_async(
             await cur.execute(shape.sql, params)
         except psycopg.Error as exc:
             row = job.failing_row(exc, rows)
-            raise plan.database_error(exc, shape.sql, target, lost=conn.closed, row=row) from exc
+            raise diagnose.database_error(
+                exc, shape.sql, target, lost=conn.closed, row=row
+            ) from exc
         total += max(cur.rowcount, 0)
         if listeners.callbacks:
             listeners.notify(shape.sql, params, started, cur.rowcount, target)
@@ -932,7 +936,7 @@ async def _insert_async(
 
 
 async def _copy_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: plan.Listeners, target: str
+    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
 ) -> int:
     statement = ""
     try:
@@ -964,7 +968,7 @@ async def _copy_async(
         await cur.execute(sql.SQL("DROP TABLE {}").format(temp))
         return written
     except psycopg.Error as exc:
-        raise plan.database_error(
+        raise diagnose.database_error(
             exc, statement, target, lost=conn.closed, row=job.failing_row(exc)
         ) from exc
 

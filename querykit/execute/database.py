@@ -38,37 +38,32 @@ from ..errors import ExecuteError, QueryKitError
 from ..settings import Settings
 from .bulk import BulkJob, run_bulk
 from .connect import describe_target
+from .diagnose import DISCARD_PREPARED, database_error, is_stale_plan, placeholder_error
 from .plan import (
-    CURRENT,
-    DISCARD_PREPARED,
-    ActiveTransaction,
-    AttemptState,
     Fetch,
-    Listeners,
     Plan,
-    QueryCallback,
-    TransactionOptions,
-    active_transaction,
     check_one,
     compile_for,
-    database_error,
-    ended_error,
-    ensure_log_handler,
-    is_stale_plan,
-    log_enabled,
-    log_query,
     logger,
     nested_result,
     no_rows_error,
     now,
-    placeholder_error,
     restore_settings_sql,
     set_local_sql,
     settings_sql,
-    with_retries_error,
 )
 from .pool import Connection, Pool, PoolOptions, pool_timeout_error, probe_kwargs, resolve_url
 from .prepared import PreparedPlan, PreparedQuery
+from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled, log_query
+from .transactions import (
+    CURRENT,
+    ActiveTransaction,
+    AttemptState,
+    TransactionOptions,
+    active_transaction,
+    ended_error,
+    with_retries_error,
+)
 
 __all__ = ["Attempt", "Database", "Transaction", "TransactionBlock", "connect"]
 
