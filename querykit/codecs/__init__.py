@@ -79,6 +79,7 @@ __all__ = [
     "as_vector_type",
     "decoder_for",
     "literal",
+    "result_decoder",
     "sparsevec_exact",
     "sql_type_name",
     "to_bit",
@@ -677,6 +678,25 @@ class _Float4Loader(Loader):
 def register_loaders(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
     """The loaders querykit needs on a connection, beyond psycopg's: float4 read exactly."""
     conn.adapters.register_loader("float4", _Float4Loader)
+
+
+def result_decoder(
+    type_: TypeEngine[Any], column: str | None = None, *, computed: bool = False
+) -> Decoder | None:
+    """:func:`decoder_for` a result column; ``computed`` when it is an expression, not a column.
+
+    An integer-typed expression may come back as numeric: PostgreSQL's ``sum()`` of a
+    bigint is numeric, while SQLAlchemy declares it of the argument's type. Such a value
+    is made the ``int`` the declared type promises.
+    """
+    decoder = decoder_for(type_, column)
+    if decoder is None and computed and isinstance(type_, sa.Integer):
+        return _exact_int
+    return decoder
+
+
+def _exact_int(value: Any) -> Any:
+    return int(value) if value is not None and not isinstance(value, int) else value
 
 
 def decoder_for(type_: TypeEngine[Any], column: str | None = None) -> Decoder | None:

@@ -289,16 +289,10 @@ def _result_exprs(compiled: Any) -> list[Any]:
 
 
 def _result_decoder(type_: TypeEngine[Any], expr: Any) -> codecs.Decoder | None:
-    decoder = codecs.decoder_for(type_, column_label(expr) if hasattr(expr, "name") else None)
-    # sum() of a bigint is numeric in PostgreSQL; the declared type says int.
-    is_computed_int = isinstance(type_, sa.Integer) and not isinstance(expr, schema.Column)
-    if decoder is None and is_computed_int and isinstance(expr, elements.ColumnElement):
-        return _exact_int
-    return decoder
-
-
-def _exact_int(value: Any) -> Any:
-    return int(value) if value is not None and not isinstance(value, int) else value
+    computed = not isinstance(expr, schema.Column) and isinstance(expr, elements.ColumnElement)
+    return codecs.result_decoder(
+        type_, column_label(expr) if hasattr(expr, "name") else None, computed=computed
+    )
 
 
 # -- what to_sql() returns -----------------------------------------------------------

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -46,20 +45,19 @@ import psycopg
 import sqlalchemy as sa
 from psycopg import sql
 from psycopg.types.string import BytesBinaryDumper
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import schema
 from sqlalchemy.sql.elements import ClauseElement
 
 from .. import codecs
 from ..build.query import InsertQuery, excluded, insert, python_default
-from ..columns import VectorType, as_vector_type
+from ..codecs.copy import Converter, copy_form
+from ..columns import as_vector_type
 from ..compile import compile_query
 from ..errors import CompileError, SchemaError, ValidationError
 from . import diagnose, plan, querylog
 
 __all__ = ["BulkJob", "run_bulk", "run_bulk_async"]
 
-Converter = Callable[[Any], Any]
 Row = Mapping[Any, Any]
 
 INSERT_CHUNK = 1000
@@ -97,117 +95,12 @@ class _ColumnSpec:
         self.name = column.name
         self.adapt = codecs.adapter_for(column.type)
         self.notnull = not column.nullable
-        self.copy_type, self.convert = _copy_form(column.type)
+        self.copy_type, self.convert = copy_form(column.type)
         # vector(n) and halfvec(n): check and encode in one step, on the binary form
         t = as_vector_type(column.type)
         self.copy_adapt: codecs.Adapter | None = None
         if t is not None and t.kind in ("vector", "halfvec"):
             self.copy_adapt = functools.partial(codecs.to_vector_binary, dim=t.dim, kind=t.kind)
-
-
-def _impl(type_: Any) -> Any:
-    # sa.Interval is a TypeDecorator over DateTime for other databases; native here.
-    while isinstance(type_, sa.TypeDecorator) and not isinstance(type_, sa.Interval):
-        type_ = type_.impl_instance
-    return type_
-
-
-def _copy_form(type_: Any, *, item: bool = False) -> tuple[str | None, Converter | None]:
-    """The type name for ``Copy.set_types`` and a converter, or (None, None).
-
-    Binary COPY sends each value in its column type's binary format, and sends
-    no type oids: the server reads each field with the column's own input
-    function. Values arrive checked by codecs, which already refused what the
-    server would convert (a naive datetime for timestamptz...) and made floats
-    for numeric Decimals; what is left is an int or Decimal for a float column,
-    made a float. pgvector and JSON values are sent as their binary form
-    already made (declared ``bytea``: bytes as they are), which spares
-    psycopg's Python-level dumpers. Array elements are the exception: an
-    array's header names its element type.
-    """
-    t = as_vector_type(type_) or _impl(type_)
-    if isinstance(t, sa.ARRAY):
-        element = as_vector_type(t.item_type) or _impl(t.item_type)
-        if item or isinstance(element, sa.Enum | VectorType | sa.ARRAY):
-            return None, None  # the array's binary header names the element type's oid
-        name, each = _copy_form(element, item=True)
-        if name is None:
-            return None, None
-        if each is None:
-            return f"{name}[]", None
-        convert_item = each
-
-        def array_converter(v: Any) -> Any:
-            return [None if x is None else convert_item(x) for x in v]
-
-        return f"{name}[]", array_converter
-    if isinstance(t, sa.Enum):
-        # An enum's binary input is its label's bytes: exactly text's binary form.
-        return "text", None
-    if isinstance(t, VectorType):
-        return (None, None) if item else ("bytea", _pgvector_binary)
-    if isinstance(t, sa.JSON):
-        binary = isinstance(t, postgresql.JSONB)
-        if item:
-            return ("jsonb" if binary else "json"), None
-        return "bytea", _jsonb_binary if binary else _json_binary
-    if isinstance(t, sa.Boolean):
-        return "bool", None
-    if isinstance(t, sa.Integer):
-        name = (
-            "int8"
-            if isinstance(t, sa.BigInteger)
-            else "int2"
-            if isinstance(t, sa.SmallInteger)
-            else "int4"
-        )
-        return name, None
-    if isinstance(t, sa.Float):
-        return ("float4" if codecs.is_float4(t) else "float8"), _to_float
-    if isinstance(t, sa.Numeric):
-        return "numeric", None  # codecs sent floats as Decimal already
-    if isinstance(t, sa.String):
-        return "text", None
-    # codecs refuses what the server would convert (a naive datetime for timestamptz,
-    # an aware one for timestamp, a datetime for a date): the values go as they are.
-    if isinstance(t, sa.DateTime):
-        return ("timestamptz" if t.timezone else "timestamp"), None
-    if isinstance(t, sa.Date):
-        return "date", None
-    if isinstance(t, sa.Time):
-        return ("timetz" if t.timezone else "time"), None
-    if isinstance(t, sa.Interval | postgresql.INTERVAL):
-        return "interval", None
-    if isinstance(t, sa.Uuid):
-        return "uuid", None
-    if isinstance(t, sa.LargeBinary):
-        return "bytea", None
-    return None, None
-
-
-def _pgvector_binary(value: Any) -> bytes:
-    """A checked pgvector value (``Vector``, ``HalfVector``...) in its binary input format."""
-    data: bytes = value.to_binary()
-    return data
-
-
-def _json_text(value: Any) -> str:
-    """The JSON text of a ``Json``/``Jsonb`` wrapper (codecs serialised it already)."""
-    dumps = value.dumps or _JSON_DUMPS
-    text: str = dumps(value.obj)
-    return text
-
-
-def _jsonb_binary(value: Any) -> bytes:
-    return b"\x01" + _json_text(value).encode()  # jsonb's binary format: version 1, then text
-
-
-def _json_binary(value: Any) -> bytes:
-    return _json_text(value).encode()
-
-
-def _to_float(v: Any) -> float:
-    return v if type(v) is float else float(v)
 
 
 def _has_server_default(column: schema.Column[Any]) -> bool:
@@ -233,7 +126,6 @@ def _plain(value: Any) -> Any:
 # -- the job ---------------------------------------------------------------------------------
 
 _MISSING = object()
-_JSON_DUMPS = json.dumps
 
 
 class BulkJob:
