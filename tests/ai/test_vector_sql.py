@@ -216,10 +216,10 @@ def test_query_vectors_that_are_expressions_key_themselves() -> None:
 
 
 def test_checked_vectors_keep_the_binary_form_they_were_checked_in() -> None:
-    from querykit import codecs
-    from querykit.codecs import CheckedVector
+    from querykit.codecs import pgvector as vector_codecs
+    from querykit.codecs.pgvector import CheckedVector
 
-    assert codecs._LAZY_COMPONENTS  # else arrays convert the slower way: pgvector changed
+    assert vector_codecs._LAZY_COMPONENTS  # else arrays convert the slower way: pgvector changed
     values = np.random.default_rng(7).normal(size=768).astype(np.float32)
     inputs = [
         values[:384],
