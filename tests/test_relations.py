@@ -532,3 +532,29 @@ def test_a_relation_declared_on_a_copied_table_stays_on_the_copy() -> None:
     relation(run_copy, "copied_steps", step_copy, on=on, many=True)
     assert "copied_steps" in relations_of(run_copy)
     assert "copied_steps" not in relations_of(pipeline_run)
+
+
+def test_the_relation_graph_is_cached_and_follows_metadata_changes() -> None:
+    # Built once per table while the MetaData is unchanged; a table added later with a
+    # foreign key to it shows up at once (the cache is keyed by the MetaData's shape).
+    md = sa.MetaData()
+    parent = sa.Table("parent", md, sa.Column("id", sa.Integer, primary_key=True))
+    first = querykit.relations_of(parent)
+    assert first == {}
+    assert querykit.relations_of(parent) == first
+    assert parent.info["querykit.relations.graph"][2] == {}
+    sa.Table(
+        "parent_note",
+        md,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("parent_id", sa.ForeignKey("parent.id")),
+    )
+    assert sorted(querykit.relations_of(parent)) == ["parent_notes"]
+    querykit.relation(
+        parent,
+        "first_note",
+        md.tables["parent_note"],
+        on=[(parent.c.id, md.tables["parent_note"].c.parent_id)],
+        many=False,
+    )
+    assert sorted(querykit.relations_of(parent)) == ["first_note", "parent_notes"]

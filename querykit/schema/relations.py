@@ -122,13 +122,32 @@ def _declared(table: sa.Table) -> dict[str, Relation]:
 
 
 def relations_of(table: sa.Table) -> dict[str, Relation]:
-    """Every relation of ``table``: from foreign keys (both directions) and declarations."""
+    """Every relation of ``table``: from foreign keys (both directions) and declarations.
+
+    The graph is built once per table and kept while its MetaData is unchanged (the
+    same tables, foreign keys and declarations); a nested query asks for it at every
+    level of every call.
+    """
+    tables = list(table.metadata.tables.values()) if table.metadata is not None else [table]
+    signature = (
+        tuple(map(id, tables)),
+        sum(len(t.foreign_key_constraints) for t in tables),
+        len(_declared(table)),
+    )
+    cached = table.info.get(_GRAPH_KEY)
+    if cached is not None and cached[0] is table and cached[1] == signature:
+        return dict(cached[2])
+    found = _build_relations(table, tables)
+    table.info[_GRAPH_KEY] = (table, signature, found)
+    return dict(found)
+
+
+_GRAPH_KEY = "querykit.relations.graph"
+
+
+def _build_relations(table: sa.Table, metadata_tables: list[sa.Table]) -> dict[str, Relation]:
     found: dict[str, Relation] = {}
-    metadata_tables = table.metadata.tables.values() if table.metadata is not None else [table]
     # many-to-one: this table's own foreign keys
-    by_target: dict[sa.Table, list[sa.ForeignKeyConstraint]] = {}
-    for fkc in table.foreign_key_constraints:
-        by_target.setdefault(fkc.referred_table, []).append(fkc)
     for fkc in sorted(table.foreign_key_constraints, key=_fk_sort_key):
         target = fkc.referred_table
         name = _many_to_one_name(fkc)
