@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
+import querykit.build.binding as qk_binding
 import querykit.compile as qk_compile
+import querykit.compile.shape as qk_shape
 from querykit import (
     CompileError,
     SchemaError,
@@ -245,7 +247,7 @@ def test_generated_overloads_are_up_to_date() -> None:
 
 def test_tables_key_as_cores_own_cache_key() -> None:
     values: list[Any] = []
-    assert qk_compile.operand_key(run, values) == run._generate_cache_key().key
+    assert qk_binding.operand_key(run, values) == run._generate_cache_key().key
     assert values == []
 
 
@@ -253,7 +255,7 @@ def test_select_lists_of_plain_columns_key_as_each_column_would() -> None:
     from querykit.build.query import _keys
 
     plain = (run.c.id, run.c.name)
-    assert _keys(plain, []) == tuple(qk_compile.operand_key(c, []) for c in plain)
+    assert _keys(plain, []) == tuple(qk_binding.operand_key(c, []) for c in plain)
     values: list[Any] = []
     mixed = _keys((run.c.id, run.c.cost + 1), values)
     assert mixed != (run.c.id, run.c.cost + 1) and values == [1]
@@ -284,7 +286,7 @@ def test_generated_params_follow_the_general_rule() -> None:
     )
     labels = ("t.a", "t.b", "t.c", "t.d", "t.e", "t.f", "t.g")
     constants = ("fixed",)
-    params = qk_compile.params_function(slots, adapters, labels, constants, False)
+    params = qk_shape.params_function(slots, adapters, labels, constants, False)
     for values in (
         [1, None, 7, 0.5, True],
         [1, "x", 7, 2, False],  # an int for a float passes, unchanged
@@ -298,13 +300,13 @@ def test_generated_params_follow_the_general_rule() -> None:
         [1, Status.FAILED, 7, Decimal("0.5"), None],  # a str subclass is text too
     ):
         try:
-            expected: Any = qk_compile.adapt_params(values, slots, adapters, labels, constants)
+            expected: Any = qk_shape.adapt_params(values, slots, adapters, labels, constants)
         except ValidationError as exc:
             with pytest.raises(ValidationError) as info:
                 params(values)
             assert (str(info.value), info.value.column) == (str(exc), exc.column)
         else:
             assert params(values) == expected
-    same = qk_compile.params_function((0, 1), (None, None), ("a", "b"), (), True)
+    same = qk_shape.params_function((0, 1), (None, None), ("a", "b"), (), True)
     values = [1, 2]
     assert same(values) is values

@@ -34,6 +34,7 @@ from sqlalchemy.sql.schema import Column, ColumnDefault
 from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
 from sqlalchemy.sql.visitors import replacement_traverse
 
+from ..codegen import generate
 from .binding import VALUE, Binder, operand_core, operand_key
 from .sqltext import CompiledSQL
 from ..schema.naming import column_label
@@ -180,7 +181,7 @@ def _make_clone(slot_names: tuple[str, ...]) -> Any:
     ]
     lines.append("    return new")
     namespace: dict[str, Any] = {}
-    exec("\n".join(lines), namespace)  # names come from __slots__ literals, never from input
+    generate("builder clone", lines, namespace)  # names come from __slots__ literals
     return namespace["_clone"]
 
 

@@ -35,6 +35,7 @@ from .. import codecs
 from ..build.binding import Binder, Compilable, Values
 from ..build.sqltext import CompiledSQL, register_renderer
 from ..codecs.dialect import DIALECT
+from ..codegen import generate
 from ..errors import CompileError, ValidationError
 from ..schema.naming import column_label
 
@@ -162,7 +163,7 @@ def params_function(
         "    except Rejected:\n"
         "        return slow(values)"
     )
-    exec(source, namespace)  # nothing from the query's values goes into the source
+    generate("params", source, namespace)  # nothing from the query's values goes into the source
     function: Callable[[Sequence[Any]], Sequence[Any]] = namespace["params"]
     return function
 

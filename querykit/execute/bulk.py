@@ -51,6 +51,7 @@ from sqlalchemy.sql.elements import ClauseElement
 from .. import codecs
 from ..build.query import InsertQuery, excluded, insert, python_default
 from ..codecs.copy import Converter, copy_form
+from ..codegen import generate
 from ..columns import as_vector_type
 from ..compile import compile_query
 from ..errors import CompileError, SchemaError, ValidationError
@@ -458,7 +459,7 @@ class BulkJob:
             "            values = slow(i, row)",
             "        write_row(values)",
         ]
-        exec("\n".join(source), namespace)
+        generate("COPY row encoder", source, namespace)
         return namespace["encode"], namespace["write_all"]
 
     def copy_to(self, write_row: Callable[[tuple[Any, ...]], object]) -> int:

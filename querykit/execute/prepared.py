@@ -25,6 +25,7 @@ from typing import Any, Generic, Protocol, TypeVar, TypeVarTuple, overload
 from .. import codecs
 from ..build.placeholder import Placeholder, placeholder
 from ..build.query import Query, fresh_defaults
+from ..codegen import generate
 from ..compile import compile_query
 from ..errors import CompileError, ValidationError
 from .plan import Fetch, Plan, check_query, plan_for
@@ -195,7 +196,7 @@ class PreparedPlan:
                 parts.append(f"(v{pos} if {unchanged.format(v=f'v{pos}')} else a{pos}(v{pos}))")
         lines.append(f"        return [{', '.join(parts)}]")
         lines += ["    except Exception:", "        return slow(given)"]
-        exec("\n".join(lines), namespace)
+        generate("prepared fill", lines, namespace)
         fill: Callable[[Mapping[str, Any]], list[Any]] = namespace["fill"]
         if not self.generated:
             return fill

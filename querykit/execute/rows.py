@@ -14,6 +14,7 @@ from typing import Any
 from psycopg.rows import tuple_row
 
 from .. import codecs
+from ..codegen import generate
 from ..errors import (
     MappingError,
 )
@@ -41,7 +42,7 @@ def _decoding_maker(decoders: Sequence[codecs.Decoder | None]) -> RowMaker:
         items.append(f"v{i}" if d is None else f"(None if v{i} is None else d{i}(v{i}))")
     lines.append(f"    return ({', '.join(items)},)")
     namespace: dict[str, Any] = {f"d{i}": d for i, d in enumerate(decoders) if d is not None}
-    exec("\n".join(lines), namespace)
+    generate("row decoder", lines, namespace)
     maker: RowMaker = namespace["make"]
     return maker
 
