@@ -143,14 +143,14 @@ def test_the_port_is_kept_across_restarts_and_an_open_pool_recovers(
     first = server.start()
     assert first.url is not None and first.since is not None
     with querykit.connect(first.url, min_size=1, max_size=2) as db:
-        assert db.scalar(querykit.build.raw("SELECT 1").returns(int)) == 1
+        assert db.scalar(querykit.raw("SELECT 1").returns(int)) == 1
         server.stop()
         again = server.start()
         assert again.started and again.port == first.port
         # the pool's connection died with the old server; the next query gets a new one
         for _ in range(50):
             try:
-                assert db.scalar(querykit.build.raw("SELECT 2").returns(int)) == 2
+                assert db.scalar(querykit.raw("SELECT 2").returns(int)) == 2
                 break
             except querykit.QueryKitError:
                 time.sleep(0.1)
@@ -187,7 +187,7 @@ def test_a_missing_url_announces_the_embedded_server_once(project_dir: Path) -> 
         "import querykit\n"
         "for _ in range(2):\n"
         "    with querykit.connect() as db:\n"
-        "        print(db.scalar(querykit.build.raw('SELECT 1').returns(int)))\n"
+        "        print(db.scalar(querykit.raw('SELECT 1').returns(int)))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",)}
     env = {k: v for k, v in env.items() if not k.startswith("QUERYKIT_")}
