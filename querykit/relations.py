@@ -58,6 +58,7 @@ from .compile import Binder, CompiledSQL, column_label, to_sql
 from .errors import CompileError, MappingError, SchemaError
 from .operators import Condition, as_condition
 from .query import Query, _Order, _resolve_order_string, order_item
+from .rowtype import check_row_class, column_facts
 
 __all__ = [
     "Include",
@@ -615,6 +616,11 @@ class NestedQuery(Query[T], Generic[T]):
     def first_only(self) -> bool:
         return self._first
 
+    @property
+    def row_class(self) -> Any:
+        """The ``as_=`` class given to find_many()/find_first(), or None for dicts."""
+        return self._as
+
 
 @overload
 def find_many(
@@ -1119,6 +1125,9 @@ def _check_mapping(cls: Any, level: _Level) -> None:
                 if p
             )
         )
+    # -- field types against the level's columns: see querykit.rowtype --
+    facts = [column_facts(c) for c in level.columns]
+    check_row_class(cls, level.fields[: len(facts)], [t for t, _ in facts], [n for _, n in facts])
     hints = typing.get_type_hints(cls)
     for child in level.children:
         child_cls = _element_class(hints.get(child.name))
