@@ -76,6 +76,7 @@ __all__ = [
     "decoded_type",
     "describe_all",
     "lock_path",
+    "schema_columns",
 ]
 
 LOCK_VERSION = 1
@@ -587,7 +588,7 @@ def compare(
     return out
 
 
-def _schema_columns(settings: Settings) -> dict[str, Any]:
+def schema_columns(settings: Settings) -> dict[str, Any]:
     """``schema.table.column`` → the schema.py Column, for the columns statements return."""
     from .migrate.diff.desired import schema_metadata
 
@@ -709,9 +710,9 @@ def check(
         )
     named = load_named(None, settings)
     statements = compile_statements(named)
-    schema_columns = _schema_columns(settings)
+    columns = schema_columns(settings)
     if offline:
-        return _check_offline(settings, len(named), statements, schema_columns)
+        return _check_offline(settings, len(named), statements, columns)
     migrations = discover(settings.migrations)
     head, notes = _head(settings, migrations)
     last = migrations[-1].version if migrations else None
@@ -730,7 +731,7 @@ def check(
             descriptions = describe_all(shadow.url, statements)
             result.against.append(f"{label} ({_version_text(migrations, version)})")
             result.findings += _findings(
-                statements, descriptions, schema_columns, label, migrations, version
+                statements, descriptions, columns, label, migrations, version
             )
     result.findings = _dedupe(result.findings)
     if write:
