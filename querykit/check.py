@@ -52,7 +52,10 @@ from sqlalchemy.types import TypeEngine
 
 from . import NestedQuery, Query
 
-# The one internal import: a query's compiled shape (result column types) and SQL.
+# The internals this tool needs, in one place: the connection helper (one-line errors, masked
+# URLs) with pgvector's types, and a query's compiled shape (its result column types).
+from ._conninfo import connect
+from ._pool import register_pgvector
 from .compile import CompiledSQL, compile_query
 from .errors import ConfigError, QueryKitError
 from .migrate import discover, status
@@ -228,9 +231,6 @@ class Description:
 
 def describe_all(url: str, statements: Sequence[Statement]) -> list[Description]:
     """Prepare and describe every statement on ``url``; nothing is executed."""
-    from ._conninfo import connect
-    from ._pool import register_pgvector
-
     with connect(url, autocommit=True) as conn:
         register_pgvector(conn)
         raw = [_prepare(conn, s) for s in statements]
