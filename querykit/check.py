@@ -282,7 +282,7 @@ class _Raw:
             key = (self.tables[i], self.attnums[i])
             source, nullable = columns.get(key, (None, None))
             may_be_null: bool | None = None
-            if source is not None:
+            if source is not None:  # NULL-able in the table, or made so by an outer join
                 by_join = joins[i] if joins is not None else False
                 may_be_null = nullable or by_join is not False
             display = formatted.get((self.types[i], self.mods[i]), typname)
@@ -379,9 +379,7 @@ def _attributes(
 _REF = re.compile(r'^("(?:[^"]|"")+"|[^\s."()]+)\.("(?:[^"]|"")+"|[^\s."()]+)$')
 
 
-def _outer_nullable(
-    conn: psycopg.Connection[Any], sql: str, width: int
-) -> list[bool | None] | None:
+def _outer_nullable(conn: psycopg.Connection[Any], sql: str, width: int) -> list[bool | None]:
     """Per output column: made NULL-able by an outer join (True), not (False), unknown (None).
 
     Read from ``EXPLAIN (VERBOSE, GENERIC_PLAN)``: every relation scanned under
@@ -390,11 +388,11 @@ def _outer_nullable(
     that cannot be traced while the plan has an outer join is unknown, which the
     caller treats as NULL-able: no column is claimed non-null on a guess.
     """
-    try:
-        rows = conn.execute(f"EXPLAIN (VERBOSE, GENERIC_PLAN, FORMAT JSON) {sql}").fetchall()
-    except psycopg.Error:
-        return None
-    plan = rows[0][0][0]["Plan"]
+    result = conn.pgconn.exec_(b"EXPLAIN (VERBOSE, GENERIC_PLAN, FORMAT JSON) " + sql.encode())
+    value = result.get_value(0, 0) if result.status == pq.ExecStatus.TUPLES_OK else None
+    if value is None:  # no plan (a parameter whose type only the codecs know): no guess either
+        return [None] * width
+    plan = json.loads(bytes(value))[0]["Plan"]
     nullable: set[str] = set()
     scanned: set[str] = set()
     outer = _walk(plan, False, nullable, scanned)

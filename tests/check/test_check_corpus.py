@@ -156,3 +156,40 @@ def test_a_parameter_the_codec_cannot_send_is_reported(migrated: Settings) -> No
     with querykit.connect(migrated.database_url or "") as db, pytest.raises(DatabaseError) as err:
         db.all(failed_runs())
     assert err.value.sqlstate == "42883"
+
+
+AS_QUERIES = """
+import dataclasses
+from decimal import Decimal
+
+from querykit import find_many
+from schema import pipeline_run as run
+
+
+@dataclasses.dataclass
+class RunCost:
+    name: str
+    cost: Decimal
+
+
+runs = find_many(run, columns=["name", "cost"], as_=RunCost)
+"""
+
+
+def test_an_as_class_that_the_pending_migration_makes_wrong_is_reported(
+    migrated: Settings,
+) -> None:
+    (migrated.project_dir / "as_queries.py").write_text(AS_QUERIES)
+    settings = migrated.with_overrides(queries=["as_queries"])
+    assert check(settings).ok  # RunCost fits schema.py and head
+    add_migration(
+        settings,
+        "0005_cost_float.sql",
+        "ALTER TABLE pipeline_run ALTER COLUMN cost TYPE double precision;\n",
+    )
+    result = check(settings, pending=True)
+    found = [f for f in result.findings if f.kind == "as_"]
+    assert [f.message for f in found] == [
+        "as_=RunCost field cost is Decimal, but the column gives float"
+    ], result.text()
+    assert found[0].statement == "as_queries:runs [2/2 level 1]"
