@@ -29,7 +29,7 @@ applied none); ``pending=True`` also checks head plus the pending files.
     >>> result = check(settings, pending=True)          # doctest: +SKIP
     >>> [f.text() for f in result.findings]             # doctest: +SKIP
     ['queries:run_overview [1/1] prepare 42703 (pending): column pipeline_run.name does not
-      exist; migrations/sql/0005_rename.sql:1 renames or drops it']
+      exist; migrations/sql/0005_rename.sql:1', ...]
 """
 
 from __future__ import annotations
@@ -153,9 +153,7 @@ def _statements(q: NamedQuery) -> list[Statement]:
         ]
     shape, _ = compile_query(query)
     compiled = statements_of(query)
-    return [
-        Statement(q.target, 1, 1, compiled[0], _declared(q), shape.column_types if shape else ())
-    ]
+    return [Statement(q.target, 1, 1, compiled[0], _declared(q), shape.column_types)]
 
 
 def _declared(q: NamedQuery) -> tuple[Any, ...] | None:
