@@ -34,6 +34,7 @@ applied none); ``pending=True`` also checks head plus the pending files.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -443,6 +444,8 @@ class Finding:
     sqlstate: str | None = None
     migration: str | None = None
     """``file:line`` of the migration that dropped, renamed or changed what the query needs."""
+    column: str | None = None
+    """``schema.table.column`` of a ``type`` or ``null`` finding on a table column."""
 
     def text(self) -> str:
         code = f" {self.sqlstate}" if self.sqlstate else ""
@@ -458,6 +461,7 @@ class Finding:
             "sqlstate": self.sqlstate,
             "message": self.message,
             "migration": self.migration,
+            "column": self.column,
         }
 
 
@@ -534,8 +538,8 @@ def compare(
     """The findings for one statement's promises against one description."""
     out: list[Finding] = []
 
-    def add(kind: str, message: str) -> None:
-        out.append(Finding(statement.query, statement.where, kind, message, against))
+    def add(kind: str, message: str, column: str | None = None) -> None:
+        out.append(Finding(statement.query, statement.where, kind, message, against, column=column))
 
     cols = described.columns
     declared = statement.declared
@@ -570,7 +574,7 @@ def compare(
         if why is not None:
             kind = "null" if "can be NULL" in why else "type"
             what = col.source.split(".", 1)[-1] if col.source else "an expression"
-            add(kind, f"column {col.name} ({what}, {col.type}): promised {why}")
+            add(kind, f"column {col.name} ({what}, {col.type}): promised {why}", col.source)
     if statement.row_class is not None:
         fields = field_types(statement.row_class)
         for name, annotation in fields.items():
@@ -617,9 +621,15 @@ def culprit(migrations: Sequence[Migration], message: str, *, newest: int | None
 
 
 def _find_statement(
-    migrations: Sequence[Migration], name: str, verbs: Sequence[str], newest: int | None
+    migrations: Sequence[Migration],
+    name: str,
+    verbs: Sequence[str],
+    newest: int | None,
+    *,
+    table: str | None = None,
 ) -> str | None:
-    word = re.compile(rf'(?<![\w$"]){re.escape(name)}(?![\w$"])|"{re.escape(name)}"')
+    word = _word(name)
+    on_table = _word(table) if table is not None else None
     verb = re.compile(r"\b(" + "|".join(verbs) + r")\b", re.IGNORECASE)
     for migration in reversed(migrations):
         if newest is not None and migration.version > newest:
@@ -631,7 +641,7 @@ def _find_statement(
         for statement in statements:
             text = statement.text
             found_verb = verb.search(text)
-            if found_verb is None:
+            if found_verb is None or (on_table is not None and not on_table.search(text)):
                 continue
             found = word.search(text, found_verb.start()) or word.search(text)
             if found is None:
@@ -639,6 +649,11 @@ def _find_statement(
             line = statement.line + text[: found.start()].count("\n")
             return f"{display_path(migration.path)}:{line}"
     return None
+
+
+def _word(name: str) -> re.Pattern[str]:
+    """``name`` as an SQL identifier: a whole word, or quoted."""
+    return re.compile(rf'(?<![\w$"]){re.escape(name)}(?![\w$"])|"{re.escape(name)}"')
 
 
 # -- the whole check ----------------------------------------------------------------------------
@@ -726,8 +741,9 @@ def check(
             shadow.apply_through(version)
             descriptions = describe_all(shadow.url, statements)
             result.against.append(f"{label} ({_version_text(migrations, version)})")
+            changed = [m for m in migrations if label == "pending" and m.version > (head or 0)]
             result.findings += _findings(
-                statements, descriptions, columns, label, migrations, version
+                statements, descriptions, columns, label, migrations, version, changed
             )
     result.findings = _dedupe(result.findings)
     if write:
@@ -755,11 +771,17 @@ def _findings(
     against: str,
     migrations: Sequence[Migration],
     version: int | None,
+    changed: Sequence[Migration] = (),
 ) -> list[Finding]:
+    """Findings for described statements; ``changed`` are the migrations new in this target,
+    searched for the one that altered a column a ``type`` or ``null`` finding is about."""
     out: list[Finding] = []
     for statement, described in zip(statements, descriptions, strict=True):
         if described.ok:
-            out += compare(statement, described, schema_columns, against)
+            out += [
+                _changed_by(f, changed, version)
+                for f in compare(statement, described, schema_columns, against)
+            ]
             continue
         error = described.error or ""
         if described.param_error:
@@ -778,6 +800,14 @@ def _findings(
             )
         )
     return out
+
+
+def _changed_by(finding: Finding, changed: Sequence[Migration], version: int | None) -> Finding:
+    if not changed or finding.column is None:
+        return finding
+    _, table, column = finding.column.split(".", 2)
+    where = _find_statement(changed, column, ("ALTER", "DROP", "ADD"), version, table=table)
+    return dataclasses.replace(finding, migration=where) if where else finding
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

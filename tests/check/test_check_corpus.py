@@ -107,13 +107,20 @@ def test_a_pending_rename_lists_every_affected_query_with_the_migration_line(
 
 
 def test_cost_becoming_double_precision_is_decimal_against_float(migrated: Settings) -> None:
-    add_migration(
+    path = add_migration(
         migrated,
         "0005_cost_float.sql",
+        "-- floats are fine for costs (they are not)\n"
         "ALTER TABLE pipeline_run ALTER COLUMN cost TYPE double precision;\n",
     )
     result = check(migrated, pending=True)
     typed = [f for f in result.findings if f.kind == "type"]
+    assert all(f.against == "pending" for f in typed)
+    # the table column is traced to the migration's line; sum(cost) is an expression
+    assert {(f.query, f.migration) for f in typed} == {
+        ("queries:failed_runs", f"{path}:2"),
+        ("queries:cost_by_pipeline", None),
+    }
     assert typed and not [f for f in result.findings if f.kind != "type"], result.text()
     assert {f.query for f in typed} == {"queries:failed_runs", "queries:cost_by_pipeline"}
     for f in typed:
