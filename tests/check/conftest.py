@@ -3,7 +3,6 @@ its migrations applied to a fresh database, and a way to add a pending migration
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from pathlib import Path
 
@@ -11,16 +10,15 @@ import pytest
 
 from querykit import Settings, load_settings
 from querykit.migrate import up
+from tests.cli import example_project
 
 ROOT = Path(__file__).resolve().parents[2]
+COST_FLOAT = "ALTER TABLE pipeline_run ALTER COLUMN cost TYPE double precision;\n"
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    for name in ("schema.py", "queries.py", "pyproject.toml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "migrations", tmp_path / "migrations")
-    return tmp_path
+    return example_project(tmp_path)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from querykit.cli import app
 from querykit.errors import DatabaseError
 from querykit.migrate import up
 from querykit.named import load_named
-from tests.check.conftest import add_migration
+from tests.check.conftest import COST_FLOAT, add_migration
 
 RENAME = """
 -- the pipeline's display name becomes its title
@@ -110,8 +110,7 @@ def test_cost_becoming_double_precision_is_decimal_against_float(migrated: Setti
     path = add_migration(
         migrated,
         "0005_cost_float.sql",
-        "-- floats are fine for costs (they are not)\n"
-        "ALTER TABLE pipeline_run ALTER COLUMN cost TYPE double precision;\n",
+        "-- floats are fine for costs (they are not)\n" + COST_FLOAT,
     )
     result = check(migrated, pending=True)
     typed = [f for f in result.findings if f.kind == "type"]
@@ -189,11 +188,7 @@ def test_an_as_class_that_the_pending_migration_makes_wrong_is_reported(
     (migrated.project_dir / "as_queries.py").write_text(AS_QUERIES)
     settings = migrated.with_overrides(queries=["as_queries"])
     assert check(settings).ok  # RunCost fits schema.py and head
-    add_migration(
-        settings,
-        "0005_cost_float.sql",
-        "ALTER TABLE pipeline_run ALTER COLUMN cost TYPE double precision;\n",
-    )
+    add_migration(settings, "0005_cost_float.sql", COST_FLOAT)
     result = check(settings, pending=True)
     found = [f for f in result.findings if f.kind == "as_"]
     assert [f.message for f in found] == [

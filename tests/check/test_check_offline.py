@@ -13,7 +13,7 @@ from querykit import Settings, load_settings
 from querykit.check import check, lock_path
 from querykit.cli import app
 from querykit.errors import ConfigError
-from tests.check.conftest import add_migration
+from tests.check.conftest import COST_FLOAT, add_migration
 
 NO_SERVER = "postgresql://nobody@127.0.0.1:9/none?connect_timeout=1"
 
@@ -88,11 +88,7 @@ def test_the_lock_keeps_the_described_types_for_offline_findings(
     migrated: Settings, request: pytest.FixtureRequest
 ) -> None:
     """Written against head + pending where cost is double precision: offline still sees it."""
-    add_migration(
-        migrated,
-        "0005_cost_float.sql",
-        "ALTER TABLE pipeline_run ALTER COLUMN cost TYPE double precision;\n",
-    )
+    add_migration(migrated, "0005_cost_float.sql", COST_FLOAT)
     written = check(migrated, pending=True, write=True)
     online = sorted(f.statement for f in written.findings)
     offline = check(offline_settings(migrated.project_dir, "queries"), offline=True)

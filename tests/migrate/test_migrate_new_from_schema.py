@@ -4,22 +4,16 @@ Prisma and Rails users look for."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.cli import querykit
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli import example_project, querykit
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    for name in ("schema.py", "queries.py", "pyproject.toml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "migrations", tmp_path / "migrations")
-    return tmp_path
+    return example_project(tmp_path)
 
 
 def test_new_from_schema_drafts_what_diff_write_drafts(project: Path, database_url: str) -> None:
