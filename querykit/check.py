@@ -857,7 +857,22 @@ def _write_lock(
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"version": LOCK_VERSION, "queries": dict(sorted(queries.items()))}
     path.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    _keep_tracked(path)
     return path
+
+
+def _keep_tracked(path: Path) -> None:
+    """The lock is for CI, so git must see it: the embedded server's ``.querykit/.gitignore``
+    (written by querykit, ignoring everything) gets a ``!queries.lock`` line if it lacks one."""
+    from .embedded import IGNORE_FILE
+
+    ignore = path.parent / ".gitignore"
+    if not ignore.exists():
+        return
+    text = ignore.read_text(encoding="utf-8")
+    if text.startswith(IGNORE_FILE.splitlines()[0]) and f"!{path.name}" not in text.split():
+        keep = "".join(IGNORE_FILE.splitlines(keepends=True)[2:])  # the comment and !queries.lock
+        ignore.write_text(text + ("" if text.endswith("\n") else "\n") + keep, encoding="utf-8")
 
 
 def _check_offline(

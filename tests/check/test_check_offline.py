@@ -114,3 +114,29 @@ def test_offline_without_a_lock_is_one_line_and_exit_2(project: Path) -> None:
         app, ["check", "--offline", "--write", "--config", str(project / "pyproject.toml")]
     )
     assert bad.exit_code == 2 and "cannot be combined" in bad.stderr
+
+
+def test_git_sees_the_lock_despite_the_embedded_servers_ignore_file(migrated: Settings) -> None:
+    """The embedded server's .querykit/.gitignore ignores its data; the lock must stay tracked."""
+    import subprocess
+
+    from querykit.embedded import IGNORE_FILE
+
+    project = migrated.project_dir
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    (project / ".querykit").mkdir()
+    old_file = "".join(IGNORE_FILE.splitlines(keepends=True)[:2])  # as querykit wrote it before
+    (project / ".querykit/.gitignore").write_text(old_file + "# mine\n")
+    (project / ".querykit/pgdata").mkdir()
+    (project / ".querykit/pgdata/PG_VERSION").write_text("18\n")
+    check(migrated, write=True)
+    ignored = subprocess.run(
+        ["git", "-C", str(project), "status", "--porcelain", "--untracked-files=all", ".querykit"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert ".querykit/queries.lock" in ignored and ".querykit/pgdata/PG_VERSION" not in ignored
+    assert (project / ".querykit/.gitignore").read_text().startswith(old_file + "# mine\n")
+    check(migrated, write=True)  # once only
+    assert (project / ".querykit/.gitignore").read_text().count("!queries.lock") == 1
