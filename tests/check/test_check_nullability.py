@@ -7,8 +7,9 @@ NULL must be described as NULL-able, and, where the query promises non-null
 (schema.py's non-null columns, or a declared row type), ``check`` must report
 it. The converse keeps the check precise: columns the planner proves non-null
 (a LEFT JOIN reduced to an inner one by a strict WHERE or a later inner join,
-the preserved side of a join) are not reported. sqlx's issue #367 is about such
-join shapes being inferred wrongly from the SQL text; the planner's tree is not.
+the preserved side of a join) are not reported. sqlx's issues #367 (a LEFT JOIN
+the planner runs as a Right join), #2796 (two LEFT JOINs in a chain) and #2127
+(a WHERE on the preserved side) are such shapes, each one a query here.
 """
 
 from __future__ import annotations
@@ -77,6 +78,29 @@ left_in_a_subquery: RawQuery[str, str] = raw("""
           ORDER BY 1 LIMIT 100) x
 """)
 
+# sqlx #2796: a second LEFT JOIN hanging off the first one's nullable side
+double_left: RawQuery[str, str, str] = raw("""
+    SELECT r.name, s.name AS step_name, c.type AS content_type
+    FROM pipeline_run r
+    LEFT JOIN pipeline_step s ON s.run_id = r.id
+    LEFT JOIN content_item c ON c.id = s.model
+""")
+
+# sqlx #2127 / #3539: a WHERE on the preserved side keeps the join outer
+left_where_preserved = (
+    select(run.c.name, step.c.name.label("step_name"))
+    .from_(run)
+    .left_join(step, eq(step.c.run_id, run.c.id))
+    .where(eq(run.c.id, "r2"))
+)
+
+# sqlx #367: the planner runs this LEFT JOIN as a Hash Right Join (it hashes the 2 runs,
+# not the thousands of steps), so the nullable side is the plan's Outer child
+left_run_as_right: RawQuery[str, str] = raw("""
+    SELECT r.name, s.name AS step_name
+    FROM pipeline_run r LEFT JOIN pipeline_step s ON s.run_id = r.id AND s.tokens > 0
+""")
+
 runs_with_steps = find_many(run, with_={"steps": include()})
 steps_with_run = find_many(step, with_={"run": include()})
 runs_with_steps_batched = find_many(run, with_={"steps": include()}, strategy="batched")
@@ -95,9 +119,15 @@ def joined(project: Path, database_url: str) -> Settings:
             "INSERT INTO pipeline_run (id, name) VALUES ('r1', 'with steps'), ('r2', 'no steps')"
         )
         conn.execute(
-            "INSERT INTO pipeline_step (id, run_id, name, tokens) VALUES"
-            " ('s1', 'r1', 'big', 500), ('s2', 'r1', 'small', 5)"
+            "INSERT INTO pipeline_step (id, run_id, name, tokens, model) VALUES"
+            " ('s1', 'r1', 'big', 500, 'c1'), ('s2', 'r1', 'small', 5, NULL)"
         )
+        conn.execute("INSERT INTO content_item (id, type, metadata) VALUES ('c1', 'video', '{}')")
+        conn.execute(  # enough steps that the planner hashes the runs (a Right join)
+            "INSERT INTO pipeline_step (id, run_id, name, tokens)"
+            " SELECT 'x' || i, 'r1', 'filler', 1 FROM generate_series(1, 3000) AS i"
+        )
+        conn.execute("ANALYZE")
     return settings
 
 
@@ -117,6 +147,9 @@ EXPECTED_NULLABLE = {
     "full": {"name", "run_name"},
     "nested_join_on_the_nullable_side": {"step_name", "parent_name"},
     "left_in_a_subquery": {"step_name"},
+    "double_left": {"step_name", "content_type"},
+    "left_where_preserved": {"step_name"},
+    "left_run_as_right": {"step_name"},
 }
 NEVER_NULL = {
     "left": {"id", "name"},
@@ -125,6 +158,9 @@ NEVER_NULL = {
     "left_counted": {"name"},
     "nested_join_on_the_nullable_side": {"name"},
     "left_then_inner": {"name", "step_name", "again"},
+    "double_left": {"name"},
+    "left_where_preserved": {"name"},
+    "left_run_as_right": {"name"},
 }
 JOINS = set(EXPECTED_NULLABLE) | set(NEVER_NULL)
 
@@ -148,6 +184,16 @@ def test_columns_that_return_null_are_described_as_nullable(joined: Settings) ->
     assert seen == JOINS
 
 
+def test_the_planner_really_runs_a_left_join_as_a_right_join(joined: Settings) -> None:
+    """The case sqlx's #367 is about must be the plan's shape here, or the test proves nothing."""
+    [query] = load_named("join_queries:left_run_as_right", joined)
+    with psycopg.connect(joined.database_url or "") as conn:
+        plan = conn.execute(
+            "EXPLAIN (GENERIC_PLAN, FORMAT JSON) " + query.query.to_sql().sql
+        ).fetchone()
+    assert plan is not None and plan[0][0]["Plan"]["Join Type"] == "Right"
+
+
 def test_check_reports_every_column_that_returned_null_against_a_non_null_promise(
     joined: Settings,
 ) -> None:
@@ -165,6 +211,10 @@ def test_check_reports_every_column_that_returned_null_against_a_non_null_promis
         ("nested_join_on_the_nullable_side", "step_name"),
         ("nested_join_on_the_nullable_side", "parent_name"),
         ("left_in_a_subquery", "step_name"),
+        ("double_left", "step_name"),
+        ("double_left", "content_type"),
+        ("left_where_preserved", "step_name"),
+        ("left_run_as_right", "step_name"),
     }
     assert reported == promised
 
