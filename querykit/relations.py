@@ -58,7 +58,7 @@ from .compile import Binder, CompiledSQL, column_label, to_sql
 from .errors import CompileError, MappingError, SchemaError
 from .operators import Condition, as_condition
 from .query import Query, _Order, _resolve_order_string, order_item
-from .rowtype import check_row_class, column_facts
+from .rowtype import check_row_class, python_type_of
 
 __all__ = [
     "Include",
@@ -1126,8 +1126,8 @@ def _check_mapping(cls: Any, level: _Level) -> None:
             )
         )
     # -- field types against the level's columns: see querykit.rowtype --
-    facts = [column_facts(c) for c in level.columns]
-    check_row_class(cls, level.fields[: len(facts)], [t for t, _ in facts], [n for _, n in facts])
+    types = [python_type_of(c.type) for c in level.columns]
+    check_row_class(cls, level.fields[: len(types)], types)
     hints = typing.get_type_hints(cls)
     for child in level.children:
         child_cls = _element_class(hints.get(child.name))

@@ -27,7 +27,6 @@ from .errors import MappingError
 
 __all__ = [
     "check_row_class",
-    "column_facts",
     "field_types",
     "problem",
     "python_type_of",
@@ -145,7 +144,10 @@ def check_row_class(
     """Raise ``MappingError`` when a field's type cannot hold its column's values.
 
     ``types_`` are Python types (None: unknown); ``nullable`` says, per column,
-    whether it may be NULL (None: unknown).
+    whether it may be NULL (None: unknown). The executor and the nested loader
+    pass no nullability: only the database knows whether a filter or a join
+    makes a column NULL-free or NULL-able, so that is ``querykit check``'s job,
+    and a query that filters out NULLs is not refused at run time.
     """
     fields = field_types(cls)
     if not fields:
@@ -164,11 +166,3 @@ def check_row_class(
             f"as_={cls.__name__} does not fit the query's column types: {'; '.join(found)}. "
             "Change the field types (or cast the column in the query)"
         )
-
-
-# Used by the nested loader for a level's selected table columns.
-def column_facts(column: Any) -> tuple[Any, bool | None]:
-    """(Python type, may be NULL) of a table column or a result expression."""
-    type_ = getattr(column, "type", None)
-    is_table_column = getattr(column, "table", None) is not None and hasattr(column, "nullable")
-    return python_type_of(type_), (bool(column.nullable) if is_table_column else None)
