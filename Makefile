@@ -27,6 +27,7 @@ demo: $(STAMP)
 	$(QK) db start
 	$(QK) db status
 	$(QK) migrate up
+	$(QK) check
 	$(BIN)/python demo.py
 
 ## test: lint, type-check, check the example's migrations against schema.py, run the whole test suite

@@ -36,6 +36,11 @@ from .settings import Settings
 
 __all__ = ["EmbeddedServer", "EmbeddedStatus", "database_url"]
 
+IGNORE_FILE = (
+    "# Written by querykit: the embedded server's data, never commit it.\n*\n"
+    "# ... but commit the lock of `querykit check --write`, for `querykit check --offline` in CI.\n"
+    "!queries.lock\n"
+)
 SERVICE_USER = "querykit"  # PostgreSQL refuses to run as root; we switch to this user then
 INSTALL_HINT = (
     "no database URL is configured and the embedded PostgreSQL is not installed: "
@@ -199,9 +204,7 @@ class EmbeddedServer:
         if self.data_dir.parent.name == ".querykit":
             ignore = self.data_dir.parent / ".gitignore"
             if not ignore.exists():
-                ignore.write_text(
-                    "# Written by querykit: the embedded server's data, never commit it.\n*\n"
-                )
+                ignore.write_text(IGNORE_FILE)
         with self._lock_path.open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:

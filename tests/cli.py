@@ -10,6 +10,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def example_project(directory: Path) -> Path:
+    """A copy of the example project (schema.py, queries.py, pyproject.toml, migrations/)."""
+    import shutil
+
+    for name in ("schema.py", "queries.py", "pyproject.toml"):
+        shutil.copy(ROOT / name, directory / name)
+    shutil.copytree(ROOT / "migrations", directory / "migrations")
+    return directory
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without any database settings of the machine running the tests."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "QUERYKIT_"))}

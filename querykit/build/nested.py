@@ -62,6 +62,7 @@ from .sqltext import render
 from ..errors import CompileError, MappingError, SchemaError
 from .operators import Condition, as_condition
 from .query import Query, Order, resolve_order_string, order_item
+from .rowtype import check_row_class, python_type_of
 
 __all__ = [
     "Include",
@@ -451,6 +452,11 @@ class NestedQuery(Query[T], Generic[T]):
     @property
     def first_only(self) -> bool:
         return self._first
+
+    @property
+    def row_class(self) -> Any:
+        """The ``as_=`` class given to find_many()/find_first(), or None for dicts."""
+        return self._as
 
 
 @overload
@@ -956,6 +962,9 @@ def _check_mapping(cls: Any, level: _Level) -> None:
                 if p
             )
         )
+    # -- field types against the level's columns: see querykit.rowtype --
+    types = [python_type_of(c.type) for c in level.columns]
+    check_row_class(cls, level.fields[: len(types)], types)
     hints = typing.get_type_hints(cls)
     for child in level.children:
         child_cls = _element_class(hints.get(child.name))

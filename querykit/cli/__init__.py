@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from . import db, migrate
+from .check import check
 from .sql import sql
 from .studio import studio
 
@@ -46,6 +47,7 @@ def _options(
 app.add_typer(db.app, name="db")
 app.add_typer(migrate.app, name="migrate")
 app.command("sql")(sql)
+app.command("check")(check)
 app.command("studio")(studio)
 
 

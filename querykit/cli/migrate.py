@@ -495,16 +495,39 @@ def repair(
 @app.command()
 def new(
     name: Annotated[str, typer.Argument(help="What the migration does, e.g. 'add users'.")],
+    from_schema: Annotated[
+        bool,
+        typer.Option(
+            "--from-schema",
+            help="Draft it from schema.py instead of a template: the same as "
+            "`querykit migrate diff --write NAME` (a safe draft, proven on a clone of the "
+            "shadow database before it is written; nothing written when in sync).",
+        ),
+    ] = False,
     directory: DirOpt = None,
+    database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
     quiet: QuietOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Create the next migration file from a template and print its path."""
+    """Create the next migration file from a template (or, with --from-schema, drafted from
+    schema.py) and print its path."""
     from .. import migrate as lib
 
-    command = _Command(directory, None, config, json, quiet, verbose)
+    command = _Command(directory, database_url, config, json, quiet, verbose)
+    if from_schema:
+        from ..migrate.diff import diff as run_diff
+
+        with command.errors():
+            result = run_diff(command.settings(), write=name)
+            if json:
+                command.emit_json(result.to_dict())
+            else:
+                command.echo(result.text())
+        return
+    if database_url is not None:
+        raise typer.BadParameter("--database-url is only used with --from-schema")
     with command.errors():
         path = lib.new(name, command.settings())
         if json:

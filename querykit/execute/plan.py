@@ -28,6 +28,7 @@ from psycopg import sql
 
 from .. import codecs
 from ..build.query import Query
+from ..build.rowtype import check_row_class, python_type_of
 from ..compile import Shape, compile_query
 from ..errors import (
     CompileError,
@@ -81,6 +82,8 @@ class Plan:
     factories: tuple[RowFactory, ...]
     """The row factory for each ``Fetch`` (tuples, or the first column for scalars)."""
     _mapped: dict[type, RowFactory] = field(default_factory=dict)
+    python_types: tuple[Any, ...] = ()
+    """The Python type of each result column (None: unknown), for the ``as_=`` type check."""
 
     def mapped(self, as_: type, fetch: int) -> RowFactory:
         """The row factory for an ``as_=`` class."""
@@ -88,6 +91,9 @@ class Plan:
             return self.factories[fetch]
         found = self._mapped.get(as_)
         if found is None:
+            # -- as_= field types, checked once per (plan, class): see querykit.build.rowtype --
+            if self.python_types:
+                check_row_class(as_, self.columns, self.python_types)
             found = self._mapped[as_] = mapped_factory(self.columns, self.decoders, as_)
         return found
 
@@ -126,6 +132,7 @@ def _build_plan(shape: Shape, query: Query[Any]) -> Plan:
         columns=shape.columns,
         decoders=decoders,
         factories=(rows, rows, rows, scalar, scalar, rows),
+        python_types=tuple(python_type_of(t) for t in shape.column_types),
     )
 
 

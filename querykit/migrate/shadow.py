@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from types import TracebackType
 
 import psycopg
@@ -27,7 +27,7 @@ from ..errors import MigrationError
 from ..execute.connect import connect, describe_target
 from ..settings import Settings, mask_secrets
 
-__all__ = ["Shadow", "with_database"]
+__all__ = ["Shadow", "scratch_shadow", "with_database"]
 
 _counter = itertools.count()
 
@@ -101,3 +101,19 @@ class Shadow:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+def scratch_shadow(stack: ExitStack, settings: Settings) -> Shadow:
+    """A shadow on the configured server (or the embedded one when the role may not CREATE
+    DATABASE), entered on ``stack`` so it is dropped when the stack closes."""
+    try:
+        return stack.enter_context(Shadow(settings))
+    except MigrationError as exc:
+        if not isinstance(exc.__cause__, psycopg.errors.InsufficientPrivilege):
+            raise
+    from ..embedded import EmbeddedServer
+
+    url = EmbeddedServer.for_project(settings.project_dir).start().url
+    if url is None:
+        raise MigrationError("the embedded PostgreSQL did not report its URL")
+    return stack.enter_context(Shadow(settings, server_url=url))

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from tests.cli import querykit
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.cli import example_project, querykit
 
 
 def run_querykit(project: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -36,10 +33,7 @@ EDITS = (
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    for name in ("schema.py", "queries.py", "pyproject.toml"):
-        shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "migrations", tmp_path / "migrations")
-    return tmp_path
+    return example_project(tmp_path)
 
 
 def _edit_schema(project: Path) -> None:

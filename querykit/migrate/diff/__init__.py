@@ -25,13 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from ...errors import MigrationError, QueryKitError
 from ...execute.connect import connect, describe_target
 from ...settings import Settings
 from ..files import discover, display_path, new_migration
-from ..shadow import Shadow
+from ..shadow import Shadow, scratch_shadow
 from .compare import Change, SameDefault, compare, same_default_on
 from .desired import create_desired, schema_metadata
 from .draft import Commented, Draft, build_draft
@@ -91,7 +89,7 @@ def diff(
     excluded = frozenset({settings.migrations_table, settings.migrations_table.split(".")[-1]})
     migrations = discover(settings.migrations)
     with ExitStack() as stack:
-        shadow = _scratch(stack, settings)
+        shadow = scratch_shadow(stack, settings)
         if migrations:
             shadow.apply_through(migrations[-1].version)
         with connect(shadow.url, autocommit=True) as conn:
@@ -116,21 +114,6 @@ def diff(
         result.written = _write(settings.migrations, write, draft)
         result.commented = draft.commented
         return result
-
-
-def _scratch(stack: ExitStack, settings: Settings) -> Shadow:
-    """The shadow on the configured server, or on the embedded one when the role may not CREATE DATABASE."""
-    try:
-        return stack.enter_context(Shadow(settings))
-    except MigrationError as exc:
-        if not isinstance(exc.__cause__, psycopg.errors.InsufficientPrivilege):
-            raise
-    from ...embedded import EmbeddedServer
-
-    url = EmbeddedServer.for_project(settings.project_dir).start().url
-    if url is None:
-        raise MigrationError("the embedded PostgreSQL did not report its URL")
-    return stack.enter_context(Shadow(settings, server_url=url))
 
 
 def close_loop(
