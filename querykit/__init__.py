@@ -16,14 +16,16 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 if _TYPE_CHECKING:
-    from . import migrate
+    from . import columns, migrate
     from ._execute import QueryRecord
     from ._index import index_sql
-    from .columns import bit, cuid, halfvec, jsonb, sparsevec, vector
+    from .columns import bit, columns_of, cuid, halfvec, jsonb, sparsevec, vector
     from .compile import CompiledSQL, cache_info
     from .db import Database, Transaction, connect
     from .db_async import AsyncDatabase, AsyncTransaction, connect_async
     from .errors import (
+        ArgumentError,
+        ColumnTypeError,
         CompileError,
         ConfigError,
         ConnectError,
@@ -43,7 +45,7 @@ if _TYPE_CHECKING:
         SchemaError,
         ValidationError,
     )
-    from .functions import avg, count, count_distinct, max, min, sum
+    from .functions import avg, count, count_distinct, fn
     from .json_ops import (
         has_all_keys,
         has_any_key,
@@ -91,7 +93,6 @@ if _TYPE_CHECKING:
         SelectQuery,
         UpdateQuery,
         asc,
-        columns,
         delete,
         desc,
         except_,
@@ -152,11 +153,13 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ".migrate": (),  # the subpackage itself: querykit.migrate
     "._execute": ("QueryRecord",),
     "._index": ("index_sql",),
-    ".columns": ("bit", "cuid", "halfvec", "jsonb", "sparsevec", "vector"),
+    ".columns": ("bit", "columns_of", "cuid", "halfvec", "jsonb", "sparsevec", "vector"),
     ".compile": ("CompiledSQL", "cache_info"),
     ".db": ("Database", "Transaction", "connect"),
     ".db_async": ("AsyncDatabase", "AsyncTransaction", "connect_async"),
     ".errors": (
+        "ArgumentError",
+        "ColumnTypeError",
         "CompileError",
         "ConfigError",
         "ConnectError",
@@ -176,7 +179,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "SchemaError",
         "ValidationError",
     ),
-    ".functions": ("avg", "count", "count_distinct", "max", "min", "sum"),
+    ".functions": ("avg", "count", "count_distinct", "fn"),
     ".json_ops": (
         "has_all_keys",
         "has_any_key",
@@ -224,7 +227,6 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "SelectQuery",
         "UpdateQuery",
         "asc",
-        "columns",
         "delete",
         "desc",
         "except_",
@@ -279,15 +281,23 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ),
 }
 _EXPORTS: dict[str, str] = {name: module for module, names in _LAZY.items() for name in names}
-_SUBMODULES = {"migrate"}
+# Subpackages exported as themselves. ``querykit.columns`` was also a function (now
+# ``columns_of``); the module stays callable, with a DeprecationWarning, for one release.
+_SUBMODULES = {"columns", "migrate"}
+_EXPORTS["columns"] = ".columns"
 _EXPORTS["migrate"] = ".migrate"
+
+# Names kept for one release: they warn and point to what replaced them. ``sum``, ``min``
+# and ``max`` left ``__all__`` so that ``from querykit import *`` no longer shadows the
+# builtins; they are ``fn.sum``, ``fn.min`` and ``fn.max``.
+_DEPRECATED: dict[str, str] = {"sum": "fn.sum", "min": "fn.min", "max": "fn.max"}
 
 
 class _Package(_ModuleType):
     """Keeps an exported function when a submodule of the same name loads.
 
     Importing ``querykit.raw`` sets the package's attribute ``raw`` to that module;
-    the public ``querykit.raw`` is the function ``raw`` (likewise ``columns``).
+    the public ``querykit.raw`` is the function ``raw``.
     """
 
     def __setattr__(self, name: str, value: _Any) -> None:
@@ -297,6 +307,16 @@ class _Package(_ModuleType):
 
 
 def __getattr__(name: str) -> _Any:
+    if name in _DEPRECATED:
+        import warnings
+
+        warnings.warn(
+            f"querykit.{name} is deprecated and will be removed in the next release; "
+            f"use querykit.{_DEPRECATED[name]} (it does not shadow the builtin {name}())",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(__getattr__("fn"), name)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'querykit' has no attribute {name!r}")
@@ -315,9 +335,11 @@ __version__: str = _metadata.version("querykit")
 
 
 __all__ = [
+    "ArgumentError",
     "AsyncDatabase",
     "AsyncPreparedQuery",
     "AsyncTransaction",
+    "ColumnTypeError",
     "CompileError",
     "CompiledSQL",
     "CompoundQuery",
@@ -363,6 +385,7 @@ __all__ = [
     "bit",
     "cache_info",
     "columns",
+    "columns_of",
     "connect",
     "connect_async",
     "cosine_distance",
@@ -382,6 +405,7 @@ __all__ = [
     "exists",
     "find_first",
     "find_many",
+    "fn",
     "gt",
     "gte",
     "halfvec",
@@ -420,9 +444,7 @@ __all__ = [
     "many_to_many",
     "mask_url",
     "matches",
-    "max",
     "migrate",
-    "min",
     "ne",
     "nearest",
     "negative_inner_product",
@@ -441,7 +463,6 @@ __all__ = [
     "some",
     "sparsevec",
     "sql",
-    "sum",
     "ts_rank",
     "ts_rank_cd",
     "tsquery",

@@ -16,6 +16,8 @@ Python type of every column::
   dimension, emptiness and finiteness of every value before it is sent.
 - ``cuid()``: a collision-resistant, roughly time-ordered text id, like
   Prisma's ``@default(cuid())``.
+- ``columns_of(table, "id", "name")``: columns picked by name at run time, each
+  name checked against the table.
 """
 
 from __future__ import annotations
@@ -23,24 +25,31 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import sys
 import threading
 import time
+import warnings
 from functools import lru_cache
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from pgvector import Bit, HalfVector, SparseVector, Vector
 from pgvector import sqlalchemy as pgvector_sa
 from sqlalchemy.dialects.postgresql import BIT, JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 from . import codecs
+from .errors import ColumnTypeError, SchemaError
 
 __all__ = [
     "JSONBPayload",
     "VectorType",
     "as_vector_type",
     "bit",
+    "columns_of",
     "cuid",
     "halfvec",
     "jsonb",
@@ -65,11 +74,13 @@ class JSONBPayload(TypeDecorator[T]):
     # The two hooks below serve code that runs these tables through SQLAlchemy
     # itself; querykit's executor uses querykit.codecs, which applies the same rules.
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """A dataclass goes in as a JSON object; other values as they are."""
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             return dataclasses.asdict(value)
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        """A JSON object comes back as the payload dataclass when it is one."""
         payload: Any = self.payload_type
         if (
             isinstance(value, dict)
@@ -92,19 +103,26 @@ class VectorType(UserDefinedType[V], Generic[V]):
 
     def __init__(self, kind: str, dim: int | None) -> None:
         if kind not in _KINDS:
-            raise ValueError(f"unknown pgvector type {kind!r}; use one of {sorted(_KINDS)}")
-        if dim is not None and dim < 1:
-            raise ValueError(f"{kind} needs at least 1 dimension, got {dim}")
+            raise ColumnTypeError(
+                f"unknown pgvector type {kind!r}; use one of {', '.join(sorted(_KINDS))}"
+            )
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            raise ColumnTypeError(
+                f"{kind}({dim!r}): the dimension must be an int of at least 1; give the "
+                f"length of the vectors the column holds, e.g. {kind}(384)"
+            )
         super().__init__()
         self.kind = kind
         self.dim = dim
 
     @property
     def python_type(self) -> type:
+        """The pgvector class of the values: ``Vector``, ``HalfVector``, ``SparseVector`` or ``Bit``."""
         cls: type = _KINDS[self.kind]
         return cls
 
     def get_col_spec(self, **kw: Any) -> str:
+        """The DDL type: ``vector(384)``, or ``vector`` when the size is open."""
         return self.kind if self.dim is None else f"{self.kind}({self.dim})"
 
     def adapt_value(self, value: Any) -> Any:
@@ -124,9 +142,11 @@ class VectorType(UserDefinedType[V], Generic[V]):
         return value
 
     def bind_processor(self, dialect: Dialect) -> Any:
+        """Every bound value is checked (dimension, finiteness) before psycopg sends it."""
         return lambda value: None if value is None else self.adapt_value(value)
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """Values read come back as pgvector objects."""
         return lambda value: None if value is None else self.decode_value(value)
 
 
@@ -240,3 +260,46 @@ def cuid() -> str:
         + fingerprint
         + _base36(secrets.randbits(42), 8)
     )
+
+
+# -- columns by name --------------------------------------------------------------
+
+
+def columns_of(table: FromClause, *names: str) -> list[KeyedColumnElement[Any]]:
+    """Columns of ``table`` by name, for selections chosen at run time.
+
+    Every name is checked against the table, so a name from a request cannot
+    reach the SQL text unless it is one of the table's columns::
+
+        select(*columns_of(run, "id", "status"))   # SELECT pipeline_run.id, pipeline_run.status ...
+    """
+    out = []
+    for name in names:
+        if not isinstance(name, str) or name not in table.c:
+            raise SchemaError(
+                f"{table.name if hasattr(table, 'name') else table} has no column {name!r}; "
+                f"valid columns: {', '.join(table.c.keys())}",
+                column=str(name),
+            )
+        out.append(table.c[name])
+    return out
+
+
+class _CallableModule(ModuleType):
+    """This module, still callable as the old ``querykit.columns(table, *names)`` for one release.
+
+    The function used to shadow the module (``import querykit.columns as qc`` gave the
+    function); now the name is the module, and calling it warns and runs :func:`columns_of`.
+    """
+
+    def __call__(self, table: FromClause, *names: str) -> list[KeyedColumnElement[Any]]:
+        warnings.warn(
+            "querykit.columns(table, *names) is deprecated and will be removed in the next "
+            "release; use querykit.columns_of(table, *names)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return columns_of(table, *names)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -14,7 +14,7 @@ from querykit import (
     CompileError,
     SchemaError,
     ValidationError,
-    columns,
+    columns_of,
     delete,
     eq,
     gt,
@@ -176,8 +176,8 @@ def test_unknown_columns_in_dml_and_column_lists() -> None:
     with pytest.raises(SchemaError, match="no column 'nmae'"):
         update(run).set(nmae="x")
     with pytest.raises(SchemaError, match="no column 'passwd'"):
-        columns(run, "id", "passwd")
-    assert [c.name for c in columns(run, "id", "name")] == ["id", "name"]
+        columns_of(run, "id", "passwd")
+    assert [c.name for c in columns_of(run, "id", "name")] == ["id", "name"]
     with pytest.raises(SchemaError, match="is not a column of pipeline_run"):
         update(run).set({step.c.name: "x"})
 

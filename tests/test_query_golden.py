@@ -24,6 +24,7 @@ from querykit import (
     except_,
     excluded,
     exists,
+    fn,
     gt,
     gte,
     ilike,
@@ -35,8 +36,6 @@ from querykit import (
     like,
     lt,
     lte,
-    max,
-    min,
     ne,
     not_,
     not_exists,
@@ -47,7 +46,6 @@ from querykit import (
     raw,
     select,
     sql,
-    sum,
     union,
     union_all,
     update,
@@ -222,7 +220,12 @@ def test_array_operators() -> None:
 def test_aggregates_group_by_having() -> None:
     q = (
         select(
-            run.c.name, sum(run.c.cost), count(), avg(run.c.cost), min(run.c.cost), max(run.c.cost)
+            run.c.name,
+            fn.sum(run.c.cost),
+            count(),
+            avg(run.c.cost),
+            fn.min(run.c.cost),
+            fn.max(run.c.cost),
         )
         .where(eq(run.c.status, Status.COMPLETED))
         .group_by(run.c.name)
@@ -261,7 +264,7 @@ def test_order_by_forms_limit_offset() -> None:
 
 
 def test_order_by_label_of_a_selected_expression() -> None:
-    total = sum(run.c.cost).label("total")
+    total = fn.sum(run.c.cost).label("total")
     assert_sql(
         select(run.c.name, total).group_by(run.c.name).order_by("-total"),
         "SELECT pipeline_run.name, sum(pipeline_run.cost) AS total FROM pipeline_run "
