@@ -30,8 +30,9 @@ from querykit import (
 from querykit.columns import jsonb
 from querykit.compile import compile_query
 from schema import agent_context as ac
+from tests.sqlassert import assert_sql
 
-from ._support import Conn, assert_sql, create_tables, execute, explain
+from ._support import Conn, create_tables, execute, explain
 
 
 @dataclasses.dataclass

@@ -29,8 +29,9 @@ from querykit import (
 )
 from querykit.columns import vector
 from querykit.compile import DIALECT
+from tests.sqlassert import assert_sql
 
-from ._support import Conn, assert_sql, create_tables, execute, explain
+from ._support import Conn, create_tables, execute, explain
 
 
 def doc_table(dim: int = 3) -> sa.Table:

@@ -42,8 +42,9 @@ from querykit._index import ddl_text
 from querykit.columns import halfvec, jsonb, vector
 from querykit.query import SelectQuery
 from schema import embedding
+from tests.sqlassert import assert_sql
 
-from ._support import assert_sql, vector_table
+from ._support import vector_table
 
 V384 = [0.25] * 384
 ALL_COLUMNS = (
