@@ -175,12 +175,15 @@ class Binder:
     # relation filters (some/none/every) resolve against the innermost table ------
 
     def push_relation_source(self, table: Any) -> None:
+        """Enter a nested relation whose columns may refer to ``table``."""
         self._relation_sources.append(table)
 
     def pop_relation_source(self) -> None:
+        """Leave the innermost relation entered with ``push_relation_source``."""
         self._relation_sources.pop()
 
     def relation_source(self) -> Any:
+        """The table of the innermost relation being compiled, or None."""
         return self._relation_sources[-1] if self._relation_sources else None
 
     # FROM scope checks ---------------------------------------------------------
@@ -203,9 +206,11 @@ class Binder:
         self._scopes.append(frozenset(expanded))
 
     def pop_scope(self) -> None:
+        """Leave the FROM scope entered with ``push_scope``."""
         self._scopes.pop()
 
     def check_column(self, column: Any) -> None:
+        """Refuse a column whose table is not in the current FROM scope (a forgotten join)."""
         if not self._scopes or not isinstance(column, schema.Column):
             return
         scope = self._scopes[-1]
@@ -451,6 +456,7 @@ class Shape:
 
     @property
     def returns_rows(self) -> bool:
+        """Whether the statement returns rows (a SELECT, or DML with RETURNING)."""
         return bool(self.columns)
 
 
@@ -544,6 +550,7 @@ def cache_info() -> dict[str, int]:
 
 
 def clear_cache() -> None:
+    """Empty the compiled-shape cache and zero its counters (for tests and benchmarks)."""
     _CACHE.clear()
     for k in _stats:
         _stats[k] = 0

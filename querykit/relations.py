@@ -99,6 +99,7 @@ class Relation:
 
     @property
     def self_referencing(self) -> bool:
+        """Whether the relation joins a table to itself (a tree: parent, children)."""
         return self.source is self.target
 
     def __repr__(self) -> str:
@@ -564,6 +565,7 @@ class NestedQuery(Query[T], Generic[T]):
 
     @property
     def strategy(self) -> Strategy:
+        """How the levels are loaded: ``json`` (one statement) or ``batched``."""
         return self._strategy
 
     def using(self, strategy: Strategy) -> NestedQuery[T]:
@@ -613,6 +615,7 @@ class NestedQuery(Query[T], Generic[T]):
 
     @property
     def first_only(self) -> bool:
+        """True for ``find_first``: one row or None instead of a list."""
         return self._first
 
 

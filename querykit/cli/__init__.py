@@ -50,6 +50,7 @@ app.command("studio")(studio)
 
 
 def main() -> None:
+    """The ``querykit`` console script."""
     app()
 
 
