@@ -28,6 +28,9 @@ to search for and do not change when a message is reworded.
         ├── MigrationRefused   an edited, missing or out-of-order file
         ├── MigrationFailed    a statement failed (has .path, .line, .sqlstate)
         └── LockTimeout        another runner holds the migration lock
+
+Two more live beside the code that raises them: ``migrate.diff.DraftNotClosed``
+(a MigrationError, qk-E020) and the Studio's ``Refused`` (qk-E021).
 """
 
 from __future__ import annotations

@@ -10,10 +10,12 @@ import sys
 import warnings
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import ColumnElement
 
 import querykit
 from querykit import SchemaError, columns_of, fn, select
@@ -73,8 +75,8 @@ def test_sum_min_max_left_the_star_import_and_warn_by_attribute(name: str) -> No
 
 def test_the_aggregates_compile_as_sqlalchemy_func_does() -> None:
     """The oracle is SQLAlchemy's own compilation of ``func.<name>``."""
-    dialect = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
-    pairs = [
+    dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+    pairs: list[tuple[ColumnElement[Any], ColumnElement[Any]]] = [
         (fn.count(), sa.func.count()),
         (fn.count(run.c.cost), sa.func.count(run.c.cost)),
         (fn.count_distinct(run.c.name), sa.func.count(sa.distinct(run.c.name))),

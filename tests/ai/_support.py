@@ -55,7 +55,7 @@ def vector_table(kind: str, dim: int = 3, name: str = "items") -> sa.Table:
         sa.MetaData(),
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("cat", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("embedding", types[kind](dim), nullable=False),
+        sa.Column("embedding", types[kind](dim), nullable=False),  # type: ignore[arg-type]
     )
 
 
