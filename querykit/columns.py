@@ -16,26 +16,35 @@ Python type of every column::
   dimension, emptiness and finiteness of every value before it is sent.
 - ``cuid()``: a collision-resistant, roughly time-ordered text id, like
   Prisma's ``@default(cuid())``.
+- ``columns_of(table, "id", "name")``: columns picked by name at run time, each
+  name checked against the table.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import sys
 import threading
 import time
-from typing import TypeVar
+import warnings
+from types import ModuleType
+from typing import Any, TypeVar
 
 from pgvector import Bit, HalfVector, SparseVector, Vector
+from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy.sql.selectable import FromClause
 
 from .codecs.jsonb import JSONBPayload
 from .codecs.pgvector import VectorType, as_vector_type
+from .errors import SchemaError
 
 __all__ = [
     "JSONBPayload",
     "VectorType",
     "as_vector_type",
     "bit",
+    "columns_of",
     "cuid",
     "halfvec",
     "jsonb",
@@ -121,3 +130,46 @@ def cuid() -> str:
         + fingerprint
         + _base36(secrets.randbits(42), 8)
     )
+
+
+# -- columns by name --------------------------------------------------------------
+
+
+def columns_of(table: FromClause, *names: str) -> list[KeyedColumnElement[Any]]:
+    """Columns of ``table`` by name, for selections chosen at run time.
+
+    Every name is checked against the table, so a name from a request cannot
+    reach the SQL text unless it is one of the table's columns::
+
+        select(*columns_of(run, "id", "status"))   # SELECT pipeline_run.id, pipeline_run.status ...
+    """
+    out = []
+    for name in names:
+        if not isinstance(name, str) or name not in table.c:
+            raise SchemaError(
+                f"{table.name if hasattr(table, 'name') else table} has no column {name!r}; "
+                f"valid columns: {', '.join(table.c.keys())}",
+                column=str(name),
+            )
+        out.append(table.c[name])
+    return out
+
+
+class _CallableModule(ModuleType):
+    """This module, still callable as the old ``querykit.columns(table, *names)`` for one release.
+
+    The function used to shadow the module (``import querykit.columns as qc`` gave the
+    function); now the name is the module, and calling it warns and runs :func:`columns_of`.
+    """
+
+    def __call__(self, table: FromClause, *names: str) -> list[KeyedColumnElement[Any]]:
+        warnings.warn(
+            "querykit.columns(table, *names) is deprecated and will be removed in the next "
+            "release; use querykit.columns_of(table, *names)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return columns_of(table, *names)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -50,6 +50,8 @@ INSTALL_HINT = (
 
 @dataclass(frozen=True)
 class EmbeddedStatus:
+    """What ``db status`` reports about the embedded server."""
+
     data_dir: Path
     running: bool
     pid: int | None = None
@@ -62,6 +64,7 @@ class EmbeddedStatus:
 
     @property
     def url(self) -> str | None:
+        """The URL of the running server's ``postgres`` database, or None when it is stopped."""
         return None if self.port is None else _url(self.port)
 
 
@@ -142,6 +145,7 @@ class EmbeddedServer:
     # -- public operations ------------------------------------------------
 
     def status(self) -> EmbeddedStatus:
+        """Whether the server runs, with its pid, port and log; starts nothing."""
         pid, port = self._running_postmaster()
         if pid is None:
             return EmbeddedStatus(self.data_dir, running=False, log=self.log)
@@ -192,6 +196,7 @@ class EmbeddedServer:
             return True
 
     def url(self, dbname: str = "postgres") -> str:
+        """The URL of database ``dbname``, starting the server first when it is not running."""
         status = self.start()
         assert status.port is not None
         return _url(status.port, dbname)

@@ -51,6 +51,7 @@ class NamedQuery:
 
     @property
     def target(self) -> str:
+        """``module:name``, as the CLI and the Studio name the query."""
         return f"{self.module}:{self.name}"
 
 

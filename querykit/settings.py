@@ -118,6 +118,7 @@ class Settings:
 
     @property
     def masked_url(self) -> str | None:
+        """The database URL with its password masked, for messages and ``--json``."""
         return None if self.database_url is None else mask_url(self.database_url)
 
     def with_overrides(self, **overrides: Any) -> Settings:

@@ -80,7 +80,7 @@ def check(
 
 def test_a_query_in_an_in_list_keeps_its_values(db: Any, engine: Any, seeded: Any) -> None:
     inner = select(step.c.run_id).where(eq(step.c.name, "download"))
-    q = select(run.c.id).where(eq(run.c.name, "ingest"), run.c.id.in_(inner))
+    q = select(run.c.id).where(eq(run.c.name, "ingest"), run.c.id.in_(inner))  # type: ignore[arg-type]
     rows = check(
         db,
         engine,

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -35,7 +36,7 @@ def postmasters_for(data_dir: Path) -> list[int]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> EmbeddedServer:
+def server(tmp_path: Path) -> Iterator[EmbeddedServer]:
     srv = EmbeddedServer(tmp_path / "pgdata")
     yield srv
     srv.stop()

@@ -147,11 +147,11 @@ LAYER_OF: list[tuple[str, str]] = [
     ("querykit", "api"),
 ]
 
-_BELOW_API = ("errors", "codecs", "columns", "schema", "build", "compile", "execute", "settings")
-_BELOW_API += ("embedded",)
+_BELOW_API = {"errors", "codecs", "columns", "schema", "build", "compile", "execute", "settings"}
+_BELOW_API |= {"embedded"}
 
-_BELOW_API = ("errors", "codecs", "columns", "schema", "build", "compile", "execute", "settings")
-_BELOW_API += ("embedded",)
+_BELOW_API = {"errors", "codecs", "columns", "schema", "build", "compile", "execute", "settings"}
+_BELOW_API |= {"embedded"}
 
 # What each layer may import (its own layer is always allowed).
 ALLOWED: dict[str, set[str]] = {

@@ -23,7 +23,7 @@ from querykit import (
     QueryKitError,
     SchemaError,
     ValidationError,
-    columns,
+    columns_of,
     eq,
     escape_like,
     insert,
@@ -119,7 +119,7 @@ def test_dynamic_order_by_and_column_selection_reject_it(value: str) -> None:
     with pytest.raises(SchemaError):
         select(run.c.id).from_(run).order_by("-" + value)
     with pytest.raises(SchemaError):
-        columns(run, value)
+        columns_of(run, value)
 
 
 def test_nul_is_a_clear_error_everywhere() -> None:

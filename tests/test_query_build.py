@@ -16,7 +16,7 @@ from querykit import (
     CompileError,
     SchemaError,
     ValidationError,
-    columns,
+    columns_of,
     delete,
     eq,
     gt,
@@ -40,7 +40,7 @@ BUILDERS = [
     lambda q: q.from_(step),
     lambda q: q.join(step, eq(step.c.run_id, run.c.id)),
     lambda q: q.group_by(run.c.name),
-    lambda q: q.having(gt(run.c.cost, 1)),
+    lambda q: q.having(gt(run.c.cost, 1)),  # type: ignore[misc]
     lambda q: q.order_by("-cost"),
     lambda q: q.limit(3),
     lambda q: q.offset(3),
@@ -86,7 +86,7 @@ def test_builders_cannot_grow_new_attributes() -> None:
 def test_one_shape_compiles_once() -> None:
     qk_compile.clear_cache()
     for name in ["a", "b", "c"]:
-        select(run.c.id).where(eq(run.c.name, name), in_array(run.c.status, ["FAILED"])).limit(
+        select(run.c.id).where(eq(run.c.name, name), in_array(run.c.status, ["FAILED"])).limit(  # type: ignore[misc]
             5
         ).to_sql()
     info = qk_compile.cache_info()
@@ -95,7 +95,7 @@ def test_one_shape_compiles_once() -> None:
 
 def test_different_shapes_do_not_collide() -> None:
     a = select(run.c.id).where(eq(run.c.name, "a")).to_sql()
-    b = select(run.c.id).where(eq(run.c.cost, 1)).to_sql()
+    b = select(run.c.id).where(eq(run.c.cost, 1)).to_sql()  # type: ignore[misc]
     c = select(run.c.id).where(eq(run.c.name, "a")).limit(1).to_sql()
     assert len({a.sql, b.sql, c.sql}) == 3
 
@@ -178,8 +178,8 @@ def test_unknown_columns_in_dml_and_column_lists() -> None:
     with pytest.raises(SchemaError, match="no column 'nmae'"):
         update(run).set(nmae="x")
     with pytest.raises(SchemaError, match="no column 'passwd'"):
-        columns(run, "id", "passwd")
-    assert [c.name for c in columns(run, "id", "name")] == ["id", "name"]
+        columns_of(run, "id", "passwd")
+    assert [c.name for c in columns_of(run, "id", "name")] == ["id", "name"]
     with pytest.raises(SchemaError, match="is not a column of pipeline_run"):
         update(run).set({step.c.name: "x"})
 
@@ -247,7 +247,7 @@ def test_generated_overloads_are_up_to_date() -> None:
 
 def test_tables_key_as_cores_own_cache_key() -> None:
     values: list[Any] = []
-    assert qk_binding.operand_key(run, values) == run._generate_cache_key().key
+    assert qk_binding.operand_key(run, values) == run._generate_cache_key().key  # type: ignore[union-attr]
     assert values == []
 
 
@@ -262,7 +262,7 @@ def test_select_lists_of_plain_columns_key_as_each_column_would() -> None:
 
 
 def test_one_condition_keys_as_a_list_of_one_would() -> None:
-    one, two = eq(run.c.name, "a"), gt(run.c.cost, 1)
+    one, two = eq(run.c.name, "a"), gt(run.c.cost, 1)  # type: ignore[misc]
     assert select(run.c.id).where(one).where(two).to_sql() == (
         select(run.c.id).where(one, two).to_sql()
     )
@@ -308,5 +308,5 @@ def test_generated_params_follow_the_general_rule() -> None:
         else:
             assert params(values) == expected
     same = qk_shape.params_function((0, 1), (None, None), ("a", "b"), (), True)
-    values = [1, 2]
+    values = [1, 2]  # type: ignore[assignment]
     assert same(values) is values

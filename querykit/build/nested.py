@@ -402,6 +402,7 @@ class NestedQuery(Query[T], Generic[T]):
 
     @property
     def strategy(self) -> Strategy:
+        """How the levels are loaded: ``json`` (one statement) or ``batched``."""
         return self._strategy
 
     def using(self, strategy: Strategy) -> NestedQuery[T]:
@@ -451,6 +452,7 @@ class NestedQuery(Query[T], Generic[T]):
 
     @property
     def first_only(self) -> bool:
+        """True for ``find_first``: one row or None instead of a list."""
         return self._first
 
     @property

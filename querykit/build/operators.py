@@ -348,6 +348,7 @@ def like(operand: ColumnElement[str], pattern: str | ColumnElement[str]) -> Cond
 
 
 def not_like(operand: ColumnElement[str], pattern: str | ColumnElement[str]) -> Condition:
+    """``operand NOT LIKE pattern``."""
     return _Like(operand, pattern, case_insensitive=False, negate=True)
 
 
@@ -357,6 +358,7 @@ def ilike(operand: ColumnElement[str], pattern: str | ColumnElement[str]) -> Con
 
 
 def not_ilike(operand: ColumnElement[str], pattern: str | ColumnElement[str]) -> Condition:
+    """``operand NOT ILIKE pattern`` (case-insensitive)."""
     return _Like(operand, pattern, case_insensitive=True, negate=True)
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators, schema
 from sqlalchemy.sql._annotated_cols import HasRowPos
-from sqlalchemy.sql.elements import ColumnClause, ColumnElement, KeyedColumnElement, UnaryExpression
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement, UnaryExpression
 from sqlalchemy.sql.schema import Column, ColumnDefault
 from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
 from sqlalchemy.sql.visitors import replacement_traverse
@@ -51,7 +51,6 @@ __all__ = [
     "SelectQuery",
     "UpdateQuery",
     "asc",
-    "columns",
     "delete",
     "desc",
     "except_",
@@ -272,23 +271,6 @@ def _tables_of(items: Iterable[Any]) -> list[Any]:
     return found
 
 
-def columns(table: FromClause, *names: str) -> list[KeyedColumnElement[Any]]:
-    """Columns of ``table`` by name, for selections chosen at run time.
-
-    Every name is checked against the table; anything else is an error naming it.
-    """
-    out = []
-    for name in names:
-        if not isinstance(name, str) or name not in table.c:
-            raise SchemaError(
-                f"{table.name if hasattr(table, 'name') else table} has no column {name!r}; "
-                f"valid columns: {', '.join(table.c.keys())}",
-                column=str(name),
-            )
-        out.append(table.c[name])
-    return out
-
-
 def resolve_order_string(spec: str, tables: Sequence[Any], labels: Mapping[str, Any]) -> Order:
     match = _ORDER_NAME.match(spec) if isinstance(spec, str) else None
     valid = sorted(
@@ -429,21 +411,27 @@ class SelectQuery(Query[*Ts]):
         return self._copy(_joins=(*self._joins, (kind, target, on_condition, lateral)))
 
     def inner_join(self, target: FromClause | Any, on: Where = None) -> SelectQuery[*Ts]:
+        """``INNER JOIN target ON on``: ``join(target, on)``."""
         return self.join(target, on, kind="inner")
 
     def left_join(self, target: FromClause | Any, on: Where = None) -> SelectQuery[*Ts]:
+        """``LEFT OUTER JOIN target ON on``: the target's columns may be NULL."""
         return self.join(target, on, kind="left")
 
     def right_join(self, target: FromClause | Any, on: Where = None) -> SelectQuery[*Ts]:
+        """``RIGHT OUTER JOIN target ON on``."""
         return self.join(target, on, kind="right")
 
     def full_join(self, target: FromClause | Any, on: Where = None) -> SelectQuery[*Ts]:
+        """``FULL OUTER JOIN target ON on``."""
         return self.join(target, on, kind="full")
 
     def group_by(self, *exprs: ColumnElement[Any]) -> SelectQuery[*Ts]:
+        """``GROUP BY exprs``, added to any given before."""
         return self._copy(_group_by=self._group_by + exprs)
 
     def having(self, *conditions: Where) -> SelectQuery[*Ts]:
+        """``HAVING conditions``, ANDed with any given before."""
         new = _conditions(conditions)
         return self._copy(_having=self._having + new) if new else self
 
@@ -476,6 +464,7 @@ class SelectQuery(Query[*Ts]):
         return self._copy(_offset=_check_limit(n, "offset"))
 
     def distinct(self) -> SelectQuery[*Ts]:
+        """``SELECT DISTINCT``."""
         return self._copy(_distinct=True)
 
     def distinct_on(self, *exprs: ColumnElement[Any]) -> SelectQuery[*Ts]:
@@ -517,20 +506,25 @@ class SelectQuery(Query[*Ts]):
 
     @property
     def settings(self) -> tuple[tuple[str, str], ...]:
+        """The ``SET LOCAL`` settings the query runs with, as (name, value) pairs."""
         return self._settings
 
     # -- set operations ------------------------------------------------------
 
     def union(self, *others: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+        """``self UNION others``: distinct rows of both."""
         return CompoundQuery("union", (self, *others))
 
     def union_all(self, *others: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+        """``self UNION ALL others``: every row of both."""
         return CompoundQuery("union_all", (self, *others))
 
     def intersect(self, *others: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+        """``self INTERSECT others``: rows found in each."""
         return CompoundQuery("intersect", (self, *others))
 
     def except_(self, *others: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+        """``self EXCEPT others``: rows of self found in none of the others."""
         return CompoundQuery("except", (self, *others))
 
     # -- using it inside other queries -----------------------------------------
@@ -900,15 +894,19 @@ class CompoundQuery(Query[*Ts]):
         return self._copy(_order_by=self._order_by + tuple(resolved))
 
     def limit(self, n: int | None) -> CompoundQuery[*Ts]:
+        """``LIMIT n`` on the whole compound query."""
         return self._copy(_limit=_check_limit(n, "limit"))
 
     def offset(self, n: int | None) -> CompoundQuery[*Ts]:
+        """``OFFSET n`` on the whole compound query."""
         return self._copy(_offset=_check_limit(n, "offset"))
 
     def subquery(self, name: str | None = None) -> Any:
+        """The compound query as a subquery to select from."""
         return self.statement.subquery(name)
 
     def cte(self, name: str | None = None, *, recursive: bool = False) -> Any:
+        """The compound query as a CTE (``recursive=True`` for WITH RECURSIVE)."""
         return self.statement.cte(name, recursive=recursive)
 
     def _key(self, values: list[Any]) -> Hashable:
@@ -943,18 +941,22 @@ def union_all(*queries: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
 
 
 def intersect(*queries: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+    """``q1 INTERSECT q2 ...``: rows found in each query."""
     return CompoundQuery("intersect", queries)
 
 
 def intersect_all(*queries: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+    """``q1 INTERSECT ALL q2 ...``: rows found in each, with duplicates."""
     return CompoundQuery("intersect_all", queries)
 
 
 def except_(*queries: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+    """``q1 EXCEPT q2 ...``: rows of the first found in none of the others."""
     return CompoundQuery("except", queries)
 
 
 def except_all(*queries: SelectQuery[*Ts]) -> CompoundQuery[*Ts]:
+    """``q1 EXCEPT ALL q2 ...``: the same, counting duplicates."""
     return CompoundQuery("except_all", queries)
 
 
@@ -1340,6 +1342,7 @@ class UpdateQuery(_DML[*Ts]):
         return self._copy(_set=tuple(merged.items()))
 
     def where(self, *conditions: Where) -> UpdateQuery[*Ts]:
+        """``WHERE conditions``, ANDed with any given before."""
         new = _conditions(conditions)
         return self._copy(_where=self._where + new) if new else self
 
@@ -1487,6 +1490,7 @@ class DeleteQuery(_DML[*Ts]):
         _init(self, _table=_check_table(table, "delete"), _returning=(), _where=(), _using=())
 
     def where(self, *conditions: Where) -> DeleteQuery[*Ts]:
+        """``WHERE conditions``, ANDed with any given before."""
         new = _conditions(conditions)
         return self._copy(_where=self._where + new) if new else self
 

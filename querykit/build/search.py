@@ -370,6 +370,7 @@ class HybridSearchQuery(Query[*Ts]):
 
     @property
     def settings(self) -> tuple[tuple[str, str], ...]:
+        """The ``SET LOCAL`` settings the query runs with, as (name, value) pairs."""
         return self._settings
 
     def _key(self, values: list[Any]) -> Hashable:

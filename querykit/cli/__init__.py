@@ -52,6 +52,7 @@ app.command("studio")(studio)
 
 
 def main() -> None:
+    """The ``querykit`` console script."""
     app()
 
 

@@ -63,6 +63,8 @@ class _LintCommand(Common):
 
 
 class Format(StrEnum):
+    """How ``migrate lint`` prints findings: plain text, or GitHub annotations."""
+
     text = "text"
     github = "github"
 

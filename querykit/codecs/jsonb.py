@@ -27,11 +27,13 @@ class JSONBPayload(TypeDecorator[T]):
     # The two hooks below serve code that runs these tables through SQLAlchemy
     # itself; querykit's executor uses querykit.codecs, which applies the same rules.
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        """A dataclass goes in as a JSON object; other values as they are."""
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             return dataclasses.asdict(value)
         return value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        """A JSON object comes back as the payload dataclass when it is one."""
         payload: Any = self.payload_type
         if (
             isinstance(value, dict)

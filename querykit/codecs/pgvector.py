@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import UserDefinedType
 
+from ..errors import ColumnTypeError
 from .base import FLOAT4_MAX, Adapter, ValueRejected, describe_value, float4_exact
 
 V = TypeVar("V", Vector, HalfVector, SparseVector, Bit)
@@ -34,19 +35,26 @@ class VectorType(UserDefinedType[V], Generic[V]):
 
     def __init__(self, kind: str, dim: int | None) -> None:
         if kind not in _KINDS:
-            raise ValueError(f"unknown pgvector type {kind!r}; use one of {sorted(_KINDS)}")
-        if dim is not None and dim < 1:
-            raise ValueError(f"{kind} needs at least 1 dimension, got {dim}")
+            raise ColumnTypeError(
+                f"unknown pgvector type {kind!r}; use one of {', '.join(sorted(_KINDS))}"
+            )
+        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+            raise ColumnTypeError(
+                f"{kind}({dim!r}): the dimension must be an int of at least 1; give the "
+                f"length of the vectors the column holds, e.g. {kind}(384)"
+            )
         super().__init__()
         self.kind = kind
         self.dim = dim
 
     @property
     def python_type(self) -> type:
+        """The pgvector class of the values: ``Vector``, ``HalfVector``, ``SparseVector`` or ``Bit``."""
         cls: type = _KINDS[self.kind]
         return cls
 
     def get_col_spec(self, **kw: Any) -> str:
+        """The DDL type: ``vector(384)``, or ``vector`` when the size is open."""
         return self.kind if self.dim is None else f"{self.kind}({self.dim})"
 
     def adapt_value(self, value: Any) -> Any:
@@ -66,9 +74,11 @@ class VectorType(UserDefinedType[V], Generic[V]):
         return value
 
     def bind_processor(self, dialect: Dialect) -> Any:
+        """Every bound value is checked (dimension, finiteness) before psycopg sends it."""
         return lambda value: None if value is None else self.adapt_value(value)
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """Values read come back as pgvector objects."""
         return lambda value: None if value is None else self.decode_value(value)
 
 

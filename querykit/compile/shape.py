@@ -182,6 +182,7 @@ def cache_info() -> dict[str, int]:
 
 
 def clear_cache() -> None:
+    """Empty the compiled-shape cache and zero its counters (for tests and benchmarks)."""
     _CACHE.clear()
     for k in _stats:
         _stats[k] = 0

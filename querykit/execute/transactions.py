@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import IsolationLevel
 
-from ..errors import CompileError, DatabaseError, ExecuteError
+from ..errors import ArgumentError, DatabaseError, ExecuteError
 from .diagnose import is_stale_plan
 
 logger = logging.getLogger("querykit")
@@ -42,30 +42,30 @@ class TransactionOptions:
             key = " ".join(str(isolation).lower().replace("_", " ").replace("-", " ").split())
             level = _ISOLATION.get(key)
             if level is None:
-                raise CompileError(
+                raise ArgumentError(
                     f"transaction(isolation={isolation!r}): expected one of "
                     f"{', '.join(repr(k) for k in _ISOLATION)}"
                 )
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise CompileError(f"transaction(retries={retries!r}): expected an int >= 0")
+            raise ArgumentError(f"transaction(retries={retries!r}): expected an int >= 0")
         return cls(level, bool(readonly), retries)
 
     def check_nested(self) -> None:
         """A block inside another is a savepoint: it cannot change what BEGIN decided."""
         if self.isolation is not None or self.readonly:
-            raise CompileError(
+            raise ArgumentError(
                 "a nested transaction() is a savepoint and cannot set isolation or readonly; "
                 "set them on the outermost transaction()"
             )
         if self.retries:
-            raise CompileError(
+            raise ArgumentError(
                 "retries= only works on the outermost transaction(): a serialization failure "
                 "aborts the whole transaction, not just a savepoint"
             )
 
 
-def with_retries_error() -> CompileError:
-    return CompileError(
+def with_retries_error() -> ArgumentError:
+    return ArgumentError(
         "transaction(retries=N) reruns the block, which a with-statement cannot do; write\n"
         "    for attempt in db.transaction(retries=N):\n"
         "        with attempt as tx:\n"
@@ -117,7 +117,7 @@ class AttemptState:
         if self.done:
             return False
         if not self.entered:
-            raise CompileError(
+            raise ArgumentError(
                 "each attempt of transaction(retries=N) must be entered: "
                 "`with attempt as tx:` inside the for loop"
             )

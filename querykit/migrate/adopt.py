@@ -54,6 +54,8 @@ FOREIGN_LEDGERS = {
 
 @dataclass(frozen=True)
 class AdoptResult:
+    """What ``migrate adopt`` recorded from another tool's ledger."""
+
     tool: str
     table: str
     recorded: tuple[str, ...]
@@ -63,9 +65,11 @@ class AdoptResult:
 
     @property
     def nothing_to_do(self) -> bool:
+        """True when nothing was recorded (exit 4 under ``--exit-code``)."""
         return self.already or not self.recorded
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
         return {
             "from": self.tool,
             "table": self.table,

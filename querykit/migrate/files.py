@@ -159,14 +159,17 @@ class Migration:
 
     @property
     def filename(self) -> str:
+        """The name shown for the file: its label, or the file name."""
         return self.label or self.path.name
 
     @property
     def scheme(self) -> Scheme:
+        """The version scheme of the file name (a sequence number or a timestamp)."""
         return scheme_of(self.version_text)
 
     @cached_property
     def parsed(self) -> Parsed:
+        """The file parsed once; a parse or decode error is kept, not raised, until ``check()``."""
         if self.decode_error is not None:
             return Parsed(error=self.decode_error)
         try:
@@ -182,6 +185,7 @@ class Migration:
 
     @property
     def up(self) -> tuple[Statement, ...]:
+        """The statements of the up part (raises MigrationFileError for a bad file)."""
         return self.check().parsed.up
 
     @property
@@ -191,14 +195,17 @@ class Migration:
 
     @property
     def no_transaction_marker(self) -> bool:
+        """Whether the file is marked to run outside a transaction."""
         return self.check().parsed.no_transaction_marker
 
     @property
     def up_transactional(self) -> bool:
+        """Whether the up part runs in one transaction."""
         return _transactional(self.up, self.no_transaction_marker)
 
     @property
     def down_transactional(self) -> bool:
+        """Whether the down part runs in one transaction."""
         return _transactional(self.down or (), self.no_transaction_marker)
 
     @property

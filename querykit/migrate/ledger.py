@@ -84,6 +84,7 @@ class LedgerTable:
 
     @property
     def identifier(self) -> sql.Identifier:
+        """The ledger table as a quoted ``schema.name`` for psycopg's ``sql`` module."""
         return sql.Identifier(self.schema, self.name)
 
     def __str__(self) -> str:
@@ -135,10 +136,12 @@ class LedgerRow:
 
     @property
     def failed(self) -> bool:
+        """A file that failed partway (a no-transaction file awaiting ``repair``)."""
         return not self.success and self.error is not None
 
     @property
     def interrupted(self) -> bool:
+        """A file whose run stopped without recording an error (a killed runner)."""
         return not self.success and self.error is None
 
 
@@ -186,6 +189,7 @@ class Ledger:
         ).format(ident)
 
     def exists(self, conn: psycopg.Connection[Any]) -> bool:
+        """Whether the ledger table exists yet."""
         return self._shape(conn)[0]
 
     def _shape(self, conn: psycopg.Connection[Any]) -> tuple[bool, bool]:
@@ -194,6 +198,7 @@ class Ledger:
         return (bool(row[0]), bool(row[1])) if row else (False, False)
 
     def identifier_text(self, conn: psycopg.Connection[Any]) -> str:
+        """The ledger table's quoted name, as SQL text for messages."""
         return self.table.identifier.as_string(conn)
 
     def ensure(self, conn: psycopg.Connection[Any]) -> None:
@@ -271,12 +276,15 @@ class Ledger:
         self._one(conn.execute(self._progress, (done, done, statement_hash, version)), version)
 
     def fail(self, conn: psycopg.Connection[Any], version: int, done: int, error: str) -> None:
+        """Record that ``version`` failed after ``done`` statements, with the error."""
         self._one(conn.execute(self._fail, (done, error, version)), version)
 
     def finish(self, conn: psycopg.Connection[Any], version: int, duration_ms: float) -> None:
+        """Record that ``version`` completed, and how long it took."""
         self._one(conn.execute(self._finish, (duration_ms, version)), version)
 
     def delete(self, conn: psycopg.Connection[Any], version: int) -> None:
+        """Remove the row of ``version`` (after its down part ran, or ``--forget-missing``)."""
         self._one(conn.execute(self._delete, (version,)), version)
 
     def clear_failure(
@@ -288,6 +296,7 @@ class Ledger:
     def accept_checksum(
         self, conn: psycopg.Connection[Any], version: int, name: str, checksum: str
     ) -> None:
+        """Record the new checksum of an edited applied file (``repair --accept-changed``)."""
         self._one(conn.execute(self._accept, (checksum, name, version)), version)
 
     def _one(self, cursor: psycopg.Cursor[Any], version: int) -> None:

@@ -161,6 +161,7 @@ class MigrationLock:
         self.release()
 
     def acquire(self) -> None:
+        """Take the advisory lock on its own connection, waiting until the deadline."""
         self.deadline = time.monotonic() + self.wait
         conn = connect(
             self.url,
@@ -273,6 +274,7 @@ class MigrationLock:
             time.sleep(0.1)
 
     def release(self) -> None:
+        """Release the lock and close its connection; safe to call twice."""
         conn, self.conn = self.conn, None
         if conn is None:
             return

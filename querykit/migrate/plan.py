@@ -37,6 +37,7 @@ class Entry:
     """Why ``up`` would refuse this pending file, or what differs in a changed one."""
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
         row = self.row
         return {
             "version": self.version,
@@ -69,10 +70,12 @@ class Step:
 
     @property
     def statements(self) -> tuple[Statement, ...]:
+        """The statements this step runs: the up or the down part."""
         return self.migration.up if self.direction == "up" else (self.migration.down or ())
 
     @property
     def transactional(self) -> bool:
+        """Whether this step runs in one transaction (never when it resumes a partly applied file)."""
         m = self.migration
         if self.resume:
             return False

@@ -109,6 +109,7 @@ class Done:
     retries: int = 0
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
         return {
             "version": self.version,
             "name": self.filename,
@@ -136,6 +137,7 @@ class RunResult:
 
     @property
     def nothing_to_do(self) -> bool:
+        """True when the plan has no step (exit 0, or 4 under ``--exit-code``)."""
         return not self.steps
 
     def sql(self) -> str:
@@ -143,6 +145,7 @@ class RunResult:
         return render_plan(self)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
         return {
             "direction": self.direction,
             "dry_run": self.dry_run,
@@ -176,6 +179,7 @@ class Status:
     layout: Layout
 
     def of(self, *states: str) -> list[Entry]:
+        """The entries in any of ``states``."""
         return [e for e in self.entries if e.state in states]
 
     @property
@@ -184,10 +188,12 @@ class Status:
         return not self.of("changed", "missing")
 
     def counts(self) -> dict[str, int]:
+        """How many files are in each state."""
         names = ("applied", "baseline", "pending", "changed", "missing", "failed", "interrupted")
         return {name: len(self.of(name)) for name in names}
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
         return {
             "directory": str(self.directory),
             "layout": self.layout.name,
@@ -202,15 +208,20 @@ class Status:
 
 @dataclass(frozen=True)
 class BaselineResult:
+    """What ``migrate baseline`` recorded as applied without running it."""
+
     version: int
     marked: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
         return {"version": self.version, "marked": list(self.marked)}
 
 
 @dataclass(frozen=True)
 class RepairResult:
+    """What ``migrate repair`` cleared, accepted or forgot."""
+
     resumable: tuple[str, ...] = ()
     """Partly applied files whose failure was cleared; ``up`` resumes them."""
     accepted: tuple[str, ...] = ()
@@ -222,9 +233,11 @@ class RepairResult:
 
     @property
     def nothing_to_do(self) -> bool:
+        """True when there was nothing to repair."""
         return not (self.resumable or self.accepted or self.forgotten)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
         return {
             "nothing_to_do": self.nothing_to_do,
             "resumable": list(self.resumable),

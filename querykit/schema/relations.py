@@ -54,6 +54,7 @@ class Relation:
 
     @property
     def self_referencing(self) -> bool:
+        """Whether the relation joins a table to itself (a tree: parent, children)."""
         return self.source is self.target
 
     def __repr__(self) -> str:

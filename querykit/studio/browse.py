@@ -61,10 +61,12 @@ NEIGHBOURS = 10
 
 
 async def home(studio: Studio, request: Request) -> Response:
+    """The home page (the sidebar lists every table with its estimated row count)."""
     return await studio.page(request, "home.html", title="querykit studio")
 
 
 async def table_page(studio: Studio, request: Request) -> Response:
+    """A page of a table's rows, filtered and sorted, with keyset links to the next page."""
     table = studio.catalog.table(request.path_params["table"])
     view = parse_view(table, request.query_params.multi_items())
     rows, cells = [], []
@@ -118,6 +120,7 @@ def child_links(table: TableInfo) -> dict[str, tuple[str, str, str]]:
 
 
 async def exact_count(studio: Studio, request: Request) -> Response:
+    """The exact row count of the filtered view (the page shows an estimate first)."""
     table = studio.catalog.table(request.path_params["table"])
     view = parse_view(table, request.query_params.multi_items())
     total = await studio.database.scalar(select(count()).from_(table.table).where(*view.where()))
@@ -147,6 +150,7 @@ async def child_counts(studio: Studio, request: Request) -> Response:
 
 
 async def row_page(studio: Studio, request: Request) -> Response:
+    """One row, every value in full."""
     table = studio.catalog.table(request.path_params["table"])
     key = json_arg(request, "key")
     return await studio.page(
@@ -155,6 +159,7 @@ async def row_page(studio: Studio, request: Request) -> Response:
 
 
 async def row_context(studio: Studio, table: TableInfo, key: list[Any]) -> dict[str, Any]:
+    """The row of ``key`` with its xmin (for safe edits); a ValidationError when it is gone."""
     found = await studio.database.first(
         select(*table.table.columns, xmin_column()).where(key_condition(table, key))
     )

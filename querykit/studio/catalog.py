@@ -92,6 +92,8 @@ _OPS: dict[Kind, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class TableInfo:
+    """What the Studio knows of a table: its columns, primary key and kinds."""
+
     name: str
     table: sa.Table
     columns: dict[str, ColumnInfo]
@@ -106,6 +108,7 @@ class TableInfo:
         return frozenset(own.name for rel in self.children.values() for own, _ in rel.pairs)
 
     def column(self, name: str) -> ColumnInfo:
+        """The column ``name``; a ValidationError naming the valid columns otherwise."""
         try:
             return self.columns[name]
         except KeyError:
@@ -117,11 +120,14 @@ class TableInfo:
 
 @dataclass(frozen=True)
 class Catalog:
+    """The tables the Studio shows, from the schema module or reflected."""
+
     tables: dict[str, TableInfo]
     source: str
     """``"schema module <name>"`` or ``"reflected from the database"``."""
 
     def table(self, name: str) -> TableInfo:
+        """The table ``name``; a ValidationError naming the valid tables otherwise."""
         try:
             return self.tables[name]
         except KeyError:

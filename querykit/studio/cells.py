@@ -109,6 +109,7 @@ def _plain(value: Any) -> Any:
 
 
 def display_text(value: Any) -> str:
+    """A value as a cell shows it (enums by name, timestamps as PostgreSQL prints them)."""
     if isinstance(value, enum.Enum):
         return value.name
     if isinstance(value, dt.datetime):  # as PostgreSQL prints it: 2026-01-31 12:00:00+00
@@ -134,6 +135,7 @@ def _cut(text: str) -> tuple[str, bool]:
 
 
 def human_size(n: int) -> str:
+    """``n`` bytes in B, KB, MB or GB."""
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"

@@ -64,9 +64,13 @@ def read_only_url(url: str) -> str:
 class Refused(QueryKitError):
     """An edit asked of a read-only Studio (no page offers one: the request was forged)."""
 
+    code = "qk-E021"
+
 
 @dataclass
 class Studio:
+    """The running Studio: settings, catalog, named queries, pool and templates."""
+
     settings: Settings
     url: str
     write: bool
@@ -94,10 +98,12 @@ class Studio:
 
     @property
     def database(self) -> AsyncDatabase:
+        """The Studio's pool (open while the app runs)."""
         assert self.db is not None, "the Studio's pool opens with the app"
         return self.db
 
     def render(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
+        """Render template ``name`` with the request's CSRF token."""
         csrf = request.scope.get("state", {}).get("csrf", "")
         html = self.env.get_template(name).render(request=request, csrf=csrf, **context)
         return HTMLResponse(html, status_code=status)
@@ -127,6 +133,7 @@ class Studio:
         return found
 
     async def page(self, request: Request, name: str, **context: Any) -> Response:
+        """Render a full page (with the table list's estimates for the sidebar)."""
         return self.render(request, name, estimates=await self.estimates(), **context)
 
 
@@ -154,6 +161,7 @@ def guarded(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 
 
 def json_arg(request: Request, name: str) -> list[Any]:
+    """The JSON list in query parameter ``name``; a ValidationError when it is not one."""
     text = request.query_params.get(name, "")
     try:
         value = json.loads(text)
@@ -175,6 +183,7 @@ def key_condition(table: TableInfo, key: list[Any]) -> Any:
 
 
 def key_of(table: TableInfo, row: dict[str, Any]) -> str:
+    """The primary key of ``row`` as the JSON text links carry."""
     return json.dumps([value_text(row[n]) for n in table.key])
 
 

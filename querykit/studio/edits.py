@@ -73,6 +73,7 @@ async def _conflict(
 
 
 async def delete_row(studio: Studio, request: Request) -> Response:
+    """Delete one row by key, if it has not changed since it was shown (xmin)."""
     _writable(studio)
     table = studio.catalog.table(request.path_params["table"])
     form = {k: str(v) for k, v in (await request.form()).items()}
@@ -88,6 +89,7 @@ async def delete_row(studio: Studio, request: Request) -> Response:
 
 
 async def insert_row(studio: Studio, request: Request) -> Response:
+    """Insert a row from the new-row form."""
     _writable(studio)
     table = studio.catalog.table(request.path_params["table"])
     form = {k: str(v) for k, v in (await request.form()).items()}
@@ -112,6 +114,7 @@ async def insert_row(studio: Studio, request: Request) -> Response:
 
 
 async def insert_form(studio: Studio, request: Request) -> Response:
+    """The new-row form."""
     _writable(studio)
     table = studio.catalog.table(request.path_params["table"])
     return await studio.page(request, "insert.html", title=f"new {table.name} row", table=table)

@@ -28,6 +28,8 @@ __all__ = ["Field", "arguments", "fields_of", "result_names"]
 
 @dataclass(frozen=True)
 class Field:
+    """One input of a named query's form, from one parameter of its factory."""
+
     name: str
     input: str
     """HTML input type: number, text, checkbox, date, datetime-local, select, json."""
@@ -39,6 +41,7 @@ class Field:
 
 
 def fields_of(named: NamedQuery) -> list[Field]:
+    """The form fields of a named query: one per parameter of its factory."""
     if named.factory is None:
         return []
     signature = inspect.signature(named.factory, eval_str=True)

@@ -33,6 +33,7 @@ def _named(studio: Studio, target: str) -> NamedQuery:
 
 
 async def named_page(studio: Studio, request: Request) -> Response:
+    """A named query's page: its SQL and the form for its parameters."""
     named = _named(studio, request.path_params["target"])
     return await studio.page(
         request,
@@ -58,6 +59,7 @@ async def _built(named: NamedQuery, request: Request) -> Any:
 
 
 async def named_run(studio: Studio, request: Request) -> Response:
+    """Run a named query with the form's values and show its rows, or the rowcount of a write."""
     named = _named(studio, request.path_params["target"])
     query = await _built(named, request)
     started = time.perf_counter()
@@ -91,6 +93,7 @@ def _returns_rows(query: Any) -> bool:
 
 
 async def named_explain(studio: Studio, request: Request) -> Response:
+    """EXPLAIN a named query with the form's values."""
     named = _named(studio, request.path_params["target"])
     query = await _built(named, request)
     url = studio.url if studio.write else read_only_url(studio.url)

@@ -37,6 +37,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def new_token() -> str:
+    """A fresh random token for the Studio's URL."""
     return secrets.token_urlsafe(24)
 
 
@@ -51,6 +52,7 @@ class Guard:
         self.csrf = hmac.new(token.encode(), b"csrf", hashlib.sha256).hexdigest()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse a request without the token, Host or CSRF it needs before the app sees it."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

@@ -58,9 +58,11 @@ class StudioServer:
 
     @property
     def url(self) -> str:
+        """The Studio's URL with its token."""
         return f"http://{HOST}:{self.port}/?token={self.token}"
 
     def run(self, *, open_browser: bool = False, ready: Callable[[], None] | None = None) -> None:
+        """Serve on the bound socket until interrupted; ``ready`` is called just before."""
         config = uvicorn.Config(
             self.app,
             log_level="warning",

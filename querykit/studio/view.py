@@ -59,15 +59,19 @@ BY_REFERENCE = ("json", "vector")
 
 @dataclass(frozen=True)
 class Filter:
+    """One filter of the table view: a column, an operator and the text typed."""
+
     column: ColumnInfo
     op: str
     text: str
 
     @property
     def param(self) -> str:
+        """The query-parameter name of the filter: ``column.op``."""
         return f"{self.column.name}.{self.op}"
 
     def condition(self) -> Condition:
+        """The filter as a querykit condition (values bound, never spliced into SQL)."""
         col = self.column.column
         if self.op == "contains":
             return ilike(col, f"%{escape_like(self.text)}%")
@@ -85,6 +89,8 @@ class Filter:
 
 @dataclass(frozen=True)
 class View:
+    """A table view as its URL describes it: filters, sort and keyset cursor."""
+
     table: TableInfo
     filters: tuple[Filter, ...] = ()
     sort: ColumnInfo | None = None
@@ -118,11 +124,13 @@ class View:
         return self.keys[1:] if self.sort_by_reference else self.keys
 
     def cursor_of(self, row: Mapping[str, Any]) -> str:
+        """The keyset cursor of ``row``, for the next page's link."""
         return json.dumps([value_text(row[c.name]) for c in self.cursor_keys])
 
     # -- queries ----------------------------------------------------------------
 
     def where(self) -> list[Condition]:
+        """The filters as conditions."""
         return [f.condition() for f in self.filters]
 
     def query(self) -> SelectQuery[*tuple[Any, ...]]:
@@ -165,6 +173,7 @@ class View:
 
     @staticmethod
     def cut_columns(info: ColumnInfo) -> list[Any]:
+        """A column cut to the cell limit, with its full size, so a huge value is not sent whole."""
         text = sa.cast(info.column, sa.Text)
         return [
             sa.func.left(text, CELL_LIMIT).label(info.name),
@@ -211,6 +220,7 @@ class View:
         return urlencode(items)
 
     def filter_value(self, column: str, op: str) -> str:
+        """The text of the filter on ``column`` with ``op``, for the filter form."""
         for f in self.filters:
             if f.column.name == column and f.op == op:
                 return f.text

@@ -45,28 +45,6 @@ def create_tables(conn: Conn, *tables: sa.Table) -> None:
         conn.execute(str(CreateTable(table).compile(dialect=DIALECT)))
 
 
-def assert_sql(query: Any, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> None:
-    """``query`` compiles to exactly ``sql`` with exactly ``params`` (pgvector values as lists)."""
-    compiled = query.to_sql()
-    assert compiled.sql == sql, f"\nexpected: {sql!r}\n     got: {compiled.sql!r}"
-    assert [_plain(p) for p in compiled.params] == [_plain(p) for p in params]
-
-
-def _plain(value: Any) -> Any:
-    from pgvector import Bit, HalfVector, SparseVector, Vector
-    from psycopg.types.json import Jsonb
-
-    if isinstance(value, Vector | HalfVector):
-        return value.to_list()
-    if isinstance(value, SparseVector | Bit):
-        return value.to_text()
-    if isinstance(value, Jsonb):
-        import json
-
-        return json.loads(value.obj) if isinstance(value.obj, str) else value.obj
-    return value
-
-
 def vector_table(kind: str, dim: int = 3, name: str = "items") -> sa.Table:
     """A fresh table (own MetaData, so index helpers stay local) with one pgvector column."""
     from querykit.columns import bit, halfvec, sparsevec, vector
@@ -77,7 +55,7 @@ def vector_table(kind: str, dim: int = 3, name: str = "items") -> sa.Table:
         sa.MetaData(),
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("cat", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("embedding", types[kind](dim), nullable=False),
+        sa.Column("embedding", types[kind](dim), nullable=False),  # type: ignore[arg-type]
     )
 
 

@@ -30,8 +30,9 @@ from querykit import (
 from querykit.columns import jsonb
 from querykit.compile import compile_query
 from schema import agent_context as ac
+from tests.sqlassert import assert_sql
 
-from ._support import Conn, assert_sql, create_tables, execute, explain
+from ._support import Conn, create_tables, execute, explain
 
 
 @dataclasses.dataclass
@@ -160,13 +161,13 @@ def test_gin_index_helpers() -> None:
         (lambda: json_contains(ac.c.session, {"a": 1}), SchemaError, "needs a jsonb column"),
         (lambda: json_path(ac.c.id, "a"), SchemaError, "agent_context.id is BIGINT"),
         (lambda: json_path(ac.c.context), CompileError, "at least one key"),
-        (lambda: json_path(ac.c.context, 1.5), CompileError, "a str key or an int index"),
+        (lambda: json_path(ac.c.context, 1.5), CompileError, "a str key or an int index"),  # type: ignore[call-overload]
         (lambda: json_path(ac.c.context, True), CompileError, "a str key or an int index"),
-        (lambda: json_path_text(ac.c.context, None), CompileError, "a str key or an int index"),
-        (lambda: has_key(ac.c.context, 1), CompileError, "takes a str key"),
+        (lambda: json_path_text(ac.c.context, None), CompileError, "a str key or an int index"),  # type: ignore[arg-type]
+        (lambda: has_key(ac.c.context, 1), CompileError, "takes a str key"),  # type: ignore[arg-type]
         (lambda: has_any_key(ac.c.context, "ab"), CompileError, "a non-empty list of keys"),
         (lambda: has_all_keys(ac.c.context, []), CompileError, "a non-empty list of keys"),
-        (lambda: has_all_keys(ac.c.context, ["a", 1]), CompileError, "keys are str"),
+        (lambda: has_all_keys(ac.c.context, ["a", 1]), CompileError, "keys are str"),  # type: ignore[list-item]
         (lambda: json_contains(ac.c.context, None), CompileError, "needs a value"),
         (lambda: json_set(ac.c.context, [], 1), CompileError, "at least one key"),
         (lambda: jsonb_index(ac.c.session), SchemaError, "needs a jsonb column"),

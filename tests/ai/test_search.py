@@ -29,8 +29,9 @@ from querykit import (
 )
 from querykit.codecs.dialect import DIALECT
 from querykit.columns import vector
+from tests.sqlassert import assert_sql
 
-from ._support import Conn, assert_sql, create_tables, execute, explain
+from ._support import Conn, create_tables, execute, explain
 
 
 def doc_table(dim: int = 3) -> sa.Table:
@@ -159,9 +160,9 @@ def test_a_config_must_be_a_plain_identifier(config: Any) -> None:
 @pytest.mark.parametrize(
     ("build", "error", "message"),
     [
-        (lambda: matches(DOC.c.search, "x", mode="fuzzy"), CompileError, "mode must be one of"),
+        (lambda: matches(DOC.c.search, "x", mode="fuzzy"), CompileError, "mode must be one of"),  # type: ignore[arg-type]
         (lambda: matches(DOC.c.title, "x"), SchemaError, "needs a tsvector column"),
-        (lambda: matches(DOC.c.search, None), CompileError, "needs the search text as a str"),
+        (lambda: matches(DOC.c.search, None), CompileError, "needs the search text as a str"),  # type: ignore[arg-type]
         (lambda: ts_rank(DOC.c.search, "x", normalization=64), CompileError, "0 to 63"),
         (lambda: ts_rank(DOC.c.body, "x"), SchemaError, "needs a tsvector"),
         (lambda: tsvector_column(), CompileError, "at least one source"),
@@ -319,7 +320,7 @@ def test_hybrid_search_needs_one_table_and_a_key() -> None:
     with pytest.raises(SchemaError, match="has no primary key: pass key="):
         hybrid_search(no_pk.c.e, [1, 0, 0], no_pk.c.s, "x")
     with pytest.raises(CompileError, match="needs the search text as a str"):
-        hybrid_search(DOC.c.embedding, [1, 0, 0], DOC.c.search, None)  # type: ignore[arg-type]
+        hybrid_search(DOC.c.embedding, [1, 0, 0], DOC.c.search, None)  # type: ignore[call-overload]
     with pytest.raises(CompileError, match="needs a query vector"):
         hybrid_search(DOC.c.embedding, None, DOC.c.search, "x")
 
@@ -416,7 +417,7 @@ def test_hybrid_search_weights_k_filter_and_limit(vconn: Conn, docs: sa.Table) -
     assert ids(where=ne(docs.c.id, 2), vector_candidates=2) == [1, 3, 5]
     assert ids(limit=2) == [2, 1]
     for k, vw, tw in [(0, 1.0, 1.0), (10, 0.3, 2.0)]:
-        q = hybrid_search(
+        q = hybrid_search(  # type: ignore[call-overload]
             docs.c.embedding,
             vec,
             docs.c.search,

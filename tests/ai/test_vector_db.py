@@ -121,7 +121,7 @@ def test_halfvec_sparsevec_and_bit_columns_round_trip(vconn: Conn) -> None:
         _insert(vconn, table, [value])
         [(got,)] = execute(vconn, select(table.c.embedding))
         # psycopg loads bit as text; the column type's decoder (the executor's) makes a Bit.
-        assert table.c.embedding.type.decode_value(got) == expected, table.name
+        assert table.c.embedding.type.decode_value(got) == expected, table.name  # type: ignore[attr-defined]
 
 
 # -- KNN equals an exact scan ---------------------------------------------------------------
@@ -129,13 +129,13 @@ def test_halfvec_sparsevec_and_bit_columns_round_trip(vconn: Conn) -> None:
 
 def _exact(data: np.ndarray, query: np.ndarray, metric: str) -> np.ndarray:
     if metric == "l2":
-        return np.linalg.norm(data - query, axis=1)
+        return np.linalg.norm(data - query, axis=1)  # type: ignore[no-any-return]
     if metric == "l1":
-        return np.abs(data - query).sum(axis=1)
+        return np.abs(data - query).sum(axis=1)  # type: ignore[no-any-return]
     if metric == "inner_product":
-        return -(data @ query)
+        return -(data @ query)  # type: ignore[no-any-return]
     norms = np.linalg.norm(data, axis=1) * np.linalg.norm(query)
-    return 1 - (data @ query) / norms
+    return 1 - (data @ query) / norms  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -158,7 +158,7 @@ def test_knn_equals_an_exact_scan(
         query = rng.normal(size=8)
         expected = _exact(data, query, metric)
         order = np.argsort(expected)[:10]
-        rows = execute(vconn, nearest(items.c.embedding, query, 10, metric=metric))  # type: ignore[arg-type]
+        rows = execute(vconn, nearest(items.c.embedding, query, 10, metric=metric))  # type: ignore[call-overload]
         assert [r[0] for r in rows] == order.tolist()
         assert [r[-1] for r in rows] == pytest.approx(expected[order], rel=1e-4, abs=1e-5)
 
@@ -193,7 +193,7 @@ def test_knn_through_an_hnsw_index_equals_the_exact_scan(
     rng = np.random.default_rng(13)
     for _ in range(5):
         query = rng.normal(size=8)
-        q = nearest(items.c.embedding, query, 10, metric=metric, ef_search=300)  # type: ignore[arg-type]
+        q = nearest(items.c.embedding, query, 10, metric=metric, ef_search=300)  # type: ignore[call-overload]
         q = q.with_settings({"enable_seqscan": "off"})  # a 300-row table: make the planner use it
         assert "Index Scan using items_embedding_hnsw" in explain(vconn, q)
         expected = np.argsort(_exact(data, query, metric))[:10]
@@ -217,9 +217,9 @@ def test_every_operator_class_builds_and_serves_its_metric(vconn: Conn) -> None:
         _insert(vconn, table, samples[kind])
         helper = hnsw_index if method == "hnsw" else ivfflat_index
         options = {"lists": 1} if method == "ivfflat" else {}
-        vconn.execute(index_sql(helper(table.c.embedding, metric, **options)))  # type: ignore[operator]
+        vconn.execute(index_sql(helper(table.c.embedding, metric, **options)))  # type: ignore[arg-type]
         query = samples[kind][0]
-        q = nearest(table.c.embedding, query, 2, columns=[table.c.id], metric=metric)  # type: ignore[arg-type]
+        q = nearest(table.c.embedding, query, 2, columns=[table.c.id], metric=metric)  # type: ignore[call-overload]
         q = q.with_settings({"enable_seqscan": "off"})
         index = f"{name}_embedding_{method}_{OPCLASS_SUFFIX[metric][:-4]}_idx"
         assert f"Index Scan using {index}" in explain(vconn, q), (kind, method, metric)

@@ -42,8 +42,9 @@ from querykit.build.query import SelectQuery
 from querykit.columns import halfvec, jsonb, vector
 from querykit.schema.indexes import ddl_text
 from schema import embedding
+from tests.sqlassert import assert_sql
 
-from ._support import assert_sql, vector_table
+from ._support import vector_table
 
 V384 = [0.25] * 384
 ALL_COLUMNS = (
@@ -104,7 +105,7 @@ def test_nearest_with_a_filter_columns_metric_and_search_settings() -> None:
     [("l2", "<->"), ("cosine", "<=>"), ("inner_product", "<#>"), ("l1", "<+>")],
 )
 def test_nearest_uses_the_operator_of_the_metric(metric: str, operator: str) -> None:
-    q = nearest(embedding.c.embedding, V384, 3, columns=[embedding.c.id], metric=metric)  # type: ignore[arg-type]
+    q = nearest(embedding.c.embedding, V384, 3, columns=[embedding.c.id], metric=metric)  # type: ignore[call-overload]
     assert_sql(
         q,
         f"SELECT embedding.id, embedding.embedding {operator} %s AS distance \n"
@@ -155,7 +156,7 @@ def test_nearest_queries_of_one_template_take_the_walked_key_and_their_own_value
             q,
             "SELECT embedding.id, embedding.embedding <=> %s AS distance \n"
             "FROM embedding ORDER BY distance \n LIMIT %s",
-            [Vector(list(v)), 3],
+            [Vector(list(v)), 3],  # type: ignore[call-overload]
         )
 
 
@@ -191,7 +192,7 @@ def test_each_argument_of_nearest_makes_its_own_template() -> None:
         assert wide.settings == (("hnsw.ef_search", "50"),)
         whole = nearest(items.c.embedding, v, 2).to_sql().sql
         assert whole.startswith("SELECT items.id, items.cat, items.embedding, items.embedding <=>")
-        once = nearest(items.c.embedding, v, 2, columns=iter([items.c.cat, items.c.id]))
+        once = nearest(items.c.embedding, v, 2, columns=iter([items.c.cat, items.c.id]))  # type: ignore[call-overload]
         assert once.to_sql().sql.startswith("SELECT items.cat, items.id, items.embedding <=>")
 
 
@@ -200,7 +201,7 @@ def test_a_k_equal_to_a_known_int_is_still_checked(k: object) -> None:
     for _ in range(2):
         nearest(embedding.c.embedding, V384, 1 if k is True else 3)
     with pytest.raises(CompileError, match="must be"):
-        nearest(embedding.c.embedding, V384, k)  # type: ignore[arg-type]
+        nearest(embedding.c.embedding, V384, k)  # type: ignore[call-overload]
 
 
 def test_query_vectors_that_are_expressions_key_themselves() -> None:
@@ -313,7 +314,7 @@ def test_ef_search_below_k_is_allowed_with_an_iterative_scan() -> None:
 @pytest.mark.parametrize("k", [0, -1, True, 2.5])
 def test_k_must_be_a_positive_int(k: object) -> None:
     with pytest.raises(CompileError, match="k must be"):
-        nearest(embedding.c.embedding, V384, k)  # type: ignore[arg-type]
+        nearest(embedding.c.embedding, V384, k)  # type: ignore[call-overload]
 
 
 def test_nearest_needs_a_table_column() -> None:
@@ -613,7 +614,7 @@ def test_an_index_name_with_a_nul_is_refused_by_every_helper() -> None:
         with pytest.raises(
             SchemaError, match=f"{re.escape(what)}: the index name 'a\\\\x00b' contains a NUL"
         ):
-            make("a\x00b")
+            make("a\x00b")  # type: ignore[no-untyped-call]
 
 
 def test_index_sql_refuses_names_postgresql_would_cut_or_reject() -> None:
@@ -653,7 +654,7 @@ def test_distances_work_inside_plain_sqlalchemy_constructs() -> None:
         "SELECT items.id, items.embedding <-> %s AS d \nFROM items \n"
         "WHERE items.embedding <-> %s < %s"
     )
-    assert [compiled.params[name] for name in compiled.positiontup] == [[1, 2, 3], [1, 2, 3], 5]
+    assert [compiled.params[name] for name in compiled.positiontup] == [[1, 2, 3], [1, 2, 3], 5]  # type: ignore[union-attr]
     cloned = visitors.cloned_traverse(stmt, {}, {})
     assert cloned.compile(dialect=DIALECT).string == compiled.string
     assert_sql(

@@ -14,7 +14,7 @@ COLUMNS = {"public.pipeline_run.name": run.c.name, "public.pipeline_run.cost": r
 
 
 def statement(declared: tuple[object, ...] | None = None) -> Statement:
-    q = NamedQuery("m", "q", select(run.c.name, run.c.cost), "", "")
+    q = NamedQuery("m", "q", select(run.c.name, run.c.cost), "", "")  # type: ignore[arg-type]
     return dataclasses.replace(compile_statements([q])[0], declared=declared)
 
 

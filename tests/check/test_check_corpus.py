@@ -132,7 +132,7 @@ def test_cost_becoming_double_precision_is_decimal_against_float(migrated: Setti
 
     with querykit.connect(migrated.database_url or "") as db:
         db.execute(querykit.insert(run).values(name="x", cost=Decimal("1.5")))
-        value = db.scalar(querykit.select(run.c.cost))
+        value: object = db.scalar(querykit.select(run.c.cost))
     assert type(value) is float
 
 

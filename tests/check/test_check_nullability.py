@@ -233,7 +233,7 @@ def test_nested_includes_return_no_null_where_a_level_is_described_non_null(
             ("steps_with_run", "run"),
             ("runs_with_steps_batched", "steps"),
         ):
-            results = db.all(named[name].query)
+            results: list[Any] = db.all(named[name].query)
             assert results
             prefix = f"join_queries:{name} ["
             levels = [d for w, d in described.items() if w.startswith(prefix) and "json" not in w]

@@ -302,7 +302,7 @@ class ScalarCmp:
     where: Any
 
     def qk(self, src: Any) -> Any:
-        sub = qk.select(qk.max(E.c[self.column])).where(self.where.qk(E)).scalar_subquery()
+        sub = qk.select(qk.fn.max(E.c[self.column])).where(self.where.qk(E)).scalar_subquery()
         return Cmp(self.column, self.op, sub).qk(src)
 
     def core(self, src: Any) -> Any:

@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 from hypothesis import given
+from hypothesis import strategies as st
 
 import querykit
 from tests.differential import recipes
@@ -81,7 +82,7 @@ def test_compositions_agree_with_core(
 
 
 @SETTINGS
-@given(select=recipes.selects(), data=recipes.st.data())
+@given(select=recipes.selects(), data=st.data())
 def test_placeholders_agree_with_values(
     select: recipes.Select, data: Any, db: querykit.Database, engine: sa.Engine
 ) -> None:
@@ -89,7 +90,7 @@ def test_placeholders_agree_with_values(
     where = recipes.with_placeholders(select.where, values) if select.where else None
     if not values:
         where = recipes.Cmp("small", ">=", querykit.placeholder("p0"))
-        values["p0"] = data.draw(recipes.st.sampled_from(recipes.INTS))
+        values["p0"] = data.draw(st.sampled_from(recipes.INTS))
         select = recipes.Select(
             **{**select.__dict__, "where": recipes.Cmp("small", ">=", values["p0"])}
         )

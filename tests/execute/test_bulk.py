@@ -293,7 +293,7 @@ def test_bulk_job_explains_when_copy_cannot_apply() -> None:
     assert "tags" in (BulkJob(t, [{"id": 1, "tags": [Status.FAILED]}]).reason or "")
     assert "addr" in (BulkJob(t, [{"id": 1, "addr": "127.0.0.1"}]).reason or "")
     with pytest.raises(CompileError, match="takes a list of rows"):
-        BulkJob(t, {"id": 1})  # type: ignore[arg-type]
+        BulkJob(t, {"id": 1})  # type: ignore[dict-item]
     with pytest.raises(ValidationError, match="row 1: expected a mapping"):
         BulkJob(t, [{"id": 1}, (2,)])  # type: ignore[list-item]
 

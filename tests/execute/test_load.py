@@ -12,8 +12,7 @@ import psycopg
 import pytest
 
 import querykit
-from querykit import count, eq, insert, placeholder, select, update
-from querykit import sum as sql_sum
+from querykit import count, eq, fn, insert, placeholder, select, update
 from schema import Status, pipeline_run
 
 from .conftest import raw_database
@@ -66,7 +65,7 @@ async def test_two_hundred_tasks_on_a_pool_of_ten(make_db: Any, url: str) -> Non
     await asyncio.gather(*(worker(n) for n in range(TASKS)))
     assert errors == []
     assert await db.scalar(select(count()).from_(run)) == sum(written)
-    assert await db.scalar(select(sql_sum(run.c.cost))) == Decimal(sum(written))
+    assert await db.scalar(select(fn.sum(run.c.cost))) == Decimal(sum(written))
     assert all(written)  # every task got work done
     assert queued_requests(db) > 0  # tasks really waited for connections
 

@@ -258,9 +258,9 @@ def test_checked_vectors_are_sent_by_pgvectors_own_dumpers(url: str) -> None:
     with querykit.connect(url, max_size=1) as db:
         conn = db._pool.getconn()
         try:
-            for format in (PyFormat.TEXT, PyFormat.BINARY, PyFormat.AUTO):
-                dumper = conn.adapters.get_dumper(CheckedVector, format)
-                assert dumper is conn.adapters.get_dumper(Vector, format)
+            for fmt in (PyFormat.TEXT, PyFormat.BINARY, PyFormat.AUTO):
+                dumper = conn.adapters.get_dumper(CheckedVector, fmt)
+                assert dumper is conn.adapters.get_dumper(Vector, fmt)
         finally:
             db._pool.putconn(conn)
         db.execute(insert(embedding).values(content="c", embedding=[0.5] * 384))

@@ -168,7 +168,7 @@ async def test_placeholder_values_are_checked(db: Any) -> None:
         await by_status.all(status="BROKEN")
     assert await by_status.all(status=Status.FAILED) == []
     with pytest.raises(ValidationError, match=r"pipeline_run\.name"):
-        db.prepare(select(run.c.id).where(eq(run.c.name, 5), eq(run.c.id, placeholder("id"))))
+        db.prepare(select(run.c.id).where(eq(run.c.name, 5), eq(run.c.id, placeholder("id"))))  # type: ignore[misc]
 
 
 async def test_placeholders_page_with_limit_and_offset(db: Any) -> None:
@@ -189,7 +189,7 @@ async def test_placeholders_page_with_limit_and_offset(db: Any) -> None:
     with pytest.raises(CompileError, match=r"run it through db\.prepare"):
         await db.all(select(run.c.name).limit(placeholder("size", int)))
     with pytest.raises(CompileError, match="non-negative int or placeholder"):
-        select(run.c.name).limit(placeholder("size", str))
+        select(run.c.name).limit(placeholder("size", str))  # type: ignore[arg-type]
 
 
 async def test_placeholders_in_raw_sql(db: Any) -> None:

@@ -30,11 +30,11 @@ from querykit import (
     delete,
     eq,
     find_many,
+    fn,
     insert,
     placeholder,
     raw,
     select,
-    sum,
     update,
 )
 from schema import RunMetadata, Status, embedding, pipeline_run, pipeline_step
@@ -88,7 +88,7 @@ async def test_one_first_scalar_scalars(db: Any) -> None:
     assert await db.first(select(run.c.name).where(eq(run.c.name, "nope"))) is None
     assert await db.first(select(run.c.name).order_by(run.c.name)) == ("run 0",)
     assert await db.scalar(select(count()).from_(run)) == 3
-    assert await db.scalar(select(sum(run.c.cost))) == Decimal("4.500000")
+    assert await db.scalar(select(fn.sum(run.c.cost))) == Decimal("4.500000")
     assert await db.scalars(select(run.c.status).order_by(run.c.name)) == [
         Status.COMPLETED,
         Status.FAILED,
@@ -186,7 +186,7 @@ async def test_vectors_and_json_payloads(db: Any) -> None:
 
 async def test_values_are_checked_before_sending(db: Any) -> None:
     with pytest.raises(ValidationError, match=r"pipeline_run.status: expected one of") as info:
-        await db.all(select(run.c.id).where(eq(run.c.status, "nope")))
+        await db.all(select(run.c.id).where(eq(run.c.status, "nope")))  # type: ignore[misc]
     assert info.value.column == "pipeline_run.status"
 
 

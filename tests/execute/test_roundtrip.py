@@ -97,7 +97,7 @@ everything = sa.Table(
 COLUMNS = [c.name for c in everything.columns][2:]
 RELATION = next(n for n, r in relations_of(parent).items() if r.target is everything)
 
-text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=30)
+text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=30)  # type: ignore[arg-type]
 json_number = st.integers(-(10**30), 10**30) | st.floats(
     min_value=-1e12, max_value=1e12, allow_nan=False, allow_infinity=False
 )
@@ -120,7 +120,8 @@ rows = st.fixed_dictionaries(
     {
         "text": text,
         "code": st.text(
-            st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=8
+            st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),  # type: ignore[arg-type]
+            max_size=8,
         ),
         "small": st.integers(-(2**15), 2**15 - 1),
         "int": st.integers(-(2**31), 2**31 - 1),
@@ -199,7 +200,7 @@ def expected(column: str, value: Any) -> Any:
         "doc": _jsonb_numbers,
         "usage": lambda u: dataclasses.replace(u, cost=_jsonb_numbers(u.cost)),
     }.get(column)
-    return value if decoded is None else decoded(value)
+    return value if decoded is None else decoded(value)  # type: ignore[operator]
 
 
 def _jsonb_numbers(value: Any) -> Any:

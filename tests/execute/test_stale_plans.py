@@ -75,7 +75,7 @@ async def test_a_type_change_under_a_live_pool_fails_no_query(
     for _ in range(3 * POOL):
         for run_query in (lambda: db.all(TOKENS), lambda: by_run.all(run="r1")):
             try:
-                assert await run_query() == [("a", 7)]
+                assert await run_query() == [("a", 7)]  # type: ignore[no-untyped-call]
             except DatabaseError:
                 failed += 1
     assert failed == 0

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from querykit import (
-    CompileError,
+    ArgumentError,
     DatabaseError,
     ExecuteError,
     count,
@@ -99,25 +99,25 @@ async def test_isolation_and_readonly(db: Any) -> None:
 
 
 async def test_bad_options_are_clear_errors(db: Any) -> None:
-    with pytest.raises(CompileError, match="isolation='snapshot'"):
+    with pytest.raises(ArgumentError, match="isolation='snapshot'"):
         db.transaction(isolation="snapshot")
-    with pytest.raises(CompileError, match="retries"):
+    with pytest.raises(ArgumentError, match="retries"):
         db.transaction(retries=-1)
     async with db.transaction():
-        with pytest.raises(CompileError, match="savepoint and cannot set isolation"):
+        with pytest.raises(ArgumentError, match="savepoint and cannot set isolation"):
             async with db.transaction(isolation="serializable"):
                 pass
-        with pytest.raises(CompileError, match="outermost"):
+        with pytest.raises(ArgumentError, match="outermost"):
             async for attempt in db.transaction(retries=2):
                 async with attempt:
                     pass
-    with pytest.raises(CompileError, match="must be entered"):
+    with pytest.raises(ArgumentError, match="must be entered"):
         async for _attempt in db.transaction(retries=2):
             pass
 
 
 async def test_retries_need_the_loop_form(db: Any, mode: str) -> None:
-    with pytest.raises(CompileError, match=r"for attempt in db\.transaction"):
+    with pytest.raises(ArgumentError, match=r"for attempt in db\.transaction"):
         async with db.transaction(retries=2):
             pass
 

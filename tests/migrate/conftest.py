@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -37,6 +38,6 @@ def settings(database_url: str, mig_dir: Path, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def db(database_url: str) -> psycopg.Connection[tuple[object, ...]]:
+def db(database_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        yield conn  # type: ignore[misc]
+        yield conn

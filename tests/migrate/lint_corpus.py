@@ -50,8 +50,8 @@ class Case:
     squawk: bool = False
 
 
-def case(id: str, sql: str, *expect: str, setup: str = "", squawk: bool = False) -> Case:
-    return Case(id, sql.strip() + "\n", frozenset(expect), setup, squawk)
+def case(case_id: str, sql: str, *expect: str, setup: str = "", squawk: bool = False) -> Case:
+    return Case(case_id, sql.strip() + "\n", frozenset(expect), setup, squawk)
 
 
 _FK_NOT_VALID = (

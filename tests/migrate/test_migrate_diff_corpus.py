@@ -80,7 +80,7 @@ def start(case: Case, example: Example, tmp_path: Path) -> Iterator[Example]:
 def drifted(case: Case, start: Example) -> Iterator[str]:
     with start.shadow.clone() as url:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(case.change)  # type: ignore[arg-type]  (the corpus's own SQL)
+            conn.execute(case.change)
         yield url
 
 

@@ -323,7 +323,7 @@ def test_a_half_migrated_database_is_adopted_and_finished(
     history = LAYOUTS[layout](tmp_path)
     settings = settings_for(history, database_url, tmp_path)
     for up in UPS[:2]:  # "the other tool" applied the first two migrations
-        db.execute(up)  # type: ignore[arg-type]
+        db.execute(up)
     history.applied_by_tool(db, 2)
 
     report = migrate.status(settings)

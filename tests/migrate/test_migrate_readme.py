@@ -31,7 +31,7 @@ def test_the_coming_from_commands_run_as_written(
 ) -> None:
     history = prisma(tmp_path)
     for up in UPS[:2]:
-        db.execute(up)  # type: ignore[arg-type]
+        db.execute(up)
     history.applied_by_tool(db, 2)
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "app"\n')

@@ -29,18 +29,16 @@ from querykit import (
     delete,
     eq,
     excluded,
+    fn,
     gt,
     gte,
     insert,
     lt,
     lte,
-    max,
-    min,
     ne,
     raw,
     select,
     sql,
-    sum,
     union_all,
     update,
 )
@@ -84,14 +82,14 @@ eq(order_user_id, "x")  # type: ignore[misc]  # str against an int column
 # aggregates: count is int, sum/min/max keep the column type and may be NULL, avg of int is Decimal
 assert_type(count(), ColumnElement[int])
 assert_type(count_distinct(step.c.model), ColumnElement[int])
-assert_type(sum(run.c.cost), ColumnElement[Decimal | None])
-assert_type(sum(step.c.tokens), ColumnElement[int | None])
+assert_type(fn.sum(run.c.cost), ColumnElement[Decimal | None])
+assert_type(fn.sum(step.c.tokens), ColumnElement[int | None])
 assert_type(avg(step.c.tokens), ColumnElement[Decimal | None])
 assert_type(avg(run.c.cost), ColumnElement[Decimal | None])
-assert_type(min(run.c.started_at), ColumnElement[dt.datetime | None])
-assert_type(max(run.c.cost), ColumnElement[Decimal | None])
+assert_type(fn.min(run.c.started_at), ColumnElement[dt.datetime | None])
+assert_type(fn.max(run.c.cost), ColumnElement[Decimal | None])
 assert_type(
-    select(run.c.name, sum(run.c.cost), count()).group_by(run.c.name),
+    select(run.c.name, fn.sum(run.c.cost), count()).group_by(run.c.name),
     SelectQuery[str, Decimal | None, int],
 )
 

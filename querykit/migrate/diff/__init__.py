@@ -41,9 +41,13 @@ __all__ = ["Change", "DiffResult", "DraftNotClosed", "close_loop", "diff"]
 class DraftNotClosed(MigrationError):
     """The drafted migration did not take the shadow database to schema.py: nothing was written."""
 
+    code = "qk-E020"
+
 
 @dataclass
 class DiffResult:
+    """What ``migrate diff`` found, and the files it wrote or left commented out."""
+
     changes: list[Change]
     current: str
     """What was compared: ``"migrations"`` or the live database's ``host:port/db``."""
@@ -53,9 +57,11 @@ class DiffResult:
 
     @property
     def in_sync(self) -> bool:
+        """True when the two schemas have no difference."""
         return not self.changes
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
         return {
             "current": self.current,
             "target": self.target,
@@ -66,6 +72,7 @@ class DiffResult:
         }
 
     def text(self) -> str:
+        """The differences as the CLI prints them."""
         if self.in_sync:
             lines = [f"{self.current} and {self.target} are in sync"]
         else:

@@ -35,6 +35,8 @@ _CONSTRAINT_KINDS = {
 
 @dataclass(frozen=True)
 class Change:
+    """One difference between two schemas: what to add, drop or alter, and on which object."""
+
     action: Action
     kind: Kind
     name: str
@@ -46,12 +48,15 @@ class Change:
 
     @property
     def key(self) -> tuple[str, str, str]:
+        """What identifies the change, for sorting and de-duplication."""
         return (self.action, self.kind, self.name)
 
     def text(self) -> str:
+        """One line for the CLI: action, kind, name and detail."""
         return f"{self.action:8} {self.kind:10} {self.name}: {self.detail}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
         return {
             "action": self.action,
             "kind": self.kind,

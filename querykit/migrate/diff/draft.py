@@ -42,6 +42,8 @@ _DIALECT = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
 
 @dataclass
 class DraftFile:
+    """One migration file of a draft, with the statements it will hold."""
+
     suffix: str
     """Appended to the draft's name: ``""``, ``"_validate"``, ``"_index_<name>"``..."""
     statements: list[str] = field(default_factory=list)
@@ -56,6 +58,7 @@ class DraftFile:
         )
 
     def text(self, header: str) -> str:
+        """The file's content: ``header`` then the statements."""
         return header + "\n".join(self.statements).rstrip("\n") + "\n"
 
 
@@ -72,11 +75,14 @@ class Commented:
 
 @dataclass
 class Draft:
+    """The files ``migrate diff --write`` would write, and the changes it leaves to a human."""
+
     files: list[DraftFile]
     commented: list[Commented]
 
     @property
     def empty(self) -> bool:
+        """True when there is nothing to write."""
         return not self.files
 
 

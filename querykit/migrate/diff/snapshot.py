@@ -30,6 +30,8 @@ __all__ = ["Column", "Constraint", "Index", "Snapshot", "take_snapshot"]
 
 @dataclass(frozen=True)
 class Column:
+    """A column as the catalog describes it."""
+
     type: str
     """``format_type``: the type with its modifiers (``numeric(12,6)``, ``vector(384)``)."""
     typname: str
@@ -46,6 +48,8 @@ class Column:
 
 @dataclass(frozen=True)
 class Constraint:
+    """A table constraint as the catalog describes it (``pg_get_constraintdef``)."""
+
     name: str
     kind: str  # "p", "u", "f", "c", "x"
     definition: str
@@ -55,6 +59,8 @@ class Constraint:
 
 @dataclass(frozen=True)
 class Index:
+    """An index as the catalog describes it."""
+
     name: str
     definition: str
     """``pg_get_indexdef`` with the index name taken out."""
@@ -65,6 +71,8 @@ class Index:
 
 @dataclass
 class Snapshot:
+    """The schema of one database, read from the catalog: what ``migrate diff`` compares."""
+
     extensions: set[str] = field(default_factory=set)
     enums: dict[str, tuple[str, ...]] = field(default_factory=dict)
     tables: dict[str, dict[str, Column]] = field(default_factory=dict)

@@ -67,19 +67,24 @@ class LintResult:
     probed: bool
 
     def of(self, level: str) -> list[Finding]:
+        """The findings of one level: ``error``, ``warning`` or ``info``."""
         return [f for f in self.findings if f.level == level]
 
     @property
     def errors(self) -> list[Finding]:
+        """The error-level findings (they fail ``--strict``)."""
         return self.of("error")
 
     def text(self) -> str:
+        """The report as the CLI prints it, with a summary line."""
         return text(self.findings, len(self.files))
 
     def github(self) -> str:
+        """The findings as GitHub Actions annotations."""
         return github(self.findings)
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
         return {
             "files": list(self.files),
             "database": self.database,

@@ -47,6 +47,8 @@ class ColumnType:
 
 @dataclass(frozen=True)
 class Constraint:
+    """What lint knows of a constraint: its table, kind and whether it is validated."""
+
     table: str
     kind: str  # "check", "foreign", "unique", "primary", "notnull", "other"
     references: str | None = None
@@ -77,6 +79,7 @@ class Knowledge:
     """Function name → provolatile (``v``, ``s``, ``i``) from pg_proc, when a database was given."""
 
     def copy(self) -> Knowledge:
+        """An independent copy, so a file's effects can be tried without changing this one."""
         return Knowledge(
             {t: dict(c) for t, c in self.columns.items()},
             set(self.not_null),
@@ -110,6 +113,7 @@ class Knowledge:
         )
 
     def proven_not_null(self, table: str, column: str) -> bool:
+        """Whether a validated CHECK (col IS NOT NULL) proves the column has no NULL."""
         return any(
             t == table and c.validated and c.not_null_column == column
             for (t, _), c in self.constraints.items()

@@ -44,6 +44,7 @@ def rank(mode: str) -> int:
 
 
 def strongest(modes: Iterable[str]) -> str:
+    """The strongest of some table lock modes."""
     return max(modes, key=rank)
 
 

@@ -36,6 +36,7 @@ class Effect:
         rewrite: Iterable[str] = (),
         scan: Iterable[str] = (),
     ) -> Effect:
+        """Effects from a table -> lock mode map and the tables rewritten or scanned."""
         return Effect(
             tuple(sorted((locks or {}).items())),
             tuple(sorted(set(rewrite))),
@@ -54,6 +55,7 @@ class Effect:
 
     @property
     def lock_map(self) -> dict[str, str]:
+        """The locks as a table -> mode dict."""
         return dict(self.locks)
 
     def describe(self) -> str:
@@ -66,6 +68,7 @@ class Effect:
         return "; ".join(parts) or "no table lock"
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
         return {
             "locks": [{"table": t, "mode": m, "blocks": blocks(m)} for t, m in self.locks],
             "rewrite": list(self.rewrite),
@@ -83,6 +86,7 @@ class ProbeVerdict:
     """``confirmed``, or what differed: ``corrected: no rewrite (relfilenode kept)``."""
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
         return {"confirmed": self.confirmed, "note": self.note, "observed": self.observed.to_dict()}
 
 
@@ -107,9 +111,11 @@ class Finding:
 
     @property
     def where(self) -> str:
+        """``path:line:column`` of the statement."""
         return f"{self.path}:{self.line}:{self.column}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` form."""
         return {
             "rule": self.rule,
             "level": self.level,

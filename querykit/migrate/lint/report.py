@@ -38,6 +38,7 @@ def text(findings: Sequence[Finding], files: int) -> str:
 
 
 def summary(findings: Sequence[Finding], files: int) -> str:
+    """One line: how many files, and the findings per level."""
     if not findings:
         return f"lint: {files} file(s), no findings"
     counts = {

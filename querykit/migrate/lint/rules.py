@@ -52,6 +52,8 @@ class Context:
 
 @dataclass(frozen=True)
 class Hit:
+    """A rule's finding in one statement: the message, the safe way, the tables involved."""
+
     message: str
     safe: str
     tables: tuple[str, ...] = ()
@@ -59,6 +61,8 @@ class Hit:
 
 @dataclass(frozen=True)
 class Rule:
+    """One lint rule: its id, level, one-line summary and check."""
+
     id: str
     level: Level
     summary: str
@@ -811,6 +815,7 @@ RULES: tuple[Rule, ...] = (
 
 
 def rule_ids() -> list[str]:
+    """The ids of every rule, in the order they run."""
     return [r.id for r in RULES]
 
 

@@ -27,6 +27,7 @@ _BINARY = {
 
 
 def is_utc(zone: str | None) -> bool:
+    """Whether ``zone`` is UTC by one of its names."""
     return zone is not None and zone.strip().lower() in _UTC
 
 

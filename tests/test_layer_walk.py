@@ -1,0 +1,90 @@
+"""The README's walk: ``db.all(find_many(run, with_={"steps": include()}))`` from schema.py to rows.
+
+Each stage runs code of its own layer and the layers below it, never above:
+
+1. build: ``find_many(...)`` resolves the relations (schema) into a nested spec;
+2. compile: ``compile_query`` turns the spec into a cached Shape (the builders supply
+   their Core statement, codecs their value rules); nothing of execute runs;
+3. execute: ``db.all`` plans, sends through psycopg and decodes the rows.
+
+A profiler hook records which querykit layer each called function belongs to; a stage
+that reached up a layer (a builder opening a connection, the compiler calling the
+executor) fails here.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import querykit
+from querykit import find_many, include
+from querykit.compile import clear_cache, compile_query
+from schema import pipeline_run
+
+ORDER = ["codecs", "schema", "build", "compile", "execute"]
+
+
+def layers_called(action: Callable[[], Any]) -> tuple[Any, list[str]]:
+    """The querykit layers whose functions ``action`` called, in first-call order."""
+    seen: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event != "call":
+            return
+        parts = frame.f_globals.get("__name__", "").split(".")
+        layer = parts[1] if parts[0] == "querykit" and len(parts) > 1 else ""
+        if layer in ORDER and layer not in seen:
+            seen.append(layer)
+
+    sys.setprofile(profile)
+    try:
+        result = action()
+    finally:
+        sys.setprofile(None)
+    return result, seen
+
+
+def _above(layer: str, layers: list[str]) -> list[str]:
+    return [x for x in layers if ORDER.index(x) > ORDER.index(layer)]
+
+
+def test_each_stage_stays_in_its_layer_and_below(tables_conn: Any, database_url: str) -> None:
+    tables_conn.execute(
+        "INSERT INTO pipeline_run (id, name, status, cost, started_at) "
+        "VALUES ('r1', 'ingest', 'FAILED', 0.5, now())"
+    )
+    tables_conn.execute(
+        "INSERT INTO pipeline_step (id, run_id, name, model, created_at) "
+        "VALUES ('s1', 'r1', 'embed', 'm', now())"
+    )
+    clear_cache()
+
+    query, built = layers_called(lambda: find_many(pipeline_run, with_={"steps": include()}))
+    assert "build" in built and "schema" in built  # the relation graph is schema's
+    assert _above("build", built) == []
+
+    _, compiled = layers_called(lambda: compile_query(query))
+    assert "compile" in compiled
+    assert _above("compile", compiled) == []
+
+    with querykit.connect(database_url) as db:
+        rows, executed = layers_called(lambda: db.all(query))
+    assert "execute" in executed
+    assert [r["id"] for r in rows] == ["r1"]
+    assert [s["id"] for s in rows[0]["steps"]] == ["s1"]
+
+
+def test_the_walk_names_real_files() -> None:
+    # The README's walk names a file for each step: they must exist.
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme.split("### How the code is laid out", 1)[1].split("\n## ", 1)[0]
+    files = set(re.findall(r"`(querykit/[\w/]+\.py)`", section))
+    assert len(files) >= 5, "the walk names a file for each step"
+    missing = sorted(f for f in files if not (root / f).exists())
+    assert missing == []
