@@ -82,7 +82,9 @@ if _TYPE_CHECKING:
         not_like,
         or_,
     )
-    from .prepared import AsyncPreparedQuery, PreparedQuery, placeholder
+    from .prepared import placeholder
+    from .prepared_query import PreparedQuery
+    from .prepared_query_async import AsyncPreparedQuery
     from .query import (
         CompoundQuery,
         DeleteQuery,
@@ -215,7 +217,9 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "not_like",
         "or_",
     ),
-    ".prepared": ("AsyncPreparedQuery", "PreparedQuery", "placeholder"),
+    ".prepared": ("placeholder",),
+    ".prepared_query": ("PreparedQuery",),
+    ".prepared_query_async": ("AsyncPreparedQuery",),
     ".query": (
         "CompoundQuery",
         "DeleteQuery",

@@ -27,8 +27,8 @@ Rows that give different columns run as one such statement per set of columns
 Values are checked by ``codecs``, the same rules as every other path. A server
 error names the row where it can (:meth:`BulkJob.failing_row`).
 
-This module holds the I/O-free part (:class:`BulkJob`) and the two small
-drivers that run it on a sync or an async connection.
+This module holds the I/O-free part (:class:`BulkJob`); :mod:`querykit.bulk_run_async`
+(and the sync :mod:`querykit.bulk_run` generated from it) runs a job on a connection.
 """
 
 from __future__ import annotations
@@ -50,13 +50,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import schema
 from sqlalchemy.sql.elements import ClauseElement
 
-from . import _execute, codecs
+from . import codecs
 from .columns import VectorType, as_vector_type
-from .compile import compile_query
 from .errors import CompileError, SchemaError, ValidationError
 from .query import InsertQuery, _python_default, excluded, insert
 
-__all__ = ["BulkJob", "run_bulk", "run_bulk_async"]
+__all__ = ["BulkJob", "NeedsInsert", "copy_cursor", "temp_table_name"]
 
 Converter = Callable[[Any], Any]
 Row = Mapping[Any, Any]
@@ -65,7 +64,7 @@ INSERT_CHUNK = 1000
 MAX_PARAMS = 65535  # PostgreSQL's limit of parameters in one statement
 
 
-class _NeedsInsert(Exception):
+class NeedsInsert(Exception):
     """Raised mid-COPY when a row turns out to need INSERT (a SQL expression)."""
 
 
@@ -457,7 +456,7 @@ class BulkJob:
     def encoded(self, *, for_copy: bool) -> Iterator[tuple[Any, ...]]:
         """Each row checked and adapted, as a tuple in ``specs`` order.
 
-        Raises ``ValidationError`` naming the row, or ``_NeedsInsert`` (with
+        Raises ``ValidationError`` naming the row, or ``NeedsInsert`` (with
         ``for_copy``) when a value is a SQL expression.
         """
         columns = self._columns(for_copy)
@@ -610,7 +609,7 @@ class BulkJob:
     ) -> Any:
         if _is_expression(value):
             if for_copy:
-                raise _NeedsInsert
+                raise NeedsInsert
             return value
         try:
             if adapt is not None:
@@ -773,210 +772,16 @@ _temp_names = itertools.count(1)
 _AnyConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
 
 
-def _temp_name() -> sql.Identifier:
+def temp_table_name() -> sql.Identifier:
+    """A fresh name for an upsert's temporary table (unique in this process)."""
     return sql.Identifier(f"querykit_upsert_{next(_temp_names)}")
 
 
-# -- drivers -----------------------------------------------------------------------------------
-
-
-def run_bulk(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
-) -> int:
-    """Run a job on a sync connection, in one transaction (or savepoint); returns the row count."""
-    if not job.rows:
-        return 0
-    try:
-        parts = job.parts()
-        if len(parts) == 1:
-            return _run_part_sync(conn, job, listeners, target)
-        with conn.transaction():
-            return sum(_run_part_sync(conn, part, listeners, target) for part in parts)
-    except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
-        raise _execute.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
-
-
-def _run_part_sync(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
-) -> int:
-    """One job by COPY, or by INSERT where COPY cannot express it, in its own savepoint."""
-    if job.reason is None:
-        try:
-            with conn.transaction():
-                return _copy_sync(conn, job, listeners, target)
-        except _NeedsInsert:
-            pass  # rolled back: nothing was written; INSERT below
-    rows = list(job.encoded(for_copy=False))
-    with conn.transaction():
-        return _insert_sync(conn, job, rows, listeners, target)
-
-
-def _insert_sync(
-    conn: psycopg.Connection[Any],
-    job: BulkJob,
-    rows: Sequence[tuple[Any, ...]],
-    listeners: _execute.Listeners,
-    target: str,
-) -> int:
-    """The multi-row INSERT fallback, chunk by chunk."""
-    total = 0
-    cur = conn.cursor()
-    for query in job.insert_queries(rows):
-        shape, values = compile_query(query)
-        params = shape.params(values)
-        started = _execute.now()
-        try:
-            cur.execute(shape.sql, params)
-        except psycopg.Error as exc:
-            row = job.failing_row(exc, rows)
-            raise _execute.database_error(
-                exc, shape.sql, target, lost=conn.closed, row=row
-            ) from exc
-        total += max(cur.rowcount, 0)
-        if listeners.callbacks:
-            listeners.notify(shape.sql, params, started, cur.rowcount, target)
-    return total
-
-
-def _copy_sync(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
-) -> int:
-    statement = ""
-    try:
-        cur = _copy_cursor(conn)
-        upsert = job.method == "upsert_many"
-        temp = _temp_name() if upsert else None
-        if temp is not None:
-            cur.execute(job.temp_table_sql(temp))
-        copy_sql = job.copy_sql(temp if temp is not None else job.table_sql())
-        statement = copy_sql.as_string(conn)
-        started = _execute.now()
-        with cur.copy(copy_sql) as copy:
-            copy.set_types(job.copy_types())
-            count = job.copy_to(copy.write_row)
-        if listeners.callbacks:
-            listeners.notify(statement, (), started, count, target)
-        if temp is None:
-            return count
-        upsert_sql = job.upsert_sql(temp)
-        statement = upsert_sql.as_string(conn)
-        started = _execute.now()
-        cur.execute(upsert_sql)
-        written = max(cur.rowcount, 0)
-        if listeners.callbacks:
-            listeners.notify(statement, (), started, written, target)
-        cur.execute(sql.SQL("DROP TABLE {}").format(temp))
-        return written
-    except psycopg.Error as exc:
-        raise _execute.database_error(
-            exc, statement, target, lost=conn.closed, row=job.failing_row(exc)
-        ) from exc
-
-
-async def run_bulk_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
-) -> int:
-    """The async twin of :func:`run_bulk`."""
-    if not job.rows:
-        return 0
-    try:
-        parts = job.parts()
-        if len(parts) == 1:
-            return await _run_part_async(conn, job, listeners, target)
-        total = 0
-        async with conn.transaction():
-            for part in parts:
-                total += await _run_part_async(conn, part, listeners, target)
-        return total
-    except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
-        raise _execute.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
-
-
-async def _run_part_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
-) -> int:
-    """The async twin of :func:`_run_part_sync`."""
-    if job.reason is None:
-        try:
-            async with conn.transaction():
-                return await _copy_async(conn, job, listeners, target)
-        except _NeedsInsert:
-            pass  # rolled back: nothing was written; INSERT below
-    rows = list(job.encoded(for_copy=False))
-    async with conn.transaction():
-        return await _insert_async(conn, job, rows, listeners, target)
-
-
-async def _insert_async(
-    conn: psycopg.AsyncConnection[Any],
-    job: BulkJob,
-    rows: Sequence[tuple[Any, ...]],
-    listeners: _execute.Listeners,
-    target: str,
-) -> int:
-    """The multi-row INSERT fallback, chunk by chunk."""
-    total = 0
-    cur = conn.cursor()
-    for query in job.insert_queries(rows):
-        shape, values = compile_query(query)
-        params = shape.params(values)
-        started = _execute.now()
-        try:
-            await cur.execute(shape.sql, params)
-        except psycopg.Error as exc:
-            row = job.failing_row(exc, rows)
-            raise _execute.database_error(
-                exc, shape.sql, target, lost=conn.closed, row=row
-            ) from exc
-        total += max(cur.rowcount, 0)
-        if listeners.callbacks:
-            listeners.notify(shape.sql, params, started, cur.rowcount, target)
-    return total
-
-
-async def _copy_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: _execute.Listeners, target: str
-) -> int:
-    statement = ""
-    try:
-        cur = _copy_cursor(conn)
-        upsert = job.method == "upsert_many"
-        temp = _temp_name() if upsert else None
-        if temp is not None:
-            await cur.execute(job.temp_table_sql(temp))
-        copy_sql = job.copy_sql(temp if temp is not None else job.table_sql())
-        statement = copy_sql.as_string(conn)
-        started = _execute.now()
-        count = 0
-        async with cur.copy(copy_sql) as copy:
-            copy.set_types(job.copy_types())
-            for row in job.encoded(for_copy=True):
-                await copy.write_row(row)
-                count += 1
-        if listeners.callbacks:
-            listeners.notify(statement, (), started, count, target)
-        if temp is None:
-            return count
-        upsert_sql = job.upsert_sql(temp)
-        statement = upsert_sql.as_string(conn)
-        started = _execute.now()
-        await cur.execute(upsert_sql)
-        written = max(cur.rowcount, 0)
-        if listeners.callbacks:
-            listeners.notify(statement, (), started, written, target)
-        await cur.execute(sql.SQL("DROP TABLE {}").format(temp))
-        return written
-    except psycopg.Error as exc:
-        raise _execute.database_error(
-            exc, statement, target, lost=conn.closed, row=job.failing_row(exc)
-        ) from exc
-
-
 @overload
-def _copy_cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]: ...
+def copy_cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]: ...
 @overload
-def _copy_cursor(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]: ...
-def _copy_cursor(conn: _AnyConnection) -> Any:
+def copy_cursor(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]: ...
+def copy_cursor(conn: _AnyConnection) -> Any:
     """A cursor for COPY whose ``bytea`` fields use psycopg's plain (C) bytes dumper.
 
     ``psycopg.dbapi20`` registers a Python dumper for the bytea oid that also
