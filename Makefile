@@ -62,6 +62,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python tools/gen_overloads.py --check
 	$(BIN)/python tools/vendor_studio.py --check
+	$(BIN)/python tools/async_to_sync.py --check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict querykit

@@ -140,7 +140,8 @@ if _TYPE_CHECKING:
     )
     from .execute.database import Database, Transaction, connect
     from .execute.database_async import AsyncDatabase, AsyncTransaction, connect_async
-    from .execute.prepared import AsyncPreparedQuery, PreparedQuery
+    from .execute.prepared_query import PreparedQuery
+    from .execute.prepared_query_async import AsyncPreparedQuery
     from .execute.querylog import QueryRecord
     from .schema.indexes import index_sql
     from .schema.relations import many_to_many, relation, relations_of
@@ -220,7 +221,8 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "or_",
     ),
     ".build.placeholder": ("placeholder",),
-    ".execute.prepared": ("AsyncPreparedQuery", "PreparedQuery"),
+    ".execute.prepared_query": ("PreparedQuery",),
+    ".execute.prepared_query_async": ("AsyncPreparedQuery",),
     ".build.query": (
         "CompoundQuery",
         "DeleteQuery",

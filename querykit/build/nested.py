@@ -37,7 +37,6 @@ import operator
 import re
 import typing
 from collections.abc import (
-    Awaitable,
     Callable,
     Generator,
     Hashable,
@@ -1012,19 +1011,15 @@ def _builder_for(cls: Any, level: _Level) -> Callable[[dict[str, Any]], Any]:
     return build
 
 
-# -- running it: the executor passes how to run queries ---------------------------------------
-
-RunAll = Callable[[Query[Any]], Sequence[Sequence[Any]]]
-"""Runs one query and returns its rows, decoded (``db.all`` without the nesting)."""
-RunMany = Callable[[list[Query[Any]]], Sequence[Sequence[Sequence[Any]]]]
-"""Runs several independent queries (in one pipeline) and returns their rows, in order."""
+# -- running it: the conversation; querykit.loading_async does the talking ------------------
 
 
-def _steps(query: NestedQuery[T]) -> Generator[list[Query[Any]], list[Sequence[Any]], list[T]]:
+def load_steps(query: NestedQuery[T]) -> Generator[list[Query[Any]], list[Sequence[Any]], list[T]]:
     """The loading conversation without I/O: yields queries to run, receives their rows.
 
-    The sync and async runners below only do the talking, so both strategies
-    live here once.
+    The runners in :mod:`querykit.loading_async` (and the sync
+    :mod:`querykit.execute.loading` generated from it) only do the talking, so both
+    strategies live here once.
     """
     (rows,) = yield [_Statement(query)]
     if query.strategy == "json":
@@ -1054,99 +1049,3 @@ class _Statement(Query[Any]):
 
     def _core(self, binder: Binder) -> Any:
         return self._nested._core(binder)
-
-
-def load(query: NestedQuery[T], run_all: RunAll, run_many: RunMany | None = None) -> list[T]:
-    """Run a nested query with the executor's ``run_all`` (and ``run_many`` for a pipeline)."""
-    steps = _steps(query)
-    batch = next(steps)
-    while True:
-        if run_many is not None and len(batch) > 1:
-            results = list(run_many(batch))
-        else:
-            results = [run_all(q) for q in batch]
-        try:
-            batch = steps.send(results)
-        except StopIteration as done:
-            result: list[T] = done.value
-            return result
-
-
-AsyncRunAll = Callable[[Query[Any]], Awaitable[Sequence[Sequence[Any]]]]
-AsyncRunMany = Callable[[list[Query[Any]]], Awaitable[Sequence[Sequence[Sequence[Any]]]]]
-
-
-async def load_async(
-    query: NestedQuery[T], run_all: AsyncRunAll, run_many: AsyncRunMany | None = None
-) -> list[T]:
-    """:func:`load` for an async executor."""
-    steps = _steps(query)
-    batch = next(steps)
-    while True:
-        if run_many is not None and len(batch) > 1:
-            results = list(await run_many(batch))
-        else:
-            results = [await run_all(q) for q in batch]
-        try:
-            batch = steps.send(results)
-        except StopIteration as done:
-            result: list[T] = done.value
-            return result
-
-
-# -- db.query(table): Drizzle's db.query.table.findMany ------------------------------------
-
-
-class TableQueries:
-    """``db.query(table)``: ``find_many`` / ``find_first`` that run at once on ``db``.
-
-    runs = db.query(pipeline_run).find_many(with_={"steps": include()})
-    """
-
-    __slots__ = ("_runner", "_table")
-
-    def __init__(self, runner: Any, table: sa.Table) -> None:
-        self._runner = runner
-        self._table = table
-
-    @overload
-    def find_many(self, *, as_: None = None, **options: Any) -> list[dict[str, Any]]: ...
-    @overload
-    def find_many(self, *, as_: type[T], **options: Any) -> list[T]: ...
-    def find_many(self, *, as_: type[Any] | None = None, **options: Any) -> list[Any]:
-        """``find_many(table, ...)``, run: the list of results."""
-        result: list[Any] = self._runner.all(find_many(self._table, as_=as_, **options))
-        return result
-
-    @overload
-    def find_first(self, *, as_: None = None, **options: Any) -> dict[str, Any] | None: ...
-    @overload
-    def find_first(self, *, as_: type[T], **options: Any) -> T | None: ...
-    def find_first(self, *, as_: type[Any] | None = None, **options: Any) -> Any:
-        """``find_first(table, ...)``, run: the first result or ``None``."""
-        return self._runner.first(find_first(self._table, as_=as_, **options))
-
-
-class AsyncTableQueries:
-    """``adb.query(table)``: the same, awaitable."""
-
-    __slots__ = ("_runner", "_table")
-
-    def __init__(self, runner: Any, table: sa.Table) -> None:
-        self._runner = runner
-        self._table = table
-
-    @overload
-    async def find_many(self, *, as_: None = None, **options: Any) -> list[dict[str, Any]]: ...
-    @overload
-    async def find_many(self, *, as_: type[T], **options: Any) -> list[T]: ...
-    async def find_many(self, *, as_: type[Any] | None = None, **options: Any) -> list[Any]:
-        result: list[Any] = await self._runner.all(find_many(self._table, as_=as_, **options))
-        return result
-
-    @overload
-    async def find_first(self, *, as_: None = None, **options: Any) -> dict[str, Any] | None: ...
-    @overload
-    async def find_first(self, *, as_: type[T], **options: Any) -> T | None: ...
-    async def find_first(self, *, as_: type[Any] | None = None, **options: Any) -> Any:
-        return await self._runner.first(find_first(self._table, as_=as_, **options))

@@ -27,8 +27,8 @@ Rows that give different columns run as one such statement per set of columns
 Values are checked by ``codecs``, the same rules as every other path. A server
 error names the row where it can (:meth:`BulkJob.failing_row`).
 
-This module holds the I/O-free part (:class:`BulkJob`) and the two small
-drivers that run it on a sync or an async connection.
+This module holds the I/O-free part (:class:`BulkJob`); :mod:`querykit.execute.bulk_run_async`
+(and the sync :mod:`querykit.execute.bulk_run` generated from it) runs a job on a connection.
 """
 
 from __future__ import annotations
@@ -53,11 +53,9 @@ from ..build.query import InsertQuery, excluded, insert, python_default
 from ..codecs.copy import Converter, copy_form
 from ..codegen import generate
 from ..columns import as_vector_type
-from ..compile import compile_query
-from ..errors import CompileError, SchemaError, ValidationError
-from . import diagnose, plan, querylog
+from ..errors import ArgumentError, SchemaError, ValidationError
 
-__all__ = ["BulkJob", "run_bulk", "run_bulk_async"]
+__all__ = ["BulkJob", "NeedsInsert", "copy_cursor", "temp_table_name"]
 
 Row = Mapping[Any, Any]
 
@@ -65,7 +63,7 @@ INSERT_CHUNK = 1000
 MAX_PARAMS = 65535  # PostgreSQL's limit of parameters in one statement
 
 
-class _NeedsInsert(Exception):
+class NeedsInsert(Exception):
     """Raised mid-COPY when a row turns out to need INSERT (a SQL expression)."""
 
 
@@ -143,9 +141,9 @@ class BulkJob:
         numbers: Sequence[int] | None = None,
     ) -> None:
         if not isinstance(table, sa.Table):
-            raise CompileError(f"{method}() takes a Table, got {type(table).__name__}")
+            raise ArgumentError(f"{method}() takes a Table, got {type(table).__name__}")
         if isinstance(rows, Mapping):
-            raise CompileError(f"{method}() takes a list of rows; wrap one row in a list")
+            raise ArgumentError(f"{method}() takes a list of rows; wrap one row in a list")
         self.table = table
         self.method = method
         self.rows: Sequence[Row] = rows if isinstance(rows, Sequence) else list(rows)
@@ -289,13 +287,13 @@ class BulkJob:
     def _resolve_conflict(self, conflict: Sequence[Any] | str | None, update: Any) -> None:
         where = f"{self.method}({self.table.name})"
         if conflict is None or (not isinstance(conflict, str) and not conflict):
-            raise CompileError(f"{where}: give conflict=[...], the columns of a unique index")
+            raise ArgumentError(f"{where}: give conflict=[...], the columns of a unique index")
         names = [conflict] if isinstance(conflict, str) else list(conflict)
         by_column = {spec.column: spec for spec in self.specs if spec.key is not _MISSING}
         self.conflict = tuple(self._named(c, where, "conflict") for c in names)
         for column in self.conflict:
             if column not in by_column:
-                raise CompileError(
+                raise ArgumentError(
                     f"{where}: conflict column {column.name} is not in the rows; "
                     "every row must give the conflict columns"
                 )
@@ -307,9 +305,9 @@ class BulkJob:
             chosen = [self._named(c, where, "update") for c in update]
         for column in chosen:
             if column not in by_column:
-                raise CompileError(f"{where}: update column {column.name} is not in the rows")
+                raise ArgumentError(f"{where}: update column {column.name} is not in the rows")
             if column in self.conflict:
-                raise CompileError(
+                raise ArgumentError(
                     f"{where}: {column.name} is a conflict column; it cannot also be updated"
                 )
         self.update = tuple(chosen)
@@ -351,7 +349,7 @@ class BulkJob:
     def encoded(self, *, for_copy: bool) -> Iterator[tuple[Any, ...]]:
         """Each row checked and adapted, as a tuple in ``specs`` order.
 
-        Raises ``ValidationError`` naming the row, or ``_NeedsInsert`` (with
+        Raises ``ValidationError`` naming the row, or ``NeedsInsert`` (with
         ``for_copy``) when a value is a SQL expression.
         """
         columns = self._columns(for_copy)
@@ -504,7 +502,7 @@ class BulkJob:
     ) -> Any:
         if _is_expression(value):
             if for_copy:
-                raise _NeedsInsert
+                raise NeedsInsert
             return value
         try:
             if adapt is not None:
@@ -667,210 +665,19 @@ _temp_names = itertools.count(1)
 _AnyConnection = psycopg.Connection[Any] | psycopg.AsyncConnection[Any]
 
 
-def _temp_name() -> sql.Identifier:
+def temp_table_name() -> sql.Identifier:
+    """A fresh name for an upsert's temporary table (unique in this process)."""
     return sql.Identifier(f"querykit_upsert_{next(_temp_names)}")
 
 
-# -- drivers -----------------------------------------------------------------------------------
-
-
-def run_bulk(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
-) -> int:
-    """Run a job on a sync connection, in one transaction (or savepoint); returns the row count."""
-    if not job.rows:
-        return 0
-    try:
-        parts = job.parts()
-        if len(parts) == 1:
-            return _run_part_sync(conn, job, listeners, target)
-        with conn.transaction():
-            return sum(_run_part_sync(conn, part, listeners, target) for part in parts)
-    except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
-        raise diagnose.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
-
-
-def _run_part_sync(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
-) -> int:
-    """One job by COPY, or by INSERT where COPY cannot express it, in its own savepoint."""
-    if job.reason is None:
-        try:
-            with conn.transaction():
-                return _copy_sync(conn, job, listeners, target)
-        except _NeedsInsert:
-            pass  # rolled back: nothing was written; INSERT below
-    rows = list(job.encoded(for_copy=False))
-    with conn.transaction():
-        return _insert_sync(conn, job, rows, listeners, target)
-
-
-def _insert_sync(
-    conn: psycopg.Connection[Any],
-    job: BulkJob,
-    rows: Sequence[tuple[Any, ...]],
-    listeners: querylog.Listeners,
-    target: str,
-) -> int:
-    """The multi-row INSERT fallback, chunk by chunk."""
-    total = 0
-    cur = conn.cursor()
-    for query in job.insert_queries(rows):
-        shape, values = compile_query(query)
-        params = shape.params(values)
-        started = plan.now()
-        try:
-            cur.execute(shape.sql, params)
-        except psycopg.Error as exc:
-            row = job.failing_row(exc, rows)
-            raise diagnose.database_error(
-                exc, shape.sql, target, lost=conn.closed, row=row
-            ) from exc
-        total += max(cur.rowcount, 0)
-        if listeners.callbacks:
-            listeners.notify(shape.sql, params, started, cur.rowcount, target)
-    return total
-
-
-def _copy_sync(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
-) -> int:
-    statement = ""
-    try:
-        cur = _copy_cursor(conn)
-        upsert = job.method == "upsert_many"
-        temp = _temp_name() if upsert else None
-        if temp is not None:
-            cur.execute(job.temp_table_sql(temp))
-        copy_sql = job.copy_sql(temp if temp is not None else job.table_sql())
-        statement = copy_sql.as_string(conn)
-        started = plan.now()
-        with cur.copy(copy_sql) as copy:
-            copy.set_types(job.copy_types())
-            count = job.copy_to(copy.write_row)
-        if listeners.callbacks:
-            listeners.notify(statement, (), started, count, target)
-        if temp is None:
-            return count
-        upsert_sql = job.upsert_sql(temp)
-        statement = upsert_sql.as_string(conn)
-        started = plan.now()
-        cur.execute(upsert_sql)
-        written = max(cur.rowcount, 0)
-        if listeners.callbacks:
-            listeners.notify(statement, (), started, written, target)
-        cur.execute(sql.SQL("DROP TABLE {}").format(temp))
-        return written
-    except psycopg.Error as exc:
-        raise diagnose.database_error(
-            exc, statement, target, lost=conn.closed, row=job.failing_row(exc)
-        ) from exc
-
-
-async def run_bulk_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
-) -> int:
-    """The async twin of :func:`run_bulk`."""
-    if not job.rows:
-        return 0
-    try:
-        parts = job.parts()
-        if len(parts) == 1:
-            return await _run_part_async(conn, job, listeners, target)
-        total = 0
-        async with conn.transaction():
-            for part in parts:
-                total += await _run_part_async(conn, part, listeners, target)
-        return total
-    except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
-        raise diagnose.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
-
-
-async def _run_part_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
-) -> int:
-    """The async twin of :func:`_run_part_sync`."""
-    if job.reason is None:
-        try:
-            async with conn.transaction():
-                return await _copy_async(conn, job, listeners, target)
-        except _NeedsInsert:
-            pass  # rolled back: nothing was written; INSERT below
-    rows = list(job.encoded(for_copy=False))
-    async with conn.transaction():
-        return await _insert_async(conn, job, rows, listeners, target)
-
-
-async def _insert_async(
-    conn: psycopg.AsyncConnection[Any],
-    job: BulkJob,
-    rows: Sequence[tuple[Any, ...]],
-    listeners: querylog.Listeners,
-    target: str,
-) -> int:
-    """The multi-row INSERT fallback, chunk by chunk."""
-    total = 0
-    cur = conn.cursor()
-    for query in job.insert_queries(rows):
-        shape, values = compile_query(query)
-        params = shape.params(values)
-        started = plan.now()
-        try:
-            await cur.execute(shape.sql, params)
-        except psycopg.Error as exc:
-            row = job.failing_row(exc, rows)
-            raise diagnose.database_error(
-                exc, shape.sql, target, lost=conn.closed, row=row
-            ) from exc
-        total += max(cur.rowcount, 0)
-        if listeners.callbacks:
-            listeners.notify(shape.sql, params, started, cur.rowcount, target)
-    return total
-
-
-async def _copy_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
-) -> int:
-    statement = ""
-    try:
-        cur = _copy_cursor(conn)
-        upsert = job.method == "upsert_many"
-        temp = _temp_name() if upsert else None
-        if temp is not None:
-            await cur.execute(job.temp_table_sql(temp))
-        copy_sql = job.copy_sql(temp if temp is not None else job.table_sql())
-        statement = copy_sql.as_string(conn)
-        started = plan.now()
-        count = 0
-        async with cur.copy(copy_sql) as copy:
-            copy.set_types(job.copy_types())
-            for row in job.encoded(for_copy=True):
-                await copy.write_row(row)
-                count += 1
-        if listeners.callbacks:
-            listeners.notify(statement, (), started, count, target)
-        if temp is None:
-            return count
-        upsert_sql = job.upsert_sql(temp)
-        statement = upsert_sql.as_string(conn)
-        started = plan.now()
-        await cur.execute(upsert_sql)
-        written = max(cur.rowcount, 0)
-        if listeners.callbacks:
-            listeners.notify(statement, (), started, written, target)
-        await cur.execute(sql.SQL("DROP TABLE {}").format(temp))
-        return written
-    except psycopg.Error as exc:
-        raise diagnose.database_error(
-            exc, statement, target, lost=conn.closed, row=job.failing_row(exc)
-        ) from exc
+# -- what the drivers (bulk_run_async / bulk_run) share ------------------------------------------
 
 
 @overload
-def _copy_cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]: ...
+def copy_cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[Any]: ...
 @overload
-def _copy_cursor(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]: ...
-def _copy_cursor(conn: _AnyConnection) -> Any:
+def copy_cursor(conn: psycopg.AsyncConnection[Any]) -> psycopg.AsyncCursor[Any]: ...
+def copy_cursor(conn: _AnyConnection) -> Any:
     """A cursor for COPY whose ``bytea`` fields use psycopg's plain (C) bytes dumper.
 
     ``psycopg.dbapi20`` registers a Python dumper for the bytea oid that also

@@ -1,3 +1,4 @@
+# Generated from querykit/execute/database_async.py by tools/async_to_sync.py; do not edit.
 """``Database``: run querykit queries on a pool of psycopg connections.
 
     >>> db = connect("postgresql://app@localhost/app")
@@ -10,11 +11,14 @@ or instances of an ``as_=`` class. ``one()`` wants exactly one row,
 first column of a single-column query, ``execute()`` returns the rowcount and
 ``stream()`` reads through a server-side cursor in batches.
 
-Inside ``with db.transaction():`` every query of this database in the same
-thread (or task) runs in that transaction; nested blocks are savepoints.
+Inside ``with db.transaction():`` every query of this database in the
+same thread or task (and the tasks it starts) runs in that transaction;
+nested blocks are savepoints. Do not run the queries of one transaction from
+concurrent tasks: they take turns on one connection.
 
-:mod:`querykit.execute.database_async` is the same API for asyncio; both share
-:mod:`querykit.execute.plan`, which decides what is sent and how rows are read.
+The async module is the source; the sync one is generated from it by
+``tools/async_to_sync.py``. Both share :mod:`querykit.execute.plan` (and its neighbours), which decide
+what is sent and how rows are read.
 """
 
 from __future__ import annotations
@@ -32,13 +36,15 @@ import sqlalchemy as sa
 from psycopg import pq
 from psycopg_pool import PoolClosed, PoolTimeout
 
-from ..build.nested import NestedQuery, TableQueries, load
+from ..build.nested import NestedQuery
 from ..build.query import Query
-from ..errors import ExecuteError, QueryKitError
+from ..errors import ArgumentError, ExecuteError, QueryKitError
 from ..settings import Settings
-from .bulk import BulkJob, run_bulk
+from .bulk import BulkJob
+from .bulk_run import run_bulk
 from .connect import describe_target
 from .diagnose import DISCARD_PREPARED, database_error, is_stale_plan, placeholder_error
+from .loading import TableQueries, load
 from .plan import (
     Fetch,
     Plan,
@@ -52,8 +58,16 @@ from .plan import (
     set_local_sql,
     settings_sql,
 )
-from .pool import Connection, Pool, PoolOptions, pool_timeout_error, probe_kwargs, resolve_url
-from .prepared import PreparedPlan, PreparedQuery
+from .pool import (
+    Connection,
+    Pool,
+    PoolOptions,
+    pool_timeout_error,
+    probe_kwargs,
+    resolve_url,
+)
+from .prepared import PreparedPlan
+from .prepared_query import PreparedQuery
 from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled, log_query
 from .transactions import (
     CURRENT,
@@ -65,7 +79,13 @@ from .transactions import (
     with_retries_error,
 )
 
-__all__ = ["Attempt", "Database", "Transaction", "TransactionBlock", "connect"]
+__all__ = [
+    "Attempt",
+    "Database",
+    "Transaction",
+    "TransactionBlock",
+    "connect",
+]
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -186,7 +206,7 @@ class _Runner:
         if plan.returns_rows is False:
             raise no_rows_error("stream", plan)
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise ExecuteError(f"stream(batch={batch!r}): expected an int >= 1")
+            raise ArgumentError(f"stream(batch={batch!r}): expected an int >= 1")
         return self._stream_rows(plan, params, batch, as_, settings)
 
     # -- the public query methods -----------------------------------------------------
@@ -255,7 +275,8 @@ class _Runner:
         """Rows through a server-side cursor, ``batch`` at a time: memory stays flat.
 
         The connection is held until the loop ends; leaving early is fine
-        (``break``), and ``contextlib.closing(db.stream(q))`` releases it at once.
+        (``break``), and ``with contextlib.closing(db.stream(q)) as rows:``
+        releases it at once.
         """
         plan, params = compile_for(query, "stream")
         return self._stream(plan, params, batch, as_, query.settings)
@@ -297,8 +318,9 @@ class _Runner:
 class Database(_Runner):
     """A pool of connections to one PostgreSQL database (and its read replicas).
 
-    Make one with :func:`connect`; close it with ``close()`` or a ``with`` block.
-    It is safe to share between threads.
+    Make one with :func:`connect`; close it with ``db.close()`` or by
+    leaving its ``with`` block. It is safe to share between threads (async:
+    between the tasks of one event loop).
     """
 
     __slots__ = (
@@ -340,9 +362,9 @@ class Database(_Runner):
     def _open(self) -> None:
         try:
             for pool in (self._pool, *self._replicas):
+                url = pool.qk_url
                 # One plain connection first: an unreachable server fails here, at once,
                 # with libpq's reason, instead of after the pool's retries time out.
-                url = pool.qk_url
                 failure = _probe(url, self._options)
                 if failure is not None:
                     raise pool_timeout_error(url, self._options, failure) from failure
@@ -351,9 +373,8 @@ class Database(_Runner):
                         wait=self._options.min_size > 0, timeout=self._options.connect_timeout
                     )
                 except PoolTimeout as exc:
-                    raise pool_timeout_error(
-                        url, self._options, _probe(url, self._options), opening=True
-                    ) from exc
+                    probe = _probe(url, self._options)
+                    raise pool_timeout_error(url, self._options, probe, opening=True) from exc
         except BaseException:
             self.close()
             raise
@@ -473,16 +494,20 @@ class Database(_Runner):
         state = active_transaction(self)
         if state is not None:
             state.check_open()
-            yield from _stream_on(
+            for row in _stream_on(
                 state.conn, plan, params, batch, as_, settings, True, self._target, self
-            )
+            ):
+                yield row
             return
         pool = self._route(plan.read)
         conn = self._getconn(pool)
         target = pool.qk_target
         try:
-            with _translated("COMMIT", target, conn), conn.transaction():
-                yield from _stream_on(conn, plan, params, batch, as_, settings, False, target, self)
+            with _Translated("COMMIT", target, conn), conn.transaction():
+                for row in _stream_on(
+                    conn, plan, params, batch, as_, settings, False, target, self
+                ):
+                    yield row
         finally:
             pool.putconn(conn)
 
@@ -513,13 +538,14 @@ class Database(_Runner):
 def _probe(url: str, options: PoolOptions) -> BaseException | None:
     """Open one connection outside the pool, to tell "unreachable" from "all busy"."""
     try:
-        psycopg.connect(url, **probe_kwargs(options)).close()
+        conn = psycopg.Connection.connect(url, **probe_kwargs(options))
     except psycopg.Error as exc:
         return exc
+    conn.close()
     return None
 
 
-class _translated:
+class _Translated:
     """Turn psycopg errors raised by a block (a COMMIT, a BEGIN) into ``DatabaseError``."""
 
     __slots__ = ("conn", "statement", "target")
@@ -633,7 +659,7 @@ def _execute_with_settings(
             cur.execute(plan.sql, params, prepare=plan.prepare)
         return
     set_sql, set_params = settings_sql(settings)
-    old = conn.execute(set_sql, set_params).fetchone()
+    old = (conn.execute(set_sql, set_params)).fetchone()
     assert old is not None
     cur.execute(plan.sql, params, prepare=plan.prepare)
     for statement, values in restore_settings_sql(settings, old):
@@ -675,7 +701,7 @@ def _stream_on(
         old = None
         if settings:
             set_sql, set_params = settings_sql(settings)
-            old = conn.execute(set_sql, set_params).fetchone()
+            old = (conn.execute(set_sql, set_params)).fetchone()
         name = f"querykit_stream_{next(_stream_names)}"
         factory = plan.factories[Fetch.ALL] if as_ is None else plan.mapped(as_, Fetch.ALL)
         with conn.cursor(name, row_factory=factory) as cur:
@@ -810,7 +836,7 @@ class Transaction(_Runner):
         state = self._state
         conn = state.conn
         try:
-            with _translated("COMMIT" if exc is None else "ROLLBACK", self._db._target, conn):
+            with _Translated("COMMIT" if exc is None else "ROLLBACK", self._db._target, conn):
                 self._cm.__exit__(
                     type(exc) if exc else None, exc, exc.__traceback__ if exc else None
                 )
@@ -827,17 +853,17 @@ def _begin(db: Database, options: TransactionOptions) -> Transaction:
     if outer is not None:
         options.check_nested()
         outer.check_open()
-        with outer.lock, _translated("SAVEPOINT", db._target, outer.conn):
+        with outer.lock, _Translated("SAVEPOINT", db._target, outer.conn):
             cm = outer.conn.transaction()
             cm.__enter__()
         return Transaction(db, outer, cm, None)
     conn = db._getconn(db._pool)
     try:
         if options.isolation is not None:
-            conn.isolation_level = options.isolation
+            conn.set_isolation_level(options.isolation)
         if options.readonly:
-            conn.read_only = True
-        with _translated("BEGIN", db._target, conn):
+            conn.set_read_only(True)
+        with _Translated("BEGIN", db._target, conn):
             cm = conn.transaction()
             cm.__enter__()
     except BaseException:
@@ -854,15 +880,15 @@ def _release(db: Database, conn: Connection) -> None:
         if not conn.closed:
             if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
                 conn.rollback()
-            conn.isolation_level = None
-            conn.read_only = None
+            conn.set_isolation_level(None)
+            conn.set_read_only(None)
     except psycopg.Error:
         pass  # a broken connection: the pool sees it and replaces it
     db._pool.putconn(conn)
 
 
 class TransactionBlock:
-    """What ``db.transaction()`` returns: a ``with`` block, or with retries, a loop of attempts."""
+    """What ``db.transaction()`` returns: a block to enter, or with retries, a loop of attempts."""
 
     __slots__ = ("_db", "_options", "_tx")
 

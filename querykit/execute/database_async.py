@@ -1,24 +1,27 @@
-"""``AsyncDatabase``: the asyncio twin of :class:`querykit.execute.database.Database`.
+"""``AsyncDatabase``: run querykit queries on a pool of psycopg connections.
 
     >>> db = await connect_async("postgresql://app@localhost/app")
-    >>> async with db.transaction() as tx:
-    ...     await tx.execute(update(run).set(status=Status.FAILED).where(eq(run.c.id, rid)))
-    >>> async for row in db.stream(select(embedding.c.id, embedding.c.content)):
-    ...     ...
+    >>> await db.all(select(run.c.id, run.c.cost).where(eq(run.c.status, Status.FAILED)))
+    [('c1x...', Decimal('0.120000'))]
 
-Same methods, same rules, same errors; query methods are awaitables and
-``stream()`` an async iterator. Everything that is not I/O is shared with the
-sync face through :mod:`querykit.execute.plan`, :mod:`querykit.execute.bulk` and
-:mod:`querykit.execute.prepared`.
+Rows are plain tuples typed from the query (``list[tuple[str, Decimal]]``),
+or instances of an ``as_=`` class. ``one()`` wants exactly one row,
+``first()`` returns ``None`` for none, ``scalar()``/``scalars()`` take the
+first column of a single-column query, ``execute()`` returns the rowcount and
+``stream()`` reads through a server-side cursor in batches.
 
-Inside ``async with db.transaction():`` the queries of the same task (and of
-tasks it starts) run in the transaction. Do not run queries of one
-transaction from concurrent tasks: they take turns on one connection.
+Inside ``async with db.transaction():`` every query of this database in the
+same thread or task (and the tasks it starts) runs in that transaction;
+nested blocks are savepoints. Do not run the queries of one transaction from
+concurrent tasks: they take turns on one connection.
+
+The async module is the source; the sync one is generated from it by
+``tools/async_to_sync.py``. Both share :mod:`querykit.execute.plan` (and its neighbours), which decide
+what is sent and how rows are read.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import itertools
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -30,13 +33,21 @@ import sqlalchemy as sa
 from psycopg import pq
 from psycopg_pool import PoolClosed, PoolTimeout
 
-from ..build.nested import AsyncTableQueries, NestedQuery, load_async
+if True:  # ASYNC
+    import asyncio
+else:  # the sync module's
+    import threading  # type: ignore[unreachable]  # noqa: F401
+    import time  # noqa: F401
+
+from ..build.nested import NestedQuery
 from ..build.query import Query
-from ..errors import ExecuteError, QueryKitError
+from ..errors import ArgumentError, ExecuteError, QueryKitError
 from ..settings import Settings
-from .bulk import BulkJob, run_bulk_async
+from .bulk import BulkJob
+from .bulk_run_async import run_bulk_async
 from .connect import describe_target
 from .diagnose import DISCARD_PREPARED, database_error, is_stale_plan, placeholder_error
+from .loading_async import AsyncTableQueries, load_async
 from .plan import (
     Fetch,
     Plan,
@@ -58,7 +69,8 @@ from .pool import (
     probe_kwargs,
     resolve_url,
 )
-from .prepared import AsyncPreparedQuery, PreparedPlan
+from .prepared import PreparedPlan
+from .prepared_query_async import AsyncPreparedQuery
 from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled, log_query
 from .transactions import (
     CURRENT,
@@ -101,10 +113,20 @@ async def connect_async(
     max_lifetime: float = 3600.0,
     prepare: bool = True,
 ) -> AsyncDatabase:
-    """Open an :class:`AsyncDatabase`; the arguments are those of :func:`querykit.connect`.
+    """Open a :class:`AsyncDatabase` on a pool of connections to ``url``.
 
-    async with await connect_async(url) as db:
-        ...
+    ``url`` is a PostgreSQL URL or a ``Settings``; without one, the project's
+    settings decide (and the embedded server starts when none is configured).
+    ``replicas`` are URLs of read replicas: plain SELECTs outside transactions
+    go there, round-robin; everything else goes to ``url``.
+
+    Pool: ``min_size``/``max_size`` connections, ``timeout`` seconds to wait for
+    a free one, ``connect_timeout`` to open one, ``max_idle`` and
+    ``max_lifetime`` seconds before one is closed or replaced. ``prepare=False``
+    turns server-side prepared statements off (PgBouncer in transaction mode).
+
+    Opening waits for ``min_size`` connections, so an unreachable server is a
+    ``ConnectError`` here, naming host and port, not on the first query.
     """
     options = PoolOptions(
         min_size=min_size,
@@ -126,6 +148,8 @@ class _AsyncRunner:
     __slots__ = ()
 
     _db: AsyncDatabase
+
+    # -- the hooks each subclass implements ---------------------------------------
 
     async def _run(
         self,
@@ -150,6 +174,11 @@ class _AsyncRunner:
     async def _bulk(self, job: BulkJob) -> int:
         raise NotImplementedError
 
+    async def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
+        raise NotImplementedError
+
+    # -- shared ------------------------------------------------------------------------
+
     async def _query(self, query: Query[*tuple[Any, ...]], fetch: int, as_: type | None) -> Any:
         if isinstance(query, NestedQuery):
             return nested_result(await self._load(query), fetch, as_, Fetch.METHOD[fetch])
@@ -169,9 +198,6 @@ class _AsyncRunner:
         """The rows of several independent queries, sent together in one pipeline."""
         return await self._pipeline([compile_for(q, Fetch.ALL) for q in queries])
 
-    async def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
-        raise NotImplementedError
-
     def _stream(
         self,
         plan: Plan,
@@ -183,8 +209,10 @@ class _AsyncRunner:
         if plan.returns_rows is False:
             raise no_rows_error("stream", plan)
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise ExecuteError(f"stream(batch={batch!r}): expected an int >= 1")
+            raise ArgumentError(f"stream(batch={batch!r}): expected an int >= 1")
         return self._stream_rows(plan, params, batch, as_, settings)
+
+    # -- the public query methods -----------------------------------------------------
 
     @overload
     async def all(self, query: NestedQuery[T], *, as_: None = None) -> list[T]: ...  # type: ignore[overload-overlap]
@@ -220,7 +248,11 @@ class _AsyncRunner:
         return await self._query(query, Fetch.FIRST, as_)
 
     async def scalar(self, query: Query[T]) -> T:
-        """The value of a single-column query that returns exactly one row."""
+        """The value of a single-column query that returns exactly one row.
+
+        Typed for single-column queries (``Query[T]``): the type checker cannot
+        take the first of several column types.
+        """
         result: T = await self._query(query, Fetch.SCALAR, None)
         return result
 
@@ -245,10 +277,11 @@ class _AsyncRunner:
     def stream(
         self, query: Query[*tuple[Any, ...]], *, batch: int = 1000, as_: type[Any] | None = None
     ) -> AsyncGenerator[Any, None]:
-        """Rows through a server-side cursor, ``batch`` at a time: ``async for row in ...``.
+        """Rows through a server-side cursor, ``batch`` at a time: memory stays flat.
 
-        Leaving the loop early releases the connection when the generator is
-        closed: ``async with contextlib.aclosing(db.stream(q)) as rows:`` does it at once.
+        The connection is held until the loop ends; leaving early is fine
+        (``break``), and ``async with contextlib.aclosing(db.stream(q)) as rows:``
+        releases it at once.
         """
         plan, params = compile_for(query, "stream")
         return self._stream(plan, params, batch, as_, query.settings)
@@ -264,7 +297,11 @@ class _AsyncRunner:
         )
 
     async def insert_many(self, table: sa.Table, rows: Iterable[Mapping[Any, Any]]) -> int:
-        """Insert rows by binary COPY; see :meth:`querykit.Database.insert_many`."""
+        """Insert rows (mappings of column name to value) by binary COPY; the row count.
+
+        Every row is checked against the table; a bad row is a ``ValidationError``
+        naming its index, and nothing is written. See :mod:`querykit.execute.bulk`.
+        """
         return await self._bulk(BulkJob(table, rows))
 
     async def upsert_many(
@@ -275,16 +312,22 @@ class _AsyncRunner:
         conflict: Sequence[Any] | str,
         update: Sequence[Any] | None = None,
     ) -> int:
-        """Insert or update rows; see :meth:`querykit.Database.upsert_many`."""
+        """Insert rows, updating those whose ``conflict`` columns match an existing row.
+
+        ``update`` names the columns to overwrite (default: every given column
+        that is not a conflict column); ``update=()`` skips existing rows
+        instead. Returns the number of rows inserted or updated.
+        """
         job = BulkJob(table, rows, method="upsert_many", conflict=conflict, update=update)
         return await self._bulk(job)
 
 
 class AsyncDatabase(_AsyncRunner):
-    """A pool of async connections to one PostgreSQL database (and its read replicas).
+    """A pool of connections to one PostgreSQL database (and its read replicas).
 
-    Make one with :func:`connect_async`; close it with ``await db.close()`` or
-    ``async with``.
+    Make one with :func:`connect_async`; close it with ``await db.close()`` or by
+    leaving its ``async with`` block. It is safe to share between threads (async:
+    between the tasks of one event loop).
     """
 
     __slots__ = (
@@ -329,6 +372,8 @@ class AsyncDatabase(_AsyncRunner):
         try:
             for pool in (self._pool, *self._replicas):
                 url = pool.qk_url
+                # One plain connection first: an unreachable server fails here, at once,
+                # with libpq's reason, instead of after the pool's retries time out.
                 failure = await _probe(url, self._options)
                 if failure is not None:
                     raise pool_timeout_error(url, self._options, failure) from failure
@@ -352,19 +397,33 @@ class AsyncDatabase(_AsyncRunner):
             await pool.close()
 
     def on_query(self, callback: QueryCallback, *, mask_params: bool = False) -> Callable[[], None]:
-        """Call ``callback(record)`` after every statement; see ``Database.on_query``."""
+        """Call ``callback(record)`` after every statement; returns a function that stops it.
+
+        The :class:`QueryRecord` has the SQL, the parameters (each ``"***"`` with
+        ``mask_params=True``), the duration, the rowcount, the server and the error.
+        """
         return self._listeners.add(callback, mask_params)
 
     def transaction(
         self, *, isolation: str | None = None, readonly: bool = False, retries: int = 0
     ) -> AsyncTransactionBlock:
-        """``async with db.transaction() as tx:``; with retries::
+        """A transaction block: ``async with db.transaction() as tx:``.
 
-        async for attempt in db.transaction(isolation="serializable", retries=3):
-            async with attempt as tx:
-                ...
+        Inside, every query of this database (through ``db`` or ``tx``) runs in
+        the transaction; an exception rolls it back. A nested block is a
+        savepoint. ``isolation`` is "read committed", "repeatable read" or
+        "serializable"; ``readonly=True`` starts a READ ONLY transaction.
+
+        With ``retries=N`` the block reruns on a serialization failure or a
+        deadlock, after a short random backoff, up to N more times::
+
+            async for attempt in db.transaction(isolation="serializable", retries=3):
+                async with attempt as tx:
+                    ...
         """
         return AsyncTransactionBlock(self, TransactionOptions.of(isolation, readonly, retries))
+
+    # -- connections ----------------------------------------------------------------
 
     def _route(self, read: bool) -> AsyncPool:
         if read and self._replicas:
@@ -486,6 +545,7 @@ class AsyncDatabase(_AsyncRunner):
 
 
 async def _probe(url: str, options: PoolOptions) -> BaseException | None:
+    """Open one connection outside the pool, to tell "unreachable" from "all busy"."""
     try:
         conn = await psycopg.AsyncConnection.connect(url, **probe_kwargs(options))
     except psycopg.Error as exc:
@@ -512,6 +572,9 @@ class _Translated:
             raise database_error(exc, self.statement, self.target, lost=self.conn.closed) from exc
 
 
+# -- running one statement ---------------------------------------------------------------------
+
+
 async def _execute(
     conn: AsyncConnection,
     plan: Plan,
@@ -524,7 +587,7 @@ async def _execute(
     listeners: Listeners,
     rerun: bool = True,
 ) -> Any:
-    """Send one statement on ``conn`` and read what ``fetch`` asks for."""
+    """Send one statement on ``conn`` and read what ``fetch`` asks for. The hot path."""
     if plan.returns_rows is False and fetch != _ROWCOUNT:
         raise no_rows_error(fetch, plan)
     cur = conn.qk_cur
@@ -597,10 +660,11 @@ async def _execute_with_settings(
     settings: Sequence[tuple[str, str]],
     in_transaction: bool,
 ) -> None:
+    """Apply ``set_config(name, value, true)`` around one statement, and only it."""
     if not in_transaction:
         set_sql, set_params = set_local_sql(settings)
         async with conn.transaction():
-            await cur.execute(set_sql, set_params)
+            await cur.execute(set_sql, set_params)  # the query's own cursor: no new one to set up
             await cur.execute(plan.sql, params, prepare=plan.prepare)
         return
     set_sql, set_params = settings_sql(settings)
@@ -638,6 +702,7 @@ async def _stream_on(
     target: str,
     db: AsyncDatabase,
 ) -> AsyncGenerator[Any, None]:
+    """Rows of one statement through a server-side cursor, inside a transaction."""
     listeners = db._listeners
     started = now()
     count = 0
@@ -703,8 +768,15 @@ async def _pipelined(
     return results
 
 
+# -- transactions ----------------------------------------------------------------------------
+
+
 class AsyncTransaction(_AsyncRunner):
-    """A running async transaction block: the query methods, on the block's connection."""
+    """A running transaction block: the query methods, on the block's connection.
+
+    ``db`` itself also routes to this connection inside the block, so passing
+    ``tx`` around is optional.
+    """
 
     __slots__ = ("_cm", "_db", "_ended", "_outermost", "_state", "_token")
 
@@ -772,6 +844,7 @@ class AsyncTransaction(_AsyncRunner):
             return await _pipelined(state.conn, work, self._db._target, self._db._listeners)
 
     async def _end(self, exc: BaseException | None) -> None:
+        """Commit (or roll back, after ``exc``) and give the connection back."""
         self._ended = True
         state = self._state
         conn = state.conn
@@ -828,7 +901,7 @@ async def _release(db: AsyncDatabase, conn: AsyncConnection) -> None:
 
 
 class AsyncTransactionBlock:
-    """What ``AsyncDatabase.transaction()`` returns: ``async with``, or ``async for`` attempts."""
+    """What ``db.transaction()`` returns: a block to enter, or with retries, a loop of attempts."""
 
     __slots__ = ("_db", "_options", "_tx")
 
@@ -858,7 +931,7 @@ class AsyncTransactionBlock:
 
 
 class AsyncAttempt:
-    """One run of a ``transaction(retries=N)`` block: ``async with attempt as tx:``."""
+    """One run of a ``transaction(retries=N)`` block; enter it: ``async with attempt as tx:``."""
 
     __slots__ = ("_db", "_options", "_state", "_tx", "delay")
 

@@ -41,7 +41,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from .. import codecs
 from ..codecs import CheckedVector
-from ..errors import CompileError, ConfigError, ConnectError
+from ..errors import ConfigError, ConnectError
 from ..settings import Settings, check_database_url, load_settings
 from .connect import connect_error, describe_target
 
@@ -83,16 +83,16 @@ class PoolOptions:
         for name in ("min_size", "max_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise CompileError(f"connect({name}={value!r}): expected an int >= 0")
+                raise ConfigError(f"connect({name}={value!r}): expected an int >= 0")
         if self.max_size < max(1, self.min_size):
-            raise CompileError(
+            raise ConfigError(
                 f"connect(max_size={self.max_size}): must be at least 1 and at least "
                 f"min_size ({self.min_size})"
             )
         for name in ("timeout", "connect_timeout", "max_idle", "max_lifetime"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise CompileError(f"connect({name}={value!r}): expected a number of seconds > 0")
+                raise ConfigError(f"connect({name}={value!r}): expected a number of seconds > 0")
 
     def connection_kwargs(self) -> dict[str, Any]:
         return {

@@ -19,8 +19,8 @@ the server.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncGenerator, Callable, Generator, Mapping, Sequence
-from typing import Any, Generic, Protocol, TypeVar, TypeVarTuple, overload
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, TypeVarTuple
 
 from .. import codecs
 from ..build.placeholder import Placeholder, placeholder
@@ -28,54 +28,9 @@ from ..build.query import Query, fresh_defaults
 from ..codegen import generate
 from ..compile import compile_query
 from ..errors import CompileError, ValidationError
-from .plan import Fetch, Plan, check_query, plan_for
+from .plan import Plan, check_query, plan_for
 
-
-class _Runner(Protocol):
-    """What a prepared query runs on: a ``Database`` or a ``Transaction`` (their ``_run``)."""
-
-    def _run(
-        self,
-        plan: Plan,
-        params: Sequence[Any],
-        fetch: int,
-        as_: type | None,
-        settings: Sequence[tuple[str, str]],
-    ) -> Any: ...
-
-    def _stream(
-        self,
-        plan: Plan,
-        params: Sequence[Any],
-        batch: int,
-        as_: type | None,
-        settings: Sequence[tuple[str, str]],
-    ) -> Generator[Any, None, None]: ...
-
-
-class _AsyncRunner(Protocol):
-    """The async twin of :class:`_Runner`: an ``AsyncDatabase`` or ``AsyncTransaction``."""
-
-    async def _run(
-        self,
-        plan: Plan,
-        params: Sequence[Any],
-        fetch: int,
-        as_: type | None,
-        settings: Sequence[tuple[str, str]],
-    ) -> Any: ...
-
-    def _stream(
-        self,
-        plan: Plan,
-        params: Sequence[Any],
-        batch: int,
-        as_: type | None,
-        settings: Sequence[tuple[str, str]],
-    ) -> AsyncGenerator[Any, None]: ...
-
-
-__all__ = ["AsyncPreparedQuery", "Placeholder", "PreparedQuery", "placeholder"]
+__all__ = ["Placeholder", "PreparedPlan", "placeholder"]
 
 T = TypeVar("T")
 C = TypeVar("C")
@@ -224,151 +179,3 @@ class PreparedPlan:
             f"prepared query: {'; '.join(problems)} (it takes {expected}). "
             f"SQL: {self.plan.excerpt()}"
         )
-
-
-class PreparedQuery(Generic[*Ts]):
-    """A query compiled once; each call gives the placeholders' values as keywords."""
-
-    __slots__ = ("_fill", "_plan", "_prepared", "_run", "_runner", "_settings")
-
-    def __init__(self, runner: _Runner, prepared: PreparedPlan) -> None:
-        self._runner = runner
-        self._prepared = prepared
-        # Each call runs: fill the placeholders, then run the plan. Kept at hand.
-        self._run = runner._run
-        self._plan = prepared.plan
-        self._fill = prepared.filler()
-        self._settings = prepared.settings
-
-    @property
-    def sql(self) -> str:
-        return self._prepared.plan.sql
-
-    @overload
-    def all(self, *, as_: None = None, **params: Any) -> list[tuple[*Ts]]: ...
-    @overload
-    def all(self, *, as_: type[C], **params: Any) -> list[C]: ...
-    def all(self, *, as_: type[Any] | None = None, **params: Any) -> list[Any]:
-        result: list[Any] = self._run(
-            self._plan, self._fill(params), Fetch.ALL, as_, self._settings
-        )
-        return result
-
-    @overload
-    def one(self, *, as_: None = None, **params: Any) -> tuple[*Ts]: ...
-    @overload
-    def one(self, *, as_: type[C], **params: Any) -> C: ...
-    def one(self, *, as_: type[Any] | None = None, **params: Any) -> Any:
-        return self._run(self._plan, self._fill(params), Fetch.ONE, as_, self._settings)
-
-    @overload
-    def first(self, *, as_: None = None, **params: Any) -> tuple[*Ts] | None: ...
-    @overload
-    def first(self, *, as_: type[C], **params: Any) -> C | None: ...
-    def first(self, *, as_: type[Any] | None = None, **params: Any) -> Any:
-        return self._run(self._plan, self._fill(params), Fetch.FIRST, as_, self._settings)
-
-    def scalar(self: PreparedQuery[T], **params: Any) -> T:
-        result: T = self._run(self._plan, self._fill(params), Fetch.SCALAR, None, self._settings)
-        return result
-
-    def scalars(self: PreparedQuery[T], **params: Any) -> list[T]:
-        result: list[T] = self._run(
-            self._plan, self._fill(params), Fetch.SCALARS, None, self._settings
-        )
-        return result
-
-    def execute(self, **params: Any) -> int:
-        result: int = self._run(
-            self._plan, self._fill(params), Fetch.ROWCOUNT, None, self._settings
-        )
-        return result
-
-    @overload
-    def stream(
-        self, *, batch: int = ..., as_: None = None, **params: Any
-    ) -> Generator[tuple[*Ts], None, None]: ...
-    @overload
-    def stream(
-        self, *, batch: int = ..., as_: type[C], **params: Any
-    ) -> Generator[C, None, None]: ...
-    def stream(
-        self, *, batch: int = 1000, as_: type[Any] | None = None, **params: Any
-    ) -> Generator[Any, None, None]:
-        p = self._prepared
-        return self._runner._stream(p.plan, p.params(params), batch, as_, p.settings)
-
-
-class AsyncPreparedQuery(Generic[*Ts]):
-    """The async twin of :class:`PreparedQuery`, from ``AsyncDatabase.prepare``."""
-
-    __slots__ = ("_fill", "_plan", "_prepared", "_run", "_runner", "_settings")
-
-    def __init__(self, runner: _AsyncRunner, prepared: PreparedPlan) -> None:
-        self._runner = runner
-        self._prepared = prepared
-        # Each call runs: fill the placeholders, then run the plan. Kept at hand.
-        self._run = runner._run
-        self._plan = prepared.plan
-        self._fill = prepared.filler()
-        self._settings = prepared.settings
-
-    @property
-    def sql(self) -> str:
-        return self._prepared.plan.sql
-
-    @overload
-    async def all(self, *, as_: None = None, **params: Any) -> list[tuple[*Ts]]: ...
-    @overload
-    async def all(self, *, as_: type[C], **params: Any) -> list[C]: ...
-    async def all(self, *, as_: type[Any] | None = None, **params: Any) -> list[Any]:
-        result: list[Any] = await self._run(
-            self._plan, self._fill(params), Fetch.ALL, as_, self._settings
-        )
-        return result
-
-    @overload
-    async def one(self, *, as_: None = None, **params: Any) -> tuple[*Ts]: ...
-    @overload
-    async def one(self, *, as_: type[C], **params: Any) -> C: ...
-    async def one(self, *, as_: type[Any] | None = None, **params: Any) -> Any:
-        return await self._run(self._plan, self._fill(params), Fetch.ONE, as_, self._settings)
-
-    @overload
-    async def first(self, *, as_: None = None, **params: Any) -> tuple[*Ts] | None: ...
-    @overload
-    async def first(self, *, as_: type[C], **params: Any) -> C | None: ...
-    async def first(self, *, as_: type[Any] | None = None, **params: Any) -> Any:
-        return await self._run(self._plan, self._fill(params), Fetch.FIRST, as_, self._settings)
-
-    async def scalar(self: AsyncPreparedQuery[T], **params: Any) -> T:
-        result: T = await self._run(
-            self._plan, self._fill(params), Fetch.SCALAR, None, self._settings
-        )
-        return result
-
-    async def scalars(self: AsyncPreparedQuery[T], **params: Any) -> list[T]:
-        result: list[T] = await self._run(
-            self._plan, self._fill(params), Fetch.SCALARS, None, self._settings
-        )
-        return result
-
-    async def execute(self, **params: Any) -> int:
-        result: int = await self._run(
-            self._plan, self._fill(params), Fetch.ROWCOUNT, None, self._settings
-        )
-        return result
-
-    @overload
-    def stream(
-        self, *, batch: int = ..., as_: None = None, **params: Any
-    ) -> AsyncGenerator[tuple[*Ts], None]: ...
-    @overload
-    def stream(
-        self, *, batch: int = ..., as_: type[C], **params: Any
-    ) -> AsyncGenerator[C, None]: ...
-    def stream(
-        self, *, batch: int = 1000, as_: type[Any] | None = None, **params: Any
-    ) -> AsyncGenerator[Any, None]:
-        p = self._prepared
-        return self._runner._stream(p.plan, p.params(params), batch, as_, p.settings)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from pgvector import Vector
 
 from querykit import (
-    CompileError,
+    ArgumentError,
     DatabaseError,
     QueryRecord,
     SchemaError,
@@ -255,13 +255,13 @@ async def test_upsert_many_checks_its_arguments(db: Any) -> None:
         ValidationError, match=r"row 2 repeats the conflict key \(id\) = \('a',\) of row 0"
     ):
         await db.upsert_many(run, rows, conflict=["id"])
-    with pytest.raises(CompileError, match="conflict column id is not in the rows"):
+    with pytest.raises(ArgumentError, match="conflict column id is not in the rows"):
         await db.upsert_many(run, [{"name": "x"}], conflict=["id"])
     with pytest.raises(SchemaError, match="conflict column 'nope' is not a column of pipeline_run"):
         await db.upsert_many(run, [{"name": "x"}], conflict=["nope"])
-    with pytest.raises(CompileError, match="give conflict="):
+    with pytest.raises(ArgumentError, match="give conflict="):
         await db.upsert_many(run, [{"name": "x"}], conflict=[])
-    with pytest.raises(CompileError, match="update column cost is not in the rows"):
+    with pytest.raises(ArgumentError, match="update column cost is not in the rows"):
         await db.upsert_many(run, [{"id": "a", "name": "x"}], conflict=["id"], update=["cost"])
     assert await db.scalar(select(count()).from_(run)) == 0
 
@@ -292,7 +292,7 @@ def test_bulk_job_explains_when_copy_cannot_apply() -> None:
     assert BulkJob(t, [{"id": 1, "v": [1, 2, 3]}]).reason is None
     assert "tags" in (BulkJob(t, [{"id": 1, "tags": [Status.FAILED]}]).reason or "")
     assert "addr" in (BulkJob(t, [{"id": 1, "addr": "127.0.0.1"}]).reason or "")
-    with pytest.raises(CompileError, match="takes a list of rows"):
+    with pytest.raises(ArgumentError, match="takes a list of rows"):
         BulkJob(t, {"id": 1})  # type: ignore[dict-item]
     with pytest.raises(ValidationError, match="row 1: expected a mapping"):
         BulkJob(t, [{"id": 1}, (2,)])  # type: ignore[list-item]

@@ -20,7 +20,7 @@ from psycopg.adapt import PyFormat
 
 import querykit
 from querykit import (
-    CompileError,
+    ConfigError,
     ConnectError,
     DatabaseError,
     ExecuteError,
@@ -65,11 +65,11 @@ async def test_an_unreachable_server_names_host_and_port_not_the_password(make_d
 
 
 async def test_pool_options_are_checked(make_db: Any, url: str) -> None:
-    with pytest.raises(CompileError, match="max_size=0"):
+    with pytest.raises(ConfigError, match="max_size=0"):
         await make_db(url, max_size=0)
-    with pytest.raises(CompileError, match="at least min_size"):
+    with pytest.raises(ConfigError, match="at least min_size"):
         await make_db(url, min_size=5, max_size=2)
-    with pytest.raises(CompileError, match="timeout=0"):
+    with pytest.raises(ConfigError, match="timeout=0"):
         await make_db(url, timeout=0)
 
 
