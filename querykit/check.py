@@ -114,10 +114,12 @@ class Statement:
 
     @property
     def sql_hash(self) -> str:
+        """A stable hash of the statement's SQL text: the lock file's key for it."""
         return hashlib.sha256(self.sql.encode()).hexdigest()
 
     @property
     def where(self) -> str:
+        """Where the statement comes from: ``module:query [i/n label]``."""
         return f"{self.query} [{self.index}/{self.count}{' ' + self.label if self.label else ''}]"
 
 
@@ -180,6 +182,8 @@ def _declared(q: NamedQuery) -> tuple[Any, ...] | None:
 
 @dataclass(frozen=True)
 class DescribedColumn:
+    """One result column as the server describes it, with where it comes from."""
+
     name: str
     type: str
     """As ``format_type`` spells it: ``numeric(12,6)``, ``double precision``, ``status``."""
@@ -192,6 +196,7 @@ class DescribedColumn:
     """``schema.table.column`` when the column is a plain table column."""
 
     def to_dict(self) -> dict[str, Any]:
+        """The column as JSON, for ``--json`` and the lock file."""
         return {
             "name": self.name,
             "type": self.type,
@@ -203,6 +208,7 @@ class DescribedColumn:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DescribedColumn:
+        """The column read back from its JSON form."""
         return cls(d["name"], d["type"], d["typname"], d["kind"], d["nullable"], d["source"])
 
 
@@ -219,13 +225,16 @@ class Description:
 
     @property
     def ok(self) -> bool:
+        """Whether the statement prepared."""
         return self.error is None
 
     def to_dict(self) -> dict[str, Any]:
+        """The description as JSON, for the lock file."""
         return {"columns": [c.to_dict() for c in self.columns], "params": list(self.params)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Description:
+        """A description read back from the lock file."""
         return cls(tuple(DescribedColumn.from_dict(c) for c in d["columns"]), tuple(d["params"]))
 
 
@@ -435,6 +444,8 @@ def _walk(node: dict[str, Any], nullable: bool, out: set[str], scanned: set[str]
 
 @dataclass(frozen=True)
 class Finding:
+    """One problem with one statement of a named query, and against what it was found."""
+
     query: str
     statement: str
     kind: str
@@ -449,11 +460,13 @@ class Finding:
     """``schema.table.column`` of a ``type`` or ``null`` finding on a table column."""
 
     def text(self) -> str:
+        """The finding as one line of the text report."""
         code = f" {self.sqlstate}" if self.sqlstate else ""
         where = f"; {self.migration}" if self.migration else ""
         return f"{self.statement} {self.kind}{code} ({self.against}): {self.message}{where}"
 
     def to_dict(self) -> dict[str, Any]:
+        """The finding as JSON, for ``--json``."""
         return {
             "query": self.query,
             "statement": self.statement,
@@ -662,6 +675,8 @@ def _word(name: str) -> re.Pattern[str]:
 
 @dataclass
 class CheckResult:
+    """What ``querykit check`` found: counts, findings, and notes for the reader."""
+
     queries: int
     statements: int
     against: list[str]
@@ -672,9 +687,11 @@ class CheckResult:
 
     @property
     def ok(self) -> bool:
+        """True when there is nothing to report (the command exits 0)."""
         return not self.findings
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as JSON, for ``--json``."""
         return {
             "ok": self.ok,
             "queries": self.queries,
@@ -686,6 +703,7 @@ class CheckResult:
         }
 
     def text(self) -> str:
+        """The text report: notes, one line per finding, and a summary line."""
         lines = list(self.notes)
         against = ", ".join(self.against)
         if self.ok:
@@ -705,6 +723,7 @@ class CheckResult:
 
 
 def lock_path(settings: Settings) -> Path:
+    """Where ``--write`` stores the lock file and ``--offline`` reads it."""
     return settings.project_dir / ".querykit" / "queries.lock"
 
 

@@ -31,6 +31,7 @@ class ValueRejected(ValueError):
 
 
 def describe_value(value: Any) -> str:
+    """A value as a short ``repr`` with its type, for error messages (cut at 60 characters)."""
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."

@@ -232,6 +232,7 @@ class CheckedVector(Vector):
         self._components = components
 
     def to_binary(self) -> bytes:
+        """pgvector's binary input format of this vector, as it was checked."""
         return self._binary
 
 
@@ -331,6 +332,7 @@ def _check_components(items: Sequence[Any], dim: int | None, kind: str) -> None:
 
 
 def to_sparsevec(value: Any, dim: int | None) -> SparseVector:
+    """A checked ``SparseVector`` from one, or from a ``{index: value}`` dict (needs ``dim``)."""
     if isinstance(value, SparseVector):
         vec = value
     elif isinstance(value, Mapping):
@@ -364,6 +366,7 @@ def sparsevec_exact(value: SparseVector) -> SparseVector:
 
 
 def to_bit(value: Any, dim: int | None) -> Bit:
+    """A checked ``Bit`` from one, or from a string of 0s and 1s, or a sequence of bools."""
     if isinstance(value, Bit):
         bits = value
     elif isinstance(value, str):

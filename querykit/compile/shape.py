@@ -301,11 +301,13 @@ def _result_decoder(type_: TypeEngine[Any], expr: Any) -> codecs.Decoder | None:
 
 
 def to_compiled_sql(shape: Shape, values: Sequence[Any]) -> CompiledSQL:
+    """The SQL and the adapted parameters of one execution of ``shape`` with ``values``."""
     raw = tuple(values[i] if i >= 0 else shape.constants[-i - 1] for i in shape.slots)
     return CompiledSQL(shape.sql, tuple(shape.params(values)), shape.types, raw)
 
 
 def to_sql(query: Compilable) -> CompiledSQL:
+    """What ``.to_sql()`` returns: the renderer the compile layer registers for the builders."""
     shape, values = compile_query(query)
     return to_compiled_sql(shape, values)
 

@@ -344,6 +344,7 @@ class BulkJob:
     # -- encoding (per row, while sending) -------------------------------------------
 
     def copy_types(self) -> list[str]:
+        """The ``Copy.set_types`` names of the columns, in order."""
         return [s.copy_type or "" for s in self.specs]
 
     def encoded(self, *, for_copy: bool) -> Iterator[tuple[Any, ...]]:
@@ -557,24 +558,29 @@ class BulkJob:
     # -- statements ---------------------------------------------------------------------
 
     def table_sql(self) -> sql.Composable:
+        """The target table, schema-qualified when it has a schema."""
         if self.table.schema:
             return sql.Identifier(self.table.schema, self.table.name)
         return sql.Identifier(self.table.name)
 
     def column_list(self) -> sql.Composable:
+        """The columns the rows give, as an identifier list."""
         return sql.SQL(", ").join(sql.Identifier(s.name) for s in self.specs)
 
     def copy_sql(self, target: sql.Composable) -> sql.Composed:
+        """``COPY target (columns) FROM STDIN (FORMAT BINARY)``."""
         return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(target, self.column_list())
 
     def temp_table_sql(self, temp: sql.Identifier) -> sql.Composed:
         # Only the given columns, with their exact types and no constraints: the
         # target's NOT NULL and defaults apply once, in the INSERT ... SELECT.
+        """A temporary table for an upsert: the given columns, their exact types, no constraints."""
         return sql.SQL(
             "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
         ).format(temp, self.column_list(), self.table_sql())
 
     def upsert_sql(self, temp: sql.Identifier) -> sql.Composed:
+        """``INSERT ... SELECT`` from the temporary table with ``ON CONFLICT ... DO UPDATE``."""
         columns = self.column_list()
         conflict = sql.SQL(", ").join(sql.Identifier(c.name) for c in self.conflict)
         action: sql.Composable

@@ -115,5 +115,6 @@ def placeholder_error(values: Iterable[Any]) -> CompileError | None:
 
 
 def sql_excerpt(text: str, limit: int = 300) -> str:
+    """The SQL on one line, cut to ``limit`` characters, for error messages and the log."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."

@@ -98,6 +98,7 @@ class Plan:
         return found
 
     def excerpt(self) -> str:
+        """The SQL, short enough for an error message."""
         return sql_excerpt(self.sql)
 
 

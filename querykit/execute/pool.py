@@ -95,6 +95,7 @@ class PoolOptions:
                 raise ConfigError(f"connect({name}={value!r}): expected a number of seconds > 0")
 
     def connection_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of every connection the pool opens."""
         return {
             "autocommit": True,  # transactions are explicit: db.transaction()
             # Prepare a statement the second time a connection runs it: one-off SQL
@@ -104,6 +105,7 @@ class PoolOptions:
         }
 
     def pool_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of psycopg_pool's pool."""
         return {
             "min_size": self.min_size,
             "max_size": self.max_size,
@@ -248,8 +250,8 @@ def _register_fallback(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[A
 def _register_checked_vector(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
     """pgvector's dumpers for querykit's CheckedVector too: found at once, not by the MRO."""
     adapters = conn.adapters
-    for format in (PyFormat.TEXT, PyFormat.BINARY):  # binary last: the AUTO choice
-        adapters.register_dumper(CheckedVector, adapters.get_dumper(Vector, format))
+    for fmt in (PyFormat.TEXT, PyFormat.BINARY):  # binary last: the AUTO choice
+        adapters.register_dumper(CheckedVector, adapters.get_dumper(Vector, fmt))
 
 
 def register_pgvector(conn: psycopg.Connection[Any]) -> None:
@@ -273,6 +275,7 @@ def configure(conn: Connection) -> None:
 
 
 async def configure_async(conn: AsyncConnection) -> None:
+    """Set up a new async connection: loaders, pgvector's adapters, session settings."""
     codecs.register_loaders(conn)
     _register_fallback(conn)
     cur = await conn.execute(_HAS_VECTOR)
@@ -311,6 +314,7 @@ class Pool(ConnectionPool[Connection]):
         self._qk_fast = _has_internals(self)
 
     def getconn(self, timeout: float | None = None) -> Connection:
+        """A connection from the pool; idle ones are handed out without psycopg_pool's queue."""
         if self._qk_fast:
             conn = None
             lock = self._lock  # acquire() and release(): half the cost of a with-block
@@ -330,6 +334,7 @@ class Pool(ConnectionPool[Connection]):
         return super().getconn(timeout)
 
     def putconn(self, conn: Connection) -> None:
+        """Give a connection back; an idle one goes straight back to the pool's deque."""
         if self._qk_fast and conn._pool is self and conn.pgconn.transaction_status == _IDLE:
             now = monotonic()
             if conn._expire_at > now and conn._created_at > self._drained_at:
@@ -372,6 +377,7 @@ class AsyncPool(AsyncConnectionPool[AsyncConnection]):
         return lock is not None and not lock.locked()
 
     async def getconn(self, timeout: float | None = None) -> AsyncConnection:
+        """A connection from the pool; idle ones are handed out without psycopg_pool's queue."""
         if self._qk_fast and self._pool and not self._closed and self._qk_unlocked():
             conn = self._pool.popleft()
             if len(self._pool) < self._nconns_min:
@@ -383,6 +389,7 @@ class AsyncPool(AsyncConnectionPool[AsyncConnection]):
         return await super().getconn(timeout)
 
     async def putconn(self, conn: AsyncConnection) -> None:
+        """Give a connection back; an idle one goes straight back to the pool's deque."""
         if (
             self._qk_fast
             and conn._pool is self

@@ -47,6 +47,7 @@ class Listeners:
         self._lock = threading.Lock()
 
     def add(self, callback: QueryCallback, mask_params: bool) -> Callable[[], None]:
+        """Register ``callback`` for every statement; returns the function that removes it."""
         entry = (callback, mask_params)
         with self._lock:
             self.callbacks = (*self.callbacks, entry)
@@ -66,6 +67,7 @@ class Listeners:
         target: str,
         error: QueryKitError | None = None,
     ) -> None:
+        """Tell every listener (and the ``querykit`` logger when enabled) about one statement."""
         duration = perf_counter() - started
         plain = tuple(params)
         masked = tuple(None if p is None else MASK for p in plain)
@@ -83,6 +85,7 @@ LOG_ENV = "QUERYKIT_LOG"
 
 
 def log_enabled() -> bool:
+    """Whether ``QUERYKIT_LOG`` asks for statements on the ``querykit`` logger."""
     return os.environ.get(LOG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
 
 

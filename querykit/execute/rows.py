@@ -48,6 +48,7 @@ def _decoding_maker(decoders: Sequence[codecs.Decoder | None]) -> RowMaker:
 
 
 def scalar_factory(decoder: codecs.Decoder | None) -> RowFactory:
+    """The row factory of ``scalar()``/``scalars()``: the first column, decoded."""
     if decoder is None:
         return lambda cursor: _first
     return lambda cursor: lambda values: None if values[0] is None else decoder(values[0])
@@ -60,6 +61,7 @@ def _first(values: Sequence[Any]) -> Any:
 def mapped_factory(
     columns: tuple[str, ...], decoders: tuple[codecs.Decoder | None, ...], cls: type
 ) -> RowFactory:
+    """The row factory for an ``as_=`` class, checked against the columns when made."""
     if columns:  # a builder: names known now, checked now
         to_row = _mapper(columns, cls)
         decode = _decoding_maker(decoders) if any(decoders) else None

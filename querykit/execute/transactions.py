@@ -37,6 +37,7 @@ class TransactionOptions:
 
     @classmethod
     def of(cls, isolation: str | None, readonly: bool, retries: int) -> TransactionOptions:
+        """Check ``transaction()``'s arguments; an ``ArgumentError`` says what is wrong."""
         level = None
         if isolation is not None:
             key = " ".join(str(isolation).lower().replace("_", " ").replace("-", " ").split())
@@ -65,6 +66,7 @@ class TransactionOptions:
 
 
 def with_retries_error() -> ArgumentError:
+    """The error for ``transaction(retries=N)`` used as a ``with`` block."""
     return ArgumentError(
         "transaction(retries=N) reruns the block, which a with-statement cannot do; write\n"
         "    for attempt in db.transaction(retries=N):\n"
@@ -83,6 +85,7 @@ class RetryPolicy:
     retryable: frozenset[str] = frozenset({"40001", "40P01"})
 
     def should_retry(self, exc: BaseException | None, attempt: int, retries: int) -> bool:
+        """Whether ``exc`` (a serialization failure or deadlock) earns another attempt."""
         if not isinstance(exc, DatabaseError) or attempt > retries:
             return False
         if exc.sqlstate in self.retryable:
@@ -153,11 +156,13 @@ class ActiveTransaction:
     closed: bool = False
 
     def check_open(self) -> None:
+        """Refuse a query on a transaction block that has ended."""
         if self.closed:
             raise ended_error()
 
 
 def ended_error() -> ExecuteError:
+    """The error for a query on a transaction block that has ended."""
     return ExecuteError(
         "this transaction block has ended; run the query inside the block, "
         "or through the database outside it"

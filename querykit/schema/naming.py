@@ -8,6 +8,7 @@ __all__ = ["column_label"]
 
 
 def column_label(column: Any) -> str:
+    """``table.column`` for a column, or its name alone when it has no table."""
     table = getattr(column, "table", None)
     name = getattr(column, "name", None) or getattr(column, "key", None) or str(column)
     table_name = getattr(table, "name", None)

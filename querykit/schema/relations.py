@@ -208,6 +208,7 @@ def _plural(word: str) -> str:
 
 
 def relation_named(table: sa.Table, name: str) -> Relation:
+    """The relation ``name`` of ``table``; a ``SchemaError`` lists the valid ones."""
     rels = relations_of(table)
     if name not in rels:
         valid = ", ".join(sorted(rels)) or "none (declare one with querykit.relation)"
