@@ -32,13 +32,8 @@ Two strategies, both visible with ``.to_sql()``:
 from __future__ import annotations
 
 import dataclasses
-import json
-import operator
-import re
 import typing
 from collections.abc import (
-    Callable,
-    Generator,
     Hashable,
     Iterable,
     Mapping,
@@ -53,15 +48,14 @@ from sqlalchemy.sql import util as sql_util
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import codecs
-from .binding import Binder
-from .sqltext import CompiledSQL
-from ..schema.naming import column_label
-from ..schema.relations import Relation, many_to_many, relation, relation_named, relations_of
-from .sqltext import render
 from ..errors import CompileError, MappingError, SchemaError
+from ..schema.naming import column_label
+from ..schema.relations import Relation, relation_named
+from .binding import Binder
 from .operators import Condition, as_condition
-from .query import Query, Order, resolve_order_string, order_item
+from .query import Order, Query, order_item, resolve_order_string
 from .rowtype import check_row_class, python_type_of
+from .sqltext import CompiledSQL, render
 
 __all__ = [
     "Include",
@@ -240,7 +234,7 @@ def _adapt(expr: Any, table: sa.Table, ref: Any) -> Any:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class _Level:
+class Level:
     """One resolved level of a nested query: a table, what to select, and its children."""
 
     table: sa.Table
@@ -251,7 +245,7 @@ class _Level:
     order_by: tuple[Order, ...]
     limit: int | None
     offset: int | None
-    children: tuple[_Level, ...]
+    children: tuple[Level, ...]
     counts: tuple[tuple[str, Relation, Condition | None], ...]
     fields: tuple[str, ...]
     """The result keys in order: columns, then relations and counts as given."""
@@ -305,9 +299,9 @@ def _resolve(
     name: str,
     rel: Relation | None,
     path: str,
-) -> _Level:
+) -> Level:
     columns = _resolve_columns(table, spec.columns, path)
-    children: list[_Level] = []
+    children: list[Level] = []
     counts: list[tuple[str, Relation, Condition | None]] = []
     fields = [c.key for c in columns]
     for key, sub in spec.with_.items():
@@ -332,7 +326,7 @@ def _resolve(
         else:
             raise CompileError(f"{path}: with_[{key!r}] must be include(...) or count_of(...)")
         fields.append(key)
-    return _Level(
+    return Level(
         table=table,
         name=name,
         relation=rel,
@@ -347,7 +341,7 @@ def _resolve(
     )
 
 
-def _resolve_self(rel: Relation, spec: Include, key: str, path: str, depth: int) -> _Level:
+def _resolve_self(rel: Relation, spec: Include, key: str, path: str, depth: int) -> Level:
     nested = dict(spec.with_)
     if depth > 1:
         nested[key] = dataclasses.replace(spec, depth=depth - 1)
@@ -356,7 +350,7 @@ def _resolve_self(rel: Relation, spec: Include, key: str, path: str, depth: int)
     return _resolve(rel.target, dataclasses.replace(spec, with_=nested, depth=None), key, rel, path)
 
 
-def _level_key(level: _Level, values: list[Any], *, nested: bool = True) -> Hashable:
+def _level_key(level: Level, values: list[Any], *, nested: bool = True) -> Hashable:
     """The shape key of a level. The walk order is the build order of ``_parts``:
     order_by, where, limit, offset, counts, then children."""
     key: list[Hashable] = [level.table, level.name, level.columns, level.fields]
@@ -384,12 +378,12 @@ class NestedQuery(Query[T], Generic[T]):
     plain_read = True
 
     __slots__ = ("_as", "_first", "_root", "_strategy")
-    _root: _Level
+    _root: Level
     _strategy: Strategy
     _as: Any
     _first: bool
 
-    def __init__(self, root: _Level, strategy: Strategy, as_: Any, first: bool) -> None:
+    def __init__(self, root: Level, strategy: Strategy, as_: Any, first: bool) -> None:
         if strategy not in ("json", "batched"):
             raise CompileError(f"strategy must be 'json' or 'batched', got {strategy!r}")
         self._root = root
@@ -414,14 +408,14 @@ class NestedQuery(Query[T], Generic[T]):
         nested = self._strategy == "json"
         return (
             self._strategy,
-            _key_columns(self._root),
+            key_columns(self._root),
             _level_key(self._root, values, nested=nested),
         )
 
     def _core(self, binder: Binder) -> Any:
         if self._strategy == "json":
             return _json_statement(self._root, binder)
-        return _level_select(self._root, binder, keys=_key_columns(self._root))
+        return _level_select(self._root, binder, keys=key_columns(self._root))
 
     def to_sql(self) -> CompiledSQL:
         """The statement (json), or the first of the per-level statements (batched)."""
@@ -433,21 +427,13 @@ class NestedQuery(Query[T], Generic[T]):
         if self._strategy == "json":
             return [compiled]
         return [compiled] + [
-            render(_ChildQuery(child, parent, ())) for child, parent in batched_levels(self._root)
+            render(ChildQuery(child, parent, ())) for child, parent in batched_levels(self._root)
         ]
 
-    # -- turning rows into results ----------------------------------------------------------
-
-    def materialize(self, rows: Sequence[Sequence[Any]]) -> list[T]:
-        """Results from the root statement's decoded rows (json strategy)."""
-        decode = _json_row_decoder(self._root)
-        return self._finish([decode(row) for row in rows])
-
-    def _finish(self, results: list[dict[str, Any]]) -> list[T]:
-        if self._as is None:
-            return results  # type: ignore[return-value]
-        build = _builder_for(self._as, self._root)
-        return [build(r) for r in results]
+    @property
+    def root(self) -> Level:
+        """The top level of the resolved spec: its table, columns and nested levels."""
+        return self._root
 
     @property
     def first_only(self) -> bool:
@@ -559,7 +545,7 @@ def find_first(
 _ORD = "qk_ord"
 
 
-def _key_columns(level: _Level) -> tuple[schema.Column[Any], ...]:
+def key_columns(level: Level) -> tuple[schema.Column[Any], ...]:
     """Columns a level must fetch (beyond those asked for) so children can be joined to it."""
     needed: list[schema.Column[Any]] = []
     for child in level.children:
@@ -582,7 +568,7 @@ class _Parts:
     counts: list[Any]
 
 
-def _parts(level: _Level, binder: Binder, table_ref: Any) -> _Parts:
+def _parts(level: Level, binder: Binder, table_ref: Any) -> _Parts:
     """``table_ref`` is the level's table, or the alias it is read through."""
     binder.push_scope([level.table])
     order = [_adapt(o._core(binder), level.table, table_ref) for o in level.order_by]
@@ -622,7 +608,7 @@ def _count_expr(rel: Relation, where: Condition | None, parent: Any, binder: Bin
     return inner.scalar_subquery()
 
 
-def _join_to_parent(level: _Level, stmt: Any, parent: Any, ref: Any) -> Any:
+def _join_to_parent(level: Level, stmt: Any, parent: Any, ref: Any) -> Any:
     rel = level.relation
     assert rel is not None
     if rel.through is None:
@@ -635,7 +621,7 @@ def _join_to_parent(level: _Level, stmt: Any, parent: Any, ref: Any) -> Any:
     return stmt.where(*cond)
 
 
-def _json_statement(root: _Level, binder: Binder) -> Any:
+def _json_statement(root: Level, binder: Binder) -> Any:
     table = root.table
     parts = _parts(root, binder, table)
     nested = [
@@ -647,7 +633,7 @@ def _json_statement(root: _Level, binder: Binder) -> Any:
 
 
 def _json_children(
-    level: _Level, parent: Any, binder: Binder, ancestors: set[Any], *, as_text: bool = False
+    level: Level, parent: Any, binder: Binder, ancestors: set[Any], *, as_text: bool = False
 ) -> Any:
     """A correlated scalar subquery: the level's rows as JSON, in order, limited per parent.
 
@@ -661,7 +647,7 @@ def _json_children(
     )
     parts = _parts(level, binder, ref)
     ordinal = sa.func.row_number().over(order_by=parts.order or None).label(_ORD)
-    columns = [_ref_column(ref, c) for c in (*level.columns, *_key_columns(level))]
+    columns = [_ref_column(ref, c) for c in (*level.columns, *key_columns(level))]
     inner = sa.select(*columns, *parts.counts, ordinal)
     inner = _apply(_join_to_parent(level, inner, parent, ref), parts)
     sub = inner.correlate(parent).subquery(f"qk_{level.name}")
@@ -680,90 +666,26 @@ def _json_children(
     return sa.select(value.label(level.name)).select_from(sub).scalar_subquery()
 
 
-def _decode_fields(
-    label: str, level: _Level, decoders: Sequence[tuple[str, Any]], out: dict[str, Any]
-) -> None:
-    """Apply each column's decoder in place; a value that does not decode names its column."""
-    for name, decode in decoders:
-        value = out[name]
-        if value is not None:
-            try:
-                out[name] = decode(value)
-            except (ValueError, TypeError, KeyError, OverflowError) as exc:
-                raise MappingError(f"{label}.{name}: cannot decode value {value!r}: {exc}") from exc
-
-
-def _field_getter(level: _Level, offset: int = 0) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
-    """Picks a row's values in ``level.fields`` order from [columns, counts, children] order."""
-    order = (
-        [c.key for c in level.columns]
-        + [name for name, _, _ in level.counts]
-        + [child.name for child in level.children]
-    )
-    positions = [offset + order.index(name) for name in level.fields]
-    if len(positions) == 1:
-        only = positions[0]
-        return lambda row: (row[only],)
-    return operator.itemgetter(*positions)
-
-
-def _json_row_decoder(root: _Level) -> Callable[[Sequence[Any]], dict[str, Any]]:
-    fields, pick = root.fields, _field_getter(root)
-    children = [(child.name, _json_level_decoder(child)) for child in root.children]
-
-    def decode(row: Sequence[Any]) -> dict[str, Any]:
-        out = dict(zip(fields, pick(row), strict=True))
-        for name, decode_child in children:
-            text = out[name]
-            out[name] = decode_child(None if text is None else json.loads(text))
-        return out
-
-    return decode
-
-
-def _json_level_decoder(level: _Level) -> Callable[[Any], Any]:
-    fields, pick = level.fields, _field_getter(level)
-    label = level.table.name
-    decoders = [
-        (c.key, d)
-        for c in level.columns
-        if (d := codecs.json_decoder_for(c.type, f"{label}.{c.name}")) is not None
-    ]
-    children = [(child.name, _json_level_decoder(child)) for child in level.children]
-
-    def one(item: list[Any]) -> dict[str, Any]:
-        out = dict(zip(fields, pick(item), strict=True))
-        _decode_fields(label, level, decoders, out)
-        for name, decode_child in children:
-            out[name] = decode_child(out[name])
-        return out
-
-    assert level.relation is not None
-    if level.relation.many:
-        return lambda items: [] if items is None else [one(x) for x in items]
-    return lambda item: None if item is None else one(item)
-
-
 # -- the batched strategy ------------------------------------------------------------------------
 
 
-def _level_select(level: _Level, binder: Binder, keys: Sequence[Any]) -> Any:
+def _level_select(level: Level, binder: Binder, keys: Sequence[Any]) -> Any:
     parts = _parts(level, binder, level.table)
     stmt = sa.select(*level.columns, *keys, *parts.counts).select_from(level.table)
     return _apply(stmt, parts)
 
 
-class _ChildQuery(Query[Any]):
+class ChildQuery(Query[Any]):
     """One batched level: the children of many parents, by the parents' join keys."""
 
     plain_read = True
 
     __slots__ = ("_level", "_parent", "_parent_keys")
-    _level: _Level
-    _parent: _Level
+    _level: Level
+    _parent: Level
     _parent_keys: tuple[Any, ...]
 
-    def __init__(self, level: _Level, parent: _Level, parent_keys: Sequence[Any]) -> None:
+    def __init__(self, level: Level, parent: Level, parent_keys: Sequence[Any]) -> None:
         self._level = level
         self._parent = parent
         self._parent_keys = tuple(parent_keys)
@@ -773,7 +695,7 @@ class _ChildQuery(Query[Any]):
         return (
             "child",
             _level_key(dataclasses.replace(self._level, children=()), values),
-            _key_columns(self._level),
+            key_columns(self._level),
         )
 
     def _core(self, binder: Binder) -> Any:
@@ -790,7 +712,7 @@ class _ChildQuery(Query[Any]):
             binder.bind(sa.ARRAY(left.type), f"{rel.source.name}.{left.name}"), sa.ARRAY(left.type)
         )
         parts = _parts(level, binder, level.table)
-        columns = [right.label("qk_parent"), *level.columns, *_key_columns(level), *parts.counts]
+        columns = [right.label("qk_parent"), *level.columns, *key_columns(level), *parts.counts]
         if level.limit is None and level.offset is None:
             stmt = _join_to_parent_keys(level, sa.select(*columns), right == sa.any_(keys_param))
             return _apply(stmt, parts)
@@ -801,7 +723,7 @@ class _ChildQuery(Query[Any]):
         return sa.select(*lateral.c).select_from(parents).join(lateral, sa.true())
 
 
-def _join_to_parent_keys(level: _Level, stmt: Any, condition: Any) -> Any:
+def _join_to_parent_keys(level: Level, stmt: Any, condition: Any) -> Any:
     rel = level.relation
     assert rel is not None
     if rel.through is None:
@@ -811,15 +733,15 @@ def _join_to_parent_keys(level: _Level, stmt: Any, condition: Any) -> Any:
     return stmt.select_from(source).where(condition)
 
 
-def _walk_children(level: _Level) -> Iterable[tuple[_Level, _Level]]:
+def _walk_children(level: Level) -> Iterable[tuple[Level, Level]]:
     for child in level.children:
         yield child, level
         yield from _walk_children(child)
 
 
-def batched_levels(root: _Level) -> list[tuple[_Level, _Level]]:
+def batched_levels(root: Level) -> list[tuple[Level, Level]]:
     """(child, parent) pairs in the order the batched strategy fetches them: by depth."""
-    out: list[tuple[_Level, _Level]] = []
+    out: list[tuple[Level, Level]] = []
     frontier = [root]
     while frontier:
         nxt = []
@@ -829,109 +751,6 @@ def batched_levels(root: _Level) -> list[tuple[_Level, _Level]]:
                 nxt.append(child)
         frontier = nxt
     return out
-
-
-class _Layout:
-    """Where things sit in one batched level's rows: [parent link?, columns, keys, counts]."""
-
-    def __init__(self, level: _Level, *, linked: bool) -> None:
-        base = 1 if linked else 0
-        columns = list(level.columns)
-        keys = list(_key_columns(level))
-        self.level = level
-        self.names = [c.key for c in columns] + [name for name, _, _ in level.counts]
-        count_base = base + len(columns) + len(keys)
-        positions = [base + i for i in range(len(columns))]
-        positions += [count_base + i for i in range(len(level.counts))]
-        self.pick = operator.itemgetter(*positions) if len(positions) > 1 else None
-        self.positions = positions
-        self.children = [
-            (child.name, child.relation.many if child.relation else False)
-            for child in level.children
-        ]
-        lookup = {c: base + i for i, c in enumerate(columns + keys)}
-        self.reorder = self.names + [name for name, _ in self.children] != list(level.fields)
-        self.link_position = {
-            child.name: lookup[child.relation.pairs[0][0]]
-            for child in level.children
-            if child.relation is not None
-        }
-
-    def row(self, values: Sequence[Any]) -> dict[str, Any]:
-        picked = self.pick(values) if self.pick is not None else (values[self.positions[0]],)
-        out = dict(zip(self.names, picked, strict=True))
-        for name, many in self.children:
-            out[name] = [] if many else None
-        if self.reorder:  # counts and relations interleave in with_: keep the declared order
-            out = {name: out[name] for name in self.level.fields}
-        return out
-
-    def rows(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
-        """:meth:`row` of each row; a level without relations below takes a quicker path."""
-        if self.children or self.reorder or self.pick is None:
-            return [self.row(values) for values in rows]
-        names, pick = self.names, self.pick
-        return [dict(zip(names, pick(values), strict=True)) for values in rows]
-
-
-class BatchedLoader:
-    """Stitches the batched strategy's per-level results; the executor feeds it rows.
-
-    Protocol: ``start(root rows)``; then while ``pending()`` gives child queries,
-    run them (together, in a pipeline) and hand each one's rows to ``feed``. Rows
-    arrive decoded, as the executor returns them.
-    """
-
-    def __init__(self, query: NestedQuery[Any]) -> None:
-        self.query = query
-        self.root = query._root
-        self.results: list[dict[str, Any]] = []
-        # per level: its result dicts, and each row's raw values (for the links to children)
-        self._rows: dict[int, list[tuple[dict[str, Any], Sequence[Any]]]] = {}
-        self._frontier: list[_Level] = []
-
-    def start(self, rows: Sequence[Sequence[Any]]) -> None:
-        self.results = _Layout(self.root, linked=False).rows(rows)
-        self._rows[id(self.root)] = list(zip(self.results, rows, strict=True))
-        self._frontier = [self.root]
-
-    def pending(self) -> list[_ChildQuery]:
-        queries = []
-        for parent in self._frontier:
-            layout = _Layout(parent, linked=parent is not self.root)
-            made = self._rows.get(id(parent), [])
-            for child in parent.children:
-                position = layout.link_position[child.name]
-                keys = list(
-                    dict.fromkeys(raw[position] for _, raw in made if raw[position] is not None)
-                )
-                queries.append(_ChildQuery(child, parent, keys))
-        self._frontier = []
-        return queries
-
-    def feed(self, query: _ChildQuery, rows: Sequence[Sequence[Any]]) -> None:
-        child, parent = query._level, query._parent
-        rel = child.relation
-        assert rel is not None
-        items = _Layout(child, linked=True).rows(rows)
-        grouped: dict[Any, list[dict[str, Any]]] = {}
-        for item, raw in zip(items, rows, strict=True):
-            bucket = grouped.get(raw[0])
-            if bucket is None:
-                grouped[raw[0]] = [item]
-            else:
-                bucket.append(item)
-        parent_layout = _Layout(parent, linked=parent is not self.root)
-        position = parent_layout.link_position[child.name]
-        for item, raw in self._rows.get(id(parent), []):
-            found = grouped.get(raw[position], [])
-            item[child.name] = found if rel.many else (found[0] if found else None)
-        if child.children:  # the raw values are kept for the links to the next level
-            self._rows[id(child)] = list(zip(items, rows, strict=True))
-            self._frontier.append(child)
-
-    def finish(self) -> list[Any]:
-        return self.query._finish(self.results)
 
 
 # -- as_= result classes ------------------------------------------------------------------------
@@ -945,7 +764,7 @@ def _fields_of(cls: Any) -> list[str] | None:
     return None
 
 
-def _check_mapping(cls: Any, level: _Level) -> None:
+def _check_mapping(cls: Any, level: Level) -> None:
     fields = _fields_of(cls)
     if fields is None:
         raise MappingError(f"as_={cls!r}: use a dataclass or a TypedDict for nested results")
@@ -968,84 +787,20 @@ def _check_mapping(cls: Any, level: _Level) -> None:
     check_row_class(cls, level.fields[: len(types)], types)
     hints = typing.get_type_hints(cls)
     for child in level.children:
-        child_cls = _element_class(hints.get(child.name))
+        child_cls = element_class(hints.get(child.name))
         if child_cls is not None:
             _check_mapping(child_cls, child)
 
 
-def _element_class(hint: Any) -> Any:
+def element_class(hint: Any) -> Any:
     """``StepRow`` from ``list[StepRow]``, ``StepRow | None`` or ``StepRow``."""
     if hint is None:
         return None
     origin = typing.get_origin(hint)
     if origin in (list, Sequence, typing.Union) or str(origin) == "<class 'types.UnionType'>":
         for arg in typing.get_args(hint):
-            found = _element_class(arg)
+            found = element_class(arg)
             if found is not None:
                 return found
         return None
     return hint if _fields_of(hint) is not None else None
-
-
-def _builder_for(cls: Any, level: _Level) -> Callable[[dict[str, Any]], Any]:
-    hints = typing.get_type_hints(cls)
-    child_builders = {}
-    for child in level.children:
-        child_cls = _element_class(hints.get(child.name))
-        if child_cls is not None:
-            child_builders[child.name] = (
-                _builder_for(child_cls, child),
-                child.relation.many if child.relation else False,
-            )
-    is_dc = dataclasses.is_dataclass(cls)
-
-    def build(row: dict[str, Any]) -> Any:
-        for name, (sub, many) in child_builders.items():
-            value = row.get(name)
-            if many:
-                row[name] = [sub(v) for v in value or []]
-            elif value is not None:
-                row[name] = sub(value)
-        return cls(**row) if is_dc else row
-
-    return build
-
-
-# -- running it: the conversation; querykit.loading_async does the talking ------------------
-
-
-def load_steps(query: NestedQuery[T]) -> Generator[list[Query[Any]], list[Sequence[Any]], list[T]]:
-    """The loading conversation without I/O: yields queries to run, receives their rows.
-
-    The runners in :mod:`querykit.loading_async` (and the sync
-    :mod:`querykit.execute.loading` generated from it) only do the talking, so both
-    strategies live here once.
-    """
-    (rows,) = yield [_Statement(query)]
-    if query.strategy == "json":
-        return query.materialize(rows)
-    loader = BatchedLoader(query)
-    loader.start(rows)
-    while pending := loader.pending():
-        results = yield list(pending)
-        for child, child_rows in zip(pending, results, strict=True):
-            loader.feed(child, child_rows)
-    return loader.finish()
-
-
-class _Statement(Query[Any]):
-    """A nested query's own (first) statement, as a plain query the executor can run."""
-
-    plain_read = True
-
-    __slots__ = ("_nested",)
-    _nested: NestedQuery[Any]
-
-    def __init__(self, nested: NestedQuery[Any]) -> None:
-        self._nested = nested
-
-    def _key(self, values: list[Any]) -> Hashable:
-        return self._nested._key(values)
-
-    def _core(self, binder: Binder) -> Any:
-        return self._nested._core(binder)

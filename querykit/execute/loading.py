@@ -1,7 +1,7 @@
 # Generated from querykit/execute/loading_async.py by tools/async_to_sync.py; do not edit.
 """Run a nested query: the loading conversation's I/O, and ``db.query(table)``.
 
-:func:`querykit.build.nested.load_steps` says which statements a nested query
+:func:`querykit.execute.nested_rows.load_steps` says which statements a nested query
 needs and turns their rows into results, with no I/O; :func:`load` only
 runs what it asks for on the executor's functions. The async module is the
 source; the sync one is generated from it by ``tools/async_to_sync.py``.
@@ -14,8 +14,9 @@ from typing import Any, TypeVar, overload
 
 import sqlalchemy as sa
 
-from ..build.nested import NestedQuery, find_first, find_many, load_steps
+from ..build.nested import NestedQuery, find_first, find_many
 from ..build.query import Query
+from .nested_rows import load_steps
 
 __all__ = ["RunAll", "RunMany", "TableQueries", "load"]
 

@@ -1,0 +1,306 @@
+"""Nested results from rows: the json strategy's decoder, the batched strategy's stitcher,
+``as_=`` classes, and the loading conversation (no I/O).
+
+:func:`load_steps` says which statements a nested query runs and turns their rows into
+results; :mod:`querykit.execute.loading_async` (and the sync ``loading`` generated from it)
+only does the talking. The decoders use the same value rules as flat rows
+(``codecs.json_decoder_for``), and are built once per query shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import operator
+import typing
+from collections.abc import Callable, Generator, Hashable, Sequence
+from typing import Any, TypeVar
+
+from .. import codecs
+from ..build.binding import Binder
+from ..build.nested import (
+    ChildQuery,
+    Level,
+    NestedQuery,
+    element_class,
+    key_columns,
+)
+from ..build.query import Query
+from ..errors import MappingError
+
+__all__ = ["BatchedLoader", "finish", "load_steps", "materialize"]
+
+T = TypeVar("T")
+
+
+# -- the json strategy: one statement, children as JSON ------------------------------------
+
+
+def _decode_fields(
+    label: str, level: Level, decoders: Sequence[tuple[str, Any]], out: dict[str, Any]
+) -> None:
+    """Apply each column's decoder in place; a value that does not decode names its column."""
+    for name, decode in decoders:
+        value = out[name]
+        if value is not None:
+            try:
+                out[name] = decode(value)
+            except (ValueError, TypeError, KeyError, OverflowError) as exc:
+                raise MappingError(f"{label}.{name}: cannot decode value {value!r}: {exc}") from exc
+
+
+def _field_getter(level: Level, offset: int = 0) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
+    """Picks a row's values in ``level.fields`` order from [columns, counts, children] order."""
+    order = (
+        [c.key for c in level.columns]
+        + [name for name, _, _ in level.counts]
+        + [child.name for child in level.children]
+    )
+    positions = [offset + order.index(name) for name in level.fields]
+    if len(positions) == 1:
+        only = positions[0]
+        return lambda row: (row[only],)
+    return operator.itemgetter(*positions)
+
+
+def _json_row_decoder(root: Level) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    fields, pick = root.fields, _field_getter(root)
+    children = [(child.name, _json_level_decoder(child)) for child in root.children]
+
+    def decode(row: Sequence[Any]) -> dict[str, Any]:
+        out = dict(zip(fields, pick(row), strict=True))
+        for name, decode_child in children:
+            text = out[name]
+            out[name] = decode_child(None if text is None else json.loads(text))
+        return out
+
+    return decode
+
+
+def _json_level_decoder(level: Level) -> Callable[[Any], Any]:
+    fields, pick = level.fields, _field_getter(level)
+    label = level.table.name
+    decoders = [
+        (c.key, d)
+        for c in level.columns
+        if (d := codecs.json_decoder_for(c.type, f"{label}.{c.name}")) is not None
+    ]
+    children = [(child.name, _json_level_decoder(child)) for child in level.children]
+
+    def one(item: list[Any]) -> dict[str, Any]:
+        out = dict(zip(fields, pick(item), strict=True))
+        _decode_fields(label, level, decoders, out)
+        for name, decode_child in children:
+            out[name] = decode_child(out[name])
+        return out
+
+    assert level.relation is not None
+    if level.relation.many:
+        return lambda items: [] if items is None else [one(x) for x in items]
+    return lambda item: None if item is None else one(item)
+
+
+_DECODERS: dict[Hashable, Callable[[Sequence[Any]], dict[str, Any]]] = {}
+_MAX_DECODERS = 1024
+
+
+def _root_decoder(query: NestedQuery[Any]) -> Callable[[Sequence[Any]], dict[str, Any]]:
+    """The json row decoder of ``query``'s shape: built once per shape, not per call."""
+    key = query._key([])  # the shape: levels, columns, relations (values are not part of it)
+    decode = _DECODERS.get(key)
+    if decode is None:
+        if len(_DECODERS) >= _MAX_DECODERS:
+            _DECODERS.pop(next(iter(_DECODERS)))
+        decode = _DECODERS[key] = _json_row_decoder(query.root)
+    return decode
+
+
+def materialize(query: NestedQuery[T], rows: Sequence[Sequence[Any]]) -> list[T]:
+    """Results from the json statement's rows (dicts, or the ``as_=`` class)."""
+    decode = _root_decoder(query)
+    return finish(query, [decode(row) for row in rows])
+
+
+def finish(query: NestedQuery[T], results: list[dict[str, Any]]) -> list[T]:
+    """The result dicts as the query's ``as_=`` class, when it has one."""
+    if query.row_class is None:
+        return results  # type: ignore[return-value]
+    build = _builder_for(query.row_class, query.root)
+    return [build(r) for r in results]
+
+
+# -- the batched strategy: one statement per level, stitched here ---------------------------
+
+
+class _Layout:
+    """Where things sit in one batched level's rows: [parent link?, columns, keys, counts]."""
+
+    def __init__(self, level: Level, *, linked: bool) -> None:
+        base = 1 if linked else 0
+        columns = list(level.columns)
+        keys = list(key_columns(level))
+        self.level = level
+        self.names = [c.key for c in columns] + [name for name, _, _ in level.counts]
+        count_base = base + len(columns) + len(keys)
+        positions = [base + i for i in range(len(columns))]
+        positions += [count_base + i for i in range(len(level.counts))]
+        self.pick = operator.itemgetter(*positions) if len(positions) > 1 else None
+        self.positions = positions
+        self.children = [
+            (child.name, child.relation.many if child.relation else False)
+            for child in level.children
+        ]
+        lookup = {c: base + i for i, c in enumerate(columns + keys)}
+        self.reorder = self.names + [name for name, _ in self.children] != list(level.fields)
+        self.link_position = {
+            child.name: lookup[child.relation.pairs[0][0]]
+            for child in level.children
+            if child.relation is not None
+        }
+
+    def row(self, values: Sequence[Any]) -> dict[str, Any]:
+        picked = self.pick(values) if self.pick is not None else (values[self.positions[0]],)
+        out = dict(zip(self.names, picked, strict=True))
+        for name, many in self.children:
+            out[name] = [] if many else None
+        if self.reorder:  # counts and relations interleave in with_: keep the declared order
+            out = {name: out[name] for name in self.level.fields}
+        return out
+
+    def rows(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        """:meth:`row` of each row; a level without relations below takes a quicker path."""
+        if self.children or self.reorder or self.pick is None:
+            return [self.row(values) for values in rows]
+        names, pick = self.names, self.pick
+        return [dict(zip(names, pick(values), strict=True)) for values in rows]
+
+
+class BatchedLoader:
+    """Stitches the batched strategy's per-level results; the executor feeds it rows.
+
+    Protocol: ``start(root rows)``; then while ``pending()`` gives child queries,
+    run them (together, in a pipeline) and hand each one's rows to ``feed``. Rows
+    arrive decoded, as the executor returns them.
+    """
+
+    def __init__(self, query: NestedQuery[Any]) -> None:
+        self.query = query
+        self.root = query.root
+        self.results: list[dict[str, Any]] = []
+        # per level: its result dicts, and each row's raw values (for the links to children)
+        self._rows: dict[int, list[tuple[dict[str, Any], Sequence[Any]]]] = {}
+        self._frontier: list[Level] = []
+
+    def start(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Take the root level's rows: they become the results, children still empty."""
+        self.results = _Layout(self.root, linked=False).rows(rows)
+        self._rows[id(self.root)] = list(zip(self.results, rows, strict=True))
+        self._frontier = [self.root]
+
+    def pending(self) -> list[ChildQuery]:
+        """The next level's queries, one per relation, keyed by the parents just loaded."""
+        queries = []
+        for parent in self._frontier:
+            layout = _Layout(parent, linked=parent is not self.root)
+            made = self._rows.get(id(parent), [])
+            for child in parent.children:
+                position = layout.link_position[child.name]
+                keys = list(
+                    dict.fromkeys(raw[position] for _, raw in made if raw[position] is not None)
+                )
+                queries.append(ChildQuery(child, parent, keys))
+        self._frontier = []
+        return queries
+
+    def feed(self, query: ChildQuery, rows: Sequence[Sequence[Any]]) -> None:
+        """Hand a child query's rows to their parents (grouped by the link column)."""
+        child, parent = query._level, query._parent
+        rel = child.relation
+        assert rel is not None
+        items = _Layout(child, linked=True).rows(rows)
+        grouped: dict[Any, list[dict[str, Any]]] = {}
+        for item, raw in zip(items, rows, strict=True):
+            bucket = grouped.get(raw[0])
+            if bucket is None:
+                grouped[raw[0]] = [item]
+            else:
+                bucket.append(item)
+        parent_layout = _Layout(parent, linked=parent is not self.root)
+        position = parent_layout.link_position[child.name]
+        for item, raw in self._rows.get(id(parent), []):
+            found = grouped.get(raw[position], [])
+            item[child.name] = found if rel.many else (found[0] if found else None)
+        if child.children:  # the raw values are kept for the links to the next level
+            self._rows[id(child)] = list(zip(items, rows, strict=True))
+            self._frontier.append(child)
+
+    def finish(self) -> list[Any]:
+        """The stitched results, as dicts or the ``as_=`` class."""
+        return finish(self.query, self.results)
+
+
+# -- as_= classes ------------------------------------------------------------------------------
+
+
+def _builder_for(cls: Any, level: Level) -> Callable[[dict[str, Any]], Any]:
+    hints = typing.get_type_hints(cls)
+    child_builders = {}
+    for child in level.children:
+        child_cls = element_class(hints.get(child.name))
+        if child_cls is not None:
+            child_builders[child.name] = (
+                _builder_for(child_cls, child),
+                child.relation.many if child.relation else False,
+            )
+    is_dc = dataclasses.is_dataclass(cls)
+
+    def build(row: dict[str, Any]) -> Any:
+        for name, (sub, many) in child_builders.items():
+            value = row.get(name)
+            if many:
+                row[name] = [sub(v) for v in value or []]
+            elif value is not None:
+                row[name] = sub(value)
+        return cls(**row) if is_dc else row
+
+    return build
+
+
+# -- the loading conversation: querykit.execute.loading_async does the talking ------------
+
+
+def load_steps(query: NestedQuery[T]) -> Generator[list[Query[Any]], list[Sequence[Any]], list[T]]:
+    """The loading conversation without I/O: yields queries to run, receives their rows.
+
+    The runners in :mod:`querykit.loading_async` (and the sync
+    :mod:`querykit.execute.loading` generated from it) only do the talking, so both
+    strategies live here once.
+    """
+    (rows,) = yield [_Statement(query)]
+    if query.strategy == "json":
+        return materialize(query, rows)
+    loader = BatchedLoader(query)
+    loader.start(rows)
+    while pending := loader.pending():
+        results = yield list(pending)
+        for child, child_rows in zip(pending, results, strict=True):
+            loader.feed(child, child_rows)
+    return loader.finish()
+
+
+class _Statement(Query[Any]):
+    """A nested query's own (first) statement, as a plain query the executor can run."""
+
+    plain_read = True
+
+    __slots__ = ("_nested",)
+    _nested: NestedQuery[Any]
+
+    def __init__(self, nested: NestedQuery[Any]) -> None:
+        self._nested = nested
+
+    def _key(self, values: list[Any]) -> Hashable:
+        return self._nested._key(values)
+
+    def _core(self, binder: Binder) -> Any:
+        return self._nested._core(binder)
