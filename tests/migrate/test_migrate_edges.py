@@ -106,7 +106,7 @@ def test_a_ledger_from_before_statement_hashes_is_upgraded_in_place(
     write("0002_b.sql", "-- querykit:no-transaction\nCREATE TABLE b (id int);\n")
     assert [d.version for d in migrate.up(settings).done] == [2]
     hashes = db.execute(
-        "SELECT statement_hashes FROM public.querykit_migrations WHERE version = 2"
+        "SELECT statement_hashes FROM public.querykit_migrations WHERE version = '2'"
     ).fetchone()
     assert hashes is not None and len(hashes[0]) == 1  # type: ignore[arg-type]
 
