@@ -273,7 +273,7 @@ class Ledger:
             (version.text, name, checksum, kind, duration_ms, statements, statements, True),
         )
 
-    def record_if(
+    def record_while(
         self,
         conn: psycopg.Connection[Any],
         version: Version,
@@ -282,20 +282,32 @@ class Ledger:
         statements: int,
         condition: tuple[sql.SQL, tuple[Any, ...]],
     ) -> psycopg.Cursor[Any]:
-        """Insert a transactional file's row only while ``condition`` holds (the lock).
+        """Insert a transactional file's row, failing unless ``condition`` holds (the lock).
 
-        Its rowcount, 0 or 1, says whether it did. The duration is the server's
-        time since the transaction began, so the insert can be sent (pipelined)
-        before the file's statements have run.
+        When it does not, the checksum is NULL and its NOT NULL constraint fails the
+        insert, and so the file's transaction, on the server: the COMMIT queued after
+        it never runs, and no round trip waits for the check (see :meth:`refused`).
+        The duration is the server's time since the transaction began, so the insert
+        can be sent (pipelined) before the file's statements have run.
         """
         where, params = condition
         query = sql.SQL(
             "INSERT INTO {} (version, name, checksum, kind, duration_ms, statements_done, "
-            "statements_total, success) SELECT %s, %s, %s, %s, "
-            "extract(epoch FROM clock_timestamp() - now()) * 1000, %s, %s, true WHERE {}"
+            "statements_total, success) SELECT %s, %s, CASE WHEN {} THEN %s::text END, %s, "
+            "extract(epoch FROM clock_timestamp() - now()) * 1000, %s, %s, true"
         ).format(self.table.identifier, where)
-        values = (version.text, name, checksum, KIND_TRANSACTION, statements, statements)
-        return conn.execute(query, (*values, *params))
+        values = (version.text, name, *params, checksum, KIND_TRANSACTION, statements, statements)
+        return conn.execute(query, values)
+
+    def refused(self, exc: psycopg.Error) -> bool:
+        """Whether ``exc`` is :meth:`record_while`'s condition failing (its NULL checksum)."""
+        diag = exc.diag
+        return (
+            isinstance(exc, psycopg.errors.NotNullViolation)
+            and diag.table_name == self.table.name
+            and diag.schema_name == self.table.schema
+            and diag.column_name == "checksum"
+        )
 
     def start(
         self, conn: psycopg.Connection[Any], version: Version, name: str, checksum: str, total: int

@@ -652,41 +652,43 @@ class _Runner:
                 raise _commit_failed(step, exc) from exc
 
     def _apply_pipelined(self, step: Step) -> None:
-        """A transactional file in two round trips: BEGIN, its statements and the ledger
-        insert sent at once (a pipeline), then COMMIT once the insert says the lock was held.
+        """A transactional file in one round trip: BEGIN, its statements, the ledger insert
+        and COMMIT sent at once (a pipeline); the server runs them in order and stops at
+        the first error, which rolls the whole file back.
 
         psql sends each statement and waits for it; doing the same here cost a round trip
         per statement plus three per file (lock check, ledger insert, COMMIT). Nothing is
-        lost: the statements still run one by one on the server, in one transaction, and the
-        first that fails rolls the file back and is reported at its file:line.
+        lost: the statements still run one by one, in one transaction, a failure is
+        reported at its statement's file:line, and the ledger insert fails unless the
+        lock's backend still holds the lock, so a file during which it was lost never
+        commits.
         """
         m, conn = step.migration, self.conn
         cursors: list[psycopg.Cursor[Any]] = []
+        recorded: psycopg.Cursor[Any] | None = None
         try:
-            with conn.pipeline() as pipeline:
+            with conn.pipeline():
                 conn.execute("BEGIN")
                 for statement in step.statements:
                     cursors.append(conn.execute(statement.text.encode(self.encoding)))
                 if any(s.sets_role for s in step.statements):
                     for reset in _RESET_ROLE.split("; "):  # the ledger is written as the runner
                         conn.execute(reset)
-                recorded = self.ledger.record_if(
+                recorded = self.ledger.record_while(
                     conn, m.version, m.filename, m.checksum, len(m.up), self.lock.held_by_runner()
                 )
-                pipeline.sync()
+                conn.execute("COMMIT")
         except psycopg.Error as exc:
             self._rollback()
-            failed = next(
-                (s for s, c in zip(step.statements, cursors, strict=False) if c.pgresult is None),
-                step.statements[len(cursors)] if len(cursors) < len(step.statements) else None,
-            )
-            if failed is None:
+            done = [c.pgresult is not None for c in cursors]
+            if not all(done) or len(cursors) < len(step.statements):
+                failed = step.statements[done.index(False) if not all(done) else len(cursors)]
+                raise _statement_failed(step, failed, exc) from exc
+            if recorded is None or recorded.pgresult is None:
+                if self.ledger.refused(exc):
+                    raise self.lock.lost() from exc
                 raise _ledger_failed(step, self.table, exc) from exc
-            raise _statement_failed(step, failed, exc) from exc
-        if recorded.rowcount != 1:
-            self._rollback()
-            raise self.lock.lost()
-        conn.execute("COMMIT")
+            raise _commit_failed(step, exc) from exc
 
     def _rollback(self) -> None:
         with contextlib.suppress(psycopg.Error):  # a lost connection rolled back by itself

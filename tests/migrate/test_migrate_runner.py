@@ -602,3 +602,23 @@ def test_a_lock_lost_mid_run_rolls_back_the_file_it_was_lost_in(
     assert [row[1] for row in ledger(db)] == ["0001_t1.sql"]
     assert [table_exists(db, f"lost_{n}") for n in (1, 2, 3)] == [True, False, False]
     assert [d.filename for d in migrate.up(settings).done] == ["0002_t2.sql", "0003_t3.sql"]
+
+
+def test_a_deferred_constraint_failing_at_commit_leaves_nothing_applied(
+    write: Write, settings: Settings, db: Conn
+) -> None:
+    """COMMIT is sent with the file's statements (one round trip); its failure is still
+    reported as a COMMIT failure, and neither the file nor its ledger row is kept."""
+    write("0001_ok.sql", "CREATE TABLE parent (id int PRIMARY KEY);\n")
+    write(
+        "0002_deferred.sql",
+        "CREATE TABLE child (parent_id int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n"
+        "INSERT INTO child VALUES (1);\n",
+    )
+    with pytest.raises(
+        MigrationFailed, match=r"0002_deferred\.sql: COMMIT failed: 23503"
+    ) as caught:
+        migrate.up(settings)
+    assert "nothing of this file was applied" in str(caught.value)
+    assert [row[1] for row in ledger(db)] == ["0001_ok.sql"]
+    assert not table_exists(db, "child")
