@@ -242,8 +242,10 @@ def plan_down(found: list[Entry], *, to: Version | None = None) -> list[Step]:
             )
         if m.down is None:
             raise MigrationRefused(
-                f"{_where(e)} has no '-- querykit:down' part with statements, so it cannot be "
-                "reverted; add one, or write a new migration that undoes it"
+                f"{_where(e)} has no down part with statements (a '-- querykit:down' "
+                "section, or the tool's down file: Flyway's U<version>__, diesel's down.sql, "
+                "a .down.sql), so it cannot be reverted; add one, or write a new migration "
+                "that undoes it"
             )
         problem = m.mixing_problem("down")
         if problem is not None:

@@ -452,7 +452,10 @@ def test_down_refuses_a_file_without_a_down_part(
     write("0001_a.sql", "CREATE TABLE a (id int);\n-- querykit:down\nDROP TABLE a;\n")
     write("0002_b.sql", "CREATE TABLE b (id int);\n")
     migrate.up(settings)
-    with pytest.raises(MigrationRefused, match=r"0002_b\.sql has no '-- querykit:down' part"):
+    with pytest.raises(
+        MigrationRefused,
+        match=r"0002_b\.sql has no down part with statements \(a '-- querykit:down' section",
+    ):
         migrate.down(settings, to=0)
     assert table_exists(db, "a") and table_exists(db, "b")  # refused before reverting anything
 
