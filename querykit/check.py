@@ -64,6 +64,7 @@ from .execute.pool import register_pgvector
 from .migrate import discover, status
 from .migrate.files import Migration, display_path
 from .migrate.shadow import scratch_shadow
+from .migrate.version import Version
 from .named import NamedQuery, load_named, statements_of
 from .settings import Settings
 
@@ -626,7 +627,7 @@ _MISSING = re.compile(
 )
 
 
-def culprit(migrations: Sequence[Migration], message: str, *, newest: int | None) -> str | None:
+def culprit(migrations: Sequence[Migration], message: str, *, newest: Version | None) -> str | None:
     """``file:line`` of the newest migration (≤ ``newest``) that drops or renames the missing name."""
     m = _MISSING.search(message)
     if m is None:
@@ -638,7 +639,7 @@ def _find_statement(
     migrations: Sequence[Migration],
     name: str,
     verbs: Sequence[str],
-    newest: int | None,
+    newest: Version | None,
     *,
     table: str | None = None,
 ) -> str | None:
@@ -749,7 +750,7 @@ def check(
     last = migrations[-1].version if migrations else None
     with ExitStack() as stack:
         shadow = scratch_shadow(stack, settings)
-        targets = [("head", head)]
+        targets: list[tuple[str, Version | None]] = [("head", head)]
         if pending and last != head:
             targets.append(("pending", last))
         elif pending:
@@ -761,7 +762,9 @@ def check(
             shadow.apply_through(version)
             descriptions = describe_all(shadow.url, statements)
             result.against.append(f"{label} ({_version_text(migrations, version)})")
-            changed = [m for m in migrations if label == "pending" and m.version > (head or 0)]
+            changed = [
+                m for m in migrations if label == "pending" and (head is None or m.version > head)
+            ]
             result.findings += _findings(
                 statements, descriptions, columns, label, migrations, version, changed
             )
@@ -777,7 +780,7 @@ def check_statements(
     schema_columns: dict[str, Any],
     against: str,
     migrations: Sequence[Migration] = (),
-    version: int | None = None,
+    version: Version | None = None,
 ) -> list[Finding]:
     """Describe ``statements`` on ``url`` and compare: the part of :func:`check` after the shadow."""
     descriptions = describe_all(url, statements)
@@ -790,7 +793,7 @@ def _findings(
     schema_columns: dict[str, Any],
     against: str,
     migrations: Sequence[Migration],
-    version: int | None,
+    version: Version | None,
     changed: Sequence[Migration] = (),
 ) -> list[Finding]:
     """Findings for described statements; ``changed`` are the migrations new in this target,
@@ -822,7 +825,7 @@ def _findings(
     return out
 
 
-def _changed_by(finding: Finding, changed: Sequence[Migration], version: int | None) -> Finding:
+def _changed_by(finding: Finding, changed: Sequence[Migration], version: Version | None) -> Finding:
     if not changed or finding.column is None:
         return finding
     _, table, column = finding.column.split(".", 2)
@@ -843,7 +846,7 @@ def _dedupe(findings: list[Finding]) -> list[Finding]:
     return out
 
 
-def _head(settings: Settings, migrations: Sequence[Migration]) -> tuple[int | None, list[str]]:
+def _head(settings: Settings, migrations: Sequence[Migration]) -> tuple[Version | None, list[str]]:
     """The newest version applied on the configured database, or the newest file."""
     if not migrations:
         return None, ["no migration files: checking against an empty database"]
@@ -855,7 +858,7 @@ def _head(settings: Settings, migrations: Sequence[Migration]) -> tuple[int | No
     return max(applied), []
 
 
-def _version_text(migrations: Sequence[Migration], version: int | None) -> str:
+def _version_text(migrations: Sequence[Migration], version: Version | None) -> str:
     for m in migrations:
         if m.version == version:
             return m.filename

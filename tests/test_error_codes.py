@@ -37,6 +37,12 @@ NOT_REFUSALS = {
     ("_parse", "ValueError"): "the Studio's form parser; shown next to the cell as a form error",
     ("nested_result", "kind"): "a variable: NoResultError or MultipleResultsError",
     ("new", "BadParameter"): "typer's usage error for `migrate new` options (exit 2)",
+    (
+        "parse",
+        "ValueError",
+    ): "migrate.version.Version.parse: callers turn it into a MigrationFileError",
+    ("__init__", "ValueError"): "migrate.version.Version(parts): the same signal, from the parts",
+    ("__int__", "ValueError"): "Python's int() protocol: a dotted version is not one integer",
 }
 # Raised anywhere: typer's way to exit with a code, and codecs' internal signal that the
 # executor, COPY and the inline renderer turn into a ValidationError / CompileError.

@@ -35,13 +35,12 @@ from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from ..codegen import generate
-from .binding import VALUE, Binder, operand_core, operand_key
-from .sqltext import CompiledSQL
-from ..schema.naming import column_label
-from .placeholder import Placeholder
-from .sqltext import render
 from ..errors import CompileError, SchemaError
+from ..schema.naming import column_label
+from .binding import VALUE, Binder, operand_core, operand_key
 from .operators import Condition, as_condition
+from .placeholder import Placeholder
+from .sqltext import CompiledSQL, render
 
 __all__ = [
     "CompoundQuery",

@@ -45,6 +45,7 @@ from .runner import (
     up,
     verify,
 )
+from .version import Version
 
 __all__ = [
     "DEFAULT_LOCK_WAIT",
@@ -67,6 +68,7 @@ __all__ = [
     "Statement",
     "Status",
     "Step",
+    "Version",
     "adopt",
     "baseline",
     "check_same_backend",

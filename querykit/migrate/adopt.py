@@ -8,8 +8,9 @@ applied twice after switching. The other tool's table is left as it was.
 
 It refuses, changing nothing, when that ledger records a failed or dirty
 migration, when a migration it records has no file here, and (for Prisma,
-drizzle and sqlx, whose ledgers keep a hash of the file) when a file changed
-since that tool applied it::
+drizzle, sqlx and Flyway, whose ledgers keep a hash of the file) when a file
+changed since that tool applied it; the message names the file and both hashes
+where the tool's ledger holds a comparable one (Flyway's CRC32)::
 
     >>> [name for name in adopt(settings).recorded]
     ['20240101000000_init', '20240102000000_users']
@@ -18,6 +19,7 @@ since that tool applied it::
 from __future__ import annotations
 
 import hashlib
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +39,7 @@ from .runner import (
     migration_connection,
     resolve_target,
 )
+from .version import Version
 
 __all__ = ["FOREIGN_LEDGERS", "AdoptResult", "adopt"]
 
@@ -175,7 +178,7 @@ def _changed(tool: str, m: Migration) -> str:
 
 
 def _by_versions(
-    tool: str, target: Target, files: list[Migration], versions: list[int]
+    tool: str, target: Target, files: list[Migration], versions: list[Version]
 ) -> _Foreign:
     by_version = {m.version: m for m in files}
     found = _Foreign()
@@ -239,13 +242,15 @@ def _drizzle(conn: psycopg.Connection[Any], target: Target, files: list[Migratio
 
 def _diesel(conn: psycopg.Connection[Any], target: Target, files: list[Migration]) -> _Foreign:
     rows = conn.execute("SELECT version FROM __diesel_schema_migrations").fetchall()
-    return _by_versions("diesel", target, files, [int(v.replace("-", "")) for (v,) in rows])
+    versions = [Version.parse(v.replace("-", "")) for (v,) in rows]
+    return _by_versions("diesel", target, files, versions)
 
 
 def _sqlx(conn: psycopg.Connection[Any], target: Target, files: list[Migration]) -> _Foreign:
     rows = conn.execute("SELECT version, success, checksum FROM _sqlx_migrations").fetchall()
     failed = [str(v) for v, success, _ in rows if not success]
-    found = _by_versions("sqlx", target, files, [v for v, success, _ in rows if success])
+    versions = [Version((v,)) for v, success, _ in rows if success]
+    found = _by_versions("sqlx", target, files, versions)
     if failed:
         found.problems.append(
             f"sqlx recorded version {', '.join(failed)} as failed (dirty); fix the database "
@@ -280,14 +285,14 @@ def _golang_migrate(
         )
     wanted = [m.version for m in files if m.version <= version]
     if version not in {m.version for m in files}:
-        return _by_versions("golang-migrate", target, files, [*wanted, version])
+        return _by_versions("golang-migrate", target, files, [*wanted, Version((version,))])
     return _by_versions("golang-migrate", target, files, wanted)
 
 
 def _dbmate(conn: psycopg.Connection[Any], target: Target, files: list[Migration]) -> _Foreign:
     rows = conn.execute("SELECT version FROM schema_migrations").fetchall()
     try:
-        versions = [int(str(v)) for (v,) in rows]
+        versions = [Version.parse(str(v)) for (v,) in rows]
     except ValueError:
         raise MigrationRefused(
             "schema_migrations holds versions that are not numbers: it is not dbmate's"
@@ -295,27 +300,54 @@ def _dbmate(conn: psycopg.Connection[Any], target: Target, files: list[Migration
     return _by_versions("dbmate", target, files, versions)
 
 
+def flyway_checksum(data: bytes) -> int:
+    """Flyway's checksum of a file: CRC32 over its lines without their line endings.
+
+    Flyway reads the file as UTF-8 text line by line (a line ends at LF, CR or
+    CRLF), drops a BOM, feeds each line's UTF-8 bytes to a CRC32 and stores the
+    result as a signed 32-bit integer. Lines joined without separators are the
+    text without its CR and LF characters, so that is what is hashed here.
+    """
+    text = data.decode("utf-8", "replace").removeprefix("\ufeff")
+    crc = zlib.crc32(text.replace("\r", "").replace("\n", "").encode())
+    return crc - (1 << 32) if crc >= 1 << 31 else crc
+
+
 def _flyway(conn: psycopg.Connection[Any], target: Target, files: list[Migration]) -> _Foreign:
     rows = conn.execute(
-        "SELECT version, type, success, script FROM flyway_schema_history "
-        "WHERE version IS NOT NULL ORDER BY installed_rank"
+        "SELECT version, type, success, script, checksum FROM flyway_schema_history "
+        "WHERE version IS NOT NULL AND type <> 'SCHEMA' ORDER BY installed_rank"
     ).fetchall()
-    applied: set[int] = set()
-    failed: list[str] = []
-    for version, kind, success, script in rows:
-        number = int(version) if str(version).isdigit() else None
-        if number is None:
-            failed.append(f"{script} has version {version}, which is not an integer")
-        elif not success:
-            failed.append(f"flyway recorded {script} as failed; run flyway repair first")
+    applied: dict[Version, int | None] = {}
+    """Version -> the checksum Flyway recorded when it applied it (None: a baseline)."""
+    problems: list[str] = []
+    for version, kind, success, script, checksum in rows:
+        if not Version.is_version(str(version)):
+            problems.append(f"{script} has version {version}, which is not a version of digits")
+            continue
+        number = Version.parse(str(version))
+        if not success:
+            problems.append(f"flyway recorded {script} as failed; run flyway repair first")
         elif kind == "BASELINE":
-            applied |= {m.version for m in files if m.version <= number}
+            applied.update((m.version, None) for m in files if m.version <= number)
         elif kind in ("UNDO_SQL", "DELETE"):
-            applied.discard(number)
+            applied.pop(number, None)
         else:
-            applied.add(number)
+            applied[number] = checksum
     found = _by_versions("flyway", target, files, sorted(applied))
-    found.problems[:0] = failed
+    for m in found.applied:
+        recorded = applied[m.version]
+        if recorded is None:
+            continue
+        computed = flyway_checksum(m.path.read_bytes())
+        if computed != recorded:
+            problems.append(
+                f"{display_path(m.path)} changed since flyway applied it: flyway_schema_history "
+                f"records checksum {recorded}, the file now has {computed} (Flyway's CRC32); "
+                "restore the file as it was applied, or, if the change is deliberate and the "
+                "database already matches it, run flyway repair to record the new checksum"
+            )
+    found.problems[:0] = problems
     return found
 
 

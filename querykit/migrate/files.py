@@ -27,13 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from pglast import ast, parser
 
 from ..errors import MigrationFileError
+from .version import Version
 
 __all__ = [
     "DOWN_MARKER",
@@ -142,7 +143,7 @@ class Migration:
     """
 
     path: Path
-    version: int
+    version: Version
     version_text: str
     name: str
     checksum: str
@@ -172,8 +173,10 @@ class Migration:
         """The file parsed once; a parse or decode error is kept, not raised, until ``check()``."""
         if self.decode_error is not None:
             return Parsed(error=self.decode_error)
+        if self.reader is None:
+            return _parse_querykit(self.path, self.text, Path.cwd())
         try:
-            return (self.reader or read_querykit)(self)
+            return self.reader(self)
         except MigrationFileError as exc:
             return Parsed(error=exc)
 
@@ -356,7 +359,7 @@ def _migration(path: Path, data: bytes) -> Migration:
     text, error = decode_sql(path, data)
     return Migration(
         path=path,
-        version=parsed.version,
+        version=Version((parsed.version,)),
         version_text=parsed.digits,
         name=parsed.name,
         checksum=hashlib.sha256(text.encode()).hexdigest(),
@@ -379,6 +382,17 @@ def decode_sql(path: Path, data: bytes) -> tuple[str, MigrationFileError | None]
         )
         return data.decode("utf-8", "replace").replace("\r\n", "\n"), error
     return text.replace("\r\n", "\n"), None
+
+
+@lru_cache(maxsize=4096)
+def _parse_querykit(path: Path, text: str, cwd: Path) -> Parsed:
+    """One parse per file content in a process: ``migrate up`` lints the pending files,
+    then applies them, and parsing is most of the work of either. The current directory
+    is part of the key because messages name files relative to it."""
+    try:
+        return _parse_text(path, text)
+    except MigrationFileError as exc:
+        return Parsed(error=exc)
 
 
 def read_querykit(m: Migration) -> Parsed:

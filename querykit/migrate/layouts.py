@@ -16,11 +16,14 @@ diesel         ``<version>_<name>/up.sql`` + ``down.sql``     ``metadata.toml``:
 sqlx           ``<version>_<name>.sql`` or ``.up.sql/.down.sql`` first line ``-- no-transaction``
 golang-migrate ``<version>_<name>.up.sql`` / ``.down.sql``    (none; a BEGIN ... COMMIT wrapper is dropped)
 dbmate         ``-- migrate:up`` / ``-- migrate:down`` parts  ``-- migrate:up transaction:false``
-flyway         ``V<version>__<description>.sql``              ``V1__x.sql.conf``: ``executeInTransaction=false``
+flyway         ``V<version>__<description>.sql`` + ``U...``   ``V1__x.sql.conf``: ``executeInTransaction=false``
 ============== ============================================== ===============================
 
-Flyway's repeatable ``R__`` files and dotted versions (``V1.1__``) are refused
-with a message: querykit applies each versioned file once, in integer order.
+Flyway's versions may be dotted (``V1.1__``, ``V2.0.3__``, ``V1_1__`` with
+underscores read as dots) and compare part by part as numbers, as Flyway does;
+its ``U<version>__`` undo file is the down part of the ``V`` file of the same
+version (``querykit migrate down``). Repeatable ``R__`` files are refused with
+a message: querykit applies each file once, in version order.
 
     >>> chosen = resolve_layout(Path("prisma/migrations"), "auto")
     >>> chosen.name, chosen.reason
@@ -50,6 +53,7 @@ from .files import (
     split_section,
     split_statements,
 )
+from .version import Version
 
 __all__ = ["LAYOUTS", "Layout", "discover_layout", "resolve_layout"]
 
@@ -148,7 +152,7 @@ class _Found:
 
 def _checked(directory: Path, found: list[Migration], problems: list[str]) -> list[Migration]:
     """All bad names and shared versions of a directory in one error, else sorted migrations."""
-    by_version: dict[int, list[Migration]] = {}
+    by_version: dict[Version, list[Migration]] = {}
     for m in found:
         by_version.setdefault(m.version, []).append(m)
     for version, same in sorted(by_version.items()):
@@ -185,7 +189,7 @@ def _migration(
     whole = text if down_text is None else f"{text}\0{down_text}"
     return Migration(
         path=path,
-        version=int(digits),
+        version=Version.parse(digits),
         version_text=digits,
         name=name,
         checksum=hashlib.sha256(whole.encode()).hexdigest(),
@@ -416,29 +420,43 @@ def _dbmate_reader(m: Migration) -> Parsed:
 
 # -- flyway -----------------------------------------------------------------------------
 
-_FLYWAY = re.compile(r"^V(?P<version>[0-9]+)__(?P<name>.+)\.sql$")
-_FLYWAY_DOTTED = re.compile(r"^V[0-9]+[._][0-9._]*__.+\.sql$")
+_FLYWAY = re.compile(r"^(?P<prefix>[VU])(?P<version>[0-9]+(?:[._][0-9]+)*)__(?P<name>.+)\.sql$")
 
 
 def _flyway(directory: Path) -> _Found:
     found, problems = [], []
+    ups: dict[Version, tuple[Path, str, str]] = {}
+    undos: dict[Version, Path] = {}
     for path in _sql_files(directory):
         match = _FLYWAY.match(path.name)
         if path.name.startswith("R__"):
             problems.append(
                 f"{display_path(path)}: Flyway's repeatable migrations (R__) are not supported: "
-                "querykit applies each file once. Move its SQL into a versioned V<n>__ file "
-                "each time it changes"
-            )
-        elif _FLYWAY_DOTTED.match(path.name):
-            problems.append(
-                f"{display_path(path)}: dotted Flyway versions are not supported; querykit "
-                "orders by an integer version: use V<integer>__<description>.sql"
+                "querykit applies each file once, in version order. Put the current SQL of "
+                "the view or function in a versioned V<version>__ file (CREATE OR REPLACE), "
+                "and a new one each time it changes"
             )
         elif match is None:
-            problems.append(_not_a_name(path, "V<version>__<description>.sql"))
+            problems.append(
+                _not_a_name(path, "V<version>__<description>.sql (or U<version>__ for its undo)")
+            )
+        elif match["prefix"] == "U":
+            undos[Version.parse(match["version"])] = path
         else:
-            found.append(_migration(path, match["version"], match["name"], _flyway_reader))
+            version = Version.parse(match["version"])
+            if version in ups:
+                problems.append(
+                    f"{display_path(directory)}: {ups[version][0].name} and {path.name} share "
+                    f"version {version}; every migration needs its own version, rename all "
+                    "but one"
+                )
+                continue
+            ups[version] = (path, match["version"], match["name"])
+    for version, undo in undos.items():
+        if version not in ups:
+            problems.append(f"{display_path(undo)}: an undo (U) file without its V file")
+    for version, (path, digits, name) in ups.items():
+        found.append(_migration(path, digits, name, _flyway_reader, down_path=undos.get(version)))
     return _Found(found, problems)
 
 

@@ -6,7 +6,11 @@ by default); the schema and the table are created on first use::
     >>> ledger = Ledger(parse_table_name("public.querykit_migrations"))
     >>> ledger.ensure(conn)
     >>> sorted(ledger.rows(conn))
-    [1, 2, 3]
+    [Version('1'), Version('2'), Version('3')]
+
+The version column is text (``"3"``, Flyway's ``"1.10"``); rows are ordered by
+:class:`~querykit.migrate.version.Version`, part by part. A ledger made by an
+earlier querykit (``version bigint``) is converted on first write.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pglast import ast, parser
 from psycopg import sql
 
 from ..errors import ConfigError, MigrationError
+from .version import Version
 
 __all__ = ["Ledger", "LedgerRow", "LedgerTable", "parse_table_name"]
 
@@ -44,7 +49,7 @@ _COLUMNS = (
 
 _CREATE = """
 CREATE TABLE {table} (
-    version bigint PRIMARY KEY,
+    version text PRIMARY KEY,
     name text NOT NULL,
     checksum text NOT NULL,
     kind text NOT NULL CHECK (kind IN ('transaction', 'no-transaction', 'baseline')),
@@ -58,6 +63,8 @@ CREATE TABLE {table} (
     statement_hashes text[] NOT NULL DEFAULT '{{}}'
 );
 COMMENT ON TABLE {table} IS 'querykit migrate: one row per applied migration file';
+COMMENT ON COLUMN {table}.version IS
+    'the version: digits, or dotted digits compared part by part (Flyway''s 1.10 > 1.9)';
 COMMENT ON COLUMN {table}.checksum IS 'sha256 of the file (CRLF read as LF)';
 COMMENT ON COLUMN {table}.statements_done IS
     'index (1-based) of the last completed statement; a rerun of a no-transaction file resumes after it';
@@ -71,7 +78,9 @@ COMMENT ON COLUMN {table}.success IS
 _SHAPE = """
 SELECT to_regclass(%(t)s) IS NOT NULL, EXISTS (
     SELECT FROM pg_attribute WHERE attrelid = to_regclass(%(t)s)
-      AND attname = 'statement_hashes' AND NOT attisdropped)
+      AND attname = 'statement_hashes' AND NOT attisdropped), EXISTS (
+    SELECT FROM pg_attribute WHERE attrelid = to_regclass(%(t)s)
+      AND attname = 'version' AND atttypid = 'text'::regtype AND NOT attisdropped)
 """
 
 
@@ -119,7 +128,7 @@ def parse_table_name(value: str) -> LedgerTable:
 class LedgerRow:
     """One row of the ledger."""
 
-    version: int
+    version: Version
     name: str
     checksum: str
     kind: str
@@ -148,6 +157,7 @@ class LedgerRow:
 def _row(record: tuple[Any, ...]) -> LedgerRow:
     values: dict[str, Any] = dict(zip(_COLUMNS, record, strict=True))
     values["statement_hashes"] = tuple(values["statement_hashes"] or ())
+    values["version"] = Version.parse(str(values["version"]))
     return LedgerRow(**values)
 
 
@@ -157,10 +167,10 @@ class Ledger:
     def __init__(self, table: LedgerTable) -> None:
         self.table = table
         ident = table.identifier
-        self._select = sql.SQL("SELECT {} FROM {} ORDER BY version").format(
+        self._select = sql.SQL("SELECT {} FROM {}").format(
             sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)), ident
         )
-        self._select_old = sql.SQL("SELECT {}, '{{}}'::text[] FROM {} ORDER BY version").format(
+        self._select_old = sql.SQL("SELECT {}, '{{}}'::text[] FROM {}").format(
             sql.SQL(", ").join(map(sql.Identifier, _COLUMNS[:-1])), ident
         )
         self._insert = sql.SQL(
@@ -192,10 +202,10 @@ class Ledger:
         """Whether the ledger table exists yet."""
         return self._shape(conn)[0]
 
-    def _shape(self, conn: psycopg.Connection[Any]) -> tuple[bool, bool]:
-        """Whether the table exists, and whether it has the statement_hashes column yet."""
+    def _shape(self, conn: psycopg.Connection[Any]) -> tuple[bool, bool, bool]:
+        """Whether the table exists, has the statement_hashes column yet, and a text version."""
         row = conn.execute(_SHAPE, {"t": self.identifier_text(conn)}).fetchone()
-        return (bool(row[0]), bool(row[1])) if row else (False, False)
+        return (bool(row[0]), bool(row[1]), bool(row[2])) if row else (False, False, False)
 
     def identifier_text(self, conn: psycopg.Connection[Any]) -> str:
         """The ledger table's quoted name, as SQL text for messages."""
@@ -207,13 +217,19 @@ class Ledger:
         Existence is checked first so that a role without CREATE on the database
         can run migrations once someone has made the ledger.
         """
-        exists, current = self._shape(conn)
+        exists, current, text_version = self._shape(conn)
         if exists and not current:  # a ledger made by an earlier querykit
             conn.execute(
                 sql.SQL(
                     "ALTER TABLE {} ADD COLUMN IF NOT EXISTS statement_hashes text[] "
                     "NOT NULL DEFAULT '{{}}'"
                 ).format(self.table.identifier)
+            )
+        if exists and not text_version:  # integer versions only, before dotted ones
+            conn.execute(
+                sql.SQL("ALTER TABLE {} ALTER COLUMN version TYPE text USING version::text").format(
+                    self.table.identifier
+                )
             )
         if exists:
             return
@@ -230,9 +246,9 @@ class Ledger:
                 )
             conn.execute(sql.SQL(_CREATE).format(table=self.table.identifier))
 
-    def rows(self, conn: psycopg.Connection[Any]) -> dict[int, LedgerRow]:
-        """Every row by version; empty when the table does not exist yet."""
-        exists, current = self._shape(conn)
+    def rows(self, conn: psycopg.Connection[Any]) -> dict[Version, LedgerRow]:
+        """Every row by version, in version order; empty when the table does not exist yet."""
+        exists, current, _ = self._shape(conn)
         if not exists:
             return {}
         try:
@@ -242,12 +258,13 @@ class Ledger:
                 f"the table {self.table} exists but is not a querykit migration ledger "
                 f"({exc.diag.message_primary}); set migrations_table to another name"
             ) from exc
-        return {r[0]: _row(r) for r in records}
+        rows = sorted((_row(r) for r in records), key=lambda row: row.version)
+        return {row.version: row for row in rows}
 
     def record(
         self,
         conn: psycopg.Connection[Any],
-        version: int,
+        version: Version,
         name: str,
         checksum: str,
         *,
@@ -258,48 +275,85 @@ class Ledger:
         """Insert a completed row (inside the caller's transaction for a transactional file)."""
         conn.execute(
             self._insert,
-            (version, name, checksum, kind, duration_ms, statements, statements, True),
+            (version.text, name, checksum, kind, duration_ms, statements, statements, True),
+        )
+
+    def record_while(
+        self,
+        conn: psycopg.Connection[Any],
+        version: Version,
+        name: str,
+        checksum: str,
+        statements: int,
+        condition: tuple[sql.SQL, tuple[Any, ...]],
+    ) -> psycopg.Cursor[Any]:
+        """Insert a transactional file's row, failing unless ``condition`` holds (the lock).
+
+        When it does not, the checksum is NULL and its NOT NULL constraint fails the
+        insert, and so the file's transaction, on the server: the COMMIT queued after
+        it never runs, and no round trip waits for the check (see :meth:`refused`).
+        The duration is the server's time since the transaction began, so the insert
+        can be sent (pipelined) before the file's statements have run.
+        """
+        where, params = condition
+        query = sql.SQL(
+            "INSERT INTO {} (version, name, checksum, kind, duration_ms, statements_done, "
+            "statements_total, success) SELECT %s, %s, CASE WHEN {} THEN %s::text END, %s, "
+            "extract(epoch FROM clock_timestamp() - now()) * 1000, %s, %s, true"
+        ).format(self.table.identifier, where)
+        values = (version.text, name, *params, checksum, KIND_TRANSACTION, statements, statements)
+        return conn.execute(query, values)
+
+    def refused(self, exc: psycopg.Error) -> bool:
+        """Whether ``exc`` is :meth:`record_while`'s condition failing (its NULL checksum)."""
+        diag = exc.diag
+        return (
+            isinstance(exc, psycopg.errors.NotNullViolation)
+            and diag.table_name == self.table.name
+            and diag.schema_name == self.table.schema
+            and diag.column_name == "checksum"
         )
 
     def start(
-        self, conn: psycopg.Connection[Any], version: int, name: str, checksum: str, total: int
+        self, conn: psycopg.Connection[Any], version: Version, name: str, checksum: str, total: int
     ) -> None:
         """Insert the row of a no-transaction file before its first statement runs."""
         conn.execute(
-            self._insert, (version, name, checksum, KIND_NO_TRANSACTION, 0.0, 0, total, False)
+            self._insert, (version.text, name, checksum, KIND_NO_TRANSACTION, 0.0, 0, total, False)
         )
 
     def progress(
-        self, conn: psycopg.Connection[Any], version: int, done: int, statement_hash: str
+        self, conn: psycopg.Connection[Any], version: Version, done: int, statement_hash: str
     ) -> None:
         """Statement ``done`` (1-based) completed; its hash joins those of the ones before."""
-        self._one(conn.execute(self._progress, (done, done, statement_hash, version)), version)
+        self._one(conn.execute(self._progress, (done, done, statement_hash, version.text)), version)
 
-    def fail(self, conn: psycopg.Connection[Any], version: int, done: int, error: str) -> None:
+    def fail(self, conn: psycopg.Connection[Any], version: Version, done: int, error: str) -> None:
         """Record that ``version`` failed after ``done`` statements, with the error."""
-        self._one(conn.execute(self._fail, (done, error, version)), version)
+        self._one(conn.execute(self._fail, (done, error, version.text)), version)
 
-    def finish(self, conn: psycopg.Connection[Any], version: int, duration_ms: float) -> None:
+    def finish(self, conn: psycopg.Connection[Any], version: Version, duration_ms: float) -> None:
         """Record that ``version`` completed, and how long it took."""
-        self._one(conn.execute(self._finish, (duration_ms, version)), version)
+        self._one(conn.execute(self._finish, (duration_ms, version.text)), version)
 
-    def delete(self, conn: psycopg.Connection[Any], version: int) -> None:
+    def delete(self, conn: psycopg.Connection[Any], version: Version) -> None:
         """Remove the row of ``version`` (after its down part ran, or ``--forget-missing``)."""
-        self._one(conn.execute(self._delete, (version,)), version)
+        self._one(conn.execute(self._delete, (version.text,)), version)
 
     def clear_failure(
-        self, conn: psycopg.Connection[Any], version: int, name: str, checksum: str, total: int
+        self, conn: psycopg.Connection[Any], version: Version, name: str, checksum: str, total: int
     ) -> None:
         """Let a partly applied file resume, accepting its current content."""
-        self._one(conn.execute(self._clear, (checksum, name, total, version)), version)
+        self._one(conn.execute(self._clear, (checksum, name, total, version.text)), version)
 
     def accept_checksum(
-        self, conn: psycopg.Connection[Any], version: int, name: str, checksum: str
+        self, conn: psycopg.Connection[Any], version: Version, name: str, checksum: str
     ) -> None:
         """Record the new checksum of an edited applied file (``repair --accept-changed``)."""
-        self._one(conn.execute(self._accept, (checksum, name, version)), version)
 
-    def _one(self, cursor: psycopg.Cursor[Any], version: int) -> None:
+        self._one(conn.execute(self._accept, (checksum, name, version.text)), version)
+
+    def _one(self, cursor: psycopg.Cursor[Any], version: Version) -> None:
         # Another writer under our lock would be a bug; say so rather than carry on.
         if cursor.rowcount != 1:
             raise MigrationError(

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from ..errors import LockTimeout, MigrationFailed, MigrationRefused
 from ..execute.connect import connect, describe_target
@@ -61,13 +62,12 @@ def _lock_parts(key: int) -> tuple[int, int]:
     return unsigned >> 32, unsigned & 0xFFFF_FFFF
 
 
-_HOLDS = """
-SELECT pg_backend_pid(), EXISTS (
-    SELECT 1 FROM pg_locks
-    WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted
+_HELD_BY = """EXISTS (
+    SELECT FROM pg_locks WHERE locktype = 'advisory' AND pid = %s AND granted
       AND classid = %s::oid AND objid = %s::oid AND objsubid = 1
-      AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
-"""
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"""
+
+_HOLDS = "SELECT pg_backend_pid(), " + _HELD_BY
 
 _HOLDER = """
 SELECT a.pid, a.application_name, a.client_addr::text, a.backend_start
@@ -92,7 +92,7 @@ def check_same_backend(conn: psycopg.Connection[Any], expected_pid: int, key: in
     connection is free, so the backend pid changes between statements and the
     session-level lock stays behind on a backend we no longer talk to.
     """
-    row = conn.execute(_HOLDS, _lock_parts(key)).fetchone()
+    row = conn.execute(_HOLDS, (expected_pid, *_lock_parts(key))).fetchone()
     assert row is not None
     pid, holds = row
     if pid != expected_pid:
@@ -236,6 +236,24 @@ class MigrationLock:
         who = f"{app!r}" if app else "a session"
         where = f" from {addr}" if addr else ""
         return f"{who} (pid {pid}{where}, connected {since:%Y-%m-%d %H:%M:%S %Z})"
+
+    def held_by_runner(self) -> tuple[sql.SQL, tuple[int, int, int]]:
+        """An SQL condition, true while our lock connection's backend holds the lock.
+
+        The ledger write of a transactional file carries it (``INSERT ... WHERE``),
+        so the check and the record are one statement in the file's transaction:
+        a lock lost meanwhile leaves the file unrecorded and rolled back, with no
+        round trip of its own per file.
+        """
+        return sql.SQL(_HELD_BY), (self.pid, *_lock_parts(self.key))
+
+    def lost(self) -> MigrationFailed:
+        """The error for a ledger write that found the lock gone."""
+        return MigrationFailed(
+            f"backend {self.pid} no longer holds the migration lock (was it released by hand, "
+            "or its connection lost?); another runner may take over, so this file was rolled "
+            "back and nothing after it ran; run querykit migrate up again"
+        )
 
     def ensure_held(self) -> None:
         """Check, before each file, that the lock is still ours on the same backend."""

@@ -17,6 +17,7 @@ from typing import Any, Literal
 from ..errors import ConfigError, MigrationRefused
 from .files import Migration, Statement, display_path, snippet
 from .ledger import KIND_BASELINE, LedgerRow
+from .version import Version
 
 __all__ = ["Entry", "State", "Step", "entries", "plan_down", "plan_up", "resolve_version"]
 
@@ -27,7 +28,7 @@ State = Literal["applied", "baseline", "pending", "changed", "missing", "failed"
 class Entry:
     """One version as ``status`` shows it: the file, its ledger row, and their state."""
 
-    version: int
+    version: Version
     filename: str
     state: State
     migration: Migration | None
@@ -40,7 +41,7 @@ class Entry:
         """The ``--json`` form."""
         row = self.row
         return {
-            "version": self.version,
+            "version": self.version.to_json(),
             "name": self.filename,
             "state": self.state,
             "out_of_order": self.out_of_order,
@@ -82,7 +83,7 @@ class Step:
         return m.up_transactional if self.direction == "up" else m.down_transactional
 
 
-def entries(files: list[Migration], rows: dict[int, LedgerRow]) -> list[Entry]:
+def entries(files: list[Migration], rows: dict[Version, LedgerRow]) -> list[Entry]:
     """Every version found in the files or the ledger, in version order."""
     by_version = {m.version: m for m in files}
     highest = max(rows, default=None)
@@ -145,7 +146,7 @@ def _where(e: Entry) -> str:
 
 
 def plan_up(
-    found: list[Entry], *, to: int | None = None, allow_out_of_order: bool = False
+    found: list[Entry], *, to: Version | None = None, allow_out_of_order: bool = False
 ) -> list[Step]:
     """The files ``up`` applies, in order; refuses on drift, failures, disorder or mixing."""
     check_drift(found)
@@ -218,7 +219,7 @@ def check_applied_statements(m: Migration, row: LedgerRow) -> None:
         )
 
 
-def plan_down(found: list[Entry], *, to: int | None = None) -> list[Step]:
+def plan_down(found: list[Entry], *, to: Version | None = None) -> list[Step]:
     """The files ``down`` reverts, newest first: the latest one, or all above ``to``."""
     check_drift(found)
     partial = [e for e in found if e.state in ("failed", "interrupted")]
@@ -244,8 +245,10 @@ def plan_down(found: list[Entry], *, to: int | None = None) -> list[Step]:
             )
         if m.down is None:
             raise MigrationRefused(
-                f"{_where(e)} has no '-- querykit:down' part with statements, so it cannot be "
-                "reverted; add one, or write a new migration that undoes it"
+                f"{_where(e)} has no down part with statements (a '-- querykit:down' "
+                "section, or the tool's down file: Flyway's U<version>__, diesel's down.sql, "
+                "a .down.sql), so it cannot be reverted; add one, or write a new migration "
+                "that undoes it"
             )
         problem = m.mixing_problem("down")
         if problem is not None:
@@ -253,7 +256,7 @@ def plan_down(found: list[Entry], *, to: int | None = None) -> list[Step]:
     return [Step(e.migration, "down") for e in targets if e.migration is not None]
 
 
-def baseline_floor(found: list[Entry], to: int | None) -> Entry | None:
+def baseline_floor(found: list[Entry], to: Version | None) -> Entry | None:
     """The highest baseline entry above ``to``: ``down --to`` stops there, and says so."""
     if to is None:
         return None
@@ -262,16 +265,20 @@ def baseline_floor(found: list[Entry], to: int | None) -> Entry | None:
 
 
 def resolve_version(
-    value: int | str, versions: list[int], *, what: str, allow_zero: bool = False
-) -> int:
-    """A version given as ``3``, ``"0003"`` or ``"0003_add_index.sql"``, checked against ``versions``."""
+    value: int | str | Version, versions: list[Version], *, what: str, allow_zero: bool = False
+) -> Version:
+    """A version given as ``3``, ``"0003"``, ``"0003_add_index.sql"``, ``"1.1"`` or Flyway's
+    ``"V1.1__add_index.sql"``, checked against ``versions``."""
     text = str(value).strip()
-    digits = text.split("_", 1)[0].removesuffix(".sql")
-    if not digits.isdigit():
-        raise ConfigError(f"{what} {text!r} is not a version; give the number, e.g. 0003")
-    version = int(digits)
+    if text[:1] in "Vv" and text[1:2].isdigit():  # a Flyway name: V<version>__<description>
+        digits = text[1:].split("__", 1)[0].removesuffix(".sql")
+    else:
+        digits = text.split("_", 1)[0].removesuffix(".sql")
+    if not Version.is_version(digits):
+        raise ConfigError(f"{what} {text!r} is not a version; give the number, e.g. 0003 or 1.1")
+    version = Version.parse(digits)
     if version == 0 and allow_zero:
-        return 0
+        return version
     if version not in versions:
         known = f"known versions go from {min(versions)} to {max(versions)}" if versions else "none"
         raise ConfigError(f"{what} {text}: no migration has version {version} ({known})")

@@ -56,6 +56,7 @@ from .plan import (
     plan_up,
     resolve_version,
 )
+from .version import Version
 
 __all__ = [
     "BaselineResult",
@@ -97,7 +98,7 @@ ProgressCallback = Callable[[Progress], None]
 class Done:
     """One file applied or reverted."""
 
-    version: int
+    version: Version
     filename: str
     direction: Literal["up", "down"]
     transactional: bool
@@ -111,7 +112,7 @@ class Done:
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` form."""
         return {
-            "version": self.version,
+            "version": self.version.to_json(),
             "name": self.filename,
             "direction": self.direction,
             "mode": "transaction" if self.transactional else "no-transaction",
@@ -160,7 +161,7 @@ class RunResult:
 def _step_dict(step: Step) -> dict[str, Any]:
     m = step.migration
     return {
-        "version": m.version,
+        "version": m.version.to_json(),
         "name": m.filename,
         "mode": "transaction" if step.transactional else "no-transaction",
         "statements": len(step.statements),
@@ -210,12 +211,12 @@ class Status:
 class BaselineResult:
     """What ``migrate baseline`` recorded as applied without running it."""
 
-    version: int
+    version: Version
     marked: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
         """The ``--json`` form."""
-        return {"version": self.version, "marked": list(self.marked)}
+        return {"version": self.version.to_json(), "marked": list(self.marked)}
 
 
 @dataclass(frozen=True)
@@ -313,7 +314,7 @@ def verify(settings: Settings | None = None) -> Status:
 def up(
     settings: Settings | None = None,
     *,
-    to: int | str | None = None,
+    to: int | str | Version | None = None,
     dry_run: bool = False,
     allow_out_of_order: bool = False,
     lock_wait: float = DEFAULT_LOCK_WAIT,
@@ -333,7 +334,7 @@ def up(
     if to is not None:
         version = resolve_version(to, [m.version for m in files], what="--to")
 
-    def plan(rows: dict[int, LedgerRow]) -> list[Step]:
+    def plan(rows: dict[Version, LedgerRow]) -> list[Step]:
         found = entries(files, rows)
         return plan_up(found, to=version, allow_out_of_order=allow_out_of_order)
 
@@ -343,7 +344,7 @@ def up(
 def down(
     settings: Settings | None = None,
     *,
-    to: int | str | None = None,
+    to: int | str | Version | None = None,
     dry_run: bool = False,
     lock_wait: float = DEFAULT_LOCK_WAIT,
     lock_timeout: float | None = None,
@@ -360,7 +361,7 @@ def down(
 
     floor: list[Entry] = []
 
-    def plan(rows: dict[int, LedgerRow]) -> list[Step]:
+    def plan(rows: dict[Version, LedgerRow]) -> list[Step]:
         version = None
         if to is not None:
             known = sorted({m.version for m in files} | set(rows))
@@ -533,7 +534,7 @@ def migration_connection(target: Target) -> Iterator[psycopg.Connection[Any]]:
 def _run(
     direction: Literal["up", "down"],
     target: Target,
-    plan: Callable[[dict[int, LedgerRow]], list[Step]],
+    plan: Callable[[dict[Version, LedgerRow]], list[Step]],
     dry_run: bool,
     lock_wait: float,
     lock_retries: int,
@@ -597,7 +598,8 @@ class _Runner:
     def run(self, step: Step) -> Done:
         m = step.migration
         self._current = m.filename
-        self.lock.ensure_held()
+        if not (step.transactional and step.direction == "up"):
+            self.lock.ensure_held()  # a transactional up checks it in its ledger write
         verb = "applying" if step.direction == "up" else "reverting"
         mode = "" if step.transactional else " (no transaction)"
         if step.start >= len(step.statements):
@@ -645,6 +647,9 @@ class _Runner:
         attempt = 0
         while True:
             try:
+                if step.direction == "up":
+                    self._apply_pipelined(step)
+                    return attempt
                 with self.conn.transaction():
                     for statement in step.statements:
                         self._execute(step, statement)
@@ -658,6 +663,50 @@ class _Runner:
                 attempt += 1
             except psycopg.Error as exc:  # COMMIT itself failed, e.g. a deferred constraint
                 raise _commit_failed(step, exc) from exc
+
+    def _apply_pipelined(self, step: Step) -> None:
+        """A transactional file in one round trip: BEGIN, its statements, the ledger insert
+        and COMMIT sent at once (a pipeline); the server runs them in order and stops at
+        the first error, which rolls the whole file back.
+
+        psql sends each statement and waits for it; doing the same here cost a round trip
+        per statement plus three per file (lock check, ledger insert, COMMIT). Nothing is
+        lost: the statements still run one by one, in one transaction, a failure is
+        reported at its statement's file:line, and the ledger insert fails unless the
+        lock's backend still holds the lock, so a file during which it was lost never
+        commits.
+        """
+        m, conn = step.migration, self.conn
+        cursors: list[psycopg.Cursor[Any]] = []
+        recorded: psycopg.Cursor[Any] | None = None
+        try:
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                for statement in step.statements:
+                    cursors.append(conn.execute(statement.text.encode(self.encoding)))
+                if any(s.sets_role for s in step.statements):
+                    for reset in _RESET_ROLE.split("; "):  # the ledger is written as the runner
+                        conn.execute(reset)
+                recorded = self.ledger.record_while(
+                    conn, m.version, m.filename, m.checksum, len(m.up), self.lock.held_by_runner()
+                )
+                conn.execute("COMMIT")
+        except psycopg.Error as exc:
+            self._rollback()
+            done = [c.pgresult is not None for c in cursors]
+            if not all(done) or len(cursors) < len(step.statements):
+                failed = step.statements[done.index(False) if not all(done) else len(cursors)]
+                raise _statement_failed(step, failed, exc) from exc
+            if recorded is None or recorded.pgresult is None:
+                if self.ledger.refused(exc):
+                    raise self.lock.lost() from exc
+                raise _ledger_failed(step, self.table, exc) from exc
+            raise _commit_failed(step, exc) from exc
+
+    def _rollback(self) -> None:
+        with contextlib.suppress(psycopg.Error):  # a lost connection rolled back by itself
+            if self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self.conn.execute("ROLLBACK")
 
     def _write_ledger(self, step: Step, started: float) -> None:
         m = step.migration

@@ -26,6 +26,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from ..errors import MigrationError
 from ..execute.connect import connect, describe_target
 from ..settings import Settings, mask_secrets
+from .version import Version
 
 __all__ = ["Shadow", "scratch_shadow", "with_database"]
 
@@ -48,7 +49,7 @@ class Shadow:
         base = conninfo_to_dict(self.server_url).get("dbname") or "postgres"
         self.name = f"qk_shadow_{base}_{os.getpid()}_{next(_counter)}"[:63]
         self.url = with_database(self.server_url, self.name)
-        self.applied_through: int | None = None
+        self.applied_through: Version | None = None
 
     def __enter__(self) -> Shadow:
         self._create(self.name, None)
@@ -62,7 +63,7 @@ class Shadow:
     ) -> None:
         self._drop(self.name)
 
-    def apply_through(self, version: int | None) -> None:
+    def apply_through(self, version: Version | None) -> None:
         """Apply the migrations up to ``version`` (None: none) with ``querykit migrate up``."""
         from .runner import up
 

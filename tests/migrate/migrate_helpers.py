@@ -10,6 +10,8 @@ from pathlib import Path
 
 import psycopg
 
+from querykit.migrate import Version
+
 Write = Callable[[str, str], Path]
 """The ``write`` fixture: ``write("0001_x.sql", sql)`` makes a migration file."""
 
@@ -40,11 +42,16 @@ def popen_querykit(*args: str, cwd: Path) -> subprocess.Popen[str]:
 
 
 def ledger(conn: psycopg.Connection[tuple[object, ...]]) -> list[tuple[object, ...]]:
-    """(version, name, kind, statements_done, success) of every ledger row."""
-    return conn.execute(
+    """(version, name, kind, statements_done, success) of every ledger row, in version order.
+
+    The version column is text; it is read back as a Version, which equals the
+    integer of a one-part version.
+    """
+    rows = conn.execute(
         "SELECT version, name, kind, statements_done, success "
-        "FROM public.querykit_migrations ORDER BY version"
+        "FROM public.querykit_migrations ORDER BY string_to_array(version, '.')::numeric[]"
     ).fetchall()
+    return [(Version.parse(str(r[0])), *r[1:]) for r in rows]
 
 
 def table_exists(conn: psycopg.Connection[tuple[object, ...]], name: str) -> bool:

@@ -19,6 +19,7 @@ from querykit.migrate.diff.compare import compare, same_default_on
 from querykit.migrate.diff.draft import build_draft
 from querykit.migrate.diff.snapshot import take_snapshot
 from querykit.migrate.shadow import Shadow
+from querykit.migrate.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
 EXCLUDED = frozenset({"querykit_migrations"})
@@ -38,7 +39,7 @@ def test_a_draft_that_does_not_reach_the_target_writes_nothing(
     settings = load_settings(cwd=project, env={}, database_url=pg_server_url)
     before = sorted(p.name for p in settings.migrations.iterdir())
     with Shadow(settings) as shadow:
-        shadow.apply_through(4)
+        shadow.apply_through(Version.parse("4"))
         with shadow.clone() as drifted, psycopg.connect(drifted, autocommit=True) as conn:
             conn.execute("CREATE INDEX run_name_idx ON pipeline_run (name)")
             conn.execute("ALTER TABLE pipeline_step ALTER COLUMN tokens SET DEFAULT 7")

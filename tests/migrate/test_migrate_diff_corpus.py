@@ -28,6 +28,7 @@ from querykit.migrate.diff.draft import build_draft
 from querykit.migrate.diff.snapshot import Snapshot, take_snapshot
 from querykit.migrate.files import discover
 from querykit.migrate.shadow import Shadow
+from querykit.migrate.version import Version
 
 ROOT = Path(__file__).resolve().parents[2]
 EXCLUDED = frozenset({"querykit_migrations", "public.querykit_migrations"})
@@ -72,7 +73,7 @@ def start(case: Case, example: Example, tmp_path: Path) -> Iterator[Example]:
     (directory / "0100_setup.sql").write_text(case.setup + ";\n")
     settings = example.settings.with_overrides(migrations=directory)
     with Shadow(settings) as shadow:
-        shadow.apply_through(100)
+        shadow.apply_through(Version.parse("100"))
         yield Example(settings, shadow)
 
 

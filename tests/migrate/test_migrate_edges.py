@@ -99,16 +99,24 @@ def test_a_resume_refuses_when_an_applied_statement_was_edited(
 def test_a_ledger_from_before_statement_hashes_is_upgraded_in_place(
     write: Write, settings: Settings, db: Conn
 ) -> None:
+    """An earlier querykit's ledger: no statement_hashes, and versions as bigint."""
     write("0001_a.sql", "CREATE TABLE a (id int);\n")
     migrate.up(settings)
     db.execute("ALTER TABLE public.querykit_migrations DROP COLUMN statement_hashes")
+    db.execute("ALTER TABLE public.querykit_migrations ALTER COLUMN version TYPE bigint "
+               "USING version::bigint")  # fmt: skip
     assert migrate.status(settings).counts()["applied"] == 1  # reading needs no upgrade
     write("0002_b.sql", "-- querykit:no-transaction\nCREATE TABLE b (id int);\n")
     assert [d.version for d in migrate.up(settings).done] == [2]
     hashes = db.execute(
-        "SELECT statement_hashes FROM public.querykit_migrations WHERE version = 2"
+        "SELECT statement_hashes FROM public.querykit_migrations WHERE version = '2'"
     ).fetchone()
     assert hashes is not None and len(hashes[0]) == 1  # type: ignore[arg-type]
+    assert db.execute(
+        "SELECT atttypid::regtype::text FROM pg_attribute "
+        "WHERE attrelid = 'public.querykit_migrations'::regclass AND attname = 'version'"
+    ).fetchone() == ("text",)
+    assert [row[:2] for row in ledger(db)] == [(1, "0001_a.sql"), (2, "0002_b.sql")]
 
 
 # -- 4. a directory that does not exist -----------------------------------------------------

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import textwrap
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from psycopg import sql
 from querykit import Settings, load_settings, migrate
 from querykit.embedded import bin_dir
 from querykit.errors import MigrationFileError, MigrationRefused
+from querykit.migrate.adopt import flyway_checksum
 from querykit.migrate.layouts import resolve_layout
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -216,33 +218,52 @@ def dbmate(root: Path) -> History:
     return History(directory, applied)
 
 
+FLYWAY_DDL = [
+    # flyway_schema_history as Flyway creates it on PostgreSQL (createMetaDataTable.sql)
+    'CREATE TABLE "public"."flyway_schema_history" ("installed_rank" INT NOT NULL, '
+    '"version" VARCHAR(50), "description" VARCHAR(200) NOT NULL, "type" VARCHAR(20) NOT NULL, '
+    '"script" VARCHAR(1000) NOT NULL, "checksum" INTEGER, "installed_by" VARCHAR(100) NOT NULL, '
+    '"installed_on" TIMESTAMP NOT NULL DEFAULT now(), "execution_time" INTEGER NOT NULL, '
+    '"success" BOOLEAN NOT NULL)',
+    'ALTER TABLE "public"."flyway_schema_history" ADD CONSTRAINT "flyway_schema_history_pk" '
+    'PRIMARY KEY ("installed_rank")',
+    'CREATE INDEX "flyway_schema_history_s_idx" ON "public"."flyway_schema_history" ("success")',
+]
+
+
+def flyway_crc32(path: Path) -> int:
+    """Flyway's checksum, computed here as Flyway does it and independently of querykit:
+    a CRC32 updated with each line's UTF-8 bytes (read line by line as Java's readLine
+    does: LF, CR or CRLF end a line, and are not hashed), BOM dropped, as a signed int."""
+    text = path.read_bytes().decode("utf-8")
+    crc = 0
+    for n, line in enumerate(re.split(r"\r\n|\r|\n", text)):
+        if n == 0:
+            line = line.removeprefix("\ufeff")
+        crc = zlib.crc32(line.encode("utf-8"), crc)
+    return crc if crc < 2**31 else crc - 2**32
+
+
 def flyway(root: Path) -> History:
+    """Dotted versions (one with underscores, as Flyway allows) and U undo files."""
     directory = root / "src" / "main" / "resources" / "db" / "migration"
-    names = ["V1__init.sql", "V2__books.sql", "V3__title_index.sql"]
-    for name, up in zip(names, UPS, strict=True):
+    names = ["V1__init.sql", "V1.1__books.sql", "V1_10__title_index.sql"]
+    versions = ["1", "1.1", "1.10"]
+    for name, up, down in zip(names, UPS, DOWNS, strict=True):
         _write(directory / name, up)
-    _write(directory / "V3__title_index.sql.conf", "executeInTransaction=false\n")
+        _write(directory / ("U" + name[1:]), down)
+    _write(directory / "V1_10__title_index.sql.conf", "executeInTransaction=false\n")
 
     def applied(conn: Conn, n: int) -> None:
-        conn.execute(
-            'CREATE TABLE "flyway_schema_history" ("installed_rank" INT NOT NULL, '
-            '"version" VARCHAR(50), "description" VARCHAR(200) NOT NULL, '
-            '"type" VARCHAR(20) NOT NULL, "script" VARCHAR(1000) NOT NULL, "checksum" INT, '
-            '"installed_by" VARCHAR(100) NOT NULL, '
-            '"installed_on" TIMESTAMP NOT NULL DEFAULT now(), "execution_time" INT NOT NULL, '
-            '"success" BOOLEAN NOT NULL, '
-            'CONSTRAINT "flyway_schema_history_pk" PRIMARY KEY ("installed_rank"))'
-        )
-        conn.execute(
-            'CREATE INDEX "flyway_schema_history_s_idx" ON "flyway_schema_history" ("success")'
-        )
-        for rank, name in enumerate(names[:n], 1):
-            version, description = name.removesuffix(".sql").removeprefix("V").split("__")
+        for statement in FLYWAY_DDL:
+            conn.execute(statement)
+        for rank, (name, version) in enumerate(zip(names[:n], versions, strict=False), 1):
+            description = name.removesuffix(".sql").split("__")[1].replace("_", " ")
             conn.execute(
                 "INSERT INTO flyway_schema_history (installed_rank, version, description, type, "
                 "script, checksum, installed_by, execution_time, success) "
-                "VALUES (%s, %s, %s, 'SQL', %s, 12345, current_user, 10, true)",
-                (rank, version, description.replace("_", " "), name),
+                "VALUES (%s, %s, %s, 'SQL', %s, %s, current_user, 10, true)",
+                (rank, version, description, name, flyway_crc32(directory / name)),
             )
 
     return History(directory, applied)
@@ -358,7 +379,7 @@ def test_a_fresh_database_applies_every_layout_with_no_renaming(
     assert schema_dump(database_url) == schema_dump(oracle_url)
 
 
-@pytest.mark.parametrize("layout", ["diesel", "golang-migrate", "dbmate"])
+@pytest.mark.parametrize("layout", ["diesel", "golang-migrate", "dbmate", "flyway"])
 def test_down_parts_of_other_layouts_revert(
     tmp_path: Path, database_url: str, layout: str, db: Conn
 ) -> None:
@@ -402,18 +423,124 @@ def test_adopt_refuses_a_dirty_or_failed_ledger_and_missing_files(
         migrate.adopt(p_settings)
 
 
-def test_flyway_repeatable_and_dotted_versions_are_refused_all_at_once(tmp_path: Path) -> None:
+def test_flyway_checksum_is_the_published_crc32_line_by_line(tmp_path: Path) -> None:
+    # CRC-32's published check value: crc32("123456789") = 0xCBF43926, stored signed.
+    assert flyway_checksum(b"123456789\n") == 0xCBF43926 - 2**32 == -873187034
+    # Line endings and a BOM do not count, as in Flyway; the lines themselves do.
+    assert flyway_checksum(b"\xef\xbb\xbf1234\r\n56789\r\n") == -873187034
+    assert flyway_checksum(b"1234\r56789") == -873187034
+    assert flyway_checksum(b"12345 6789\n") != -873187034
+    history = flyway(tmp_path)
+    for path in sorted(history.directory.glob("*.sql")):
+        assert flyway_checksum(path.read_bytes()) == flyway_crc32(path), path.name
+
+
+def test_flyway_dotted_versions_apply_in_flyway_order(
+    tmp_path: Path, database_url: str, db: Conn
+) -> None:
+    directory = tmp_path / "db" / "migration"
+    names = ["V1_1__a.sql", "V1.9__b.sql", "V1.10__c.sql", "V2__d.sql", "V2.0.3__e.sql"]
+    for name in reversed(names):
+        _write(directory / name, f"INSERT INTO seen VALUES ('{name}');\n")
+        _write(directory / f"U{name[1:]}", f"DELETE FROM seen WHERE name = '{name}';\n")
+    _write(directory / "V0__seen.sql", "CREATE TABLE seen (name text, at serial);\n")
+    settings = load_settings(cwd=tmp_path, env={}, database_url=database_url, migrations=directory)
+    report = migrate.status(settings)
+    assert report.layout.name == "flyway"
+    assert [str(e.version) for e in report.entries] == ["0", "1.1", "1.9", "1.10", "2", "2.0.3"]
+    assert [d.filename for d in migrate.up(settings, to="1.10").done] == [
+        "V0__seen.sql",
+        *names[:3],
+    ]
+    assert [d.filename for d in migrate.up(settings).done] == names[3:]
+    assert db.execute("SELECT name FROM seen ORDER BY at").fetchall() == [(n,) for n in names]
+    status = json.loads(json.dumps(migrate.status(settings).to_dict()))
+    assert [m["version"] for m in status["migrations"]] == [0, "1.1", "1.9", "1.10", 2, "2.0.3"]
+    assert db.execute(
+        "SELECT version FROM querykit_migrations WHERE name = 'V1.10__c.sql'"
+    ).fetchone() == ("1.10",)
+    assert [d.filename for d in migrate.down(settings, to="V1.9__b.sql").done] == [
+        "V2.0.3__e.sql", "V2__d.sql", "V1.10__c.sql"
+    ]  # fmt: skip
+    assert db.execute("SELECT name FROM seen ORDER BY at").fetchall() == [(n,) for n in names[:2]]
+
+    _write(directory / "V1.1.0__same.sql", "SELECT 1;\n")  # 1.1.0 is 1.1, as Flyway compares
+    with pytest.raises(
+        MigrationFileError, match=r"V1\.1\.0__same\.sql and V1_1__a\.sql share version 1\.1"
+    ):
+        migrate.status(settings)
+
+
+def test_flyway_undo_files_are_the_down_parts(tmp_path: Path) -> None:
+    history = flyway(tmp_path)
+    found = migrate.layouts.discover_layout(history.directory, "flyway")
+    assert [(m.filename, m.down_path.name if m.down_path else None) for m in found] == [
+        ("V1__init.sql", "U1__init.sql"),
+        ("V1.1__books.sql", "U1.1__books.sql"),
+        ("V1_10__title_index.sql", "U1_10__title_index.sql"),
+    ]
+    _write(history.directory / "U7__orphan.sql", "SELECT 1;\n")
+    with pytest.raises(MigrationFileError, match=r"U7__orphan\.sql: an undo \(U\) file without"):
+        migrate.layouts.discover_layout(history.directory, "flyway")
+
+
+def test_flyway_repeatable_migrations_are_refused_with_what_to_do(tmp_path: Path) -> None:
     history = flyway(tmp_path)
     _write(history.directory / "R__views.sql", "CREATE VIEW v AS SELECT 1;\n")
-    _write(history.directory / "V4.1__dotted.sql", "SELECT 1;\n")
-    settings = load_settings(cwd=tmp_path, env={}, migrations=history.directory)
+    _write(history.directory / "V4-bad.sql", "SELECT 1;\n")
     with pytest.raises(MigrationFileError) as caught:
         migrate.layouts.discover_layout(history.directory, "flyway")
     message = str(caught.value)
     assert message.startswith("2 problem(s)")
     assert "R__views.sql: Flyway's repeatable migrations (R__) are not supported" in message
-    assert "V4.1__dotted.sql: dotted Flyway versions are not supported" in message
-    assert settings.migrations_layout == "auto"
+    assert "in a versioned V<version>__ file (CREATE OR REPLACE)" in message
+    assert "V4-bad.sql: not a migration name of this layout" in message
+
+
+def test_adopt_verifies_flyway_checksums(tmp_path: Path, database_url: str, db: Conn) -> None:
+    history = flyway(tmp_path)
+    settings = settings_for(history, database_url, tmp_path)
+    for up in UPS[:2]:
+        db.execute(up)
+    history.applied_by_tool(db, 2)
+    books = history.directory / "V1.1__books.sql"
+    recorded = flyway_crc32(books)
+    books.write_text(UPS[1].replace("title text", "title varchar(200)"))
+    computed = flyway_crc32(books)
+    with pytest.raises(MigrationRefused) as caught:
+        migrate.adopt(settings)
+    assert (
+        f"V1.1__books.sql changed since flyway applied it: flyway_schema_history records "
+        f"checksum {recorded}, the file now has {computed} (Flyway's CRC32)"
+    ) in str(caught.value)
+    assert "Nothing was recorded" in str(caught.value)
+    assert db.execute("SELECT to_regclass('public.querykit_migrations')").fetchone() == (None,)
+
+    # The same lines with CRLF endings and a BOM: Flyway's checksum is unchanged.
+    books.write_bytes(b"\xef\xbb\xbf" + UPS[1].replace("\n", "\r\n").encode())
+    assert flyway_crc32(books) == recorded
+    assert migrate.adopt(settings).recorded == ("V1__init.sql", "V1.1__books.sql")
+
+    db.execute("UPDATE flyway_schema_history SET success = false WHERE version = '1.1'")
+    with pytest.raises(MigrationRefused, match=r"flyway recorded V1\.1__books\.sql as failed"):
+        migrate.adopt(settings)
+
+
+def test_adopt_from_a_flyway_baseline(tmp_path: Path, database_url: str, db: Conn) -> None:
+    history = flyway(tmp_path)
+    settings = settings_for(history, database_url, tmp_path)
+    for up in UPS[:2]:
+        db.execute(up)
+    for statement in FLYWAY_DDL:
+        db.execute(statement)
+    db.execute(  # flyway baseline -baselineVersion=1.1: no checksum, nothing ran
+        "INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, "
+        "checksum, installed_by, execution_time, success) VALUES "
+        "(1, '1.1', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, "
+        "current_user, 0, true)"
+    )
+    assert migrate.adopt(settings).recorded == ("V1__init.sql", "V1.1__books.sql")
+    assert [d.filename for d in migrate.up(settings).done] == ["V1_10__title_index.sql"]
 
 
 def test_layout_setting_and_option(tmp_path: Path, database_url: str) -> None:

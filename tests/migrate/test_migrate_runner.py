@@ -65,7 +65,7 @@ def test_files_apply_in_version_order_and_are_recorded(
     ]
     row = db.execute(
         "SELECT checksum, applied_by = current_user, duration_ms >= 0, applied_at <= now() "
-        "FROM public.querykit_migrations WHERE version = 1"
+        "FROM public.querykit_migrations WHERE version = '1'"
     ).fetchone()
     assert row is not None and len(str(row[0])) == 64 and row[1:] == (True, True, True)
     assert migrate.up(settings).nothing_to_do
@@ -370,7 +370,7 @@ def test_ledgers_in_other_schemas_have_their_own_lock(
             (lock_key(parse_table_name("public.querykit_migrations")),),
         )
         migrate.up(other, lock_wait=0.1)
-    assert db.execute("SELECT version, name FROM ops.ledger").fetchall() == [(1, "0001_a.sql")]
+    assert db.execute("SELECT version, name FROM ops.ledger").fetchall() == [("1", "0001_a.sql")]
     assert not table_exists(db, "public.querykit_migrations")
 
 
@@ -452,7 +452,10 @@ def test_down_refuses_a_file_without_a_down_part(
     write("0001_a.sql", "CREATE TABLE a (id int);\n-- querykit:down\nDROP TABLE a;\n")
     write("0002_b.sql", "CREATE TABLE b (id int);\n")
     migrate.up(settings)
-    with pytest.raises(MigrationRefused, match=r"0002_b\.sql has no '-- querykit:down' part"):
+    with pytest.raises(
+        MigrationRefused,
+        match=r"0002_b\.sql has no down part with statements \(a '-- querykit:down' section",
+    ):
         migrate.down(settings, to=0)
     assert table_exists(db, "a") and table_exists(db, "b")  # refused before reverting anything
 
@@ -575,6 +578,50 @@ def test_a_repaired_file_resumes_with_its_edited_content(
         migrate.up(settings)
     assert migrate.repair(settings).resumable == ("0002_steps.sql",)
     done = migrate.up(settings).done
-    assert [(d.version, d.resumed_at, d.transactional) for d in done] == [(2, 2, False)]
+    assert [(d.version.text, d.resumed_at, d.transactional) for d in done] == [("2", 2, False)]
     assert ledger(db)[1] == (2, "0002_steps.sql", "no-transaction", 2, True)
     assert migrate.verify(settings).verified
+
+
+def test_a_lock_lost_mid_run_rolls_back_the_file_it_was_lost_in(
+    write: Write, settings: Settings, db: Conn
+) -> None:
+    """A transactional file's ledger write checks the lock in the same statement: the
+    file during which the lock went away is rolled back, and nothing after it runs."""
+    for n in (1, 2, 3):
+        write(f"000{n}_t{n}.sql", f"CREATE TABLE lost_{n} (id int);\n")
+
+    def end_the_lock_connection(event: Progress) -> None:
+        if event.event == "start" and event.filename == "0002_t2.sql":
+            [(pid,)] = db.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE "
+                "'querykit migrate lock%'"
+            ).fetchall()
+            db.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+
+    with pytest.raises(MigrationFailed, match="no longer holds the migration lock") as caught:
+        migrate.up(settings, on_progress=end_the_lock_connection)
+    assert "this file was rolled back and nothing after it ran" in str(caught.value)
+    assert [row[1] for row in ledger(db)] == ["0001_t1.sql"]
+    assert [table_exists(db, f"lost_{n}") for n in (1, 2, 3)] == [True, False, False]
+    assert [d.filename for d in migrate.up(settings).done] == ["0002_t2.sql", "0003_t3.sql"]
+
+
+def test_a_deferred_constraint_failing_at_commit_leaves_nothing_applied(
+    write: Write, settings: Settings, db: Conn
+) -> None:
+    """COMMIT is sent with the file's statements (one round trip); its failure is still
+    reported as a COMMIT failure, and neither the file nor its ledger row is kept."""
+    write("0001_ok.sql", "CREATE TABLE parent (id int PRIMARY KEY);\n")
+    write(
+        "0002_deferred.sql",
+        "CREATE TABLE child (parent_id int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n"
+        "INSERT INTO child VALUES (1);\n",
+    )
+    with pytest.raises(
+        MigrationFailed, match=r"0002_deferred\.sql: COMMIT failed: 23503"
+    ) as caught:
+        migrate.up(settings)
+    assert "nothing of this file was applied" in str(caught.value)
+    assert [row[1] for row in ledger(db)] == ["0001_ok.sql"]
+    assert not table_exists(db, "child")

@@ -23,8 +23,10 @@ from typing import Any
 from ...errors import MigrationRefused, QueryKitError
 from ...execute.connect import connect, describe_target
 from ...settings import Settings, load_settings
-from ..files import Migration, discover, display_path, load_migration
+from ..files import Migration, display_path, load_migration
+from ..layouts import discover_layout, resolve_layout
 from ..ledger import Ledger, parse_table_name
+from ..version import Version
 from .catalog import read_catalog
 from .engine import LARGE_TABLE_ROWS, StatementKey, lint_migrations, statement_effects
 from .knowledge import Knowledge
@@ -94,6 +96,12 @@ class LintResult:
         }
 
 
+def _discover(settings: Settings) -> list[Migration]:
+    """The directory as ``up`` reads it: another tool's layout (Flyway, sqlx...) in place."""
+    layout = resolve_layout(settings.migrations, settings.migrations_layout)
+    return discover_layout(settings.migrations, layout.name)
+
+
 def lint(
     settings: Settings | None = None,
     files: Sequence[Path | str] = (),
@@ -109,7 +117,10 @@ def lint(
     """
     s = settings if settings is not None else load_settings()
     url = database_url or s.database_url
-    directory = discover(s.migrations)
+    # The directory as up reads it: another tool's layout (flyway, sqlx...) in place.
+    directory = discover_layout(
+        s.migrations, resolve_layout(s.migrations, s.migrations_layout).name
+    )
     by_path = {m.path.resolve(): m for m in directory}
     extra: list[Migration] = []
     for given in files:
@@ -118,7 +129,7 @@ def lint(
             extra.append(load_migration(path))
     migrations = sorted([*directory, *extra], key=lambda m: (m.version, str(m.path)))
     base: Knowledge | None = None
-    applied: set[int] = set()
+    applied: set[Version] = set()
     if url is not None:
         with connect(url, autocommit=True) as conn:
             base = read_catalog(conn)
@@ -162,7 +173,7 @@ def probe_migration(
 
     ordered = sorted(targets, key=lambda m: m.version)
     wanted = {m.path for m in ordered}
-    directory = discover(settings.migrations)
+    directory = _discover(settings)
     earlier = [m.version for m in directory if m.version < ordered[0].version]
     between = [
         m

@@ -24,6 +24,7 @@ from pglast.enums import AlterTableType, ConstrType
 
 from ...errors import ConfigError, MigrationFileError
 from ..files import DOWN_MARKER, Migration, Statement, display_path
+from ..version import Version
 from .effects import predict
 from .knowledge import Knowledge, const_value, table_name
 from .model import LEVELS, Effect, Finding, Level, ProbeVerdict
@@ -58,7 +59,7 @@ def lint_migrations(
     migrations: Sequence[Migration],
     *,
     targets: set[str],
-    applied: AbstractSet[int] = frozenset(),
+    applied: AbstractSet[Version] = frozenset(),
     base: Knowledge | None = None,
     levels: Mapping[str, str] | None = None,
     lock_timeout: float = 5.0,
