@@ -196,17 +196,37 @@ def psql(
     ctx: typer.Context,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
+    json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Run psql without a terminal and print its exit code and output as JSON; "
+            "needs a command for psql (-c SQL or -f FILE).",
+        ),
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Open psql on the database querykit uses. Arguments after the options go to psql
     (querykit db psql -c 'SELECT 1'). Uses the system's psql, else the embedded one;
     the password goes in PGPASSWORD, never on the command line."""
-    from ..admin import psql_command, run_psql
+    from ..admin import capture_psql, psql_command, run_psql
 
-    common = Common(database_url=database_url, config=config, verbose=verbose)
+    common = Common(database_url=database_url, config=config, json=json, verbose=verbose)
     with common.errors():
-        code = run_psql(psql_command(common.settings(), list(ctx.args)))
-    raise typer.Exit(code)
+        args = list(ctx.args)
+        command = psql_command(common.settings(), args)
+        if not json:
+            raise typer.Exit(run_psql(command))
+        if not any(a in ("-c", "-f") or a.startswith(("--command", "--file")) for a in args):
+            raise ConfigError(
+                "db psql --json runs psql without a terminal: give it what to run, "
+                "e.g. querykit db psql --json -c 'SELECT 1' (or -f FILE)"
+            )
+        result = capture_psql(command)
+        common.emit_json(
+            {"exit_code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr}
+        )
+    raise typer.Exit(result.exit_code)
 
 
 @app.command()
