@@ -170,8 +170,6 @@ def _join_members(f: Any) -> list[Any]:
     return []
 
 
-
-
 # -- operand walking, shared by every node -------------------------------------------
 
 VALUE = "?"  # marks "a bound value sits here" in shape keys

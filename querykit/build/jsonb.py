@@ -22,11 +22,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
-from ..schema.indexes import build_index, table_column
 from ..columns import JSONBPayload
-from .binding import Binder, operand_core, operand_key, type_of
-from ..schema.naming import column_label
 from ..errors import CompileError, SchemaError
+from ..schema.indexes import build_index, table_column
+from ..schema.naming import column_label
+from .binding import Binder, operand_core, operand_key, type_of
 from .operators import Condition
 
 __all__ = [

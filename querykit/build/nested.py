@@ -34,7 +34,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import operator
-import re
 import typing
 from collections.abc import (
     Awaitable,
@@ -54,14 +53,13 @@ from sqlalchemy.sql import util as sql_util
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import codecs
-from .binding import Binder
-from .sqltext import CompiledSQL
-from ..schema.naming import column_label
-from ..schema.relations import Relation, many_to_many, relation, relation_named, relations_of
-from .sqltext import render
 from ..errors import CompileError, MappingError, SchemaError
+from ..schema.naming import column_label
+from ..schema.relations import Relation, relation_named
+from .binding import Binder
 from .operators import Condition, as_condition
-from .query import Query, Order, resolve_order_string, order_item
+from .query import Order, Query, order_item, resolve_order_string
+from .sqltext import CompiledSQL, render
 
 __all__ = [
     "Include",

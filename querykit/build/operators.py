@@ -25,9 +25,9 @@ import sqlalchemy as sa
 from sqlalchemy.sql import operators as sa_ops
 from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnElement
 
-from .binding import Binder, any_array, operand_core, operand_key, type_of
-from ..schema.naming import column_label
 from ..errors import CompileError
+from ..schema.naming import column_label
+from .binding import Binder, any_array, operand_core, operand_key, type_of
 
 __all__ = [
     "Condition",

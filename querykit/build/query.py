@@ -35,13 +35,12 @@ from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from ..codegen import generate
-from .binding import VALUE, Binder, operand_core, operand_key
-from .sqltext import CompiledSQL
-from ..schema.naming import column_label
-from .placeholder import Placeholder
-from .sqltext import render
 from ..errors import CompileError, SchemaError
+from ..schema.naming import column_label
+from .binding import VALUE, Binder, operand_core, operand_key
 from .operators import Condition, as_condition
+from .placeholder import Placeholder
+from .sqltext import CompiledSQL, render
 
 __all__ = [
     "CompoundQuery",
@@ -493,7 +492,7 @@ class SelectQuery(Query[*Ts]):
         key_share: bool = False,
         read: bool = False,
     ) -> SelectQuery[*Ts]:
-        """FOR UPDATE [OF tables] [NOWAIT | SKIP LOCKED]; ``read=True`` gives FOR SHARE."""
+        """``FOR UPDATE [OF tables] [NOWAIT | SKIP LOCKED]``; ``read=True`` gives FOR SHARE."""
         if nowait and skip_locked:
             raise CompileError("for_update(): nowait and skip_locked exclude each other")
         of_tuple = (of,) if isinstance(of, FromClause) else tuple(of or ())

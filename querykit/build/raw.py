@@ -25,8 +25,8 @@ from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeEngine
 
-from .binding import Binder, operand_core, operand_key
 from ..errors import CompileError
+from .binding import Binder, operand_core, operand_key
 from .query import Query
 
 __all__ = ["RawQuery", "raw", "sql"]

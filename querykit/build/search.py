@@ -37,11 +37,11 @@ from sqlalchemy.sql._annotated_cols import HasRowPos
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
-from ..schema.indexes import build_index, table_column
 from ..codecs.dialect import DIALECT
-from .binding import Binder, operand_core, operand_key, type_of
-from ..schema.naming import column_label
 from ..errors import CompileError, SchemaError
+from ..schema.indexes import build_index, table_column
+from ..schema.naming import column_label
+from .binding import Binder, operand_core, operand_key, type_of
 from .operators import Condition, as_condition
 from .query import Query
 from .vector import (

@@ -19,6 +19,7 @@ from ..errors import CompileError
 
 __all__ = ["CompiledSQL", "prettify", "register_renderer", "render"]
 
+
 @dataclass(frozen=True)
 class CompiledSQL:
     """SQL and parameters exactly as the executor sends them.
@@ -64,8 +65,6 @@ class CompiledSQL:
 
 
 _PLACEHOLDER = re.compile(r"%%|%s")
-
-
 
 
 def prettify(sql: str) -> str:

@@ -54,11 +54,11 @@ from sqlalchemy.sql.elements import (
 from sqlalchemy.sql.selectable import FromClause
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from ..schema.indexes import build_index, table_column
 from ..columns import VectorType, as_vector_type
-from .binding import Binder, Node, keys_as_value, learn_key, operand_core, operand_key, type_of
-from ..schema.naming import column_label
 from ..errors import CompileError, SchemaError
+from ..schema.indexes import build_index, table_column
+from ..schema.naming import column_label
+from .binding import Binder, Node, keys_as_value, learn_key, operand_core, operand_key, type_of
 from .operators import Condition
 from .query import SelectQuery, knn_parts, select, with_columns
 
