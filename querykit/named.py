@@ -54,6 +54,7 @@ __all__ = [
     "find_named",
     "format_params",
     "load_named",
+    "named_for_run",
     "not_migrated_hint",
     "parse_arguments",
     "returns_rows",
@@ -239,21 +240,64 @@ def parse_arguments(named: NamedQuery, texts: Mapping[str, str]) -> dict[str, An
         return {}
     if named.factory is None:
         raise ConfigError(f"{named.target} is a query object: it takes no parameters")
-    parameters = inspect.signature(named.factory, eval_str=True).parameters
+    return _parse(named.target, named.factory, texts)
+
+
+def _parse(target: str, factory: Any, texts: Mapping[str, str]) -> dict[str, Any]:
+    parameters = inspect.signature(factory, eval_str=True).parameters
     out: dict[str, Any] = {}
     for name, text in texts.items():
         if name not in parameters:
             known = ", ".join(_describe_parameter(p) for p in parameters.values()) or "none"
-            raise ConfigError(f"{named.target} has no parameter {name!r}; its parameters: {known}")
+            raise ConfigError(f"{target} has no parameter {name!r}; its parameters: {known}")
         annotation = parameters[name].annotation
         try:
             out[name] = convert_argument(annotation, text)
         except (ValueError, KeyError, TypeError, decimal.InvalidOperation) as exc:
             raise ConfigError(
-                f"parameter {name} of {named.target}: {text[:80]!r} is not a valid "
+                f"parameter {name} of {target}: {text[:80]!r} is not a valid "
                 f"{_type_name(annotation)}"
             ) from exc
     return out
+
+
+def named_for_run(
+    target: str, settings: Settings, texts: Mapping[str, str]
+) -> tuple[NamedQuery, dict[str, Any]]:
+    """The named query ``module:name`` and its arguments parsed from ``texts``, to run.
+
+    Unlike :func:`find_named`, a query function whose parameters lack defaults is
+    fine here, when ``texts`` gives each of them; one still missing is a
+    ``ConfigError`` that names it and says how to pass it.
+    """
+    module_name, _, wanted = target.partition(":")
+    if not wanted:
+        found = find_named(target, settings).queries
+        names = ", ".join(q.target for q in found) or "none"
+        raise ConfigError(f"--run runs one named query: give module:name (found: {names})")
+    module = import_project_module(module_name, settings)
+    fn = vars(module).get(wanted)
+    is_function = inspect.isfunction(fn) and fn.__module__ == module.__name__
+    if not is_function or _returns_query(fn) != (True, ""):
+        named = find_named(target, settings).queries[0]  # a query object, or the error why not
+        return named, parse_arguments(named, texts)
+    arguments = _parse(f"{module.__name__}:{wanted}", fn, texts)
+    signature = inspect.signature(fn, eval_str=True).replace(
+        return_annotation=inspect.Signature.empty
+    )
+    missing = [
+        p.name
+        for p in signature.parameters.values()
+        if p.default is inspect.Parameter.empty and p.name not in arguments
+    ]
+    if missing:
+        given = " ".join(f"--param {m}=VALUE" for m in missing)
+        raise ConfigError(
+            f"{module.__name__}:{wanted}{signature} needs arguments ({', '.join(missing)}): {given}"
+        )
+    query = _build(f"{module.__name__}:{wanted}", fn, arguments)
+    doc = inspect.getdoc(fn) or ""
+    return NamedQuery(module.__name__, wanted, query, str(signature), doc, fn), {}
 
 
 def convert_argument(annotation: Any, text: str) -> Any:
@@ -374,14 +418,18 @@ def build_named(named: NamedQuery, arguments: Mapping[str, Any]) -> Query[Any]:
     ``ValidationError`` naming it."""
     if not arguments or named.factory is None:
         return named.query
+    return _build(named.target, named.factory, arguments)
+
+
+def _build(target: str, factory: Any, arguments: Mapping[str, Any]) -> Query[Any]:
     try:
-        query = named.factory(**arguments)
+        query = factory(**arguments)
     except QueryKitError:
         raise
-    except Exception as exc:
-        raise ValidationError(f"{named.target} raised {type(exc).__name__}: {exc}") from exc
+    except Exception as exc:  # the user's function refused the arguments
+        raise ValidationError(f"{target} raised {type(exc).__name__}: {exc}") from exc
     if not isinstance(query, Query):
-        raise ValidationError(f"{named.target} returned {type(query).__name__}, not a query")
+        raise ValidationError(f"{target} returned {type(query).__name__}, not a query")
     return query
 
 

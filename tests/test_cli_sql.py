@@ -268,6 +268,10 @@ def test_run_arguments_are_typed_and_checked(app_db: str) -> None:
     assert objects.returncode == 2 and "is a query object: it takes no parameters" in objects.stderr
     several = querykit("sql", "--run", "--database-url", app_db)
     assert several.returncode == 2 and "--run runs one named query" in several.stderr
+    module = querykit("sql", "queries", "--run", "--database-url", app_db)
+    assert (
+        module.returncode == 2 and "give module:name (found: queries:failed_runs" in module.stderr
+    )
     alone = querykit("sql", "queries:failed_runs", "-p", "hours=1")
     assert alone.returncode == 2 and "add --run" in alone.stderr
 
@@ -284,3 +288,25 @@ def test_an_unmigrated_database_is_named_as_such(database_url: str) -> None:
     run = querykit("sql", "queries:run_overview", "--run", "--database-url", database_url)
     assert run.returncode == 1 and hint in run.stderr, run.stderr
     assert "unexpected" not in explain.stderr + run.stderr and "Traceback" not in run.stderr
+
+
+def test_run_gives_a_function_the_arguments_it_needs(app_db: str, tmp_path: Path) -> None:
+    """A function without defaults cannot be shown, but runs once --param gives each argument."""
+    (tmp_path / "pyproject.toml").write_text('[tool.querykit]\nqueries = ["myq"]\n')
+    (tmp_path / "myq.py").write_text(
+        "from querykit import SelectQuery, select, eq\nfrom schema import pipeline_run as r\n"
+        "def by_name(name: str, limit: int) -> SelectQuery[str]:\n"
+        "    return select(r.c.id).where(eq(r.c.name, name)).order_by(r.c.id).limit(limit)\n"
+    )
+    env = {"PYTHONPATH": str(ROOT)}
+    run = ("sql", "myq:by_name", "--run", "--json", "--database-url", app_db)
+    short = querykit(*run, "-p", "name=video", cwd=tmp_path, env=env)
+    assert short.returncode == 2
+    assert "needs arguments (limit): --param limit=VALUE" in short.stderr
+    done = querykit(*run, "-p", "name=video", "-p", "limit=1", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr
+    with psycopg.connect(app_db) as conn:
+        first = conn.execute(
+            "SELECT id FROM pipeline_run WHERE name = 'video' ORDER BY id"
+        ).fetchone()
+    assert json.loads(done.stdout)["rows"] == [list(first or ())]

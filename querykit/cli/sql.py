@@ -113,13 +113,13 @@ def sql(
             return
         if param and not run:
             raise ConfigError("--param gives arguments to --run; add --run")
+        if run:
+            _run(common, target, param or [], limit)
+            return
         found = find_named(target, settings)
         for skipped in found.skipped:
             common.info(f"warning: skipped {skipped.target}: {skipped.reason}")
         named = found.queries
-        if run:
-            _run(common, named, param or [], limit)
-            return
         url = database_url(settings) if (explain_ or analyze) else None
         payload = [_describe(q, inline, url, analyze) for q in named]
         if json:
@@ -153,12 +153,9 @@ def _hint_migrations(common: Common) -> None:
         typer.echo(f"hint: {hint}", err=True)
 
 
-def _run(common: Common, named: list[NamedQuery], params: list[str], limit: int) -> None:
-    from ..named import parse_arguments, run_named
+def _run(common: Common, target: str | None, params: list[str], limit: int) -> None:
+    from ..named import named_for_run, run_named
 
-    if len(named) != 1:
-        names = ", ".join(q.target for q in named) or "none"
-        raise ConfigError(f"--run runs one named query: give module:name (found: {names})")
     texts: dict[str, str] = {}
     for item in params:
         name, sep, value = item.partition("=")
@@ -166,9 +163,11 @@ def _run(common: Common, named: list[NamedQuery], params: list[str], limit: int)
             raise ConfigError(f"--param {item!r}: expected NAME=VALUE, e.g. --param hours=48")
         texts[name.strip()] = value
     settings = common.settings()
-    arguments = parse_arguments(named[0], texts)
+    if target is None:
+        raise ConfigError("--run runs one named query: give module:name")
+    named, arguments = named_for_run(target, settings, texts)
     try:
-        result = run_named(named[0], database_url(settings), arguments, limit=limit)
+        result = run_named(named, database_url(settings), arguments, limit=limit)
     except DatabaseError as exc:
         if exc.sqlstate == "42P01":
             _hint_migrations(common)
