@@ -272,6 +272,8 @@ def test_run_arguments_are_typed_and_checked(app_db: str) -> None:
     assert (
         module.returncode == 2 and "give module:name (found: queries:failed_runs" in module.stderr
     )
+    mixed = querykit("sql", "queries:failed_runs", "--run", "--explain")
+    assert mixed.returncode == 2 and "use one or the other" in mixed.stderr
     alone = querykit("sql", "queries:failed_runs", "-p", "hours=1")
     assert alone.returncode == 2 and "add --run" in alone.stderr
 

@@ -79,7 +79,7 @@ def sql(
     limit: Annotated[
         int,
         typer.Option(
-            "--limit", min=0, help='Rows --run prints; the rest are counted ("... N more"). 0: all.'
+            "--limit", min=0, help='Rows --run prints; the rest are counted ("… N more"). 0: all.'
         ),
     ] = 20,
     database_url_: DatabaseUrlOpt = None,
@@ -113,6 +113,10 @@ def sql(
             return
         if param and not run:
             raise ConfigError("--param gives arguments to --run; add --run")
+        if run and (inline or explain_ or analyze):
+            raise ConfigError(
+                "--run prints rows, --inline/--explain/--analyze print SQL: use one or the other"
+            )
         if run:
             _run(common, target, param or [], limit)
             return
