@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 QK     := $(BIN)/querykit
 
-.PHONY: demo test lint typecheck pytest bench clean venv system-deps schema-check
+DOCS   := $(VENV)/.installed-docs
+
+.PHONY: demo test lint typecheck pytest bench clean venv system-deps schema-check docs docs-check \
+	matrix pytest-matrix
 
 venv: $(STAMP)
 
@@ -22,6 +25,23 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,studio]'
 	@touch $(STAMP)
 
+# The docs extra (mkdocs, mkdocstrings) goes into the same venv, on top of the dev one.
+$(DOCS): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded,studio,docs]'
+	@touch $(DOCS)
+
+## docs: the API reference generated from the docstrings, one page per layer, into site/
+docs: $(DOCS)
+	$(BIN)/mkdocs build --strict
+
+# make test fails on any mkdocs/mkdocstrings warning (a broken reference, a bad docstring).
+# Not --quiet: it hides the warnings from --strict too, and the build passes.
+docs-check: $(DOCS)
+	@tmp=$$(mktemp -d); out=$$($(BIN)/mkdocs build --strict --site-dir "$$tmp" 2>&1); code=$$?; \
+	  rm -rf "$$tmp"; printf '%s\n' "$$out" | grep -v '^INFO' || true; \
+	  if [ $$code -eq 0 ]; then echo "docs: mkdocs build --strict, no warnings"; \
+	  else echo "docs: mkdocs build --strict failed (warnings above)"; fi; exit $$code
+
 ## demo: the main job on the embedded PostgreSQL: migrate, seed, run every named query
 demo: $(STAMP)
 	$(QK) db start
@@ -30,8 +50,8 @@ demo: $(STAMP)
 	$(QK) check
 	$(BIN)/python demo.py
 
-## test: lint, type-check, check the example's migrations against schema.py, run the whole test suite
-test: lint typecheck system-deps schema-check pytest
+## test: lint, type-check, build the API reference without warnings, check the example's migrations against schema.py, run the whole test suite
+test: lint typecheck docs-check system-deps schema-check pytest
 
 # The example app's migrations build exactly what schema.py declares (exit 3 when not).
 # An embedded server it had to start is stopped again; one already running is left so.
@@ -74,11 +94,32 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q -n 2 --dist loadgroup --durations=10
 
+## matrix: the test suite on every other supported Python (3.11-3.13) found on this machine
+# Each version gets its own venv (.venv-3.12...). The default python3 ran the whole of
+# make test already; here each other version runs the tests not marked slow, without the
+# browser and README runners (those test the docs and the Studio, not the interpreter),
+# which keeps CI's run within its time. tools/find_python.sh says why a version is skipped.
+MATRIX := 3.11 3.12 3.13
+matrix:
+	@default=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	for v in $(MATRIX); do \
+	  if [ "$$v" = "$$default" ]; then echo "matrix: Python $$v is the default: make test ran it"; continue; fi; \
+	  py=$$(tools/find_python.sh $$v) || { echo "matrix: Python $$v skipped"; continue; }; \
+	  echo "matrix: Python $$v ($$py)"; \
+	  $(MAKE) --no-print-directory PYTHON=$$py VENV=.venv-$$v pytest-matrix || exit 1; \
+	done
+
+pytest-matrix: $(STAMP)
+	$(BIN)/pytest -q -n 2 --dist loadgroup -m "not slow" -p no:cacheprovider \
+	  --ignore=tests/studio/test_browser.py --ignore=tests/studio/test_readme_studio.py \
+	  --ignore=tests/migrate/test_migrate_readme.py --ignore=tests/migrate/test_migrate_lint_readme.py \
+	  --ignore=tests/migrate/test_migrate_diff_readme.py --ignore=tests/test_demo.py
+
 ## bench: querykit next to raw psycopg and SQLAlchemy Core, with ratios
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
 	-@[ -x $(QK) ] && $(QK) db stop -q
-	rm -rf $(VENV) .querykit .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
+	rm -rf $(VENV) .venv-3.* site .querykit .mypy_cache .ruff_cache .pytest_cache .hypothesis *.egg-info
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

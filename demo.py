@@ -172,6 +172,10 @@ def show(value: Any) -> str:
     return text if len(text) <= 70 else text[:67] + "..."
 
 
+SHOWN = 5
+"""Rows printed per query; the rest are counted, never silently dropped."""
+
+
 def main() -> int:
     settings = load_settings()
     context: dict[str, Any] = {}
@@ -197,8 +201,12 @@ def main() -> int:
                 print(f"--> {db.execute(query)} row(s) written")
                 continue
             print(f"--> {len(rows)} row(s)")
-            for row in rows[:5]:
+            for row in rows[:SHOWN]:
                 print_row(row)
+            if len(rows) > SHOWN:
+                print(
+                    f"    … {len(rows) - SHOWN} more (querykit sql {named.target} --run shows them)"
+                )
             if named.name == "create_run" and rows:
                 context["run_id"] = rows[0][0]
     print("\nEvery named query ran. Show any one again with: .venv/bin/querykit sql queries:<name>")

@@ -24,7 +24,15 @@ from .errors import ConfigError, EmbeddedError
 from .execute.connect import connect
 from .settings import Settings
 
-__all__ = ["PsqlCommand", "ResetResult", "psql_command", "reset", "seed"]
+__all__ = [
+    "PsqlCommand",
+    "PsqlResult",
+    "ResetResult",
+    "capture_psql",
+    "psql_command",
+    "reset",
+    "seed",
+]
 
 
 @dataclass(frozen=True)
@@ -129,6 +137,30 @@ def run_psql(command: PsqlCommand) -> int:
     import subprocess
 
     return subprocess.call(command.argv, env={**os.environ, **command.env})
+
+
+@dataclass(frozen=True)
+class PsqlResult:
+    """What a psql run without a terminal printed, for ``querykit db psql --json``."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def capture_psql(command: PsqlCommand) -> PsqlResult:
+    """Run psql with no terminal (stdin closed), keeping what it prints; psql's ``-c`` or
+    ``-f`` says what to run."""
+    import subprocess
+
+    done = subprocess.run(
+        command.argv,
+        env={**os.environ, **command.env},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
+    return PsqlResult(done.returncode, done.stdout, done.stderr)
 
 
 def _dbname(url: str) -> str:

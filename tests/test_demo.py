@@ -39,6 +39,7 @@ def test_demo_runs_every_named_query_with_sql_and_results(database_url: str) -> 
     )
     assert "'agents monitor vector pipelines', 0.0000" in first.stdout  # the exact match first
     assert "steps: 3" in first.stdout
+    assert_counts_match_rows_shown(first.stdout)
     assert first.stdout.rstrip().endswith(
         ".venv/bin/querykit studio --open"
     )  # make demo's last line
@@ -48,3 +49,24 @@ def test_demo_runs_every_named_query_with_sql_and_results(database_url: str) -> 
     assert again.returncode == 0, again.stderr
     with connect(database_url) as db:
         assert db.scalar(select(count()).from_(embedding)) == 1000  # seeded once
+
+
+def assert_counts_match_rows_shown(output: str) -> None:
+    """ "--> N row(s)" is followed by N rows, or by 5 and a "… N-5 more" line: never fewer
+    rows than the count without saying so."""
+    import re
+
+    cut = 0
+    for block in output.split("\n=== ")[1:]:
+        count_line = re.search(r"^--> (\d+) row\(s\)$", block, flags=re.M)
+        if count_line is None:
+            continue
+        total = int(count_line.group(1))
+        more = re.search(r"^    … (\d+) more \(querykit sql (\S+) --run shows them\)$", block, re.M)
+        if total > 5:
+            assert more is not None and int(more.group(1)) == total - 5, block
+            assert block.startswith(more.group(2))  # the command names this query
+            cut += 1
+        else:
+            assert more is None, block
+    assert cut, "no query had more than 5 rows: the '… N more' line went untested"

@@ -43,6 +43,8 @@ NOT_REFUSALS = {
     ): "migrate.version.Version.parse: callers turn it into a MigrationFileError",
     ("__init__", "ValueError"): "migrate.version.Version(parts): the same signal, from the parts",
     ("__int__", "ValueError"): "Python's int() protocol: a dotted version is not one integer",
+    ("convert_argument", "ValueError"): "as int()/float() do; parse_arguments and the Studio's "
+    "form name the argument",
 }
 # Raised anywhere: typer's way to exit with a code, and codecs' internal signal that the
 # executor, COPY and the inline renderer turn into a ValidationError / CompileError.

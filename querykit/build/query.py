@@ -481,7 +481,7 @@ class SelectQuery(Query[*Ts]):
         key_share: bool = False,
         read: bool = False,
     ) -> SelectQuery[*Ts]:
-        """FOR UPDATE [OF tables] [NOWAIT | SKIP LOCKED]; ``read=True`` gives FOR SHARE."""
+        """``FOR UPDATE [OF tables] [NOWAIT | SKIP LOCKED]``; ``read=True`` gives FOR SHARE."""
         if nowait and skip_locked:
             raise CompileError("for_update(): nowait and skip_locked exclude each other")
         of_tuple = (of,) if isinstance(of, FromClause) else tuple(of or ())

@@ -20,6 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Help texts are plain text: with Rich markup, "[tool.querykit]" would vanish as a tag.
+    rich_markup_mode=None,
 )
 
 

@@ -121,22 +121,45 @@ def status(
 
 @app.command()
 def url(
+    show_password: Annotated[
+        bool,
+        typer.Option(
+            "--show-password",
+            help='Print the password too, for another program: psql "$(querykit db url '
+            '--show-password)". Without it the password is ***, and printing a URL that has '
+            "one into a pipe or a file is refused (the masked URL would not connect).",
+        ),
+    ] = False,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
     json: JsonOpt = False,
     verbose: VerboseOpt = False,
 ) -> None:
-    """Print the database URL, password masked. Starts the embedded server if it is the default."""
+    """Print the database URL, password masked. Starts the embedded server if it is the default.
+
+    The password is shown only with --show-password. On a terminal the masked
+    URL is printed for you to read; into a pipe or a file (psql "$(querykit db
+    url)") a masked URL would fail to connect, so that is refused (exit 2) with
+    what to do. --json always masks unless --show-password is given.
+    """
     common = Common(database_url=database_url, config=config, json=json, verbose=verbose)
     with common.errors():
         settings = common.settings()
         if settings.database_url:
-            shown = mask_url(settings.database_url)
-            source = settings.sources.get("database_url", "cli")
+            full, source = settings.database_url, settings.sources.get("database_url", "cli")
         else:
-            shown, source = EmbeddedServer.for_project(settings.project_dir).url(), "embedded"
+            full, source = EmbeddedServer.for_project(settings.project_dir).url(), "embedded"
+        masked = mask_url(full)
+        has_password = masked != full
+        if has_password and not show_password and not json and not sys.stdout.isatty():
+            raise ConfigError(
+                "the database URL has a password, which querykit prints only when asked: "
+                'give --show-password explicitly (psql "$(querykit db url --show-password)"); '
+                "without it the URL is masked, and a masked URL would not connect"
+            )
+        shown = full if show_password else masked
         if json:
-            common.emit_json({"url": shown, "source": source})
+            common.emit_json({"url": shown, "source": source, "password_masked": shown != full})
         else:
             typer.echo(shown)
 
@@ -173,17 +196,37 @@ def psql(
     ctx: typer.Context,
     database_url: DatabaseUrlOpt = None,
     config: ConfigOpt = None,
+    json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Run psql without a terminal and print its exit code and output as JSON; "
+            "needs a command for psql (-c SQL or -f FILE).",
+        ),
+    ] = False,
     verbose: VerboseOpt = False,
 ) -> None:
     """Open psql on the database querykit uses. Arguments after the options go to psql
     (querykit db psql -c 'SELECT 1'). Uses the system's psql, else the embedded one;
     the password goes in PGPASSWORD, never on the command line."""
-    from ..admin import psql_command, run_psql
+    from ..admin import capture_psql, psql_command, run_psql
 
-    common = Common(database_url=database_url, config=config, verbose=verbose)
+    common = Common(database_url=database_url, config=config, json=json, verbose=verbose)
     with common.errors():
-        code = run_psql(psql_command(common.settings(), list(ctx.args)))
-    raise typer.Exit(code)
+        args = list(ctx.args)
+        command = psql_command(common.settings(), args)
+        if not json:
+            raise typer.Exit(run_psql(command))
+        if not any(a in ("-c", "-f") or a.startswith(("--command", "--file")) for a in args):
+            raise ConfigError(
+                "db psql --json runs psql without a terminal: give it what to run, "
+                "e.g. querykit db psql --json -c 'SELECT 1' (or -f FILE)"
+            )
+        result = capture_psql(command)
+        common.emit_json(
+            {"exit_code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr}
+        )
+    raise typer.Exit(result.exit_code)
 
 
 @app.command()
@@ -234,7 +277,7 @@ def seed(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the configured seed: seed = "module:function" (called with a Database) or
-    seed = "seed.sql" in the querykit table of pyproject.toml, or QUERYKIT_SEED."""
+    seed = "seed.sql" in [tool.querykit] of pyproject.toml, or QUERYKIT_SEED."""
     from ..admin import seed as run_seed
 
     common = Common(database_url, config, json, quiet, verbose)

@@ -133,12 +133,41 @@ def check_drift(found: list[Entry]) -> None:
             f"{e.filename} (applied {e.row.applied_at:%Y-%m-%d %H:%M})" for e in missing if e.row
         )
         problems.append(
-            f"applied migrations are missing from the directory: {names}. Restore the files; "
-            "if they were removed on purpose, drop them from the ledger with: "
-            "querykit migrate repair --forget-missing"
+            f"applied migrations are missing from the directory: {names}. {_missing_advice(found, missing)}"
         )
     if problems:
         raise MigrationRefused(" ".join(problems))
+
+
+def _missing_advice(found: list[Entry], missing: list[Entry]) -> str:
+    """What to do about missing files: first the path, last (and destructive) the ledger.
+
+    A wrong directory (a typo in --dir, another working directory, another
+    project's ledger) makes every applied file look missing; forgetting them
+    then would erase the history of a healthy database.
+    """
+    present = sorted({str(display_path(e.migration.path.parent)) for e in found if e.migration})
+    where = (
+        f"the directory read is {present[0]}"
+        if len(present) == 1
+        else ("the directory read has no migration files")
+    )
+    applied = [e for e in found if e.row is not None]
+    if len(missing) == len(applied):
+        first = (
+            f"None of the {len(applied)} applied migration(s) is in it ({where}): this is most "
+            "likely the wrong directory or database. Check the path (--dir, the 'migrations' "
+            "setting, the current directory) and the database URL first"
+        )
+    else:
+        first = (
+            f"Check that this is the right migrations directory ({where}; --dir, the "
+            "'migrations' setting), then restore the files (e.g. git checkout)"
+        )
+    return (
+        f"{first}. Only if the files were removed on purpose, drop their rows from the ledger "
+        "(this forgets them for good) with: querykit migrate repair --forget-missing"
+    )
 
 
 def _where(e: Entry) -> str:

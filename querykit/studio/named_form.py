@@ -12,16 +12,12 @@ import datetime as dt
 import decimal
 import enum
 import inspect
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pglast
-
 from ..errors import ValidationError
-from ..named import NamedQuery
+from ..named import NamedQuery, convert_argument, result_names, unwrap_optional
 
 __all__ = ["Field", "arguments", "fields_of", "result_names"]
 
@@ -48,18 +44,8 @@ def fields_of(named: NamedQuery) -> list[Field]:
     return [_field(p) for p in signature.parameters.values()]
 
 
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """``X | None`` → (X, True); anything else → (annotation, False)."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        if len(args) == 1:
-            return args[0], True
-    return annotation, False
-
-
 def _field(p: inspect.Parameter) -> Field:
-    annotation, optional = _unwrap(p.annotation)
+    annotation, optional = unwrap_optional(p.annotation)
     default = p.default
     shown: Any = "" if default is None or default is inspect.Parameter.empty else default
     if annotation is bool:
@@ -115,49 +101,6 @@ def arguments(named: NamedQuery, form: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _convert(field: Field, text: str) -> Any:
-    annotation = field.annotation
-    if annotation is int:
-        return int(text)
-    if annotation is float:
-        return float(text)
-    if annotation is decimal.Decimal:
-        return decimal.Decimal(text)
-    if annotation is dt.datetime:
-        moment = dt.datetime.fromisoformat(text)
-        return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
-    if annotation is dt.date:
-        return dt.date.fromisoformat(text)
-    if field.input == "select":
-        return annotation[text]
-    return text
-
-
-def result_names(query: Any, width: int) -> list[str]:
-    """Column headings for a query's rows: its selected or returned names, else numbers."""
-    names: list[str] = []
-    statement = None if callable(getattr(query, "statements", None)) else query.statement
-    exported = getattr(statement, "exported_columns", None)
-    names = list(exported.keys()) if exported is not None else _raw_names(query.to_sql().sql)
-    if width == 0:  # no rows: the names as declared
-        return names
-    if len(names) != width:
-        names = [f"column {i}" for i in range(1, width + 1)]
-    return names
-
-
-def _raw_names(sql: str) -> list[str]:
-    """Output names of hand-written SQL, as PostgreSQL would name them (alias or last field)."""
-    try:
-        stmt = pglast.parse_sql(sql.replace("%s", "NULL"))[-1].stmt
-    except pglast.parser.ParseError:
-        return []
-    names = []
-    for target in getattr(stmt, "targetList", None) or ():
-        fields = getattr(target.val, "fields", None)
-        if target.name:
-            names.append(target.name)
-        elif fields and hasattr(fields[-1], "sval"):
-            names.append(fields[-1].sval)
-        else:
-            names.append("?column?")
-    return names
+    if field.input == "text":  # a str, or a type the form has no input for: the text as typed
+        return text
+    return convert_argument(field.annotation, text)
