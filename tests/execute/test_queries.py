@@ -113,9 +113,24 @@ async def test_execute_returns_the_rowcount(db: Any) -> None:
     assert (
         await db.execute(update(run).set(status=Status.RUNNING).where(eq(run.c.name, "run 1"))) == 1
     )
-    assert await db.execute(update(run).set(status=Status.RUNNING)) == 3
+    assert await db.execute(update(run).set(status=Status.RUNNING).all_rows()) == 3
     assert await db.execute(delete(run).where(eq(run.c.name, "nope"))) == 0
     assert await db.execute(select(run.c.id)) == 3
+
+
+async def test_update_or_delete_without_where_sends_nothing(db: Any) -> None:
+    await add_runs(db)
+    seen: list[QueryRecord] = []
+    db.on_query(seen.append)
+    for query in (update(run).set(name="gone"), delete(run)):
+        with pytest.raises(CompileError, match=r"has no where\(\)"):
+            await db.execute(query)
+        with pytest.raises(CompileError, match=r"has no where\(\)"):
+            db.prepare(query)
+    assert seen == []  # refused before anything was sent
+    assert await db.scalar(select(count()).from_(run).where(eq(run.c.name, "gone"))) == 0
+    assert await db.execute(delete(run).all_rows()) == 3
+    assert await db.scalar(select(count()).from_(run)) == 0
 
 
 async def test_returning_rows_come_back_typed(db: Any) -> None:
@@ -132,7 +147,7 @@ async def test_returning_rows_come_back_typed(db: Any) -> None:
 
 async def test_methods_that_read_rows_refuse_statements_without_rows(db: Any) -> None:
     with pytest.raises(ExecuteError, match=r"all\(\) needs a statement that returns rows"):
-        await db.all(update(run).set(name="x"))
+        await db.all(update(run).set(name="x").all_rows())
     assert await db.scalar(select(count()).from_(run)) == 0
     with pytest.raises(ExecuteError, match=r"one\(\) needs a statement that returns rows"):
         await db.one(raw("UPDATE pipeline_run SET name = 'x'"))
