@@ -54,7 +54,7 @@ from .plan import (
 )
 from .pool import Connection, Pool, PoolOptions, pool_timeout_error, probe_kwargs, resolve_url
 from .prepared import PreparedPlan, PreparedQuery
-from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled, log_query
+from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled
 from .transactions import (
     CURRENT,
     ActiveTransaction,
@@ -325,7 +325,6 @@ class Database(_Runner):
         self._closed = False
         if log_enabled():
             ensure_log_handler()
-            self._listeners.add(log_query, True)
 
     def __repr__(self) -> str:
         replicas = f", {len(self._replicas)} replicas" if self._replicas else ""

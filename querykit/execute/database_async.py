@@ -59,7 +59,7 @@ from .pool import (
     resolve_url,
 )
 from .prepared import AsyncPreparedQuery, PreparedPlan
-from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled, log_query
+from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled
 from .transactions import (
     CURRENT,
     ActiveTransaction,
@@ -313,7 +313,6 @@ class AsyncDatabase(_AsyncRunner):
         self._closed = False
         if log_enabled():
             ensure_log_handler()
-            self._listeners.add(log_query, True)
 
     def __repr__(self) -> str:
         replicas = f", {len(self._replicas)} replicas" if self._replicas else ""

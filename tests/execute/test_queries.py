@@ -396,13 +396,40 @@ async def test_querykit_log_env_logs_masked_queries(
 ) -> None:
     monkeypatch.setenv("QUERYKIT_LOG", "1")
     secret_url = url.replace("postgres@", "postgres:hunter2@", 1)
-    db = await make_db(secret_url)
-    with caplog.at_level(logging.INFO, logger="querykit"):
+    qk_logger = logging.getLogger("querykit")
+    level = qk_logger.level
+    try:
+        db = await make_db(secret_url)  # the shortcut sets the querykit logger to DEBUG
+        assert qk_logger.level == logging.DEBUG or level != logging.NOTSET
         await db.all(select(run.c.id).where(eq(run.c.name, "secret-value")))
+    finally:
+        qk_logger.setLevel(level)
     text = caplog.text
     assert "SELECT pipeline_run.id" in text and "1 rows" not in text and "0 rows" in text
     assert "secret-value" not in text and "['***']" in text
     assert "hunter2" not in text
+
+
+async def test_the_querykit_logger_at_debug_logs_statements_without_the_env_var(
+    db: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("QUERYKIT_LOG", raising=False)
+    with caplog.at_level(logging.INFO, logger="querykit"):
+        await db.all(select(run.c.id).where(eq(run.c.name, "quiet")))
+    assert "pipeline_run" not in caplog.text  # INFO: statements are not logged
+    with caplog.at_level(logging.DEBUG, logger="querykit"):  # set after the db was opened
+        await db.all(select(run.c.id).where(eq(run.c.name, "loud")))
+        with pytest.raises(DatabaseError):
+            await db.all(raw("SELECT nope FROM pipeline_run"))
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and r.name == "querykit"]
+    assert len(debug) == 2, [r.getMessage() for r in debug]
+    assert "0 rows: SELECT pipeline_run.id" in debug[0].getMessage()
+    assert "['***']" in debug[0].getMessage() and "loud" not in caplog.text
+    assert "failed: SELECT nope FROM pipeline_run" in debug[1].getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="querykit"):  # turned off again at once
+        await db.all(select(run.c.id))
+    assert caplog.records == []
 
 
 async def test_join_rows_from_two_tables(db: Any) -> None:
