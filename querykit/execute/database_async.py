@@ -37,6 +37,7 @@ from ..settings import Settings
 from .bulk import BulkJob, run_bulk_async
 from .connect import describe_target
 from .diagnose import DISCARD_PREPARED, database_error, is_stale_plan, placeholder_error
+from .opening import opening
 from .plan import (
     Fetch,
     Plan,
@@ -89,6 +90,7 @@ _ONE_ROW = frozenset({Fetch.ONE, Fetch.SCALAR})
 _stream_names = itertools.count(1)
 
 
+@opening
 async def connect_async(
     url: str | Settings | None = None,
     *,
@@ -103,8 +105,12 @@ async def connect_async(
 ) -> AsyncDatabase:
     """Open an :class:`AsyncDatabase`; the arguments are those of :func:`querykit.connect`.
 
-    async with await connect_async(url) as db:
+    async with connect_async(url) as db:  # opened here, closed on the way out
         ...
+    db = await connect_async(url)  # or open it, and close() it yourself
+
+    The call returns an :class:`~querykit.execute.opening.Opening`, as
+    ``asyncpg.create_pool`` does: nothing is opened until it is awaited or entered.
     """
     options = PoolOptions(
         min_size=min_size,

@@ -115,6 +115,8 @@ def sync_api(db: Database) -> None:
 
 async def async_api(db: AsyncDatabase) -> None:
     assert_type(await connect_async("postgresql://localhost/app"), AsyncDatabase)
+    async with connect_async("postgresql://localhost/app", max_size=2) as opened:
+        assert_type(opened, AsyncDatabase)
     assert_type(await db.all(q), list[tuple[str, Decimal]])
     assert_type(await db.one(q), tuple[str, Decimal])
     assert_type(await db.first(q), tuple[str, Decimal] | None)
