@@ -115,6 +115,7 @@ if _TYPE_CHECKING:
         nearest,
         negative_inner_product,
     )
+    from .codecs.jsonable import jsonable
     from .columns import bit, cuid, halfvec, jsonb, sparsevec, vector
     from .compile import cache_info
     from .errors import (
@@ -152,6 +153,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ".migrate": (),  # the subpackage itself: querykit.migrate
     ".execute.querylog": ("QueryRecord",),
     ".schema.indexes": ("index_sql",),
+    ".codecs.jsonable": ("jsonable",),
     ".columns": ("bit", "cuid", "halfvec", "jsonb", "sparsevec", "vector"),
     ".build.sqltext": ("CompiledSQL",),
     ".compile": ("cache_info",),
@@ -412,6 +414,7 @@ __all__ = [
     "json_path",
     "json_path_text",
     "json_set",
+    "jsonable",
     "jsonb",
     "jsonb_index",
     "knn_settings",

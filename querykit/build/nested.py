@@ -54,6 +54,7 @@ from sqlalchemy.sql import util as sql_util
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import codecs
+from ..codecs.pydantic_schemas import model_annotations, model_fields
 from .binding import Binder
 from .sqltext import CompiledSQL
 from ..schema.naming import column_label
@@ -933,6 +934,9 @@ class BatchedLoader:
 def _fields_of(cls: Any) -> list[str] | None:
     if dataclasses.is_dataclass(cls):
         return [f.name for f in dataclasses.fields(cls)]
+    pydantic_fields = model_fields(cls)
+    if pydantic_fields is not None:
+        return list(pydantic_fields)
     if isinstance(cls, type) and issubclass(cls, dict) and hasattr(cls, "__annotations__"):
         return list(typing.get_type_hints(cls))
     return None
@@ -941,7 +945,9 @@ def _fields_of(cls: Any) -> list[str] | None:
 def _check_mapping(cls: Any, level: _Level) -> None:
     fields = _fields_of(cls)
     if fields is None:
-        raise MappingError(f"as_={cls!r}: use a dataclass or a TypedDict for nested results")
+        raise MappingError(
+            f"as_={cls!r}: use a dataclass, a TypedDict or a pydantic model for nested results"
+        )
     missing = [f for f in level.fields if f not in fields]
     extra = [f for f in fields if f not in level.fields]
     if missing or extra:
@@ -956,7 +962,7 @@ def _check_mapping(cls: Any, level: _Level) -> None:
                 if p
             )
         )
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     for child in level.children:
         child_cls = _element_class(hints.get(child.name))
         if child_cls is not None:
@@ -977,8 +983,14 @@ def _element_class(hint: Any) -> Any:
     return hint if _fields_of(hint) is not None else None
 
 
+def _hints(cls: Any) -> dict[str, Any]:
+    """Field types: pydantic's resolved ones for a model, else the class's annotations."""
+    resolved = model_annotations(cls)
+    return typing.get_type_hints(cls) if resolved is None else resolved
+
+
 def _builder_for(cls: Any, level: _Level) -> Callable[[dict[str, Any]], Any]:
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     child_builders = {}
     for child in level.children:
         child_cls = _element_class(hints.get(child.name))
@@ -987,7 +999,7 @@ def _builder_for(cls: Any, level: _Level) -> Callable[[dict[str, Any]], Any]:
                 _builder_for(child_cls, child),
                 child.relation.many if child.relation else False,
             )
-    is_dc = dataclasses.is_dataclass(cls)
+    is_dc = dataclasses.is_dataclass(cls) or model_fields(cls) is not None  # built from kwargs
 
     def build(row: dict[str, Any]) -> Any:
         for name, (sub, many) in child_builders.items():

@@ -286,7 +286,9 @@ async def test_as_names_the_mismatch(db: Any) -> None:
     assert "fields: name, status" in str(info.value)
     with pytest.raises(MappingError, match="no column for field status"):
         await db.all(select(run.c.name), as_=RunTD)
-    with pytest.raises(MappingError, match="expected a dataclass, a NamedTuple or a TypedDict"):
+    with pytest.raises(
+        MappingError, match="expected a dataclass, a NamedTuple, a TypedDict or a pydantic model"
+    ):
         await db.all(select(run.c.name), as_=dict)
     with pytest.raises(MappingError, match="no field for column x"):
         await db.all(raw("SELECT 1 AS x"), as_=RunDC)
