@@ -116,7 +116,7 @@ if _TYPE_CHECKING:
         negative_inner_product,
     )
     from .codecs.jsonable import jsonable
-    from .columns import bit, cuid, halfvec, jsonb, sparsevec, vector
+    from .columns import bit, cuid, cuid2, halfvec, jsonb, sparsevec, uuid7, vector
     from .compile import cache_info
     from .errors import (
         CompileError,
@@ -154,7 +154,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ".execute.querylog": ("QueryRecord",),
     ".schema.indexes": ("index_sql",),
     ".codecs.jsonable": ("jsonable",),
-    ".columns": ("bit", "cuid", "halfvec", "jsonb", "sparsevec", "vector"),
+    ".columns": ("bit", "cuid", "cuid2", "halfvec", "jsonb", "sparsevec", "uuid7", "vector"),
     ".build.sqltext": ("CompiledSQL",),
     ".compile": ("cache_info",),
     ".execute.database": ("Database", "Transaction", "connect"),
@@ -376,6 +376,7 @@ __all__ = [
     "count_distinct",
     "count_of",
     "cuid",
+    "cuid2",
     "delete",
     "desc",
     "distance",
@@ -457,6 +458,7 @@ __all__ = [
     "union",
     "union_all",
     "update",
+    "uuid7",
     "vector",
 ]
 

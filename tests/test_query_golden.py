@@ -448,7 +448,7 @@ def test_insert_one_row_with_python_default_and_returning() -> None:
         "RETURNING pipeline_run.id, pipeline_run.status"
     )
     generated_id, name, payload = compiled.params
-    assert isinstance(generated_id, str) and len(generated_id) == 25
+    assert isinstance(generated_id, str) and len(generated_id) == 24  # cuid2
     assert name == "x" and payload.obj == '{"topic": "AI"}'
 
 

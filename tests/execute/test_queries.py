@@ -139,7 +139,7 @@ async def test_returning_rows_come_back_typed(db: Any) -> None:
         .values(name="x", status=Status.RUNNING, metadata={"topic": "t"})
         .returning(run.c.id, run.c.status, run.c.started_at, run.c.cost)
     )
-    assert isinstance(row[0], str) and len(row[0]) == 25  # the cuid default
+    assert isinstance(row[0], str) and len(row[0]) == 24  # the cuid2 default
     assert row[1] is Status.RUNNING
     assert isinstance(row[2], dt.datetime) and row[2].tzinfo is not None
     assert row[3] == Decimal("0")
