@@ -144,6 +144,7 @@ if _TYPE_CHECKING:
     from .execute.querylog import QueryRecord
     from .schema.indexes import index_sql
     from .schema.relations import many_to_many, relation, relations_of
+    from .schema.row_pos import check_row_pos
     from .settings import Settings, load_settings, mask_url
 
 # Where each public name lives. Importing querykit imports none of them: each module
@@ -153,6 +154,7 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ".migrate": (),  # the subpackage itself: querykit.migrate
     ".execute.querylog": ("QueryRecord",),
     ".schema.indexes": ("index_sql",),
+    ".schema.row_pos": ("check_row_pos",),
     ".codecs.jsonable": ("jsonable",),
     ".columns": ("bit", "cuid", "cuid2", "halfvec", "jsonb", "sparsevec", "uuid7", "vector"),
     ".build.sqltext": ("CompiledSQL",),
@@ -368,6 +370,7 @@ __all__ = [
     "between",
     "bit",
     "cache_info",
+    "check_row_pos",
     "columns",
     "connect",
     "connect_async",
