@@ -33,7 +33,7 @@ from sqlalchemy import (
     func,
 )
 
-from querykit.columns import cuid, jsonb, vector
+from querykit.columns import cuid2, jsonb, vector
 
 metadata = MetaData()
 
@@ -52,7 +52,7 @@ class RunMetadata(TypedDict, total=False):
 
 
 class pipeline_run_cols(TypedColumns):
-    id: Column[str] = Column(Text, primary_key=True, default=cuid)
+    id: Column[str] = Column(Text, primary_key=True, default=cuid2)
     name: Column[str] = Column(Text, nullable=False)
     status: Column[Status] = Column(
         Enum(Status, name="status"), nullable=False, server_default="PENDING"
@@ -79,7 +79,7 @@ pipeline_run = Table(
 
 
 class pipeline_step_cols(TypedColumns):
-    id: Column[str] = Column(Text, primary_key=True, default=cuid)
+    id: Column[str] = Column(Text, primary_key=True, default=cuid2)
     run_id: Column[str] = Column(
         Text, ForeignKey("pipeline_run.id", ondelete="CASCADE"), nullable=False
     )
@@ -169,7 +169,7 @@ agent_context = Table(
 
 
 class content_item_cols(TypedColumns):
-    id: Column[str] = Column(Text, primary_key=True, default=cuid)
+    id: Column[str] = Column(Text, primary_key=True, default=cuid2)
     type: Column[str] = Column(Text, nullable=False)
     metadata: Column[dict[str, Any]] = Column(jsonb(dict[str, Any]), nullable=False)
 

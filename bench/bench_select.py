@@ -6,6 +6,8 @@ to one CPU:
 - raw psycopg with a prepared statement on a held connection: the baseline (1.00);
 - for scale, the same through psycopg_pool (``with pool.connection()``), no target;
 - querykit ``db.prepare(q)`` called with the id: target <= 1.10;
+- the same with the pool's fast path off, i.e. psycopg_pool's public
+  ``getconn``/``putconn`` only: what reading psycopg_pool's internals saves;
 - querykit with the query built and run on every call: target <= 1.5;
 - SQLAlchemy Core ``Connection.execute`` of a statement built on every call;
 - for the breakdown, no target: the query built and compiled by querykit on
@@ -86,6 +88,18 @@ def run(url: str) -> None:
     def querykit_prepared() -> object:
         return by_id.one(id=42)
 
+    # The same through psycopg_pool's public getconn()/putconn() only: the pool's fast
+    # path (which reads psycopg_pool's internals, pinned in pyproject.toml) turned off.
+    public_db = querykit.connect(url, min_size=1, max_size=1)
+    public_db._pool._qk_fast = False
+    pin_backend(public_db.scalar(raw("SELECT pg_backend_pid()").returns(int)))
+    public_by_id = public_db.prepare(
+        select(item.c.id, item.c.name, item.c.score).where(eq(item.c.id, placeholder("id")))
+    )
+
+    def querykit_prepared_public_pool() -> object:
+        return public_by_id.one(id=42)
+
     def querykit_built() -> object:
         return db.one(select(item.c.id, item.c.name, item.c.score).where(eq(item.c.id, 42)))
 
@@ -101,6 +115,7 @@ def run(url: str) -> None:
             "raw psycopg, prepared": raw_prepared,
             "raw psycopg through psycopg_pool, prepared": raw_psycopg_pool,
             "querykit db.prepare(q)": querykit_prepared,
+            "querykit db.prepare(q), psycopg_pool public API only": querykit_prepared_public_pool,
             "querykit, built per call": querykit_built,
             "SQLAlchemy Core execute, built per call": sqlalchemy_core,
             "(querykit build+compile, raw psycopg send)": built_then_raw,
@@ -110,6 +125,7 @@ def run(url: str) -> None:
         target={"querykit db.prepare(q)": 1.10, "querykit, built per call": 1.5},
     )
     db.close()
+    public_db.close()
     raw_pool.close()
     sa_conn.close()
     engine.dispose()

@@ -114,7 +114,8 @@ if _TYPE_CHECKING:
         nearest,
         negative_inner_product,
     )
-    from .columns import bit, columns_of, cuid, halfvec, jsonb, sparsevec, vector
+    from .codecs.jsonable import jsonable
+    from .columns import bit, columns_of, cuid, cuid2, halfvec, jsonb, sparsevec, uuid7, vector
     from .compile import cache_info
     from .errors import (
         ArgumentError,
@@ -145,6 +146,7 @@ if _TYPE_CHECKING:
     from .execute.querylog import QueryRecord
     from .schema.indexes import index_sql
     from .schema.relations import many_to_many, relation, relations_of
+    from .schema.row_pos import check_row_pos
     from .settings import Settings, load_settings, mask_url
 
 # Where each public name lives. Importing querykit imports none of them: each module
@@ -154,7 +156,19 @@ _LAZY: dict[str, tuple[str, ...]] = {
     ".migrate": (),  # the subpackage itself: querykit.migrate
     ".execute.querylog": ("QueryRecord",),
     ".schema.indexes": ("index_sql",),
-    ".columns": ("bit", "columns_of", "cuid", "halfvec", "jsonb", "sparsevec", "vector"),
+    ".schema.row_pos": ("check_row_pos",),
+    ".codecs.jsonable": ("jsonable",),
+    ".columns": (
+        "bit",
+        "columns_of",
+        "cuid",
+        "cuid2",
+        "halfvec",
+        "jsonb",
+        "sparsevec",
+        "uuid7",
+        "vector",
+    ),
     ".build.sqltext": ("CompiledSQL",),
     ".compile": ("cache_info",),
     ".execute.database": ("Database", "Transaction", "connect"),
@@ -390,6 +404,7 @@ __all__ = [
     "between",
     "bit",
     "cache_info",
+    "check_row_pos",
     "columns",
     "columns_of",
     "connect",
@@ -399,6 +414,7 @@ __all__ = [
     "count_distinct",
     "count_of",
     "cuid",
+    "cuid2",
     "delete",
     "desc",
     "distance",
@@ -438,6 +454,7 @@ __all__ = [
     "json_path",
     "json_path_text",
     "json_set",
+    "jsonable",
     "jsonb",
     "jsonb_index",
     "knn_settings",
@@ -477,6 +494,7 @@ __all__ = [
     "union",
     "union_all",
     "update",
+    "uuid7",
     "vector",
 ]
 

@@ -14,19 +14,23 @@ Python type of every column::
 - ``vector(n)``, ``halfvec(n)``, ``sparsevec(n)``, ``bit(n)``: pgvector columns.
   They accept lists, tuples, numpy arrays and pgvector values, and check the
   dimension, emptiness and finiteness of every value before it is sent.
-- ``cuid()``: a collision-resistant, roughly time-ordered text id, like
-  Prisma's ``@default(cuid())``.
+- ids: ``uuid7()`` (RFC 9562 UUIDv7, for ``uuid`` columns; or PostgreSQL 18's
+  ``server_default=func.uuidv7()``), ``cuid2()`` (a 24-character text id that
+  reveals nothing) and ``cuid()`` (cuid v1, kept for existing data: its authors
+  deprecated it because it leaks its creation time and host and can be guessed).
 - ``columns_of(table, "id", "name")``: columns picked by name at run time, each
   name checked against the table.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import sys
 import threading
 import time
+import uuid
 import warnings
 from types import ModuleType
 from typing import Any, TypeVar
@@ -46,9 +50,11 @@ __all__ = [
     "bit",
     "columns_of",
     "cuid",
+    "cuid2",
     "halfvec",
     "jsonb",
     "sparsevec",
+    "uuid7",
     "vector",
 ]
 
@@ -108,14 +114,15 @@ def _reset_fingerprint() -> None:
 
 
 _reset_fingerprint()
-os.register_at_fork(after_in_child=_reset_fingerprint)  # a forked worker is a new source
 
 
 def cuid() -> str:
-    """A 25-character id: ``c`` + time + counter + process fingerprint + randomness.
+    """A 25-character cuid v1: ``c`` + time + counter + process fingerprint + randomness.
 
-    Ids made later sort later (to the millisecond), which keeps B-tree inserts
-    local, and ids from different processes do not collide.
+    Deprecated by its authors, kept for tables that already hold such ids: it shows
+    when (to the millisecond) and roughly where it was made, and the next one can be
+    guessed from the last. Prefer :func:`uuid7` for new ``uuid`` columns, or
+    :func:`cuid2` for text ids.
 
         >>> len(cuid()), cuid()[0]
         (25, 'c')
@@ -130,6 +137,81 @@ def cuid() -> str:
         + fingerprint
         + _base36(secrets.randbits(42), 8)
     )
+
+
+def _reset_after_fork() -> None:
+    _reset_fingerprint()
+    _uuid7_state.last_ms = -1  # the child draws a fresh random counter
+
+
+# -- cuid2 -----------------------------------------------------------------------
+
+
+def cuid2(length: int = 24) -> str:
+    """A cuid2-style text id: a letter, then base36 of a SHA3-512 hash of time, a
+    counter, a per-process fingerprint and 256 random bits.
+
+    Unlike :func:`cuid`, nothing in it can be read back (time, host, order) or
+    guessed from other ids, and every character is a letter or digit, so it is safe
+    in URLs and as an HTML id. Not time-ordered: inserts land all over a B-tree,
+    as a random UUID's do; see :func:`uuid7` where that matters.
+
+        >>> len(cuid2()), cuid2()[0].isalpha()
+        (24, True)
+    """
+    if not 2 <= length <= 32:
+        raise ValueError(f"cuid2 length must be between 2 and 32, got {length}")
+    with _lock:
+        _state.counter = count = (_state.counter + 1) % 36**4
+        fingerprint = _state.fingerprint
+    material = f"{time.time_ns()}:{count}:{fingerprint}:{secrets.token_hex(32)}".encode()
+    digest = int.from_bytes(hashlib.sha3_512(material).digest(), "big")
+    first = _BASE36[10 + secrets.randbelow(26)]
+    return first + _base36(digest, length - 1)
+
+
+# -- UUIDv7 ----------------------------------------------------------------------
+
+
+class _Uuid7State:
+    last_ms = -1
+    counter = 0
+
+
+_uuid7_state = _Uuid7State()
+_COUNTER_BITS = 42  # 12 bits of rand_a and the top 30 of rand_b: RFC 9562 method 1
+_COUNTER_MAX = (1 << _COUNTER_BITS) - 1
+
+
+def uuid7() -> uuid.UUID:
+    """An RFC 9562 UUIDv7: 48 bits of Unix milliseconds, a 42-bit counter, 32 random bits.
+
+    Time-ordered, so B-tree inserts stay at the right edge of the index, like a
+    bigserial's, yet unguessable enough for public ids (the counter starts at a
+    random value each millisecond). Ids made by one process are strictly
+    increasing, even within a millisecond. The standard library has ``uuid7`` only
+    from Python 3.14; PostgreSQL 18 has ``uuidv7()`` for server-side defaults.
+
+        >>> uuid7().version
+        7
+    """
+    ms = time.time_ns() // 1_000_000
+    with _lock:
+        state = _uuid7_state
+        if ms > state.last_ms:
+            state.last_ms, state.counter = ms, secrets.randbits(_COUNTER_BITS - 1)
+        else:  # the same millisecond (or the clock went back): count on from the last id
+            state.counter += 1
+            if state.counter > _COUNTER_MAX:  # 2^41 ids in one millisecond: borrow the next
+                state.last_ms, state.counter = state.last_ms + 1, 0
+        ms, counter = state.last_ms, state.counter
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80
+    value |= 0x7 << 76 | (counter >> 30) << 64  # version, then the counter's top 12 bits
+    value |= 0b10 << 62 | (counter & 0x3FFF_FFFF) << 32 | secrets.randbits(32)  # variant
+    return uuid.UUID(int=value)
+
+
+os.register_at_fork(after_in_child=_reset_after_fork)  # a forked worker is a new source
 
 
 # -- columns by name --------------------------------------------------------------

@@ -347,3 +347,8 @@ def test_sync_and_async_faces_have_the_same_methods_and_docs(sync: str, async_: 
         assert inspect.getdoc(member) == tool.sync_text(inspect.getdoc(twin) or "") or (
             inspect.getdoc(member) is None and inspect.getdoc(twin) is None
         ), name
+
+
+def test_a_line_marked_async_only_is_left_out_of_the_sync_module() -> None:
+    source = "@opening  # ASYNC only\nasync def connect_async():\n    return 1\n"
+    assert tool.drop_async_blocks(source) == "async def connect_async():\n    return 1\n"

@@ -43,6 +43,8 @@ NOT_REFUSALS = {
     ): "migrate.version.Version.parse: callers turn it into a MigrationFileError",
     ("__init__", "ValueError"): "migrate.version.Version(parts): the same signal, from the parts",
     ("__int__", "ValueError"): "Python's int() protocol: a dotted version is not one integer",
+    ("_scalar", "TypeError"): "querykit.jsonable on a value it cannot write, as json.dumps does",
+    ("cuid2", "ValueError"): "a bad length argument to an id generator, as random.choices does",
     ("convert_argument", "ValueError"): "as int()/float() do; parse_arguments and the Studio's "
     "form name the argument",
 }

@@ -26,6 +26,7 @@ from querykit import (
     update,
 )
 from schema import Status, embedding, pipeline_run, pipeline_step
+from tests.sqlassert import assert_sql
 from tests.tables import everything, node
 
 run, step = pipeline_run, pipeline_step
@@ -67,12 +68,12 @@ def test_dml_methods_return_new_queries() -> None:
     ins_sql = ins.to_sql().sql
     ins.on_conflict_do_nothing().returning(node.c.id)
     assert ins.to_sql().sql == ins_sql
-    upd = update(node).set(label="b")
+    upd = update(node).set(label="b").all_rows()
     upd_sql = upd.to_sql().sql
     upd.where(eq(node.c.id, 1)).returning(node.c.id)
     upd.set(parent_id=2)
     assert upd.to_sql().sql == upd_sql
-    dele = delete(node)
+    dele = delete(node).all_rows()
     dele.where(eq(node.c.id, 1)).returning(node.c.id)
     assert dele.to_sql().sql == "DELETE FROM node"
 
@@ -310,3 +311,49 @@ def test_generated_params_follow_the_general_rule() -> None:
     same = qk_shape.params_function((0, 1), (None, None), ("a", "b"), (), True)
     values = [1, 2]  # type: ignore[assignment]
     assert same(values) is values
+
+
+# -- update/delete without where -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "verb"),
+    [
+        (lambda: update(run).set(name="x"), "update"),
+        (lambda: update(run).set(name="x").where(None), "update"),  # a filter that was dropped
+        (lambda: update(run).set(name="x").returning(run.c.id), "update"),
+        (lambda: delete(step), "delete"),
+        (lambda: delete(step).using(run), "delete"),
+        (lambda: delete(step).where(None, None).returning(step.c.id), "delete"),
+    ],
+)
+def test_update_and_delete_without_where_are_refused(query: Any, verb: str) -> None:
+    q = query()
+    table = q._table.name
+    for render in (lambda: q.to_sql(), lambda: q.statement, lambda: q.cte("c")):
+        with pytest.raises(CompileError, match=rf"{verb} {table} has no where\(\).*all_rows\(\)"):
+            render()  # type: ignore[no-untyped-call]
+
+
+def test_all_rows_compiles_as_core_does() -> None:
+    """all_rows() adds nothing to the SQL; where() still filters when both are given."""
+    assert_sql(update(run).set(name="x").all_rows(), "UPDATE pipeline_run SET name=%s", ("x",))
+    assert_sql(
+        delete(step).all_rows().returning(step.c.id),
+        "DELETE FROM pipeline_step RETURNING pipeline_step.id",
+    )
+    assert_sql(
+        delete(step).all_rows().where(eq(step.c.name, "s")),
+        "DELETE FROM pipeline_step WHERE pipeline_step.name = %s",
+        ("s",),
+    )
+
+
+def test_a_compiled_all_rows_shape_does_not_let_a_filterless_one_through() -> None:
+    qk_compile.clear_cache()
+    assert update(run).set(name="x").all_rows().to_sql().sql.startswith("UPDATE pipeline_run")
+    with pytest.raises(CompileError, match="has no where"):
+        update(run).set(name="x").to_sql()
+    delete(run).all_rows().to_sql()
+    with pytest.raises(CompileError, match="has no where"):
+        delete(run).to_sql()

@@ -39,7 +39,8 @@ and its neighbours, or a bracketed group), which is what tokens do well.
   ``else`` body, dedented, in the generated one (no ``else``: nothing). mypy
   (``warn_unreachable``) calls the ``else`` body unreachable in the source: its
   first statement carries ``# type: ignore[unreachable]``, which the generator
-  removes.
+  removes. A single async-only line (a decorator, which no ``if`` can hold)
+  ends with ``# ASYNC only`` and is left out of the generated module.
 
 The output goes through ruff's own fixes: imports sorted (dropping the
 ``noqa: F401`` that the source puts on its ``else`` imports), and ``async for x
@@ -86,6 +87,7 @@ DOTTED = {
 _ASYNC_PREFIX = re.compile(r"(_*)Async([A-Z]\w*)")
 _ASYNC_SUFFIX = re.compile(r"(\w+?)_async")
 _ASYNC_BLOCK = re.compile(r"([ ]*)if True:\s*# ASYNC\s*")
+_ASYNC_LINE = re.compile(r"\S.*#\s*ASYNC only\s*$")
 _UNREACHABLE = re.compile(r"  # type: ignore\[unreachable\]")
 _WORD = re.compile(r"\b(?:async (?=(?:def|with|for)\b)|await |[A-Za-z_]\w*)")
 
@@ -140,6 +142,9 @@ def drop_async_blocks(source: str, where: str = "<source>") -> str:
     out: list[str] = []
     i = 0
     while i < len(lines):
+        if _ASYNC_LINE.search(lines[i].rstrip("\n")):  # one async-only line, e.g. a decorator
+            i += 1
+            continue
         match = _ASYNC_BLOCK.fullmatch(lines[i].rstrip("\n"))
         if match is None:
             out.append(lines[i])

@@ -221,8 +221,10 @@ def json_set(
 
     For updates, the change made on the server without reading the row first:
 
-        >>> update(ctx).set(context=json_set(ctx.c.context, ["user", "name"], "Ada"))
-        >>> # SET context=jsonb_set(agent_context.context, %s, %s, true)
+        >>> update(ctx).set(context=json_set(ctx.c.context, ["user", "name"], "Ada")).where(
+        ...     eq(ctx.c.id, 7)
+        ... )
+        >>> # SET context=jsonb_set(agent_context.context, %s, %s, true) WHERE agent_context.id = %s
 
     ``value`` is bound as jsonb. With ``create_missing=False`` a missing key is
     left missing. Intermediate objects are never created: set the parent first.

@@ -48,6 +48,7 @@ from sqlalchemy.sql import util as sql_util
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import codecs
+from ..codecs.pydantic_schemas import model_annotations, model_fields
 from ..errors import CompileError, MappingError, SchemaError
 from ..schema.naming import column_label
 from ..schema.relations import Relation, relation_named
@@ -759,6 +760,9 @@ def batched_levels(root: Level) -> list[tuple[Level, Level]]:
 def _fields_of(cls: Any) -> list[str] | None:
     if dataclasses.is_dataclass(cls):
         return [f.name for f in dataclasses.fields(cls)]
+    pydantic_fields = model_fields(cls)
+    if pydantic_fields is not None:
+        return list(pydantic_fields)
     if isinstance(cls, type) and issubclass(cls, dict) and hasattr(cls, "__annotations__"):
         return list(typing.get_type_hints(cls))
     return None
@@ -767,7 +771,9 @@ def _fields_of(cls: Any) -> list[str] | None:
 def _check_mapping(cls: Any, level: Level) -> None:
     fields = _fields_of(cls)
     if fields is None:
-        raise MappingError(f"as_={cls!r}: use a dataclass or a TypedDict for nested results")
+        raise MappingError(
+            f"as_={cls!r}: use a dataclass, a TypedDict or a pydantic model for nested results"
+        )
     missing = [f for f in level.fields if f not in fields]
     extra = [f for f in fields if f not in level.fields]
     if missing or extra:
@@ -785,7 +791,7 @@ def _check_mapping(cls: Any, level: Level) -> None:
     # -- field types against the level's columns: see querykit.rowtype --
     types = [python_type_of(c.type) for c in level.columns]
     check_row_class(cls, level.fields[: len(types)], types)
-    hints = typing.get_type_hints(cls)
+    hints = field_hints(cls)
     for child in level.children:
         child_cls = element_class(hints.get(child.name))
         if child_cls is not None:
@@ -804,3 +810,9 @@ def element_class(hint: Any) -> Any:
                 return found
         return None
     return hint if _fields_of(hint) is not None else None
+
+
+def field_hints(cls: Any) -> dict[str, Any]:
+    """Field types: pydantic's resolved ones for a model, else the class's annotations."""
+    resolved = model_annotations(cls)
+    return typing.get_type_hints(cls) if resolved is None else resolved

@@ -19,7 +19,7 @@ left; ``where(None)`` adds nothing.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, TypeAlias, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy.sql import operators as sa_ops
@@ -419,17 +419,29 @@ class _ArrayOp(Condition):
         return column.op(self.op, is_comparison=True, precedence=5)(items)  # type: ignore[no-any-return]
 
 
-def array_contains(column: ColumnElement[Sequence[T]], items: Sequence[T]) -> Condition:
+ArrayOf: TypeAlias = (
+    ColumnElement[list[T]]
+    | ColumnElement[list[T] | None]
+    | ColumnElement[Sequence[T]]
+    | ColumnElement[Sequence[T] | None]
+    | ColumnElement[tuple[T, ...]]
+    | ColumnElement[tuple[T, ...] | None]
+)
+"""An array column of ``T`` as a type checker sees it: ``ColumnElement`` is invariant, so a
+``Column[list[str]]`` is not a ``ColumnElement[Sequence[str]]``; each spelling is listed."""
+
+
+def array_contains(column: ArrayOf[T], items: Sequence[T]) -> Condition:
     """``column @> items``: the array column holds every item."""
     return _ArrayOp(column, "@>", items)
 
 
-def array_contained(column: ColumnElement[Sequence[T]], items: Sequence[T]) -> Condition:
+def array_contained(column: ArrayOf[T], items: Sequence[T]) -> Condition:
     """``column <@ items``: every element of the array column is among the items."""
     return _ArrayOp(column, "<@", items)
 
 
-def array_overlaps(column: ColumnElement[Sequence[T]], items: Sequence[T]) -> Condition:
+def array_overlaps(column: ArrayOf[T], items: Sequence[T]) -> Condition:
     """``column && items``: the array column shares at least one element with items."""
     return _ArrayOp(column, "&&", items)
 

@@ -1024,6 +1024,23 @@ class _DML(Query[*Ts]):
         )
 
 
+def _require_where(
+    query: UpdateQuery[*tuple[Any, ...]] | DeleteQuery[*tuple[Any, ...]], verb: str
+) -> None:
+    """Refuse an UPDATE or DELETE with no WHERE unless ``all_rows()`` says it is meant.
+
+    A forgotten ``.where()`` would otherwise change every row of the table, silently
+    (Drizzle users get the same guard from an ESLint rule). Checked when the statement
+    is built, so nothing is sent.
+    """
+    if not query._where and not query._all_rows:
+        name = query._table.name
+        raise CompileError(
+            f"{verb} {name} has no where(): it would {verb} every row of {name}. "
+            f"Add .where(...), or call .all_rows() if every row is meant"
+        )
+
+
 def _set_key(items: Sequence[tuple[Any, Any]], values: list[Any]) -> Hashable:
     return tuple((col, operand_key(v, values)) for col, v in items)
 
@@ -1325,12 +1342,19 @@ class UpdateQuery(_DML[*Ts]):
     _set: tuple[tuple[schema.Column[Any], Any], ...]
     _where: tuple[Condition, ...]
     _from: tuple[Any, ...]
+    _all_rows: bool
 
-    __slots__ = ("_from", "_set", "_where")
+    __slots__ = ("_all_rows", "_from", "_set", "_where")
 
     def __init__(self, table: sa.Table) -> None:
         _init(
-            self, _table=_check_table(table, "update"), _returning=(), _set=(), _where=(), _from=()
+            self,
+            _table=_check_table(table, "update"),
+            _returning=(),
+            _set=(),
+            _where=(),
+            _from=(),
+            _all_rows=False,
         )
 
     def set(self, values: Mapping[Any, Any] | None = None, /, **kw: Any) -> UpdateQuery[*Ts]:
@@ -1344,6 +1368,10 @@ class UpdateQuery(_DML[*Ts]):
         """``WHERE conditions``, ANDed with any given before."""
         new = _conditions(conditions)
         return self._copy(_where=self._where + new) if new else self
+
+    def all_rows(self) -> UpdateQuery[*Ts]:
+        """Update every row on purpose: without it, an update with no ``where()`` is refused."""
+        return self._copy(_all_rows=True)
 
     def from_(self, *tables: FromClause) -> UpdateQuery[*Ts]:
         """UPDATE ... FROM other tables, to use their columns in SET and WHERE."""
@@ -1457,11 +1485,13 @@ class UpdateQuery(_DML[*Ts]):
             tuple(c._key(values) for c in self._where),
             tuple(operand_key(f, values) for f in self._from),
             self._returning_key(values),
+            self._all_rows,
         )
 
     def _core(self, binder: Binder) -> Any:
         if not self._set:
             raise CompileError(f"update {self._table.name}: call set() with at least one column")
+        _require_where(self, "update")
         froms = [operand_core(f, binder, None, "from") for f in self._from]
         binder.push_scope([self._table, *froms])
         stmt: Any = sa.update(self._table).values(_set_core(self._set, binder))
@@ -1473,7 +1503,11 @@ class UpdateQuery(_DML[*Ts]):
 
 
 def update(table: sa.Table) -> UpdateQuery[()]:
-    """UPDATE table; add ``.set(...)``, ``.where(...)`` and optionally ``.returning(...)``."""
+    """UPDATE table; add ``.set(...)``, ``.where(...)`` and optionally ``.returning(...)``.
+
+    An update without ``.where(...)`` is a :class:`CompileError` unless ``.all_rows()``
+    says every row is meant.
+    """
     return UpdateQuery(table)
 
 
@@ -1482,16 +1516,28 @@ class DeleteQuery(_DML[*Ts]):
 
     _where: tuple[Condition, ...]
     _using: tuple[Any, ...]
+    _all_rows: bool
 
-    __slots__ = ("_using", "_where")
+    __slots__ = ("_all_rows", "_using", "_where")
 
     def __init__(self, table: sa.Table) -> None:
-        _init(self, _table=_check_table(table, "delete"), _returning=(), _where=(), _using=())
+        _init(
+            self,
+            _table=_check_table(table, "delete"),
+            _returning=(),
+            _where=(),
+            _using=(),
+            _all_rows=False,
+        )
 
     def where(self, *conditions: Where) -> DeleteQuery[*Ts]:
         """``WHERE conditions``, ANDed with any given before."""
         new = _conditions(conditions)
         return self._copy(_where=self._where + new) if new else self
+
+    def all_rows(self) -> DeleteQuery[*Ts]:
+        """Delete every row on purpose: without it, a delete with no ``where()`` is refused."""
+        return self._copy(_all_rows=True)
 
     def using(self, *tables: FromClause) -> DeleteQuery[*Ts]:
         """DELETE ... USING other tables, to use their columns in WHERE."""
@@ -1604,9 +1650,11 @@ class DeleteQuery(_DML[*Ts]):
             tuple(c._key(values) for c in self._where),
             tuple(operand_key(f, values) for f in self._using),
             self._returning_key(values),
+            self._all_rows,
         )
 
     def _core(self, binder: Binder) -> Any:
+        _require_where(self, "delete")
         using = [operand_core(f, binder, None, "using") for f in self._using]
         binder.push_scope([self._table, *using])
         stmt: Any = sa.delete(self._table)
@@ -1618,7 +1666,11 @@ class DeleteQuery(_DML[*Ts]):
 
 
 def delete(table: sa.Table) -> DeleteQuery[()]:
-    """DELETE FROM table; add ``.where(...)`` and optionally ``.returning(...)``."""
+    """DELETE FROM table; add ``.where(...)`` and optionally ``.returning(...)``.
+
+    A delete without ``.where(...)`` is a :class:`CompileError` unless ``.all_rows()``
+    says every row is meant.
+    """
     return DeleteQuery(table)
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.types import UserDefinedType
 
 from ..errors import ColumnTypeError
 from .base import FLOAT4_MAX, Adapter, ValueRejected, describe_value, float4_exact
+from .pydantic_schemas import attach_core_schemas
 
 V = TypeVar("V", Vector, HalfVector, SparseVector, Bit)
 
@@ -389,3 +390,6 @@ def to_bit(value: Any, dim: int | None) -> Bit:
 
 
 # -- decoders: what psycopg loaded -> the Python value -----------------------------
+
+
+attach_core_schemas()  # pydantic models and FastAPI accept these types (pydantic optional)

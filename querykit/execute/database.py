@@ -68,7 +68,7 @@ from .pool import (
 )
 from .prepared import PreparedPlan
 from .prepared_query import PreparedQuery
-from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled, log_query
+from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled
 from .transactions import (
     CURRENT,
     ActiveTransaction,
@@ -124,6 +124,9 @@ def connect(
 
     Opening waits for ``min_size`` connections, so an unreachable server is a
     ``ConnectError`` here, naming host and port, not on the first query.
+
+    ``with connect(url) as db:`` opens it and closes it on the way out;
+    ``db = connect(url)`` opens it, and you ``close()`` it yourself.
     """
     options = PoolOptions(
         min_size=min_size,
@@ -347,7 +350,6 @@ class Database(_Runner):
         self._closed = False
         if log_enabled():
             ensure_log_handler()
-            self._listeners.add(log_query, True)
 
     def __repr__(self) -> str:
         replicas = f", {len(self._replicas)} replicas" if self._replicas else ""

@@ -48,6 +48,7 @@ from .bulk_run_async import run_bulk_async
 from .connect import describe_target
 from .diagnose import DISCARD_PREPARED, database_error, is_stale_plan, placeholder_error
 from .loading_async import AsyncTableQueries, load_async
+from .opening import opening
 from .plan import (
     Fetch,
     Plan,
@@ -71,7 +72,7 @@ from .pool import (
 )
 from .prepared import PreparedPlan
 from .prepared_query_async import AsyncPreparedQuery
-from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled, log_query
+from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled
 from .transactions import (
     CURRENT,
     ActiveTransaction,
@@ -101,6 +102,7 @@ _ONE_ROW = frozenset({Fetch.ONE, Fetch.SCALAR})
 _stream_names = itertools.count(1)
 
 
+@opening  # ASYNC only
 async def connect_async(
     url: str | Settings | None = None,
     *,
@@ -127,6 +129,9 @@ async def connect_async(
 
     Opening waits for ``min_size`` connections, so an unreachable server is a
     ``ConnectError`` here, naming host and port, not on the first query.
+
+    ``async with connect_async(url) as db:`` opens it and closes it on the way out;
+    ``db = await connect_async(url)`` opens it, and you ``close()`` it yourself.
     """
     options = PoolOptions(
         min_size=min_size,
@@ -356,7 +361,6 @@ class AsyncDatabase(_AsyncRunner):
         self._closed = False
         if log_enabled():
             ensure_log_handler()
-            self._listeners.add(log_query, True)
 
     def __repr__(self) -> str:
         replicas = f", {len(self._replicas)} replicas" if self._replicas else ""

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import operator
-import typing
 from collections.abc import Callable, Generator, Hashable, Sequence
 from typing import Any, TypeVar
 
@@ -23,9 +22,11 @@ from ..build.nested import (
     Level,
     NestedQuery,
     element_class,
+    field_hints,
     key_columns,
 )
 from ..build.query import Query
+from ..codecs.pydantic_schemas import model_fields
 from ..errors import MappingError
 
 __all__ = ["BatchedLoader", "finish", "load_steps", "materialize"]
@@ -243,7 +244,7 @@ class BatchedLoader:
 
 
 def _builder_for(cls: Any, level: Level) -> Callable[[dict[str, Any]], Any]:
-    hints = typing.get_type_hints(cls)
+    hints = field_hints(cls)
     child_builders = {}
     for child in level.children:
         child_cls = element_class(hints.get(child.name))
@@ -252,7 +253,7 @@ def _builder_for(cls: Any, level: Level) -> Callable[[dict[str, Any]], Any]:
                 _builder_for(child_cls, child),
                 child.relation.many if child.relation else False,
             )
-    is_dc = dataclasses.is_dataclass(cls)
+    is_dc = dataclasses.is_dataclass(cls) or model_fields(cls) is not None  # built from kwargs
 
     def build(row: dict[str, Any]) -> Any:
         for name, (sub, many) in child_builders.items():

@@ -10,8 +10,11 @@
   fraction of the time (the full path, with its logging and statistics, costs
   about 15% of a primary-key select). It does not count requests: the
   ``requests_*`` figures of ``get_stats()`` cover the full path only. Anything
-  else goes through psycopg_pool unchanged. If a psycopg_pool release renames
-  the internals it relies on, the fast path switches itself off.
+  else goes through psycopg_pool unchanged. The internals it relies on are
+  those of psycopg_pool 3.3, the range pyproject.toml pins; a test fails loudly
+  when the installed release is outside it or its internals differ, and at run
+  time the fast path switches itself off (a warning says so) if they are
+  missing. ``make bench`` measures what the fast path saves.
 - A connection that sat idle in the pool for more than 0.1 s is checked for a
   dead server before use: a non-blocking poll of its socket. A server restart
   or ``pg_terminate_backend`` leaves idle connections with a pending error and
@@ -28,11 +31,13 @@
 from __future__ import annotations
 
 import select
+import warnings
 from dataclasses import dataclass
 from time import monotonic
 from typing import Any
 
 import psycopg
+import psycopg_pool
 from pgvector import Bit, HalfVector, SparseVector, Vector
 from pgvector.psycopg import register_vector, register_vector_async
 from psycopg.adapt import Dumper, PyFormat
@@ -290,10 +295,26 @@ async def configure_async(conn: AsyncConnection) -> None:
 
 # What the fast paths read and write inside psycopg_pool (checked on each pool).
 _POOL_INTERNALS = ("_lock", "_pool", "_waiting", "_closed", "_nconns_min", "_drained_at")
+# psycopg_pool's async pool makes its lock in open(), in the event loop: its fast path
+# looks for the lock on each call instead (_qk_unlocked).
+_ASYNC_POOL_INTERNALS = tuple(name for name in _POOL_INTERNALS if name != "_lock")
 
 
-def _has_internals(pool: object) -> bool:
-    return all(hasattr(pool, name) for name in _POOL_INTERNALS)
+def _has_internals(pool: object, names: tuple[str, ...] = _POOL_INTERNALS) -> bool:
+    missing = [name for name in names if not hasattr(pool, name)]
+    if missing and not _warned:
+        _warned.append(True)
+        warnings.warn(
+            f"psycopg_pool {psycopg_pool.__version__} lacks {', '.join(missing)}: querykit's "
+            "pool fast path is off (each query pays psycopg_pool's full path; `make bench` "
+            "shows the cost); install the psycopg-pool version querykit pins",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    return not missing
+
+
+_warned: list[bool] = []
 
 
 class Pool(ConnectionPool[Connection]):
@@ -370,7 +391,7 @@ class AsyncPool(AsyncConnectionPool[AsyncConnection]):
         )
         self.qk_url = conninfo
         self.qk_target = describe_target(conninfo)
-        self._qk_fast = _has_internals(self)
+        self._qk_fast = _has_internals(self, _ASYNC_POOL_INTERNALS)
 
     def _qk_unlocked(self) -> bool:
         lock = getattr(self, "_lock", None)

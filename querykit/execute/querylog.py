@@ -1,4 +1,13 @@
-"""The query log: ``on_query`` listeners, :class:`QueryRecord` and ``QUERYKIT_LOG``."""
+"""The query log: ``on_query`` listeners, :class:`QueryRecord`, the ``querykit`` logger.
+
+Statements are logged at DEBUG on the ``querykit`` logger whenever that logger
+is enabled for DEBUG, as SQLAlchemy's ``sqlalchemy.engine`` logger logs at its
+level: ``logging.getLogger("querykit").setLevel(logging.DEBUG)`` is all it takes.
+The level is looked up per statement (``Logger.isEnabledFor`` is a cached dict
+read), so turning it on or off later takes effect at once. ``QUERYKIT_LOG=1``
+is the shortcut: the same level, and a stderr handler when logging is not
+configured at all.
+"""
 
 from __future__ import annotations
 
@@ -39,22 +48,30 @@ QueryCallback = Callable[[QueryRecord], object]
 class Listeners:
     """The ``on_query`` callbacks of one database (shared by its transactions and replicas)."""
 
-    __slots__ = ("_lock", "callbacks")
+    __slots__ = ("_added", "_lock")
 
     def __init__(self) -> None:
-        self.callbacks: tuple[tuple[QueryCallback, bool], ...] = ()
+        self._added: tuple[tuple[QueryCallback, bool], ...] = ()
         """Replaced, never changed in place: queries read it without a lock."""
         self._lock = threading.Lock()
+
+    @property
+    def callbacks(self) -> tuple[tuple[QueryCallback, bool], ...]:
+        """The callbacks to tell about a statement: those added, and the logger's when
+        ``querykit`` is enabled for DEBUG. Empty means the executor skips timing too."""
+        if logger.isEnabledFor(logging.DEBUG):
+            return (*self._added, _LOG_ENTRY)
+        return self._added
 
     def add(self, callback: QueryCallback, mask_params: bool) -> Callable[[], None]:
         """Register ``callback`` for every statement; returns the function that removes it."""
         entry = (callback, mask_params)
         with self._lock:
-            self.callbacks = (*self.callbacks, entry)
+            self._added = (*self._added, entry)
 
         def remove() -> None:
             with self._lock:
-                self.callbacks = tuple(e for e in self.callbacks if e is not entry)
+                self._added = tuple(e for e in self._added if e is not entry)
 
         return remove
 
@@ -90,9 +107,9 @@ def log_enabled() -> bool:
 
 
 def log_query(record: QueryRecord) -> None:
-    """The ``QUERYKIT_LOG=1`` listener: one INFO line per statement, parameters masked."""
+    """The logger's listener: one DEBUG line per statement, parameters masked."""
     if record.error is not None:
-        logger.info(
+        logger.debug(
             "%.3f ms on %s, failed: %s | params: %s",
             record.duration * 1000,
             record.target,
@@ -100,7 +117,7 @@ def log_query(record: QueryRecord) -> None:
             list(record.params),
         )
         return
-    logger.info(
+    logger.debug(
         "%.3f ms on %s, %d rows: %s | params: %s",
         record.duration * 1000,
         record.target,
@@ -110,14 +127,18 @@ def log_query(record: QueryRecord) -> None:
     )
 
 
+_LOG_ENTRY: tuple[QueryCallback, bool] = (log_query, True)  # parameters always masked
+
+
 def ensure_log_handler() -> None:
-    """With ``QUERYKIT_LOG=1`` and logging not configured at all, log to stderr (as ``echo``)."""
+    """``QUERYKIT_LOG=1``: the ``querykit`` logger at DEBUG, to stderr when logging is
+    not configured at all (as ``echo=True``). A level set on the logger is kept."""
     root = logging.getLogger()
     if logger.handlers or root.handlers:
-        if logger.level == logging.NOTSET and root.level > logging.INFO:
-            logger.setLevel(logging.INFO)
+        if logger.level == logging.NOTSET and root.level > logging.DEBUG:
+            logger.setLevel(logging.DEBUG)
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s querykit: %(message)s"))
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.DEBUG)

@@ -11,9 +11,11 @@ import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import typing_extensions
 from psycopg.rows import tuple_row
 
 from .. import codecs
+from ..codecs.pydantic_schemas import model_fields
 from ..codegen import generate
 from ..errors import (
     MappingError,
@@ -119,6 +121,8 @@ def _build_mapper(names: tuple[str, ...], cls: type) -> RowMaker:
         )
     if kind == "dict":
         return lambda values: dict(zip(names, values, strict=True))
+    if kind == "model":
+        return _model_maker(names, cls)
     if list(names) == list(fields[: len(names)]):  # same order: positional is fastest
         return lambda values: cls(*values)
     return lambda values: cls(**dict(zip(names, values, strict=True)))
@@ -138,10 +142,26 @@ def _fields_of(cls: type) -> tuple[list[str], list[str], str]:
         defaults = getattr(cls, "_field_defaults", {})
         names = list(cls._fields)
         return names, [n for n in names if n not in defaults], "object"
-    if typing.is_typeddict(cls):
+    if typing_extensions.is_typeddict(cls):  # typing's and typing_extensions' (on 3.11)
         hints = list(typing.get_type_hints(cls))
         required_keys: frozenset[str] = getattr(cls, "__required_keys__", frozenset(hints))
         return hints, [h for h in hints if h in required_keys], "dict"
+    pydantic_fields = model_fields(cls)
+    if pydantic_fields is not None:
+        return list(pydantic_fields), [k for k, req in pydantic_fields.items() if req], "model"
     raise MappingError(
-        f"as_={getattr(cls, '__name__', cls)!r}: expected a dataclass, a NamedTuple or a TypedDict"
+        f"as_={getattr(cls, '__name__', cls)!r}: expected a dataclass, a NamedTuple, "
+        "a TypedDict or a pydantic model"
     )
+
+
+def _model_maker(names: tuple[str, ...], cls: type) -> RowMaker:
+    """Rows as a pydantic model, validated as pydantic validates keyword arguments."""
+
+    def make(values: Sequence[Any]) -> Any:
+        try:
+            return cls(**dict(zip(names, values, strict=True)))
+        except ValueError as exc:  # pydantic's ValidationError, without importing pydantic
+            raise MappingError(f"a row does not fit {cls.__name__}: {exc}") from exc
+
+    return make

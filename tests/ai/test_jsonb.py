@@ -121,14 +121,16 @@ def test_json_set_for_updates() -> None:
         [["user", "name"], "Ada", 7],
     )
     assert_sql(
-        update(ac).set(metadata=json_set(ac.c.metadata, "seen", True, create_missing=False)),
+        update(ac)
+        .set(metadata=json_set(ac.c.metadata, "seen", True, create_missing=False))
+        .all_rows(),
         "UPDATE agent_context SET metadata=jsonb_set(agent_context.metadata, %s, %s, false)",
         [["seen"], True],
     )
 
 
 def test_inline_renders_paths_and_values_as_literals() -> None:
-    q = update(ac).set(context=json_set(ac.c.context, ["a", "it's"], {"x": 1}))
+    q = update(ac).set(context=json_set(ac.c.context, ["a", "it's"], {"x": 1})).all_rows()
     assert q.to_sql().inline() == (
         "UPDATE agent_context SET context=jsonb_set(agent_context.context, "
         """ARRAY['a', 'it''s']::TEXT[], '{"x": 1}'::JSONB, true)"""
@@ -186,8 +188,8 @@ def test_misuse_is_a_clear_error(build: Any, error: type[Exception], message: st
         lambda: select(ac.c.id).where(has_key(ac.c.context, "\x00")),
         lambda: select(ac.c.id).where(has_all_keys(ac.c.context, ["ok", "n\x00"])),
         lambda: select(ac.c.id).where(json_contains(ac.c.context, {"k": "v\x00"})),
-        lambda: update(ac).set(context=json_set(ac.c.context, ["a\x00"], 1)),
-        lambda: update(ac).set(context=json_set(ac.c.context, ["a"], "\x00")),
+        lambda: update(ac).set(context=json_set(ac.c.context, ["a\x00"], 1)).all_rows(),
+        lambda: update(ac).set(context=json_set(ac.c.context, ["a"], "\x00")).all_rows(),
     ],
 )
 def test_nul_is_a_validation_error_naming_the_column(query: Any) -> None:

@@ -107,10 +107,10 @@ async def test_placeholders_in_inserts_with_fixed_values(db: Any) -> None:
 
 
 async def test_a_prepared_insert_makes_python_defaults_anew_at_each_call(db: Any) -> None:
-    # run.id has default=cuid: each call gets a fresh id, as a query built per call would.
+    # run.id has default=cuid2: each call gets a fresh id, as a query built per call would.
     add = db.prepare(insert(run).values(name=placeholder("name")).returning(run.c.id))
     first, second = await add.scalar(name="a"), await add.scalar(name="b")
-    assert first != second and len(first) == len(second) == 25
+    assert first != second and len(first) == len(second) == 24
     rows = await db.all(select(run.c.id, run.c.name).order_by(run.c.name))
     assert rows == [(first, "a"), (second, "b")]
     # the hidden defaults are not among the values a call takes

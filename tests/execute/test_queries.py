@@ -113,9 +113,24 @@ async def test_execute_returns_the_rowcount(db: Any) -> None:
     assert (
         await db.execute(update(run).set(status=Status.RUNNING).where(eq(run.c.name, "run 1"))) == 1
     )
-    assert await db.execute(update(run).set(status=Status.RUNNING)) == 3
+    assert await db.execute(update(run).set(status=Status.RUNNING).all_rows()) == 3
     assert await db.execute(delete(run).where(eq(run.c.name, "nope"))) == 0
     assert await db.execute(select(run.c.id)) == 3
+
+
+async def test_update_or_delete_without_where_sends_nothing(db: Any) -> None:
+    await add_runs(db)
+    seen: list[QueryRecord] = []
+    db.on_query(seen.append)
+    for query in (update(run).set(name="gone"), delete(run)):
+        with pytest.raises(CompileError, match=r"has no where\(\)"):
+            await db.execute(query)
+        with pytest.raises(CompileError, match=r"has no where\(\)"):
+            db.prepare(query)
+    assert seen == []  # refused before anything was sent
+    assert await db.scalar(select(count()).from_(run).where(eq(run.c.name, "gone"))) == 0
+    assert await db.execute(delete(run).all_rows()) == 3
+    assert await db.scalar(select(count()).from_(run)) == 0
 
 
 async def test_returning_rows_come_back_typed(db: Any) -> None:
@@ -124,7 +139,7 @@ async def test_returning_rows_come_back_typed(db: Any) -> None:
         .values(name="x", status=Status.RUNNING, metadata={"topic": "t"})
         .returning(run.c.id, run.c.status, run.c.started_at, run.c.cost)
     )
-    assert isinstance(row[0], str) and len(row[0]) == 25  # the cuid default
+    assert isinstance(row[0], str) and len(row[0]) == 24  # the cuid2 default
     assert row[1] is Status.RUNNING
     assert isinstance(row[2], dt.datetime) and row[2].tzinfo is not None
     assert row[3] == Decimal("0")
@@ -132,7 +147,7 @@ async def test_returning_rows_come_back_typed(db: Any) -> None:
 
 async def test_methods_that_read_rows_refuse_statements_without_rows(db: Any) -> None:
     with pytest.raises(ExecuteError, match=r"all\(\) needs a statement that returns rows"):
-        await db.all(update(run).set(name="x"))
+        await db.all(update(run).set(name="x").all_rows())
     assert await db.scalar(select(count()).from_(run)) == 0
     with pytest.raises(ExecuteError, match=r"one\(\) needs a statement that returns rows"):
         await db.one(raw("UPDATE pipeline_run SET name = 'x'"))
@@ -271,7 +286,9 @@ async def test_as_names_the_mismatch(db: Any) -> None:
     assert "fields: name, status" in str(info.value)
     with pytest.raises(MappingError, match="no column for field status"):
         await db.all(select(run.c.name), as_=RunTD)
-    with pytest.raises(MappingError, match="expected a dataclass, a NamedTuple or a TypedDict"):
+    with pytest.raises(
+        MappingError, match="expected a dataclass, a NamedTuple, a TypedDict or a pydantic model"
+    ):
         await db.all(select(run.c.name), as_=dict)
     with pytest.raises(MappingError, match="no field for column x"):
         await db.all(raw("SELECT 1 AS x"), as_=RunDC)
@@ -381,13 +398,40 @@ async def test_querykit_log_env_logs_masked_queries(
 ) -> None:
     monkeypatch.setenv("QUERYKIT_LOG", "1")
     secret_url = url.replace("postgres@", "postgres:hunter2@", 1)
-    db = await make_db(secret_url)
-    with caplog.at_level(logging.INFO, logger="querykit"):
+    qk_logger = logging.getLogger("querykit")
+    level = qk_logger.level
+    try:
+        db = await make_db(secret_url)  # the shortcut sets the querykit logger to DEBUG
+        assert qk_logger.level == logging.DEBUG or level != logging.NOTSET
         await db.all(select(run.c.id).where(eq(run.c.name, "secret-value")))
+    finally:
+        qk_logger.setLevel(level)
     text = caplog.text
     assert "SELECT pipeline_run.id" in text and "1 rows" not in text and "0 rows" in text
     assert "secret-value" not in text and "['***']" in text
     assert "hunter2" not in text
+
+
+async def test_the_querykit_logger_at_debug_logs_statements_without_the_env_var(
+    db: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("QUERYKIT_LOG", raising=False)
+    with caplog.at_level(logging.INFO, logger="querykit"):
+        await db.all(select(run.c.id).where(eq(run.c.name, "quiet")))
+    assert "pipeline_run" not in caplog.text  # INFO: statements are not logged
+    with caplog.at_level(logging.DEBUG, logger="querykit"):  # set after the db was opened
+        await db.all(select(run.c.id).where(eq(run.c.name, "loud")))
+        with pytest.raises(DatabaseError):
+            await db.all(raw("SELECT nope FROM pipeline_run"))
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and r.name == "querykit"]
+    assert len(debug) == 2, [r.getMessage() for r in debug]
+    assert "0 rows: SELECT pipeline_run.id" in debug[0].getMessage()
+    assert "['***']" in debug[0].getMessage() and "loud" not in caplog.text
+    assert "failed: SELECT nope FROM pipeline_run" in debug[1].getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="querykit"):  # turned off again at once
+        await db.all(select(run.c.id))
+    assert caplog.records == []
 
 
 async def test_join_rows_from_two_tables(db: Any) -> None:

@@ -70,7 +70,7 @@ def sync_api(db: Database) -> None:
     assert_type(db.scalar(select(pipeline_run.c.status)), Status)
     assert_type(db.scalars(select(pipeline_run.c.metadata)), list[RunMetadata | None])
     assert_type(db.scalars(select(embedding.c.embedding)), list[Vector])
-    assert_type(db.execute(update(pipeline_run).set(name="x")), int)
+    assert_type(db.execute(update(pipeline_run).set(name="x").all_rows()), int)
     assert_type(
         db.all(insert(pipeline_run).values(name="x").returning(pipeline_run.c.started_at)),
         list[tuple[dt.datetime]],
@@ -115,13 +115,15 @@ def sync_api(db: Database) -> None:
 
 async def async_api(db: AsyncDatabase) -> None:
     assert_type(await connect_async("postgresql://localhost/app"), AsyncDatabase)
+    async with connect_async("postgresql://localhost/app", max_size=2) as opened:
+        assert_type(opened, AsyncDatabase)
     assert_type(await db.all(q), list[tuple[str, Decimal]])
     assert_type(await db.one(q), tuple[str, Decimal])
     assert_type(await db.first(q), tuple[str, Decimal] | None)
     assert_type(await db.all(q, as_=RunTD), list[RunTD])
     assert_type(await db.scalar(select(count())), int)
     assert_type(await db.scalars(select(pipeline_run.c.cost)), list[Decimal])
-    assert_type(await db.execute(update(pipeline_run).set(name="x")), int)
+    assert_type(await db.execute(update(pipeline_run).set(name="x").all_rows()), int)
     assert_type(db.stream(q), AsyncGenerator[tuple[str, Decimal], None])
     async for row in db.stream(q, as_=RunNT):
         assert_type(row, RunNT)
