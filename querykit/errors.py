@@ -17,11 +17,12 @@ exception as ``__cause__``.
     │   ├── MappingError       a row does not fit the as_= class
     │   └── DecodeError        a value read has no Python form (an unknown enum label)
     ├── ValidationError        a value that does not fit its column (has .column, .row)
-    └── MigrationError         the migration runner
-        ├── MigrationFileError a bad file name, header or SQL file (has .path, .line)
-        ├── MigrationRefused   an edited, missing or out-of-order file
-        ├── MigrationFailed    a statement failed (has .path, .line, .sqlstate)
-        └── LockTimeout        another runner holds the migration lock
+    ├── MigrationError         the migration runner
+    │   ├── MigrationFileError a bad file name, header or SQL file (has .path, .line)
+    │   ├── MigrationRefused   an edited, missing or out-of-order file
+    │   ├── MigrationFailed    a statement failed (has .path, .line, .sqlstate)
+    │   └── LockTimeout        another runner holds the migration lock
+    └── IsolationError         a test did what the qk_tx fixture cannot isolate (querykit.testing)
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "DecodeError",
     "EmbeddedError",
     "ExecuteError",
+    "IsolationError",
     "LockTimeout",
     "MappingError",
     "MigrationError",
@@ -165,3 +167,9 @@ class MigrationFailed(MigrationError):
 
 class LockTimeout(MigrationError):
     """The migration lock was not acquired in time."""
+
+
+class IsolationError(QueryKitError):
+    """A test under ``qk_tx`` committed, ran a statement that cannot run in a transaction,
+    or opened a second connection: things a rolled-back transaction cannot isolate.
+    The message names ``qk_db``, which gives the test a database of its own."""

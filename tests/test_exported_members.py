@@ -25,6 +25,7 @@ def test_all_is_complete_and_importable() -> None:
         "search",
         "studio",
         "settings",
+        "testing",
         "vectors",
     }
     assert sorted(public - set(querykit.__all__) - modules) == []

@@ -1,0 +1,97 @@
+"""What one pytest process holds: the server, the templates, the clone factory, qk_tx's database.
+
+Everything starts on first use, so a run whose tests use none of the fixtures
+starts no server and builds no template.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from ..settings import Settings
+from . import names
+from .clones import CloneFactory
+from .server import server_url
+from .template import Template, create_clone, drop_database, ensure_template
+from .tx import PinnedDatabase
+
+AHEAD = 2
+"""Clones kept ready by the background thread."""
+
+
+class TestSession:
+    __test__ = False
+
+    def __init__(self, settings: Settings, *, run_id: str, keep: bool) -> None:
+        self.settings = settings
+        self.run_id = run_id
+        self.keep = keep
+        self._admin_url: str | None = None
+        self._templates: dict[str | None, Template] = {}
+        self._factory: CloneFactory | None = None
+        self._pinned: PinnedDatabase | None = None
+        self._pinned_name: str | None = None
+        self.prefix = names.clone_prefix(names.project_tag(settings.project_dir))
+
+    @property
+    def admin_url(self) -> str:
+        if self._admin_url is None:
+            self._admin_url = server_url(self.settings, run_id=self.run_id, keep=self.keep)
+        return self._admin_url
+
+    def url(self, dbname: str) -> str:
+        return names.clone_url(self.admin_url, dbname)
+
+    def template(self, upto: str | None = None) -> Template:
+        if upto not in self._templates:
+            self._templates[upto] = ensure_template(self.admin_url, self.settings, upto)
+        return self._templates[upto]
+
+    def templates(self) -> list[Template]:
+        """The templates this process used so far."""
+        return list(self._templates.values())
+
+    @property
+    def factory(self) -> CloneFactory:
+        if self._factory is None:
+            self._factory = CloneFactory(self.admin_url, self.template(), self.prefix, AHEAD)
+        return self._factory
+
+    def take(self, upto: str | None = None) -> str:
+        """A fresh clone's name: from the clone-ahead queue, or made now for ``upto``."""
+        if upto is None:
+            return self.factory.take()
+        name = f"{self.prefix}u{names.tag(upto, 6)}"
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            drop_database(conn, name)
+            create_clone(conn, self.template(upto), name)
+        return name
+
+    def discard(self, name: str, upto: str | None = None) -> None:
+        if upto is None:
+            self.factory.discard(name)
+            return
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            drop_database(conn, name)
+
+    def pinned(self) -> PinnedDatabase:
+        """qk_tx's database: one clone for the whole session, made clean again when dirtied."""
+        if self._pinned is None:
+            self._pinned_name = self.factory.take()
+            self._pinned = PinnedDatabase(self.url(self._pinned_name))
+        return self._pinned
+
+    def reset_pinned(self) -> None:
+        """After a test committed under qk_tx: drop its database; the next test gets a new one."""
+        if self._pinned is not None and self._pinned_name is not None:
+            self._pinned.close()
+            self.factory.discard(self._pinned_name)
+        self._pinned = self._pinned_name = None
+
+    def close(self) -> None:
+        if self._pinned is not None:
+            self._pinned.close()
+            if self._pinned_name is not None:
+                self.factory.discard(self._pinned_name)
+        if self._factory is not None:
+            self._factory.close()
