@@ -5,6 +5,9 @@
 while tests run, so a test waits only when it outruns them; two creations at once
 finished 2-3x sooner than one after another on a loaded 2-vCPU machine (their
 checkpoints and I/O overlap).
+The threads also open each clone's ``Database`` (its pool's first connection), so
+``qk_db`` hands a test a connected database, and they close it afterwards: what
+remains on the test's critical path is taking a clone from a queue.
 Used clones are dropped when the ready queue is full, or at once when more than
 :data:`MAX_PENDING_DROPS` wait, so disk use stays bounded.
 """
@@ -12,16 +15,29 @@ Used clones are dropped when the ready queue is full, or at once when more than
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 
+from .. import Database, connect
 from ..errors import QueryKitError
+from .names import clone_url
 from .template import Template, create_clone, drop_database
 
 MAX_PENDING_DROPS = 4
+
+
+@dataclass
+class Clone:
+    """A clone of the template, and a ``Database`` already connected to it (when made ahead)."""
+
+    name: str
+    url: str
+    db: Database | None = None
 
 
 class CloneFactory:
@@ -37,16 +53,16 @@ class CloneFactory:
         self.threads = threads
         self._creating = 0
         self._numbers = itertools.count(1)
-        self._ready: collections.deque[str] = collections.deque()
-        self._drops: collections.deque[str] = collections.deque()
+        self._ready: collections.deque[Clone] = collections.deque()
+        self._drops: collections.deque[Clone] = collections.deque()
         self._waiting = 0
         self._stop = False
         self._error: BaseException | None = None
         self._cond = threading.Condition()
         self._workers: list[threading.Thread] = []
 
-    def take(self) -> str:
-        """The name of a ready clone, now the caller's (waiting for one if needed)."""
+    def take(self) -> Clone:
+        """A ready clone, now the caller's (waiting for one if needed)."""
         if self.ahead == 0:
             return self._create_now()
         with self._cond:
@@ -66,20 +82,20 @@ class CloneFactory:
                     raise QueryKitError(
                         f"querykit.testing: cloning {self.template.name} failed: {self._error}"
                     ) from self._error
-                name = self._ready.popleft()
+                clone = self._ready.popleft()
             finally:
                 self._waiting -= 1
             self._cond.notify_all()
-            return name
+            return clone
 
-    def discard(self, name: str) -> None:
-        """Drop ``name`` later, in the background."""
+    def discard(self, clone: Clone) -> None:
+        """Close the clone's ``Database`` and drop it, later, in the background."""
         if self.ahead == 0:
             with psycopg.connect(self.admin_url, autocommit=True) as conn:
-                drop_database(conn, name)
+                self._drop(conn, clone)
             return
         with self._cond:
-            self._drops.append(name)
+            self._drops.append(clone)
             self._cond.notify_all()
 
     def close(self) -> None:
@@ -94,17 +110,29 @@ class CloneFactory:
         self._drops.clear()
         if leftovers:
             with psycopg.connect(self.admin_url, autocommit=True) as conn:
-                for name in leftovers:
-                    drop_database(conn, name)
+                for clone in leftovers:
+                    self._drop(conn, clone)
 
-    def _create_now(self) -> str:
+    def _create_now(self) -> Clone:
         name = f"{self.prefix}{next(self._numbers)}"
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             create_clone(conn, self.template, name)
-        return name
+        return Clone(name, clone_url(self.admin_url, name))
 
-    def _next_job(self) -> tuple[str, str] | None:
-        """("create" | "drop", name), or None to stop; waits under the condition."""
+    def _create(self, conn: psycopg.Connection[Any], name: str) -> Clone:
+        create_clone(conn, self.template, name)
+        url = clone_url(self.admin_url, name)
+        return Clone(name, url, connect(url))
+
+    @staticmethod
+    def _drop(conn: psycopg.Connection[Any], clone: Clone) -> None:
+        if clone.db is not None:
+            with contextlib.suppress(QueryKitError):
+                clone.db.close()
+        drop_database(conn, clone.name)
+
+    def _next_job(self) -> str | Clone | None:
+        """A name to create, a clone to drop, or None to stop; waits under the condition."""
         with self._cond:
             while True:
                 if self._stop:
@@ -112,27 +140,26 @@ class CloneFactory:
                 coming = len(self._ready) + self._creating
                 short = coming < max(self.ahead, self._waiting + (self.ahead > 0))
                 if self._drops and (len(self._drops) > MAX_PENDING_DROPS or not short):
-                    return "drop", self._drops.popleft()
+                    return self._drops.popleft()
                 if short:
                     self._creating += 1
-                    return "create", f"{self.prefix}{next(self._numbers)}"
+                    return f"{self.prefix}{next(self._numbers)}"
                 self._cond.wait()
 
     def _work(self) -> None:
         try:
             with psycopg.connect(self.admin_url, autocommit=True) as conn:
-                while (job := self._next_job()) is not None:
-                    kind, name = job
-                    if kind == "drop":
-                        drop_database(conn, name)
+                while (what := self._next_job()) is not None:
+                    if isinstance(what, Clone):
+                        self._drop(conn, what)
                         continue
                     try:
-                        create_clone(conn, self.template, name)
+                        clone = self._create(conn, what)
                     finally:
                         with self._cond:
                             self._creating -= 1
                     with self._cond:
-                        self._ready.append(name)
+                        self._ready.append(clone)
                         self._cond.notify_all()
         except BaseException as exc:  # the waiting test reports it
             with self._cond:

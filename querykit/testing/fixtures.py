@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from .. import AsyncDatabase, Database, IsolationError, connect, connect_async
+from .clones import Clone
 from .session import TestSession
 from .tx import TestTransaction, explain
 
@@ -47,14 +48,14 @@ def qk_session(pytestconfig: pytest.Config) -> TestSession:
 
 
 @pytest.fixture
-def qk_database(request: pytest.FixtureRequest, qk_session: TestSession) -> Iterator[str]:
-    """The URL of a database of this test's own, cloned from the (marker's) template."""
+def qk_clone(request: pytest.FixtureRequest, qk_session: TestSession) -> Iterator[Clone]:
+    """A database of this test's own, cloned from the (marker's) template, dropped after."""
     upto = _upto(request)
-    name = qk_session.take(upto)
+    clone = qk_session.take(upto)
     try:
-        yield qk_session.url(name)
+        yield clone
     finally:
-        qk_session.discard(name, upto)
+        qk_session.discard(clone, upto)
 
 
 @pytest.fixture
@@ -66,21 +67,27 @@ def qk_url(request: pytest.FixtureRequest, qk_session: TestSession) -> str:
     """
     if "qk_tx" in request.fixturenames and not set(OWN_DATABASE) & set(request.fixturenames):
         return qk_session.pinned().url
-    url: str = request.getfixturevalue("qk_database")
-    return url
+    clone: Clone = request.getfixturevalue("qk_clone")
+    return clone.url
 
 
 @pytest.fixture
-def qk_db(qk_database: str) -> Iterator[Database]:
-    """A ``Database`` on a fresh database cloned from the migrated template for this test."""
-    with connect(qk_database) as db:
+def qk_db(qk_clone: Clone) -> Iterator[Database]:
+    """A ``Database`` on a fresh database cloned from the migrated template for this test.
+
+    Made ahead, it is connected already; the clone-ahead threads close it afterwards.
+    """
+    if qk_clone.db is not None:
+        yield qk_clone.db
+        return
+    with connect(qk_clone.url) as db:
         yield db
 
 
 @_async_fixture
-async def qk_async_db(qk_database: str) -> AsyncIterator[AsyncDatabase]:
+async def qk_async_db(qk_clone: Clone) -> AsyncIterator[AsyncDatabase]:
     """An ``AsyncDatabase`` on a fresh database of this test's own (needs pytest-asyncio)."""
-    db = await connect_async(qk_database)
+    db = await connect_async(qk_clone.url)
     try:
         yield db
     finally:

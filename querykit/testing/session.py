@@ -10,7 +10,7 @@ import psycopg
 
 from ..settings import Settings
 from . import names
-from .clones import CloneFactory
+from .clones import Clone, CloneFactory
 from .server import server_url
 from .template import Template, create_clone, drop_database, ensure_template
 from .tx import PinnedDatabase
@@ -30,7 +30,7 @@ class TestSession:
         self._templates: dict[str | None, Template] = {}
         self._factory: CloneFactory | None = None
         self._pinned: PinnedDatabase | None = None
-        self._pinned_name: str | None = None
+        self._pinned_clone: Clone | None = None
         self.prefix = names.clone_prefix(names.project_tag(settings.project_dir))
 
     @property
@@ -57,41 +57,44 @@ class TestSession:
             self._factory = CloneFactory(self.admin_url, self.template(), self.prefix, AHEAD)
         return self._factory
 
-    def take(self, upto: str | None = None) -> str:
-        """A fresh clone's name: from the clone-ahead queue, or made now for ``upto``."""
+    def take(self, upto: str | None = None) -> Clone:
+        """A fresh clone: from the clone-ahead queue, or made now for ``upto``."""
         if upto is None:
             return self.factory.take()
         name = f"{self.prefix}u{names.tag(upto, 6)}"
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             drop_database(conn, name)
             create_clone(conn, self.template(upto), name)
-        return name
+        return Clone(name, self.url(name))
 
-    def discard(self, name: str, upto: str | None = None) -> None:
+    def discard(self, clone: Clone, upto: str | None = None) -> None:
         if upto is None:
-            self.factory.discard(name)
+            self.factory.discard(clone)
             return
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
-            drop_database(conn, name)
+            drop_database(conn, clone.name)
 
     def pinned(self) -> PinnedDatabase:
         """qk_tx's database: one clone for the whole session, made clean again when dirtied."""
         if self._pinned is None:
-            self._pinned_name = self.factory.take()
-            self._pinned = PinnedDatabase(self.url(self._pinned_name))
+            self._pinned_clone = self.factory.take()
+            if self._pinned_clone.db is not None:  # qk_tx opens its own, pinned
+                self._pinned_clone.db.close()
+                self._pinned_clone.db = None
+            self._pinned = PinnedDatabase(self._pinned_clone.url)
         return self._pinned
 
     def reset_pinned(self) -> None:
         """After a test committed under qk_tx: drop its database; the next test gets a new one."""
-        if self._pinned is not None and self._pinned_name is not None:
+        if self._pinned is not None and self._pinned_clone is not None:
             self._pinned.close()
-            self.factory.discard(self._pinned_name)
-        self._pinned = self._pinned_name = None
+            self.factory.discard(self._pinned_clone)
+        self._pinned, self._pinned_clone = None, None
 
     def close(self) -> None:
         if self._pinned is not None:
             self._pinned.close()
-            if self._pinned_name is not None:
-                self.factory.discard(self._pinned_name)
+            if self._pinned_clone is not None:
+                self.factory.discard(self._pinned_clone)
         if self._factory is not None:
             self._factory.close()

@@ -195,7 +195,8 @@ def failure_messages(junit_xml: Path) -> dict[str, str]:
 def test_the_template_is_cached_and_rebuilt_when_a_migration_changes(
     project: Project, pytester: pytest.Pytester
 ) -> None:
-    pytester.makepyfile("def test_one(qk_db):\n    pass\n")
+    # the session's template, as qk_db would clone it (without making clones here)
+    pytester.makepyfile("def test_one(qk_session):\n    qk_session.template()\n")
     first = pytester.runpytest("-p", "no:cacheprovider")
     first.assert_outcomes(passed=1)
     first.stdout.fnmatch_lines(["querykit: template qk_t_* built in *"])
@@ -245,6 +246,39 @@ def test_qk_migrations_gives_a_database_migrated_up_to_a_version(
     assert len(project.databases("t")) == 2  # one per variant
 
 
+def test_the_test_seed_fills_the_template_and_editing_it_rebuilds_it(
+    project: Project, pytester: pytest.Pytester
+) -> None:
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text() + '\n[tool.querykit.testing]\nseed = "seeddata:load"\n'
+    )
+    seed = project.path / "seeddata.py"
+    seed.write_text(
+        "from querykit import raw\n\n"
+        "def load(db):\n"
+        "    db.execute(raw(\"INSERT INTO item (id, name) VALUES (7, 'seeded')\"))\n"
+    )
+    pytester.makepyfile(
+        """
+        from querykit import raw
+
+        def test_seeded(qk_db):
+            assert qk_db.all(raw("SELECT id, name FROM item")) == [(7, "seeded")]
+
+        def test_seeded_under_qk_tx(qk_tx):
+            assert qk_tx.scalar(raw("SELECT count(*) FROM item")) == 1
+        """
+    )
+    first = pytester.runpytest("-p", "no:cacheprovider")
+    first.assert_outcomes(passed=2)
+    first.stdout.fnmatch_lines(["querykit: template qk_t_* built in *"])
+    seed.write_text(seed.read_text().replace("'seeded'", "'reseeded'"))
+    second = pytester.runpytest("-p", "no:cacheprovider")
+    second.assert_outcomes(passed=1, failed=1)  # the new seed is in the rebuilt template
+    second.stdout.fnmatch_lines(["querykit: template qk_t_* built in *"])
+
+
 def test_qk_async_db(project: Project, pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -271,7 +305,7 @@ def test_a_crashed_workers_clones_are_dropped_by_the_next_run(
             os.kill(os.getpid(), 9)
         """
     )
-    pytester.runpytest("-p", "no:cacheprovider", "-n", "1")
+    pytester.runpytest("-p", "no:cacheprovider", "-n", "1", "--max-worker-restart=0")
     left = project.databases("c")
     assert left  # the crashed worker's clones (the one in use and those made ahead)
     owners = {int(name.split("_")[4]) for name in left}

@@ -1,0 +1,210 @@
+"""querykit.testing: what its fixtures cost a test, and what the template cache saves.
+
+- **Per-test overhead**: a generated suite runs in-process under pytest with the
+  plugin; a hook records each test's setup and teardown durations, which is the
+  critical path the fixture adds as the test sees it (its body is not counted).
+  ``qk_db`` is measured with tests that work for 50 ms (clone-ahead keeps up) and
+  back to back (it cannot; a test then waits for a clone in progress). Targets:
+  qk_db with clone-ahead ≤ 10 ms, qk_tx ≤ 1 ms (medians).
+- **Template cache**: ensuring the template when it is cached, next to building it
+  (dropping it first), with the example app's migrations.
+- **Clone strategy**: ``CREATE DATABASE ... STRATEGY WAL_LOG`` next to ``FILE_COPY``
+  for templates of growing size; it decided ``FILE_COPY_ABOVE``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from querykit import load_settings
+from querykit.testing import names
+from querykit.testing.template import drop_database, ensure_template
+
+from ._harness import Row, report
+
+NAME = "testing"
+TESTS = 80
+ROOT = Path(__file__).resolve().parent.parent
+
+SUITE = """\
+import time
+
+import pytest
+
+from querykit import raw
+
+
+@pytest.mark.parametrize("n", range({tests}))
+def test_case(n, {fixture}):
+    assert {fixture}.scalar(raw("SELECT count(*) FROM pipeline_run")) == 0
+    {fixture}.execute(raw("INSERT INTO pipeline_run (id, name) VALUES (:id, 'bench')", id=str(n)))
+    time.sleep({work})
+"""
+
+
+class _Durations:
+    """A pytest plugin that keeps each test's setup + teardown time."""
+
+    def __init__(self) -> None:
+        self.per_test: dict[str, float] = {}
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        if report.when in ("setup", "teardown"):
+            self.per_test[report.nodeid] = self.per_test.get(report.nodeid, 0.0) + report.duration
+
+
+def _project(base: Path) -> Path:
+    project = base / "app"
+    project.mkdir()
+    (project / "pyproject.toml").write_text('[tool.querykit]\nmigrations = "migrations"\n')
+    shutil.copytree(ROOT / "migrations" / "sql", project / "migrations")
+    return project
+
+
+def _overhead(project: Path, fixture: str, work: float) -> float:
+    """The median setup + teardown seconds of a test under ``fixture`` (the first excluded)."""
+    test_file = project / f"test_bench_{fixture}.py"
+    test_file.write_text(SUITE.format(tests=TESTS, fixture=fixture, work=work))
+    durations = _Durations()
+    code = pytest.main(
+        [
+            str(test_file),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(project),
+            "-p",
+            "no:xdist",
+        ],
+        plugins=[durations],
+    )
+    if code != 0:
+        raise SystemExit(f"the generated {fixture} suite failed (pytest exit {code})")
+    values = list(durations.per_test.values())[1:]  # the first pays for the template
+    return statistics.median(values)
+
+
+def _server_url(url: str) -> str:
+    return names.clone_url(url, "postgres")
+
+
+def run(url: str) -> None:
+    server = _server_url(url)
+    base = Path(tempfile.mkdtemp(prefix="querykit-bench-testing-"))
+    saved = os.environ.get("DATABASE_URL")
+    os.environ["DATABASE_URL"] = server
+    try:
+        project = _project(base)
+        _per_test(project)
+        _cache(server, project)
+        _strategies(server)
+    finally:
+        if saved is None:
+            os.environ.pop("DATABASE_URL", None)
+        else:
+            os.environ["DATABASE_URL"] = saved
+        _drop_project(server, project)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _per_test(project: Path) -> None:
+    tx = _overhead(project, "qk_tx", 0.0)
+    db_ahead = _overhead(project, "qk_db", 0.05)
+    db_back_to_back = _overhead(project, "qk_db", 0.0)
+    rows = [
+        Row("qk_tx", tx, 1.0, "test"),
+        Row("qk_db, tests of 50 ms (clone-ahead keeps up)", db_ahead, db_ahead / tx, "test"),
+        Row("qk_db, tests back to back", db_back_to_back, db_back_to_back / tx, "test"),
+    ]
+    report(f"querykit.testing: per-test setup + teardown, median of {TESTS - 1}", rows, "qk_tx")
+    print(f"  targets: qk_db with clone-ahead ≤ 10 ms: {_verdict(db_ahead, 0.010)}; "
+          f"qk_tx ≤ 1 ms: {_verdict(tx, 0.001)}")  # fmt: skip
+
+
+def _verdict(seconds: float, target: float) -> str:
+    return f"{seconds * 1000:.2f} ms {'ok' if seconds <= target else 'MISSED'}"
+
+
+def _cache(server: str, project: Path) -> None:
+    settings = load_settings(config=project / "pyproject.toml")
+    hits, builds = [], []
+    for _ in range(3):
+        template = ensure_template(server, settings)
+        with psycopg.connect(server, autocommit=True) as conn:
+            drop_database(conn, template.name)
+        started = time.perf_counter()
+        ensure_template(server, settings)
+        builds.append(time.perf_counter() - started)
+        for _ in range(3):
+            started = time.perf_counter()
+            assert not ensure_template(server, settings).built
+            hits.append(time.perf_counter() - started)
+    hit, build = statistics.median(hits), statistics.median(builds)
+    report(
+        "querykit.testing: the template (the example app's 4 migrations)",
+        [Row("cache hit", hit, 1.0, "session"), Row("rebuild", build, build / hit, "session")],
+        "cache hit",
+    )
+
+
+def _strategies(server: str) -> None:
+    rows = []
+    with psycopg.connect(server, autocommit=True) as conn:
+        for megabytes in (0, 32, 96):
+            name = f"qk_bench_template_{megabytes}"
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            if megabytes:
+                with psycopg.connect(names.clone_url(server, name), autocommit=True) as filler:
+                    filler.execute(
+                        "CREATE TABLE filler AS SELECT g, repeat('x', 900) AS pad"
+                        " FROM generate_series(1, %s) g",
+                        [megabytes * 1024 * 1024 // 1000],
+                    )
+            size = conn.execute("SELECT pg_database_size(%s)", [name]).fetchone()
+            assert size is not None
+            times = {}
+            for strategy in ("WAL_LOG", "FILE_COPY", "WAL_LOG", "FILE_COPY"):
+                samples = times.setdefault(strategy, [])
+                for i in range(2):
+                    clone = sql.Identifier(f"{name}_clone_{i}")
+                    started = time.perf_counter()
+                    conn.execute(
+                        sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY {}").format(
+                            clone, sql.Identifier(name), sql.SQL(strategy)
+                        )
+                    )
+                    samples.append(time.perf_counter() - started)
+                    conn.execute(sql.SQL("DROP DATABASE {}").format(clone))
+            wal, copy = statistics.median(times["WAL_LOG"]), statistics.median(times["FILE_COPY"])
+            label = f"{int(size[0]) / 1e6:.0f} MB"
+            rows += [Row(f"{label} WAL_LOG", wal, 1.0, "clone"),
+                     Row(f"{label} FILE_COPY", copy, copy / wal, "clone")]  # fmt: skip
+            conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(name)))
+        fsync = conn.execute("SHOW fsync").fetchone()
+    report(
+        f"querykit.testing: clone strategy by template size (server fsync={fsync and fsync[0]})",
+        rows,
+        "",
+    )
+
+
+def _drop_project(server: str, project: Path) -> None:
+    tag = names.project_tag(project)
+    with psycopg.connect(server, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", [f"qk\\_%\\_{tag}\\_%"]
+        ).fetchall()
+        for (name,) in rows:
+            drop_database(conn, name)
