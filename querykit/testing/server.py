@@ -34,8 +34,8 @@ def run_directory(run_id: str) -> Path:
 
 def server_url(settings: Settings, *, run_id: str, keep: bool) -> str:
     """An admin URL of the server for this run, starting an embedded one when needed."""
-    if settings.database_url or keep:
-        return database_url(settings)
+    if settings.database_url or keep or not settings.embedded:
+        return database_url(settings)  # embedded = false without a URL: a ConfigError
     server = EmbeddedServer(run_directory(run_id) / "pgdata", server_settings=FAST_SETTINGS)
     url = server.start().url
     assert url is not None

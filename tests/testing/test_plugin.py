@@ -349,3 +349,14 @@ def test_without_database_url_an_embedded_server_serves_the_run_and_stops(
     outcome.stdout.fnmatch_lines(["querykit: template qk_t_* built in *"])
     after = {p for p in Path(tempfile.gettempdir()).glob("querykit-testing-*/") if p.is_dir()}
     assert after <= before  # the run's server was stopped and its directory removed
+
+
+def test_embedded_false_without_a_url_is_an_error_not_a_server(
+    project: Project, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.setenv("QUERYKIT_EMBEDDED", "0")
+    pytester.makepyfile("def test_one(qk_db):\n    pass\n")
+    outcome = pytester.runpytest("-p", "no:cacheprovider")
+    outcome.assert_outcomes(errors=1)
+    outcome.stdout.fnmatch_lines(["*ConfigError: no database URL is configured*set DATABASE_URL*"])
