@@ -3,9 +3,11 @@
 - **Per-test overhead**: a generated suite runs in-process under pytest with the
   plugin; a hook records each test's setup and teardown durations, which is the
   critical path the fixture adds as the test sees it (its body is not counted).
-  ``qk_db`` is measured with tests that work for 50 ms (clone-ahead keeps up) and
-  back to back (it cannot; a test then waits for a clone in progress). Targets:
-  qk_db with clone-ahead ≤ 10 ms, qk_tx ≤ 1 ms (medians).
+  ``qk_db`` is measured with tests back to back, tests of 50 ms and tests of
+  400 ms: clone-ahead hides ``CREATE DATABASE`` only when tests give its two
+  threads the time, and on a busy 2-vCPU machine a clone takes 100-400 ms.
+  Targets: qk_db with clone-ahead ≤ 10 ms, qk_tx ≤ 1 ms (medians). Both servers
+  are measured: the plugin's own (fsync=off) and one like a DATABASE_URL's.
 - **Template cache**: ensuring the template when it is cached, next to building it
   (dropping it first), with the example app's migrations.
 - **Clone strategy**: ``CREATE DATABASE ... STRATEGY WAL_LOG`` next to ``FILE_COPY``
@@ -71,10 +73,10 @@ def _project(base: Path) -> Path:
     return project
 
 
-def _overhead(project: Path, fixture: str, work: float) -> float:
+def _overhead(project: Path, fixture: str, work: float, tests: int = TESTS) -> float:
     """The median setup + teardown seconds of a test under ``fixture`` (the first excluded)."""
     test_file = project / f"test_bench_{fixture}.py"
-    test_file.write_text(SUITE.format(tests=TESTS, fixture=fixture, work=work))
+    test_file.write_text(SUITE.format(tests=tests, fixture=fixture, work=work))
     durations = _Durations()
     code = pytest.main(
         [
@@ -103,10 +105,14 @@ def run(url: str) -> None:
     server = _server_url(url)
     base = Path(tempfile.mkdtemp(prefix="querykit-bench-testing-"))
     saved = os.environ.get("DATABASE_URL")
-    os.environ["DATABASE_URL"] = server
+    project = _project(base)
     try:
-        project = _project(base)
-        _per_test(project)
+        # What a user gets by default: the plugin's own embedded server (fsync=off)...
+        os.environ.pop("DATABASE_URL", None)
+        _per_test(project, "the plugin's embedded server, fsync=off")
+        # ... and a server like a DATABASE_URL one (the bench's, fsync=on).
+        os.environ["DATABASE_URL"] = server
+        _per_test(project, "a DATABASE_URL server, fsync=on")
         _cache(server, project)
         _strategies(server)
     finally:
@@ -118,18 +124,20 @@ def run(url: str) -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _per_test(project: Path) -> None:
+def _per_test(project: Path, where: str) -> None:
     tx = _overhead(project, "qk_tx", 0.0)
-    db_ahead = _overhead(project, "qk_db", 0.05)
-    db_back_to_back = _overhead(project, "qk_db", 0.0)
+    back_to_back = _overhead(project, "qk_db", 0.0)
+    short = _overhead(project, "qk_db", 0.05)
+    ahead = _overhead(project, "qk_db", 0.4, tests=20)
     rows = [
         Row("qk_tx", tx, 1.0, "test"),
-        Row("qk_db, tests of 50 ms (clone-ahead keeps up)", db_ahead, db_ahead / tx, "test"),
-        Row("qk_db, tests back to back", db_back_to_back, db_back_to_back / tx, "test"),
+        Row("qk_db, tests back to back", back_to_back, back_to_back / tx, "test"),
+        Row("qk_db, tests of 50 ms", short, short / tx, "test"),
+        Row("qk_db, tests of 400 ms (clone-ahead keeps up)", ahead, ahead / tx, "test"),
     ]
-    report(f"querykit.testing: per-test setup + teardown, median of {TESTS - 1}", rows, "qk_tx")
-    print(f"  targets: qk_db with clone-ahead ≤ 10 ms: {_verdict(db_ahead, 0.010)}; "
-          f"qk_tx ≤ 1 ms: {_verdict(tx, 0.001)}")  # fmt: skip
+    report(f"querykit.testing on {where}: per-test setup + teardown (median)", rows, "qk_tx")
+    print(f"  targets: qk_db with clone-ahead ≤ 10 ms: {_verdict(ahead, 0.010)} "
+          f"(with 50 ms tests: {_verdict(short, 0.010)}); qk_tx ≤ 1 ms: {_verdict(tx, 0.001)}")  # fmt: skip
 
 
 def _verdict(seconds: float, target: float) -> str:
@@ -172,6 +180,7 @@ def _strategies(server: str) -> None:
                         " FROM generate_series(1, %s) g",
                         [megabytes * 1024 * 1024 // 1000],
                     )
+                conn.execute("CHECKPOINT")  # FILE_COPY's checkpoint should not pay for the filler
             size = conn.execute("SELECT pg_database_size(%s)", [name]).fetchone()
             assert size is not None
             times = {}
