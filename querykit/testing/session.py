@@ -11,7 +11,7 @@ import psycopg
 from ..settings import Settings
 from . import names
 from .clones import Clone, CloneFactory
-from .server import server_url
+from .server import run_directory, server_url
 from .template import Template, create_clone, drop_database, ensure_template
 from .tx import PinnedDatabase
 
@@ -44,7 +44,10 @@ class TestSession:
 
     def template(self, upto: str | None = None) -> Template:
         if upto not in self._templates:
-            self._templates[upto] = ensure_template(self.admin_url, self.settings, upto)
+            url = self.admin_url
+            run = run_directory(self.run_id)  # a server of this run's own: its lock goes there
+            lock = run / "template.lock" if run.is_dir() else None
+            self._templates[upto] = ensure_template(url, self.settings, upto, lock)
         return self._templates[upto]
 
     def templates(self) -> list[Template]:

@@ -68,14 +68,20 @@ class Template:
         return "FILE_COPY" if self.size > FILE_COPY_ABOVE or not self.fsync else "WAL_LOG"
 
 
-def ensure_template(admin_url: str, settings: Settings, upto: str | None = None) -> Template:
-    """The template for these migrations (up to ``upto``) on this server: cached or built now."""
+def ensure_template(
+    admin_url: str, settings: Settings, upto: str | None = None, lock: Path | None = None
+) -> Template:
+    """The template for these migrations (up to ``upto``) on this server: cached or built now.
+
+    ``lock`` is the file that serialises builders; by default one per server in the
+    temporary directory (a run's own server passes one in its run directory).
+    """
     started = time.perf_counter()
     project = names.project_tag(settings.project_dir)
     with _admin(admin_url) as conn:
         key = cache_key(conn, settings, upto)
     name = names.template_name(project, upto, key)
-    with _file_lock(admin_url, project), _admin(admin_url) as conn:
+    with _file_lock(lock or server_lock(admin_url)), _admin(admin_url) as conn:
         drop_leftovers(conn, project, keep=name, upto=upto)
         built = not _exists(conn, name)
         if built:
@@ -212,15 +218,19 @@ def _admin(url: str) -> psycopg.Connection[Any]:
     return psycopg.connect(url, autocommit=True)
 
 
-@contextlib.contextmanager
-def _file_lock(admin_url: str, project: str) -> Iterator[None]:
-    """One builder per server and project on this machine (pytest-xdist workers, parallel runs)."""
+def server_lock(admin_url: str) -> Path:
+    """The lock file of a server, shared by every project and process on this machine."""
     try:
         info = psycopg.conninfo.conninfo_to_dict(admin_url)
         server = f"{info.get('host', '')}:{info.get('port', '')}"
     except psycopg.ProgrammingError:
         server = admin_url
-    path = Path(tempfile.gettempdir()) / f"querykit-testing-{project}-{names.tag(server)}.lock"
+    return Path(tempfile.gettempdir()) / f"querykit-testing-{names.tag(server)}.lock"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """One builder at a time (pytest-xdist workers, parallel runs)."""
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
