@@ -41,14 +41,13 @@ from ..errors import QueryKitError
 from ..settings import Settings
 from . import names
 
-FILE_COPY_ABOVE = 128 * 1024 * 1024
+FILE_COPY_ABOVE = 64 * 1024 * 1024
 """Measured on a busy 2-vCPU machine (``python -m bench testing``). On a server with
-fsync=on, WAL_LOG cloned 8, 42 and 111 MB templates 2.2x, 2.0x and 1.7x faster than
-FILE_COPY (whose two checkpoints flush and sync), the gap closing with size; one
-quieter run had FILE_COPY ahead from ~40 MB. With fsync=off, as on the plugin's own
-server, checkpoints skip the sync: FILE_COPY was even with WAL_LOG at 7-25 MB when
-the machine was quiet, 1.2-2.5x faster on 8 MB under load, and 1.5x and 2x faster
-at 77 and 283 MB. So: FILE_COPY above 128 MB, or whenever fsync is off."""
+fsync=on, FILE_COPY (whose two checkpoints flush and sync) took 1.40x, 1.12x and 0.78x
+WAL_LOG's time for 8, 42 and 111 MB templates: the lines cross near 65 MB. With
+fsync=off, as on the plugin's own server, checkpoints skip the sync: FILE_COPY was
+even with WAL_LOG at 7-25 MB on a quiet machine, 1.2-2.5x faster on 8 MB under load,
+and 1.5x and 2x faster at 77 and 283 MB. So: FILE_COPY above 64 MB, or without fsync."""
 
 
 @dataclass(frozen=True)
