@@ -23,11 +23,12 @@ to search for and do not change when a message is reworded.
     │   ├── MappingError       a row does not fit the as_= class
     │   └── DecodeError        a value read has no Python form (an unknown enum label)
     ├── ValidationError        a value that does not fit its column (has .column, .row)
-    └── MigrationError         the migration runner
-        ├── MigrationFileError a bad file name, header or SQL file (has .path, .line)
-        ├── MigrationRefused   an edited, missing or out-of-order file
-        ├── MigrationFailed    a statement failed (has .path, .line, .sqlstate)
-        └── LockTimeout        another runner holds the migration lock
+    ├── MigrationError         the migration runner
+    │   ├── MigrationFileError a bad file name, header or SQL file (has .path, .line)
+    │   ├── MigrationRefused   an edited, missing or out-of-order file
+    │   ├── MigrationFailed    a statement failed (has .path, .line, .sqlstate)
+    │   └── LockTimeout        another runner holds the migration lock
+    └── IsolationError         a test did what the qk_tx fixture cannot isolate (querykit.testing)
 
 Two more live beside the code that raises them: ``migrate.diff.DraftNotClosed``
 (a MigrationError, qk-E020) and the Studio's ``Refused`` (qk-E021).
@@ -47,6 +48,7 @@ __all__ = [
     "DecodeError",
     "EmbeddedError",
     "ExecuteError",
+    "IsolationError",
     "LockTimeout",
     "MappingError",
     "MigrationError",
@@ -243,3 +245,11 @@ class LockTimeout(MigrationError):
     """The migration lock was not acquired in time."""
 
     code = "qk-E019"
+
+
+class IsolationError(QueryKitError):
+    """A test under ``qk_tx`` committed, ran a statement that cannot run in a transaction,
+    or opened a second connection: things a rolled-back transaction cannot isolate.
+    The message names ``qk_db``, which gives the test a database of its own."""
+
+    code = "qk-E022"

@@ -7,7 +7,7 @@ Sources, highest precedence first:
    ``QUERYKIT_SCHEMA``, ``QUERYKIT_QUERIES`` (comma separated),
    ``QUERYKIT_MIGRATIONS``, ``QUERYKIT_MIGRATIONS_TABLE``, ``QUERYKIT_MIGRATIONS_LAYOUT``,
    ``QUERYKIT_LOCK_TIMEOUT``, ``QUERYKIT_EMBEDDED`` (0 or 1), ``QUERYKIT_SEED``,
-   ``QUERYKIT_LINT`` (``warn``, ``strict`` or ``off``);
+   ``QUERYKIT_LINT`` (``warn``, ``strict`` or ``off``), ``QUERYKIT_TESTING_SEED``;
 3. ``[tool.querykit]`` in the nearest ``pyproject.toml``;
 4. defaults.
 
@@ -34,6 +34,7 @@ from .errors import ConfigError
 __all__ = [
     "LintSettings",
     "Settings",
+    "TestingSettings",
     "check_database_url",
     "find_pyproject",
     "load_settings",
@@ -58,6 +59,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "embedded": ("QUERYKIT_EMBEDDED", "bool"),
     "seed": ("QUERYKIT_SEED", "str"),
     "lint": ("QUERYKIT_LINT", "lint"),
+    "testing": ("QUERYKIT_TESTING_SEED", "testing"),
 }
 LINT_MODES = ("warn", "strict", "off")
 LINT_LEVELS = ("error", "warning", "info", "off")
@@ -75,6 +77,20 @@ class LintSettings:
 
     mode: str = "warn"
     levels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TestingSettings:
+    """The pytest plugin's ``[tool.querykit.testing]`` table (see :mod:`querykit.testing`).
+
+    ``seed`` fills the test template after the migrations: ``"module:function"``
+    (called with a ``Database``) or a ``.sql`` file, relative to the project. It is
+    apart from ``[tool.querykit] seed`` because development data is rarely test data.
+    """
+
+    __test__ = False  # not a pytest test class, despite its name
+
+    seed: str | None = None
 
 
 def masked_repr(obj: Any) -> str:
@@ -110,6 +126,7 @@ class Settings:
     """What ``querykit db seed`` runs: ``"module:function"`` (given a ``Database``) or a
     ``.sql`` file, relative to the project."""
     lint: LintSettings = field(default_factory=LintSettings)
+    testing: TestingSettings = field(default_factory=TestingSettings)
     config_path: Path | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
     """Where each non-default value came from: ``"cli"``, ``"env:NAME"`` or the file path."""
@@ -216,6 +233,8 @@ def _coerce(key: str, value: Any, where: str) -> Any:
     kind = _KEYS[key][1]
     if kind == "lint":
         return _lint(value, where)
+    if kind == "testing":
+        return _testing(value, where)
     if kind == "list":
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -275,6 +294,27 @@ def _lint(value: Any, where: str) -> LintSettings:
                 f"lint level of {rule!r} in {where} must be one of {', '.join(LINT_LEVELS)}, got {level!r}"
             )
     return LintSettings(mode, levels)
+
+
+def _testing(value: Any, where: str) -> TestingSettings:
+    if isinstance(value, TestingSettings):
+        return value
+    if isinstance(value, str):
+        value = {"seed": value}
+    if not isinstance(value, dict):
+        raise ConfigError(f"testing in {where} must be a table: [tool.querykit.testing]")
+    unknown = sorted(set(value) - {"seed"})
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {', '.join(map(repr, unknown))} in {where} [tool.querykit.testing]; "
+            "valid keys are: seed"
+        )
+    seed = value.get("seed")
+    if seed is not None and (not isinstance(seed, str) or not seed):
+        raise ConfigError(
+            f'seed in {where} [tool.querykit.testing] must be "module:function" or a .sql file'
+        )
+    return TestingSettings(seed)
 
 
 def _absolute(path: Path, base: Path) -> Path:

@@ -22,6 +22,8 @@ from psycopg import sql
 from querykit.embedded import EmbeddedServer
 from querykit.execute.connect import connect
 
+pytest_plugins = ["pytester"]  # tests/testing runs the querykit.testing plugin in real pytest runs
+
 _TEST_SERVER_SETTINGS = {
     # Durability is not under test; speed is welcome.
     "fsync": "off",

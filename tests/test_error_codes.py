@@ -45,6 +45,8 @@ NOT_REFUSALS = {
     ("__int__", "ValueError"): "Python's int() protocol: a dotted version is not one integer",
     ("_scalar", "TypeError"): "querykit.jsonable on a value it cannot write, as json.dumps does",
     ("cuid2", "ValueError"): "a bad length argument to an id generator, as random.choices does",
+    ("_upto", "UsageError"): "pytest's own error for a bad qk_migrations marker",
+    ("project_settings", "UsageError"): "pytest's own error for a bad [tool.querykit] table",
     ("convert_argument", "ValueError"): "as int()/float() do; parse_arguments and the Studio's "
     "form name the argument",
 }

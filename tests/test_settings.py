@@ -115,3 +115,22 @@ def test_mask_secrets_removes_password_anywhere() -> None:
     masked = mask_secrets(text, url)
     assert "s3cret" not in masked
     assert "postgresql://app:***@db/app" in masked
+
+
+def test_the_testing_table_holds_the_test_seed(tmp_path: Path) -> None:
+    write_pyproject(
+        tmp_path, 'seed = "demo:seed"\n\n[tool.querykit.testing]\nseed = "tests.seed:load"\n'
+    )
+    s = load_settings(cwd=tmp_path, env={})
+    assert (s.seed, s.testing.seed) == ("demo:seed", "tests.seed:load")
+    assert load_settings(cwd=tmp_path, env={"QUERYKIT_TESTING_SEED": "seed.sql"}).testing.seed == (
+        "seed.sql"
+    )
+
+
+def test_an_unknown_key_in_the_testing_table_is_named(tmp_path: Path) -> None:
+    write_pyproject(tmp_path, '[tool.querykit.testing]\nsed = "tests.seed:load"\n')
+    with pytest.raises(
+        ConfigError, match=r"unknown setting 'sed' in .*testing.*valid keys are: seed"
+    ):
+        load_settings(cwd=tmp_path, env={})

@@ -1,0 +1,161 @@
+"""``qk_tx``: one pinned connection, one transaction per test, rolled back afterwards.
+
+A rollback costs a fraction of a millisecond, but it isolates only what runs on
+that one connection inside that one transaction. So ``qk_tx`` checks, and fails
+the test with a message naming ``qk_db`` (a database of the test's own), when:
+
+- the test ended the transaction (a COMMIT or ROLLBACK statement): seen because
+  ``now()``, the transaction's start time, changed;
+- a statement cannot run in a transaction block (``CREATE INDEX CONCURRENTLY``...);
+- a second connection logs in to the database (a pool growing, a thread, the
+  migration runner, an app given the URL): a *login event trigger* in the
+  worker's qk_tx database refuses it while the pinned connection holds an
+  advisory lock. It needs a superuser (the embedded server's ``postgres`` is one);
+  without one, such connections simply see none of the test's rows.
+
+Before the rollback it runs ``SET CONSTRAINTS ALL IMMEDIATE``, which checks the
+deferred constraints as COMMIT would, so a deferred foreign-key violation fails
+the test.
+"""
+
+from __future__ import annotations
+
+import datetime
+from contextlib import AbstractContextManager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from .. import Database, DatabaseError, IsolationError, connect, raw
+
+APPLICATION_NAME = "querykit qk_tx"
+GUARD_SCHEMA = "querykit_testing"
+_LOCK = (0x716B, 0x7478)  # "qk", "tx": pg_locks shows them as classid, objid
+FIX = (
+    "Use the qk_db fixture instead: it gives the test a database of its own, where "
+    "commits, several connections, CONCURRENTLY and migrations work as in production."
+)
+NOT_IN_A_TRANSACTION = "25001"
+
+_GUARD = f"""
+CREATE FUNCTION {GUARD_SCHEMA}.refuse_second_connection() RETURNS event_trigger
+LANGUAGE plpgsql AS $guard$
+BEGIN
+  IF EXISTS (
+    SELECT FROM pg_locks
+    WHERE locktype = 'advisory' AND classid = {_LOCK[0]} AND objid = {_LOCK[1]}
+      AND objsubid = 2 AND granted AND pid <> pg_backend_pid()
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+  ) THEN
+    RAISE EXCEPTION USING
+      MESSAGE = format(
+        'qk_tx: a second connection (application_name %L) to the test database was refused: '
+        'qk_tx runs each test on one connection inside a transaction that is rolled back, '
+        'so no other connection could see its rows. {FIX}', current_setting('application_name'));
+  END IF;
+END
+$guard$
+"""
+
+
+def install_guard(url: str) -> bool:
+    """Create the login trigger in the qk_tx database; False without the privilege."""
+    try:
+        with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(GUARD_SCHEMA)))
+            conn.execute(_GUARD.encode())
+            conn.execute(
+                f"CREATE EVENT TRIGGER querykit_qk_tx_guard ON login "
+                f"EXECUTE FUNCTION {GUARD_SCHEMA}.refuse_second_connection()".encode()
+            )
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+    return True
+
+
+class PinnedDatabase:
+    """A worker's qk_tx database, and a ``Database`` that holds its one connection."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.guarded = install_guard(url)
+        pinned = psycopg.conninfo.make_conninfo(url, application_name=APPLICATION_NAME)
+        # max_size=2: a second connection is attempted, so the guard's message reaches
+        # the test; max_lifetime: the pinned connection is never replaced mid-session.
+        self.db = connect(pinned, min_size=1, max_size=2, timeout=1.0, max_lifetime=10**7)
+        if self.guarded:
+            self.db.execute(raw(f"SELECT pg_advisory_lock({_LOCK[0]}, {_LOCK[1]})"))
+
+    def begin(self) -> TestTransaction:
+        """The test's transaction on the pinned connection."""
+        return TestTransaction(self.db)
+
+    def close(self) -> None:
+        """Close the pinned connection."""
+        self.db.close()
+
+
+class _RollBack(Exception):
+    """Thrown into the transaction block to make it roll back."""
+
+
+class TestTransaction:
+    """The transaction of one test: opened now, checked after the test, rolled back."""
+
+    __test__ = False
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._block: AbstractContextManager[Any] | None = db.transaction()
+        self._block.__enter__()
+        self.started: datetime.datetime = db.scalar(raw("SELECT now()").returns(datetime.datetime))
+        self.checked = False
+        self.dirty = False
+
+    def check(self) -> None:
+        """After the test body: deferred constraints hold, and the transaction is still ours."""
+        self.checked = True
+        try:
+            self.db.execute(raw("SET CONSTRAINTS ALL IMMEDIATE"))
+        except DatabaseError as exc:
+            raise IsolationError(
+                f"qk_tx: a deferred constraint does not hold at the end of the test "
+                f"(checked before the rollback, as COMMIT would check it): {exc}"
+            ) from exc
+        if self.committed():
+            self.dirty = True
+            raise IsolationError(
+                "qk_tx: the test ended the fixture's transaction (a COMMIT, END or ROLLBACK "
+                "statement ran), so its writes were committed and would leak into later tests. "
+                + FIX
+            )
+
+    def committed(self) -> bool:
+        """Whether the test committed: ``now()`` moved, so the transaction is not the test's."""
+        try:
+            now = self.db.scalar(raw("SELECT now()").returns(datetime.datetime))
+        except DatabaseError:
+            return False  # the transaction is aborted: still ours, and rolled back next
+        return now != self.started
+
+    def end(self) -> bool:
+        """Roll back. True when the test had committed (the database is then dirty)."""
+        dirty = self.dirty or (not self.checked and self.committed())
+        block, self._block = self._block, None
+        if block is not None:
+            block.__exit__(_RollBack, _RollBack(), None)
+        return dirty
+
+
+def explain(exc: BaseException) -> IsolationError | None:
+    """A loud error for a statement that cannot run in qk_tx's transaction, else None."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if getattr(seen, "sqlstate", None) == NOT_IN_A_TRANSACTION:
+            return IsolationError(
+                f"qk_tx: {seen} -- qk_tx runs the whole test inside one transaction, "
+                f"which such a statement cannot run in. {FIX}"
+            )
+        seen = seen.__cause__
+    return None
