@@ -40,8 +40,9 @@ schema-check: $(STAMP)
 	[ -n "$$running" ] || $(QK) db stop -q; exit $$code
 
 # Debian packages the tests use: pgbouncer, for the tests that a transaction-mode
-# pooler is refused by the migration runner and works with connect(pooler="transaction"); chromium, for the Studio's browser
-# tests (driven by Playwright, which cannot download its own browsers here).
+# pooler is refused by the migration runner and works with connect(pooler=...);
+# chromium, for the Studio's browser tests (driven by Playwright, which cannot
+# download its own browsers here).
 # Installed when missing and possible.
 system-deps:
 	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || { \
