@@ -153,7 +153,7 @@ _SESSION_FEATURES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"^\s*(UN)?LISTEN\b", "LISTEN/UNLISTEN (notifications belong to a session)"),
         (r"\bpg_(try_)?advisory_(un)?lock(_shared)?\s*\(", "a session advisory lock"),
         (r"\bWITH\s+HOLD\b", "a WITH HOLD cursor (it outlives the transaction)"),
-        (r"^\s*SET\s+(?!LOCAL\b)(SESSION\s+)?\w", "a session SET (use SET LOCAL or .settings())"),
+        (r"^\s*SET\s+(?!(LOCAL|TRANSACTION)\b)", "a session SET (use SET LOCAL or .settings())"),
         (r"^\s*(PREPARE|DEALLOCATE)\b", "a PREPARE/DEALLOCATE statement"),
     )
 )

@@ -32,6 +32,7 @@ from querykit import (
     include,
     insert,
     placeholder,
+    raw,
     select,
     update,
 )
@@ -292,6 +293,31 @@ async def test_nested_reads_stream_and_prepared_queries_read_your_writes_on_the_
         assert len(await db.all(search)) == n
     served = reads(records)
     assert served and all(on_replica(r, standby) for r in served), {r.target for r in served}
+
+
+# -- what goes where ----------------------------------------------------------------------------
+
+
+async def test_writes_locking_reads_raw_sql_and_transactions_go_to_the_primary(
+    make_db: Any, urls: tuple[str, str]
+) -> None:
+    primary, standby = urls
+    db = await make_db(primary, replicas=[standby])
+    records: list[QueryRecord] = []
+    db.on_query(records.append)
+    port = select(sa.func.inet_server_port())  # the server says which one it is
+    assert await db.execute(update(counter).set(n=5).where(eq(counter.c.id, 1))) == 1
+    assert await db.scalar(N.for_update()) == 5
+    assert await db.scalar(raw("SELECT inet_server_port()").returns(int)) == int(port_of(primary))
+    assert await db.insert_many(tick, [{"id": 100, "counter_id": 1, "n": 1}]) == 1
+    async with db.transaction() as tx:
+        assert await db.scalar(port) == int(port_of(primary))
+        assert await tx.scalar(port) == int(port_of(primary))
+        assert [r async for r in db.stream(port)] == [(int(port_of(primary)),)]
+    assert records and all(port_of(r.target) == port_of(primary) for r in records)
+    # A plain read outside the transaction: the standby.
+    assert await db.scalar(port) == int(port_of(standby))
+    assert on_replica(records[-1], standby)
 
 
 # -- tokens are checked ---------------------------------------------------------------------------
