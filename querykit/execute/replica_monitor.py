@@ -21,6 +21,7 @@ from typing import Any
 
 import psycopg
 
+from ..settings import mask_secrets
 from .routing import CURRENT_LSN_SQL, Router, parse_lsn
 
 __all__ = ["ReplicaMonitor"]
@@ -71,7 +72,7 @@ class ReplicaMonitor:
             try:
                 row = self._query(url, REPLICA_SQL)
             except psycopg.Error as exc:
-                self.router.mark_down(index, _reason(exc))
+                self.router.mark_down(index, _reason(exc, url))
                 continue
             in_recovery, replayed = row
             state.in_recovery = bool(in_recovery)
@@ -113,7 +114,8 @@ class ReplicaMonitor:
         return tuple(row)
 
 
-def _reason(exc: psycopg.Error) -> str:
+def _reason(exc: psycopg.Error, url: str) -> str:
+    """libpq's first line, without the 'connection to server at ... failed:' preamble."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     reason = lines[0] if lines else type(exc).__name__
-    return reason.rsplit("failed:", 1)[-1].strip()
+    return mask_secrets(reason.rsplit("failed:", 1)[-1].strip(), url)

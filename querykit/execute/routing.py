@@ -259,22 +259,20 @@ def replica_failed(exc: BaseException, closed: bool) -> bool:
 class Router:
     """The routing state of one database: its token variable and its replicas' health."""
 
-    __slots__ = ("_revival", "_token", "_turn", "options", "primary", "replicas")
+    __slots__ = ("_revival", "_token", "_turn", "options", "primary", "replicas", "tracks_writes")
 
     def __init__(self, options: RoutingOptions, primary: str, replicas: Sequence[str]) -> None:
         self.options = options
         self.primary = primary
         self.replicas = tuple(ReplicaState(t) for t in replicas)
+        self.tracks_writes = bool(replicas) and options.consistency == "read-your-writes"
+        """Whether writes record the primary's position (a plain attribute: the hot path reads it)."""
         self._turn = itertools.count()
         self._revival = threading.Lock()
         # One variable per database: a token of one cluster means nothing to another.
         self._token: ContextVar[int] = ContextVar(f"querykit_lsn_{id(self)}", default=0)
 
     # -- tokens --------------------------------------------------------------------------
-
-    @property
-    def tracks_writes(self) -> bool:
-        return bool(self.replicas) and self.options.consistency == "read-your-writes"
 
     def token(self) -> int:
         return self._token.get()
