@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from querykit import connect, eq, insert, raw, select, update
+from querykit import connect, connect_async, eq, insert, raw, select, update
 from querykit.errors import CompileError, ConnectError, ExecuteError
 from schema import pipeline_run as run
 from tests.realservers import PGBOUNCER, pgbouncer
@@ -154,3 +154,18 @@ def test_session_features_are_refused_before_they_are_sent(
         with db.transaction() as tx:
             tx.execute(raw("SET LOCAL statement_timeout = 0"))
     assert statement not in sent
+
+
+async def test_the_async_face_warns_refuses_and_streams_alike(pooled: str) -> None:
+    with pytest.warns(RuntimeWarning, match=r"a connection pooler answers at 127\.0\.0\.1:\d+/"):
+        unmentioned = await connect_async(pooled, prepare=False)
+    await unmentioned.close()
+    db = await connect_async(pooled, pooler="transaction")
+    try:
+        with pytest.raises(ExecuteError, match="refused behind a transaction-mode pooler"):
+            await db.execute(raw("LISTEN jobs"))
+        await db.insert_many(run, [{"id": f"a{i:03d}", "name": "x"} for i in range(300)])
+        ids = [row[0] async for row in db.stream(select(run.c.id).order_by(run.c.id), batch=64)]
+        assert ids == [f"a{i:03d}" for i in range(300)]
+    finally:
+        await db.close()
