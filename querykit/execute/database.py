@@ -346,7 +346,7 @@ class Database(_Runner):
         self._target = describe_target(url)
         self._options = options
         self._pool = Pool(url, name="querykit", options=options)
-        self._replicas = list(Pool(r, name="querykit replica", options=options) for r in replicas)
+        self._replicas = [Pool(r, name="querykit replica", options=options) for r in replicas]
         # routing: replicas, read-your-writes, poolers
         self._router = Router(
             routing or RoutingOptions(), self._target, [p.qk_target for p in self._replicas]
