@@ -60,9 +60,10 @@ schema-check: $(STAMP)
 	$(QK) migrate diff --check; code=$$?; \
 	[ -n "$$running" ] || $(QK) db stop -q; exit $$code
 
-# Debian packages the tests use: pgbouncer, for the test that a transaction-mode
-# pooler is refused by the migration runner; chromium, for the Studio's browser
-# tests (driven by Playwright, which cannot download its own browsers here).
+# Debian packages the tests use: pgbouncer, for the tests that a transaction-mode
+# pooler is refused by the migration runner and works with connect(pooler=...);
+# chromium, for the Studio's browser tests (driven by Playwright, which cannot
+# download its own browsers here).
 # Installed when missing and possible.
 system-deps:
 	@command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || { \

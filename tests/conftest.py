@@ -133,3 +133,18 @@ def tables_conn(database_url: str, sa_url: str) -> Iterator[psycopg.Connection[t
     with psycopg.connect(database_url, autocommit=True) as c:
         register_vector(c)
         yield c
+
+
+@pytest.fixture(scope="session")
+def replicated() -> Iterator[object]:
+    """A primary and a streaming standby (``tests.realservers.ReplicatedCluster``), for the
+    session. Tests using it carry ``@pytest.mark.xdist_group("replica")``: one worker runs
+    them all, against one cluster."""
+    from tests.realservers import ReplicatedCluster
+
+    cluster = ReplicatedCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

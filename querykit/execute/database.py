@@ -69,6 +69,9 @@ from .pool import (
 from .prepared import PreparedPlan
 from .prepared_query import PreparedQuery
 from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled
+from .replica_monitor import ReplicaMonitor  # routing: replicas, read-your-writes, poolers
+from .replica_reads import acquire_read, check_pooler, note_commit, run_read
+from .routing import Consistency, Pooler, Router, RoutingOptions, pooled_refusal, session_feature
 from .transactions import (
     CURRENT,
     ActiveTransaction,
@@ -108,7 +111,11 @@ def connect(
     connect_timeout: float = 10.0,
     max_idle: float = 600.0,
     max_lifetime: float = 3600.0,
-    prepare: bool = True,
+    prepare: bool | None = None,
+    consistency: Consistency = "eventual",
+    max_replica_wait: float = 0.02,
+    max_lag: float = 5.0,
+    pooler: Pooler = "none",
 ) -> Database:
     """Open a :class:`Database` on a pool of connections to ``url``.
 
@@ -128,6 +135,7 @@ def connect(
     ``with connect(url) as db:`` opens it and closes it on the way out;
     ``db = connect(url)`` opens it, and you ``close()`` it yourself.
     """
+    routing = RoutingOptions(consistency, max_replica_wait, max_lag, pooler=pooler)
     options = PoolOptions(
         min_size=min_size,
         max_size=max_size,
@@ -135,9 +143,9 @@ def connect(
         connect_timeout=connect_timeout,
         max_idle=max_idle,
         max_lifetime=max_lifetime,
-        prepare=prepare,
+        prepare=routing.server_prepare(prepare),
     )
-    db = Database(resolve_url(url), [resolve_url(r) for r in replicas], options)
+    db = Database(resolve_url(url), [resolve_url(r) for r in replicas], options, routing)
     db._open()
     return db
 
@@ -183,6 +191,8 @@ class _Runner:
         if isinstance(query, NestedQuery):
             return nested_result(self._load(query), fetch, as_, Fetch.METHOD[fetch])
         plan, params = compile_for(query, fetch)
+        if self._db._pooled and (what := session_feature(plan.sql)):  # routing: poolers
+            raise pooled_refusal(plan.sql, what)
         return self._run(plan, params, fetch, as_, query.settings)
 
     def _load(self, query: NestedQuery[Any]) -> list[Any]:
@@ -210,6 +220,8 @@ class _Runner:
             raise no_rows_error("stream", plan)
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ArgumentError(f"stream(batch={batch!r}): expected an int >= 1")
+        if self._db._pooled and (what := session_feature(plan.sql)):  # routing: poolers
+            raise pooled_refusal(plan.sql, what)
         return self._stream_rows(plan, params, batch, as_, settings)
 
     # -- the public query methods -----------------------------------------------------
@@ -330,22 +342,35 @@ class Database(_Runner):
         "_closed",
         "_db",
         "_listeners",
+        "_monitor",
         "_options",
         "_pool",
-        "_replica_turn",
+        "_pooled",
         "_replicas",
+        "_router",
         "_target",
         "_url",
     )
 
-    def __init__(self, url: str, replicas: Sequence[str], options: PoolOptions) -> None:
+    def __init__(
+        self,
+        url: str,
+        replicas: Sequence[str],
+        options: PoolOptions,
+        routing: RoutingOptions | None = None,
+    ) -> None:
         self._db = self
         self._url = url
         self._target = describe_target(url)
         self._options = options
         self._pool = Pool(url, name="querykit", options=options)
-        self._replicas = tuple(Pool(r, name="querykit replica", options=options) for r in replicas)
-        self._replica_turn = itertools.count()
+        self._replicas = [Pool(r, name="querykit replica", options=options) for r in replicas]
+        # routing: replicas, read-your-writes, poolers
+        self._router = Router(
+            routing or RoutingOptions(), self._target, [p.qk_target for p in self._replicas]
+        )
+        self._pooled = self._router.options.pooler != "none"
+        self._monitor = ReplicaMonitor(self._router, url, list(replicas)) if replicas else None
         self._listeners = Listeners()
         self._closed = False
         if log_enabled():
@@ -370,6 +395,7 @@ class Database(_Runner):
                 failure = _probe(url, self._options)
                 if failure is not None:
                     raise pool_timeout_error(url, self._options, failure) from failure
+                check_pooler(self._router, url, self._options)  # routing
                 try:
                     pool.open(
                         wait=self._options.min_size > 0, timeout=self._options.connect_timeout
@@ -377,6 +403,8 @@ class Database(_Runner):
                 except PoolTimeout as exc:
                     probe = _probe(url, self._options)
                     raise pool_timeout_error(url, self._options, probe, opening=True) from exc
+            if self._monitor is not None:
+                self._monitor.start()
         except BaseException:
             self.close()
             raise
@@ -386,6 +414,8 @@ class Database(_Runner):
         if self._closed:
             return
         self._closed = True
+        if self._monitor is not None:
+            self._monitor.stop()
         for pool in (self._pool, *self._replicas):
             pool.close()
 
@@ -416,12 +446,15 @@ class Database(_Runner):
         """
         return TransactionBlock(self, TransactionOptions.of(isolation, readonly, retries))
 
-    # -- connections ----------------------------------------------------------------
+    # -- read-your-writes (routing) ---------------------------------------------------
 
-    def _route(self, read: bool) -> Pool:
-        if read and self._replicas:
-            return self._replicas[next(self._replica_turn) % len(self._replicas)]
-        return self._pool
+    def consistency_token(self) -> str:
+        """The primary's WAL position after this context's last write; see ``Database``."""
+        return self._router.consistency_token()
+
+    def after(self, token: str) -> contextlib.AbstractContextManager[None]:
+        """Inside the block, replica reads wait until ``token`` (a ``consistency_token()``) is replayed."""
+        return self._router.after(token)
 
     def _getconn(self, pool: Pool) -> Connection:
         try:
@@ -442,24 +475,25 @@ class Database(_Runner):
             return super()._load(query)
         # A plain read: every level from one connection, so a replica serves all of
         # them or none (levels from two replicas could disagree).
-        pool = self._route(True)
-        conn = self._getconn(pool)
-        target, listeners = pool.qk_target, self._listeners
+        listeners = self._listeners
 
-        def rows(level: Query[Any]) -> Any:
-            plan, params = compile_for(level, Fetch.ALL)
-            return _execute(
-                conn, plan, params, Fetch.ALL, None, level.settings, False, target, listeners
-            )
+        def levels(conn: Connection, target: str) -> list[Any]:
+            def rows(level: Query[Any]) -> Any:
+                plan, params = compile_for(level, Fetch.ALL)
+                return _execute(
+                    conn, plan, params, Fetch.ALL, None, level.settings, False, target, listeners
+                )
 
-        def rows_many(levels: list[Query[Any]]) -> list[Any]:
-            work = [compile_for(q, Fetch.ALL) for q in levels]
-            return _pipelined(conn, work, target, listeners)
+            def rows_many(levels: list[Query[Any]]) -> list[Any]:
+                work = [compile_for(q, Fetch.ALL) for q in levels]
+                return _pipelined(conn, work, target, listeners)
 
-        try:
             return load(query, rows, rows_many)
-        finally:
-            pool.putconn(conn)
+
+        if not self._replicas:
+            with self._connection() as conn:
+                return levels(conn, self._target)
+        return run_read(self._router, self._pool, self._replicas, self._getconn, levels)
 
     def _run(
         self,
@@ -473,15 +507,25 @@ class Database(_Runner):
             state = active_transaction(self)
             if state is not None:
                 return _run_in(state, plan, params, fetch, as_, settings, self)
-        pool = self._pool if not (self._replicas and plan.read) else self._route(True)
+        if plan.read and self._replicas:  # routing: a replica, or the primary with a reason
+            listeners = self._listeners
+
+            def read(conn: Connection, target: str) -> Any:
+                return _execute(conn, plan, params, fetch, as_, settings, False, target, listeners)
+
+            return run_read(self._router, self._pool, self._replicas, self._getconn, read)
+        pool = self._pool
         try:
             conn = pool.getconn()
         except (PoolTimeout, PoolClosed) as exc:
             raise self._pool_error(pool, exc) from exc
         try:
-            return _execute(
+            result = _execute(
                 conn, plan, params, fetch, as_, settings, False, pool.qk_target, self._listeners
             )
+            if self._router.tracks_writes:  # routing: read-your-writes
+                note_commit(self._router, conn)
+            return result
         finally:
             pool.putconn(conn)
 
@@ -501,9 +545,14 @@ class Database(_Runner):
             ):
                 yield row
             return
-        pool = self._route(plan.read)
-        conn = self._getconn(pool)
-        target = pool.qk_target
+        if plan.read and self._replicas:  # routing: a replica, or the primary with a reason
+            pool, conn, target, _ = acquire_read(
+                self._router, self._pool, self._replicas, self._getconn
+            )
+        else:
+            pool = self._pool
+            conn = self._getconn(pool)
+            target = pool.qk_target
         try:
             with _Translated("COMMIT", target, conn), conn.transaction():
                 for row in _stream_on(
@@ -515,7 +564,10 @@ class Database(_Runner):
 
     def _bulk(self, job: BulkJob) -> int:
         with self._connection() as conn:
-            return run_bulk(conn, job, self._listeners, self._target)
+            count = run_bulk(conn, job, self._listeners, self._target)
+            if self._router.tracks_writes:  # routing: read-your-writes
+                note_commit(self._router, conn)
+            return count
 
     def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
         with self._connection() as conn:
@@ -842,6 +894,8 @@ class Transaction(_Runner):
                 self._cm.__exit__(
                     type(exc) if exc else None, exc, exc.__traceback__ if exc else None
                 )
+            if self._outermost and exc is None and self._db._router.tracks_writes:
+                note_commit(self._db._router, conn)  # routing: read-your-writes
         finally:
             if self._outermost:
                 state.closed = True

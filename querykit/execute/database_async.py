@@ -73,6 +73,9 @@ from .pool import (
 from .prepared import PreparedPlan
 from .prepared_query_async import AsyncPreparedQuery
 from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled
+from .replica_monitor import ReplicaMonitor  # routing: replicas, read-your-writes, poolers
+from .replica_reads_async import acquire_read, check_pooler, note_commit, run_read
+from .routing import Consistency, Pooler, Router, RoutingOptions, pooled_refusal, session_feature
 from .transactions import (
     CURRENT,
     ActiveTransaction,
@@ -113,7 +116,11 @@ async def connect_async(
     connect_timeout: float = 10.0,
     max_idle: float = 600.0,
     max_lifetime: float = 3600.0,
-    prepare: bool = True,
+    prepare: bool | None = None,
+    consistency: Consistency = "eventual",
+    max_replica_wait: float = 0.02,
+    max_lag: float = 5.0,
+    pooler: Pooler = "none",
 ) -> AsyncDatabase:
     """Open a :class:`AsyncDatabase` on a pool of connections to ``url``.
 
@@ -133,6 +140,7 @@ async def connect_async(
     ``async with connect_async(url) as db:`` opens it and closes it on the way out;
     ``db = await connect_async(url)`` opens it, and you ``close()`` it yourself.
     """
+    routing = RoutingOptions(consistency, max_replica_wait, max_lag, pooler=pooler)
     options = PoolOptions(
         min_size=min_size,
         max_size=max_size,
@@ -140,9 +148,9 @@ async def connect_async(
         connect_timeout=connect_timeout,
         max_idle=max_idle,
         max_lifetime=max_lifetime,
-        prepare=prepare,
+        prepare=routing.server_prepare(prepare),
     )
-    db = AsyncDatabase(resolve_url(url), [resolve_url(r) for r in replicas], options)
+    db = AsyncDatabase(resolve_url(url), [resolve_url(r) for r in replicas], options, routing)
     await db._open()
     return db
 
@@ -188,6 +196,8 @@ class _AsyncRunner:
         if isinstance(query, NestedQuery):
             return nested_result(await self._load(query), fetch, as_, Fetch.METHOD[fetch])
         plan, params = compile_for(query, fetch)
+        if self._db._pooled and (what := session_feature(plan.sql)):  # routing: poolers
+            raise pooled_refusal(plan.sql, what)
         return await self._run(plan, params, fetch, as_, query.settings)
 
     async def _load(self, query: NestedQuery[Any]) -> list[Any]:
@@ -215,6 +225,8 @@ class _AsyncRunner:
             raise no_rows_error("stream", plan)
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ArgumentError(f"stream(batch={batch!r}): expected an int >= 1")
+        if self._db._pooled and (what := session_feature(plan.sql)):  # routing: poolers
+            raise pooled_refusal(plan.sql, what)
         return self._stream_rows(plan, params, batch, as_, settings)
 
     # -- the public query methods -----------------------------------------------------
@@ -339,24 +351,35 @@ class AsyncDatabase(_AsyncRunner):
         "_closed",
         "_db",
         "_listeners",
+        "_monitor",
         "_options",
         "_pool",
-        "_replica_turn",
+        "_pooled",
         "_replicas",
+        "_router",
         "_target",
         "_url",
     )
 
-    def __init__(self, url: str, replicas: Sequence[str], options: PoolOptions) -> None:
+    def __init__(
+        self,
+        url: str,
+        replicas: Sequence[str],
+        options: PoolOptions,
+        routing: RoutingOptions | None = None,
+    ) -> None:
         self._db = self
         self._url = url
         self._target = describe_target(url)
         self._options = options
         self._pool = AsyncPool(url, name="querykit", options=options)
-        self._replicas = tuple(
-            AsyncPool(r, name="querykit replica", options=options) for r in replicas
+        self._replicas = [AsyncPool(r, name="querykit replica", options=options) for r in replicas]
+        # routing: replicas, read-your-writes, poolers
+        self._router = Router(
+            routing or RoutingOptions(), self._target, [p.qk_target for p in self._replicas]
         )
-        self._replica_turn = itertools.count()
+        self._pooled = self._router.options.pooler != "none"
+        self._monitor = ReplicaMonitor(self._router, url, list(replicas)) if replicas else None
         self._listeners = Listeners()
         self._closed = False
         if log_enabled():
@@ -381,6 +404,7 @@ class AsyncDatabase(_AsyncRunner):
                 failure = await _probe(url, self._options)
                 if failure is not None:
                     raise pool_timeout_error(url, self._options, failure) from failure
+                await check_pooler(self._router, url, self._options)  # routing
                 try:
                     await pool.open(
                         wait=self._options.min_size > 0, timeout=self._options.connect_timeout
@@ -388,6 +412,8 @@ class AsyncDatabase(_AsyncRunner):
                 except PoolTimeout as exc:
                     probe = await _probe(url, self._options)
                     raise pool_timeout_error(url, self._options, probe, opening=True) from exc
+            if self._monitor is not None:
+                self._monitor.start()
         except BaseException:
             await self.close()
             raise
@@ -397,6 +423,8 @@ class AsyncDatabase(_AsyncRunner):
         if self._closed:
             return
         self._closed = True
+        if self._monitor is not None:
+            self._monitor.stop()
         for pool in (self._pool, *self._replicas):
             await pool.close()
 
@@ -427,12 +455,15 @@ class AsyncDatabase(_AsyncRunner):
         """
         return AsyncTransactionBlock(self, TransactionOptions.of(isolation, readonly, retries))
 
-    # -- connections ----------------------------------------------------------------
+    # -- read-your-writes (routing) ---------------------------------------------------
 
-    def _route(self, read: bool) -> AsyncPool:
-        if read and self._replicas:
-            return self._replicas[next(self._replica_turn) % len(self._replicas)]
-        return self._pool
+    def consistency_token(self) -> str:
+        """The primary's WAL position after this context's last write; see ``Database``."""
+        return self._router.consistency_token()
+
+    def after(self, token: str) -> contextlib.AbstractContextManager[None]:
+        """Inside the block, replica reads wait until ``token`` (a ``consistency_token()``) is replayed."""
+        return self._router.after(token)
 
     async def _getconn(self, pool: AsyncPool) -> AsyncConnection:
         try:
@@ -453,24 +484,25 @@ class AsyncDatabase(_AsyncRunner):
             return await super()._load(query)
         # A plain read: every level from one connection, so a replica serves all of
         # them or none (levels from two replicas could disagree).
-        pool = self._route(True)
-        conn = await self._getconn(pool)
-        target, listeners = pool.qk_target, self._listeners
+        listeners = self._listeners
 
-        async def rows(level: Query[Any]) -> Any:
-            plan, params = compile_for(level, Fetch.ALL)
-            return await _execute(
-                conn, plan, params, Fetch.ALL, None, level.settings, False, target, listeners
-            )
+        async def levels(conn: AsyncConnection, target: str) -> list[Any]:
+            async def rows(level: Query[Any]) -> Any:
+                plan, params = compile_for(level, Fetch.ALL)
+                return await _execute(
+                    conn, plan, params, Fetch.ALL, None, level.settings, False, target, listeners
+                )
 
-        async def rows_many(levels: list[Query[Any]]) -> list[Any]:
-            work = [compile_for(q, Fetch.ALL) for q in levels]
-            return await _pipelined(conn, work, target, listeners)
+            async def rows_many(levels: list[Query[Any]]) -> list[Any]:
+                work = [compile_for(q, Fetch.ALL) for q in levels]
+                return await _pipelined(conn, work, target, listeners)
 
-        try:
             return await load_async(query, rows, rows_many)
-        finally:
-            await pool.putconn(conn)
+
+        if not self._replicas:
+            async with self._connection() as conn:
+                return await levels(conn, self._target)
+        return await run_read(self._router, self._pool, self._replicas, self._getconn, levels)
 
     async def _run(
         self,
@@ -484,15 +516,27 @@ class AsyncDatabase(_AsyncRunner):
             state = active_transaction(self)
             if state is not None:
                 return await _run_in(state, plan, params, fetch, as_, settings, self)
-        pool = self._pool if not (self._replicas and plan.read) else self._route(True)
+        if plan.read and self._replicas:  # routing: a replica, or the primary with a reason
+            listeners = self._listeners
+
+            async def read(conn: AsyncConnection, target: str) -> Any:
+                return await _execute(
+                    conn, plan, params, fetch, as_, settings, False, target, listeners
+                )
+
+            return await run_read(self._router, self._pool, self._replicas, self._getconn, read)
+        pool = self._pool
         try:
             conn = await pool.getconn()
         except (PoolTimeout, PoolClosed) as exc:
             raise await self._pool_error(pool, exc) from exc
         try:
-            return await _execute(
+            result = await _execute(
                 conn, plan, params, fetch, as_, settings, False, pool.qk_target, self._listeners
             )
+            if self._router.tracks_writes:  # routing: read-your-writes
+                await note_commit(self._router, conn)
+            return result
         finally:
             await pool.putconn(conn)
 
@@ -512,9 +556,14 @@ class AsyncDatabase(_AsyncRunner):
             ):
                 yield row
             return
-        pool = self._route(plan.read)
-        conn = await self._getconn(pool)
-        target = pool.qk_target
+        if plan.read and self._replicas:  # routing: a replica, or the primary with a reason
+            pool, conn, target, _ = await acquire_read(
+                self._router, self._pool, self._replicas, self._getconn
+            )
+        else:
+            pool = self._pool
+            conn = await self._getconn(pool)
+            target = pool.qk_target
         try:
             async with _Translated("COMMIT", target, conn), conn.transaction():
                 async for row in _stream_on(
@@ -526,7 +575,10 @@ class AsyncDatabase(_AsyncRunner):
 
     async def _bulk(self, job: BulkJob) -> int:
         async with self._connection() as conn:
-            return await run_bulk_async(conn, job, self._listeners, self._target)
+            count = await run_bulk_async(conn, job, self._listeners, self._target)
+            if self._router.tracks_writes:  # routing: read-your-writes
+                await note_commit(self._router, conn)
+            return count
 
     async def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
         async with self._connection() as conn:
@@ -857,6 +909,8 @@ class AsyncTransaction(_AsyncRunner):
                 await self._cm.__aexit__(
                     type(exc) if exc else None, exc, exc.__traceback__ if exc else None
                 )
+            if self._outermost and exc is None and self._db._router.tracks_writes:
+                await note_commit(self._db._router, conn)  # routing: read-your-writes
         finally:
             if self._outermost:
                 state.closed = True

@@ -332,6 +332,7 @@ class Pool(ConnectionPool[Connection]):
         )
         self.qk_url = conninfo
         self.qk_target = describe_target(conninfo)
+        self.qk_options = options
         self._qk_fast = _has_internals(self)
 
     def getconn(self, timeout: float | None = None) -> Connection:
@@ -391,6 +392,7 @@ class AsyncPool(AsyncConnectionPool[AsyncConnection]):
         )
         self.qk_url = conninfo
         self.qk_target = describe_target(conninfo)
+        self.qk_options = options
         self._qk_fast = _has_internals(self, _ASYNC_POOL_INTERNALS)
 
     def _qk_unlocked(self) -> bool:

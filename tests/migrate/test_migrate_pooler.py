@@ -8,19 +8,9 @@ backend, so only the pid the connection announced at start gives it away.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import pwd
 import re
-import shutil
-import socket
-import stat
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -30,73 +20,22 @@ from querykit import Settings, migrate
 from querykit.errors import MigrationRefused
 from querykit.migrate.ledger import parse_table_name
 from querykit.migrate.lock import lock_key
+from tests.realservers import PGBOUNCER, pgbouncer
 
-PGBOUNCER = shutil.which("pgbouncer") or (
-    "/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None
-)
 pytestmark = pytest.mark.skipif(PGBOUNCER is None, reason="pgbouncer is not installed")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(params=["defaults", "pool of 1", "round robin"])
 def pooled_url(database_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
     """``database_url`` through a PgBouncer in transaction mode: its defaults, a pool of one
     server connection (eight runners share one backend), or round robin."""
-    assert PGBOUNCER is not None
-    target = urlsplit(database_url)
-    run_as: pwd.struct_passwd | None = None
-    if os.geteuid() == 0:  # PgBouncer refuses to run as root
-        try:
-            run_as = pwd.getpwnam("querykit")  # the embedded server's service user
-        except KeyError:
-            pytest.skip("running as root without a non-root user for pgbouncer")
-    home = Path(tempfile.mkdtemp(prefix="querykit-pgbouncer-"))
-    home.chmod(home.stat().st_mode | stat.S_IRWXO)
-    port = _free_port()
-    password = f" password={target.password}" if target.password else ""
-    (home / "pgbouncer.ini").write_text(
-        "[databases]\n"
-        f"* = host={target.hostname} port={target.port or 5432} "
-        f"user={target.username or 'postgres'}{password}\n"
-        "[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        "auth_type = any\npool_mode = transaction\n"
-        f"logfile = {home}/pgbouncer.log\npidfile = {home}/pgbouncer.pid\n"
-        + {
-            "defaults": "",
-            "pool of 1": "default_pool_size = 1\n",
-            # Round robin: each statement takes the longest-idle server connection.
-            "round robin": "server_round_robin = 1\ndefault_pool_size = 4\n",
-        }[request.param]
-    )
-    proc = subprocess.Popen(
-        [PGBOUNCER, str(home / "pgbouncer.ini")],
-        user=run_as.pw_uid if run_as else None,
-        group=run_as.pw_gid if run_as else None,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    user = target.username or "postgres"
-    url = urlunsplit(("postgresql", f"{user}@127.0.0.1:{port}", target.path, "", ""))
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with psycopg.connect(url, connect_timeout=2):
-                    break
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    log = home / "pgbouncer.log"
-                    pytest.fail(
-                        f"pgbouncer did not start: {log.read_text() if log.exists() else ''}"
-                    )
-                time.sleep(0.1)
+    settings = {
+        "defaults": "",
+        "pool of 1": "default_pool_size = 1\n",
+        # Round robin: each statement takes the longest-idle server connection.
+        "round robin": "server_round_robin = 1\ndefault_pool_size = 4\n",
+    }[request.param]
+    with pgbouncer(database_url, settings) as url:
         # Warm the pool: server connections busy at once (as many as it has), then idle.
         clients = [psycopg.connect(url) for _ in range(1 if request.param == "pool of 1" else 3)]
         for c in clients:
@@ -105,11 +44,6 @@ def pooled_url(database_url: str, request: pytest.FixtureRequest) -> Iterator[st
             c.commit()
             c.close()
         yield url
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
-        shutil.rmtree(home, ignore_errors=True)
 
 
 def _advisory_locks(direct: psycopg.Connection[tuple[object, ...]]) -> object:
