@@ -39,6 +39,9 @@ RUN_ELSEWHERE = {
     "Coming from Prisma / Drizzle / diesel / sqlx / golang-migrate / dbmate / Flyway": (
         "tests/migrate/test_migrate_readme.py"
     ),
+    # its files and its pytest command, in a project of their own
+    "Testing your app": "tests/testing/test_readme.py",
+    "Read replicas and poolers": "tests/test_readme_replicas.py",
 }
 
 

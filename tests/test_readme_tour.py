@@ -24,7 +24,10 @@ from tests.cli import ROOT, clean_env
 README = ROOT / "README.md"
 
 # heading (## or ###) -> the test that runs that heading's Python blocks
-RUN_ELSEWHERE: dict[str, str] = {}
+RUN_ELSEWHERE: dict[str, str] = {
+    # needs a real streaming standby and PgBouncer, which that test starts
+    "Read replicas and poolers": "tests/test_readme_replicas.py",
+}
 
 # What the tour finds in the demo's data: a block that silently found nothing would be no proof.
 NON_EMPTY = {"after make demo": ["totals", "similar", "shuri"]}

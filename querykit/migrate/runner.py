@@ -12,6 +12,7 @@ a plain result object; the CLI only formats it::
 from __future__ import annotations
 
 import contextlib
+import logging
 import random
 import re
 import time
@@ -679,6 +680,8 @@ class _Runner:
         m, conn = step.migration, self.conn
         cursors: list[psycopg.Cursor[Any]] = []
         recorded: psycopg.Cursor[Any] | None = None
+        psycopg_log = logging.getLogger("psycopg")
+        psycopg_log.addFilter(_quiet_pipeline_exit)
         try:
             with conn.pipeline():
                 conn.execute("BEGIN")
@@ -702,6 +705,8 @@ class _Runner:
                     raise self.lock.lost() from exc
                 raise _ledger_failed(step, self.table, exc) from exc
             raise _commit_failed(step, exc) from exc
+        finally:
+            psycopg_log.removeFilter(_quiet_pipeline_exit)
 
     def _rollback(self) -> None:
         with contextlib.suppress(psycopg.Error):  # a lost connection rolled back by itself
@@ -1040,3 +1045,10 @@ def render_plan(result: RunResult) -> str:
         if step.transactional:
             out.append("COMMIT;")
     return "\n".join(out) + "\n"
+
+
+def _quiet_pipeline_exit(record: logging.LogRecord) -> bool:
+    """Drop psycopg's "error ignored terminating <Pipeline>" warning: the failed statement's
+    own error is what the runner reports (at its file:line), and the warning would print
+    in the middle of the progress line."""
+    return not record.getMessage().startswith("error ignored terminating")
