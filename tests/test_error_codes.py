@@ -170,7 +170,9 @@ def test_nothing_raises_the_root_itself() -> None:
 def test_a_vector_type_of_no_dimensions_is_a_coded_error(make: object) -> None:
     assert callable(make)
     for dim in (0, -3, 1.5, True):
-        with pytest.raises(ColumnTypeError, match=r"must be an int >= 1, got .*; give the length") as info:
+        with pytest.raises(
+            ColumnTypeError, match=r"must be an int >= 1, got .*; give the length"
+        ) as info:
             make(dim)
         assert isinstance(info.value, ValueError)  # what it was before it had a class
         assert str(info.value).endswith("(qk-E005; see README#qk-e005)")
