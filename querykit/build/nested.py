@@ -48,6 +48,7 @@ from sqlalchemy.sql import util as sql_util
 from sqlalchemy.sql.elements import ColumnElement
 
 from .. import codecs
+from ..arguments import count_argument
 from ..codecs.pydantic_schemas import model_annotations, model_fields
 from ..errors import CompileError, MappingError, SchemaError
 from ..schema.naming import column_label
@@ -105,8 +106,8 @@ def include(
     ``limit`` and ``offset`` apply per parent. A self-referencing relation
     (``children`` of a tree) needs ``depth``: how many levels to follow.
     """
-    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
-        raise CompileError(f"include(depth=...) must be a positive int, got {depth!r}")
+    if depth is not None:
+        count_argument(depth, "include(depth=...)", CompileError, minimum=1)
     order = tuple(order_by) if isinstance(order_by, list | tuple) else (order_by,)
     return Include(
         columns=None if columns is None else tuple(columns),
@@ -120,9 +121,7 @@ def include(
 
 
 def _check_count(value: Any, what: str) -> int | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise CompileError(f"{what} must be a non-negative int, got {value!r}")
-    return value
+    return None if value is None else count_argument(value, what, CompileError)
 
 
 @dataclasses.dataclass(frozen=True)

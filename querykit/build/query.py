@@ -34,6 +34,7 @@ from sqlalchemy.sql.schema import Column, ColumnDefault
 from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
 from sqlalchemy.sql.visitors import replacement_traverse
 
+from ..arguments import count_argument
 from ..codegen import generate
 from ..errors import CompileError, SchemaError
 from ..schema.naming import column_label
@@ -202,11 +203,7 @@ def _check_limit(value: Any, what: str) -> Any:
         return None
     if isinstance(value, Placeholder) and value.type in (None, int):
         return value  # bound as a parameter like the int; the server refuses a negative one
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise CompileError(
-            f"{what} must be a non-negative int or placeholder(name, int), got {value!r}"
-        )
-    return value
+    return count_argument(value, what, CompileError, hint=" (or a placeholder(name, int))")
 
 
 class Order:

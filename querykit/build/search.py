@@ -37,6 +37,7 @@ from sqlalchemy.sql._annotated_cols import HasRowPos
 from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
+from ..arguments import count_argument
 from ..codecs.dialect import DIALECT
 from ..errors import CompileError, SchemaError
 from ..schema.indexes import build_index, table_column
@@ -194,9 +195,8 @@ def _rank(
     normalization: int,
 ) -> ColumnElement[float]:
     _check_document(document, f"{function}()")
-    if isinstance(normalization, bool) or not isinstance(normalization, int):
-        raise CompileError(f"normalization is an int bit mask (0 to 63), got {normalization!r}")
-    if not 0 <= normalization <= 63:
+    count_argument(normalization, "normalization (a bit mask, 0 to 63)", CompileError)
+    if normalization > 63:
         raise CompileError(f"normalization is a bit mask from 0 to 63, got {normalization}")
     args = [document, _query_operand(document, query, mode, config)]
     if normalization:
@@ -305,9 +305,7 @@ def tsvector_index(column: ColumnElement[Any], *, name: str | None = None) -> sa
 
 
 def _check_positive_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise CompileError(f"{what} must be a positive int, got {value!r}")
-    return value
+    return count_argument(value, what, CompileError, minimum=1)
 
 
 def _check_weight(value: Any, what: str) -> float:

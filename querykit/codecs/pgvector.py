@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import BIT
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import UserDefinedType
 
+from ..arguments import count_argument
 from ..errors import ColumnTypeError
 from .base import FLOAT4_MAX, Adapter, ValueRejected, describe_value, float4_exact
 from .pydantic_schemas import attach_core_schemas
@@ -39,11 +40,9 @@ class VectorType(UserDefinedType[V], Generic[V]):
             raise ColumnTypeError(
                 f"unknown pgvector type {kind!r}; use one of {', '.join(sorted(_KINDS))}"
             )
-        if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-            raise ColumnTypeError(
-                f"{kind}({dim!r}): the dimension must be an int of at least 1; give the "
-                f"length of the vectors the column holds, e.g. {kind}(384)"
-            )
+        if dim is not None:
+            hint = f"; give the length of the vectors the column holds, e.g. {kind}(384)"
+            count_argument(dim, f"{kind}(n): the dimension", ColumnTypeError, minimum=1, hint=hint)
         super().__init__()
         self.kind = kind
         self.dim = dim

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from psycopg import pq
 from psycopg_pool import PoolClosed, PoolTimeout
 
+from ..arguments import count_argument
 from ..build.nested import NestedQuery
 from ..build.query import Query
 from ..errors import ArgumentError, ExecuteError, QueryKitError
@@ -218,8 +219,7 @@ class _Runner:
     ) -> Generator[Any, None, None]:
         if plan.returns_rows is False:
             raise no_rows_error("stream", plan)
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise ArgumentError(f"stream(batch={batch!r}): expected an int >= 1")
+        count_argument(batch, "stream(batch=...)", ArgumentError, minimum=1)
         if self._db._pooled and (what := session_feature(plan.sql)):  # routing: poolers
             raise pooled_refusal(plan.sql, what)
         return self._stream_rows(plan, params, batch, as_, settings)

@@ -39,6 +39,7 @@ else:  # the sync module's
     import threading  # type: ignore[unreachable]  # noqa: F401
     import time  # noqa: F401
 
+from ..arguments import count_argument
 from ..build.nested import NestedQuery
 from ..build.query import Query
 from ..errors import ArgumentError, ExecuteError, QueryKitError
@@ -223,8 +224,7 @@ class _AsyncRunner:
     ) -> AsyncGenerator[Any, None]:
         if plan.returns_rows is False:
             raise no_rows_error("stream", plan)
-        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-            raise ArgumentError(f"stream(batch={batch!r}): expected an int >= 1")
+        count_argument(batch, "stream(batch=...)", ArgumentError, minimum=1)
         if self._db._pooled and (what := session_feature(plan.sql)):  # routing: poolers
             raise pooled_refusal(plan.sql, what)
         return self._stream_rows(plan, params, batch, as_, settings)

@@ -45,6 +45,7 @@ from psycopg.pq import ConnStatus, TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from .. import codecs
+from ..arguments import count_argument, seconds_argument
 from ..codecs import CheckedVector
 from ..errors import ConfigError, ConnectError
 from ..settings import Settings, check_database_url, load_settings
@@ -87,8 +88,7 @@ class PoolOptions:
     def __post_init__(self) -> None:
         for name in ("min_size", "max_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ConfigError(f"connect({name}={value!r}): expected an int >= 0")
+            count_argument(value, f"connect({name}=...)", ConfigError)
         if self.max_size < max(1, self.min_size):
             raise ConfigError(
                 f"connect(max_size={self.max_size}): must be at least 1 and at least "
@@ -96,8 +96,7 @@ class PoolOptions:
             )
         for name in ("timeout", "connect_timeout", "max_idle", "max_lifetime"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(f"connect({name}={value!r}): expected a number of seconds > 0")
+            seconds_argument(value, f"connect({name}=...)", ConfigError, strict=True)
 
     def connection_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of every connection the pool opens."""

@@ -42,7 +42,8 @@ from typing import Literal, get_args
 import psycopg
 from psycopg import pq
 
-from ..errors import CompileError, ConfigError, ExecuteError, QueryKitError
+from ..arguments import seconds_argument
+from ..errors import ConfigError, ExecuteError, QueryKitError
 
 __all__ = [
     "Consistency",
@@ -104,28 +105,25 @@ class RoutingOptions:
 
     def __post_init__(self) -> None:
         if self.consistency not in get_args(Consistency):
-            raise CompileError(
+            raise ConfigError(
                 f"connect(consistency={self.consistency!r}): expected 'eventual' or "
                 "'read-your-writes'"
             )
         if self.pooler not in get_args(Pooler):
-            raise CompileError(
+            raise ConfigError(
                 f"connect(pooler={self.pooler!r}): expected 'none', 'transaction' "
                 "(PgBouncer or another transaction-mode pooler) or 'pgbouncer-prepared' "
                 "(PgBouncer >= 1.22 with max_prepared_statements)"
             )
         for name, low in (("max_replica_wait", 0.0), ("max_lag", 0.0), ("check_interval", 0.01)):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < low:
-                raise CompileError(
-                    f"connect({name}={value!r}): expected a number of seconds >= {low:g}"
-                )
+            seconds_argument(value, f"connect({name}=...)", ConfigError, minimum=low)
 
     def server_prepare(self, prepare: bool | None) -> bool:
         """Whether statements may be prepared on the server, given ``connect(prepare=)``."""
         if self.pooler == "transaction":
             if prepare:
-                raise CompileError(
+                raise ConfigError(
                     "connect(pooler='transaction', prepare=True): a transaction-mode pooler "
                     "hands each transaction to any server connection, where a statement "
                     "prepared on another one is missing (or a name is taken twice: "

@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import IsolationLevel
 
+from ..arguments import count_argument
 from ..errors import ArgumentError, DatabaseError, ExecuteError
 from .diagnose import is_stale_plan
 
@@ -47,8 +48,7 @@ class TransactionOptions:
                     f"transaction(isolation={isolation!r}): expected one of "
                     f"{', '.join(repr(k) for k in _ISOLATION)}"
                 )
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ArgumentError(f"transaction(retries={retries!r}): expected an int >= 0")
+        count_argument(retries, "transaction(retries=...)", ArgumentError)
         return cls(level, bool(readonly), retries)
 
     def check_nested(self) -> None:

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from querykit import connect, connect_async, eq, insert, raw, select, update
-from querykit.errors import CompileError, ConnectError, ExecuteError
+from querykit.errors import ConfigError, ConnectError, ExecuteError
 from schema import pipeline_run as run
 from tests.realservers import PGBOUNCER, pgbouncer
 
@@ -107,7 +107,7 @@ def test_an_unmentioned_pooler_is_warned_of_once(pooled: str, url: str) -> None:
 
 
 def test_prepare_true_contradicts_a_transaction_pooler(pooled: str) -> None:
-    with pytest.raises(CompileError, match="DuplicatePreparedStatement"):
+    with pytest.raises(ConfigError, match="DuplicatePreparedStatement"):
         connect(pooled, pooler="transaction", prepare=True)
 
 
