@@ -324,10 +324,12 @@ def compare_runs(
     """Long operations (each call returns how many ``unit`` it handled): throughput ratios.
 
     Rounds alternate the order (A B, B A, ...). The ratio is the case's units per
-    second over the baseline's **in the same round**, so it is higher-is-better,
-    and the printed rates are medians of the same rounds: the rate column and the
-    ratio cannot disagree in direction unless the interval straddles 1. ``before``
-    runs untimed ahead of every call (e.g. TRUNCATE).
+    second over the baseline's **in the same round** (higher is better), and the
+    verdict comes from the interval of those per-round ratios, never from the
+    printed per-unit times: those are medians of each case on its own, a
+    different statistic, which on three noisy rounds once read "0.84x MISSED"
+    beside a higher rate. ``before`` runs untimed ahead of every call (e.g.
+    TRUNCATE).
     """
     min_rounds = max(3, round(min_rounds * SCALE))
     max_rounds = max(min_rounds, round(max_rounds * SCALE))
