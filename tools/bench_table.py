@@ -29,7 +29,7 @@ def load_runs(directory: Path = RESULTS) -> list[dict[str, Any]]:
 
 
 def _cell(result: dict[str, Any]) -> str:
-    ratio = f"{result['ratio']:.3f}×"
+    ratio = f"{result['ratio']:.3f}" + ("" if result.get("unit") == "recall" else "×")
     if result.get("low") is not None and result.get("high") is not None and result.get("rounds"):
         ratio += f" [{result['low']:.3f}, {result['high']:.3f}]"
     return f"{ratio} {result.get('verdict') or ''}".strip()
