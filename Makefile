@@ -84,6 +84,7 @@ lint: $(STAMP)
 	$(BIN)/python tools/gen_overloads.py --check
 	$(BIN)/python tools/vendor_studio.py --check
 	$(BIN)/python tools/async_to_sync.py --check
+	$(BIN)/python tools/bench_table.py --check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict querykit
@@ -118,7 +119,8 @@ pytest-matrix: $(STAMP)
 
 ## bench: querykit next to raw psycopg and SQLAlchemy Core, with ratios
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --save
+	$(BIN)/python tools/bench_table.py
 
 clean:
 	-@[ -x $(QK) ] && $(QK) db stop -q

@@ -5,26 +5,32 @@ to one CPU:
 
 - raw psycopg with a prepared statement on a held connection: the baseline (1.00);
 - for scale, the same through psycopg_pool (``with pool.connection()``), no target;
-- querykit ``db.prepare(q)`` called with the id: target <= 1.10;
+- querykit ``db.prepare(q)`` called with the id: target <= 1.05;
 - the same with the pool's fast path off, i.e. psycopg_pool's public
   ``getconn``/``putconn`` only: what reading psycopg_pool's internals saves;
-- querykit with the query built and run on every call: target <= 1.5;
+- querykit with the query built and run on every call: target <= 1.25;
 - SQLAlchemy Core ``Connection.execute`` of a statement built on every call;
 - for the breakdown, no target: the query built and compiled by querykit on
-  every call, then sent by raw psycopg (what building and compiling cost alone).
+  every call, then sent by raw psycopg (what building and compiling cost alone);
+- the libpq floor: a bare ``SELECT 1`` through ``psycopg.pq``.
+
+Then the curve: a key range of 1, 10, 100 and 10,000 rows, ``db.prepare`` next to
+raw psycopg prepared, with the cost per row.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
 from psycopg_pool import ConnectionPool
 
 import querykit
-from querykit import eq, placeholder, raw, select
+from querykit import eq, gte, lte, placeholder, raw, select
 from querykit.compile import compile_query
 
-from ._harness import compare, pin_backend
+from ._harness import at_most, compare, curve, curve_point, pin_backend
 
 NAME = "select"
 
@@ -121,15 +127,53 @@ def run(url: str) -> None:
             "(querykit build+compile, raw psycopg send)": built_then_raw,
         },
         baseline="raw psycopg, prepared",
-        number=2000,
-        target={"querykit db.prepare(q)": 1.10, "querykit, built per call": 1.5},
+        number=50,
+        floor=True,
+        target={"querykit db.prepare(q)": at_most(1.05), "querykit, built per call": at_most(1.25)},
     )
+    _rows_curve(db, cur, item)
     db.close()
     public_db.close()
     raw_pool.close()
     sa_conn.close()
     engine.dispose()
     raw_conn.close()
+
+
+def _rows_curve(db: querykit.Database, cur: psycopg.Cursor[Any], item: sa.Table) -> None:
+    """Rows 1 -> 10 -> 100 -> 10k by a key range: where the cost per row settles."""
+    sql = "SELECT id, name, score FROM bench_item WHERE id BETWEEN %s AND %s"
+    by_range = db.prepare(
+        select(item.c.id, item.c.name, item.c.score).where(
+            gte(item.c.id, placeholder("lo")), lte(item.c.id, placeholder("hi"))
+        )
+    )
+    points = []
+    for n in (1, 10, 100, 10_000):
+
+        def raw_range(n: int = n) -> object:
+            return cur.execute(sql, (1, n), prepare=True).fetchall()
+
+        def querykit_range(n: int = n) -> object:
+            return by_range.all(lo=1, hi=n)
+
+        assert raw_range() == [tuple(r) for r in querykit_range()]  # type: ignore[union-attr]
+        rows = compare(
+            f"select by key range, {n:,} rows",
+            {"raw psycopg, prepared": raw_range, "querykit db.prepare(q)": querykit_range},
+            baseline="raw psycopg, prepared",
+            number=max(1, 50 // n),
+            min_rounds=20,
+            max_rounds=200,
+            budget=12,
+            show=False,
+        )
+        points.append(curve_point(n, rows))
+    curve(
+        "curve: select by key range, db.prepare vs raw psycopg prepared",
+        ("rows", "raw psycopg", "querykit", "querykit per row", "ratio [95% interval]"),
+        points,
+    )
 
 
 def _sa_url(url: str) -> str:

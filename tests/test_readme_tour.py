@@ -27,6 +27,8 @@ README = ROOT / "README.md"
 RUN_ELSEWHERE: dict[str, str] = {
     # needs a real streaming standby and PgBouncer, which that test starts
     "Read replicas and poolers": "tests/test_readme_replicas.py",
+    # an app and its tests, written to files and run by pytest in a project of their own
+    "Testing your app": "tests/testing/test_readme.py",
 }
 
 # What the tour finds in the demo's data: a block that silently found nothing would be no proof.

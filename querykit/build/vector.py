@@ -126,7 +126,12 @@ _OPCLASS_SUFFIX: Final[Mapping[str, str]] = {
 _MAX_INDEX_DIM: Final[Mapping[str, int]] = {"vector": 2000, "halfvec": 4000, "bit": 64000}
 
 # pgvector's own defaults and limits, checked here so a bad value fails at build time.
-HNSW_EF_SEARCH_DEFAULT: Final = 40
+# querykit's default for a KNN query that names no ef_search. Measured with ``make bench``
+# on 100,000 clustered 384-d vectors under an HNSW index of m=16, ef_construction=64,
+# k=10 (recall@10, and k=1 and k=40 alike): ef_search 40 -> 0.90, 60 -> 0.94, 80 -> 0.95,
+# 100 -> 0.96, 120 -> 0.98. 100 is the smallest round value at or above 0.95; recall
+# depended on ef_search, not on k (k <= ef_search), so the default is max(100, k).
+EF_SEARCH_FOR_RECALL: Final = 100
 _EF_SEARCH = (1, 1000)
 _PROBES = (1, 32768)
 _MAX_SCAN_TUPLES = (1, 2**31 - 1)
@@ -397,9 +402,11 @@ def knn_settings(
     applies them itself. The executor runs them as ``SET LOCAL`` around that
     query only.
 
-    - ``ef_search``: HNSW's candidate list (1 to 1000, pgvector's default 40). An
-      HNSW scan returns at most ``ef_search`` rows, so when ``k`` is larger and
-      ``ef_search`` is not given, it is set to ``k``.
+    - ``ef_search``: HNSW's candidate list (1 to 1000). When not given it is
+      ``max(100, k)``, not pgvector's 40: at 40 an HNSW scan of clustered
+      384-d data finds 90% of the true ten nearest, at 100 about 96% (``make
+      bench``), for about 1.5x the index time. An HNSW scan returns at most
+      ``ef_search`` rows, hence at least ``k``.
     - ``iterative_scan``: ``"relaxed_order"`` or ``"strict_order"`` makes a
       filtered search scan more of the index until ``k`` rows pass the filter
       (pgvector 0.8). Relaxed applies to HNSW and IVFFlat; strict to HNSW only
@@ -407,8 +414,8 @@ def knn_settings(
     - ``max_scan_tuples``: the most tuples an iterative HNSW scan visits (default 20,000).
     - ``probes``: IVFFlat lists to search (1 to 32768, default 1).
 
-        >>> knn_settings(10, ef_search=100, iterative_scan="relaxed_order")
-        {'hnsw.ef_search': '100', 'hnsw.iterative_scan': 'relaxed_order',
+        >>> knn_settings(10, ef_search=200, iterative_scan="relaxed_order")
+        {'hnsw.ef_search': '200', 'hnsw.iterative_scan': 'relaxed_order',
          'ivfflat.iterative_scan': 'relaxed_order'}
     """
     k = _check_int(k, (1, 2**31 - 1), "k")
@@ -426,8 +433,8 @@ def knn_settings(
                 "ef_search rows. Raise ef_search, or pass iterative_scan='relaxed_order'"
             )
         out["hnsw.ef_search"] = str(ef_search)
-    elif k > HNSW_EF_SEARCH_DEFAULT:
-        out["hnsw.ef_search"] = str(min(k, _EF_SEARCH[1]))
+    else:
+        out["hnsw.ef_search"] = str(min(max(k, EF_SEARCH_FOR_RECALL), _EF_SEARCH[1]))
     if iterative_scan is not None:
         out["hnsw.iterative_scan"] = iterative_scan
         if iterative_scan != "strict_order":

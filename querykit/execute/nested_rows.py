@@ -52,16 +52,26 @@ def _decode_fields(
 
 def _field_getter(level: Level, offset: int = 0) -> Callable[[Sequence[Any]], tuple[Any, ...]]:
     """Picks a row's values in ``level.fields`` order from [columns, counts, children] order."""
-    order = (
-        [c.key for c in level.columns]
-        + [name for name, _, _ in level.counts]
-        + [child.name for child in level.children]
-    )
+    order = _json_order(level)
     positions = [offset + order.index(name) for name in level.fields]
     if len(positions) == 1:
         only = positions[0]
         return lambda row: (row[only],)
     return operator.itemgetter(*positions)
+
+
+def _json_order(level: Level) -> list[str]:
+    """The order of a level's values in its rows and JSON items: columns, counts, children."""
+    return (
+        [c.key for c in level.columns]
+        + [name for name, _, _ in level.counts]
+        + [child.name for child in level.children]
+    )
+
+
+def _in_order(level: Level) -> bool:
+    """Whether a JSON item's values come in ``level.fields`` order."""
+    return _json_order(level) == list(level.fields)
 
 
 def _json_row_decoder(root: Level) -> Callable[[Sequence[Any]], dict[str, Any]]:
@@ -94,6 +104,23 @@ def _json_level_decoder(level: Level) -> Callable[[Any], Any]:
         for name, decode_child in children:
             out[name] = decode_child(out[name])
         return out
+
+    if not children and _in_order(level):
+        # The usual leaf (columns only, in order): one call per related row, no picking,
+        # the decoders inline; a value that does not decode goes through _decode_fields
+        # again, which names its column.
+
+        def one(item: list[Any]) -> dict[str, Any]:
+            out = dict(zip(fields, item, strict=True))
+            try:
+                for name, decode in decoders:
+                    value = out[name]
+                    if value is not None:
+                        out[name] = decode(value)
+            except (ValueError, TypeError, KeyError, OverflowError):
+                _decode_fields(label, level, decoders, dict(zip(fields, item, strict=True)))
+                raise
+            return out
 
     assert level.relation is not None
     if level.relation.many:

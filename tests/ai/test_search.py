@@ -243,7 +243,8 @@ def test_hybrid_search_is_one_statement_with_bound_values() -> None:
             5,
         ],
     )
-    assert q.to_sql().settings == ()
+    # The vector candidates are an HNSW scan too: querykit's default ef_search for recall.
+    assert q.to_sql().settings == (("hnsw.ef_search", "100"),)
 
 
 def test_hybrid_search_defaults_and_settings() -> None:

@@ -269,7 +269,7 @@ def test_filtered_knn_finds_k_rows_only_with_an_iterative_scan(
 ) -> None:
     col = filtered_set.c.embedding
     where = lt(filtered_set.c.cat, 5)  # 5% of the rows
-    plain = nearest(col, QUERY8, 10, metric="l2", where=where)
+    plain = nearest(col, QUERY8, 10, metric="l2", where=where, ef_search=40)
     assert "Index Scan using items_embedding_hnsw_l2_idx" in explain(vconn, plain)
     # ef_search=40 candidates hold about 2 rows of the 5%: the filter leaves fewer than k.
     assert len(execute(vconn, plain)) < 10
@@ -303,7 +303,7 @@ def test_k_above_ef_search_still_returns_k_rows(vconn: Conn, filtered_set: sa.Ta
     q = nearest(col, QUERY8, 60, metric="l2")
     assert "Index Scan" in explain(vconn, q)
     assert len(execute(vconn, q)) == 60
-    # Without querykit raising ef_search to k, the same SQL returns ef_search (40) rows.
+    # Without querykit raising ef_search to k, the same SQL returns pgvector's ef_search (40) rows.
     compiled = q.to_sql()
     assert len(vconn.execute(compiled.sql, compiled.params).fetchall()) == 40
 

@@ -1,4 +1,4 @@
-"""recall@10 of nearest() through an HNSW index with pgvector's default settings.
+"""recall@10 of nearest() through an HNSW index with querykit's default settings.
 
 Clustered data, because uniform random vectors in 384 dimensions have no real
 near neighbours (every pair is about equally far apart), which makes any
@@ -48,7 +48,7 @@ def test_recall_at_10_with_default_hnsw_settings(vconn: Conn) -> None:
 
     first = nearest(items.c.embedding, queries[0], K, columns=[items.c.id])
     assert "Index Scan using items_embedding_hnsw_cosine_idx" in explain(vconn, first)
-    assert first.to_sql().settings == ()  # pgvector's defaults: ef_search 40
+    assert first.to_sql().settings == (("hnsw.ef_search", "100"),)  # querykit's default
 
     found = 0
     for query in queries:

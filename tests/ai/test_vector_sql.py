@@ -69,7 +69,7 @@ def test_nearest_orders_by_the_distance_and_limits_with_bound_values() -> None:
         "FROM embedding ORDER BY distance \n LIMIT %s",
         [V384, 5],
     )
-    assert q.to_sql().settings == ()
+    assert q.to_sql().settings == (("hnsw.ef_search", "100"),)  # the default for recall
 
 
 def test_nearest_with_a_filter_columns_metric_and_search_settings() -> None:
@@ -273,15 +273,27 @@ def test_nearest_inline_renders_the_vector_as_a_cast_literal() -> None:
     )
 
 
-def test_k_above_the_default_ef_search_raises_it_to_k() -> None:
-    assert nearest(embedding.c.embedding, V384, 40).to_sql().settings == ()
-    assert nearest(embedding.c.embedding, V384, 41).to_sql().settings == (("hnsw.ef_search", "41"),)
+def test_the_default_ef_search_is_100_or_k_when_k_is_larger() -> None:
+    assert nearest(embedding.c.embedding, V384, 1).to_sql().settings == (("hnsw.ef_search", "100"),)
+    assert nearest(embedding.c.embedding, V384, 100).to_sql().settings == (
+        ("hnsw.ef_search", "100"),
+    )
+    assert nearest(embedding.c.embedding, V384, 101).to_sql().settings == (
+        ("hnsw.ef_search", "101"),
+    )
+    assert nearest(embedding.c.embedding, V384, 10, ef_search=40).to_sql().settings == (
+        ("hnsw.ef_search", "40"),
+    )
     assert knn_settings(5000) == {"hnsw.ef_search": "1000"}
 
 
 def test_strict_order_applies_to_hnsw_only() -> None:
-    assert knn_settings(5, iterative_scan="strict_order") == {"hnsw.iterative_scan": "strict_order"}
+    assert knn_settings(5, iterative_scan="strict_order") == {
+        "hnsw.ef_search": "100",
+        "hnsw.iterative_scan": "strict_order",
+    }
     assert knn_settings(5, iterative_scan="off") == {
+        "hnsw.ef_search": "100",
         "hnsw.iterative_scan": "off",
         "ivfflat.iterative_scan": "off",
     }
