@@ -104,6 +104,8 @@ class _ColumnSpec:
         self.copy_adapt: codecs.Adapter | None = None
         if t is not None and t.kind in ("vector", "halfvec"):
             self.copy_adapt = functools.partial(codecs.to_vector_binary, dim=t.dim, kind=t.kind)
+        elif self.copy_type == "bytea" and self.convert is not None:
+            self.copy_adapt = codecs.json_copy_adapter(column.type)  # None unless json
 
 
 def _has_server_default(column: schema.Column[Any]) -> bool:
@@ -277,9 +279,10 @@ class BulkJob:
         given: dict[schema.Column[Any], Any] = {}  # column -> key used in the rows
         seen: dict[frozenset[Any], None] = {}
         first_keys: Any = None
-        for n, row in enumerate(self.rows):
-            i = self.number(n)
-            if not isinstance(row, Mapping):
+        rows: Sequence[Any] = self.rows  # the caller's: not yet known to be mappings
+        for n, row in enumerate(rows):
+            if type(row) is not dict and not isinstance(row, Mapping):
+                i = self.number(n)
                 raise ValidationError(
                     f"row {i}: expected a mapping of column name -> value, "
                     f"got {type(row).__name__}",
@@ -292,6 +295,7 @@ class BulkJob:
                 continue
             else:
                 self.uniform = False
+            i = self.number(n)
             frozen = frozenset(keys)
             if frozen in seen:
                 continue
