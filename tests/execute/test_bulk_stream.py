@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 import querykit
 from querykit import ArgumentError, DatabaseError, QueryRecord, ValidationError, vector
 from querykit.execute.bulk import STREAM_CHUNK
+from querykit.execute.progress import ambient_progress
 from schema import Status, pipeline_run
 
 run = pipeline_run
@@ -221,3 +223,19 @@ def test_a_large_streamed_input_keeps_memory_flat(url: str, admin: psycopg.Conne
     got = admin.execute("SELECT count(*), sum(id), max((meta->>'n')::int) FROM bulk_stream_memory")
     n = MEMORY_ROWS
     assert got.fetchone() == (n + 20_000, n * (n - 1) // 2 - 20_000 * 20_001 // 2, n - 1)
+
+
+def test_progress_true_draws_a_rich_bar_on_a_terminal(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with querykit.connect(url, min_size=1, max_size=1) as db:
+        assert db.insert_many(run, list(names(N)), progress=True) == N
+        bar = capsys.readouterr().err
+        assert "insert_many(pipeline_run)" in bar and f"{N}/{N}" in bar
+        # the CLI's `db seed` turns progress on around the seed function
+        with ambient_progress():
+            db.insert_many(run, names(1500, start=N))
+        assert "1500/?" in capsys.readouterr().err  # an iterator: no total
+        db.insert_many(run, names(10, start=2 * N))
+        assert capsys.readouterr().err == ""
