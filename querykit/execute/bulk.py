@@ -27,6 +27,11 @@ Rows that give different columns run as one such statement per set of columns
 Values are checked by ``codecs``, the same rules as every other path. A server
 error names the row where it can (:meth:`BulkJob.failing_row`).
 
+An iterator (not a list) is streamed: the job holds its first ``STREAM_CHUNK``
+rows, and :meth:`BulkJob.next_chunk` reads the next ones as a job of their own
+(checked on their own, sharing the generated encoders), so memory does not grow
+with the input. The drivers keep one COPY open across chunks of the same columns.
+
 This module holds the I/O-free part (:class:`BulkJob`); :mod:`querykit.execute.bulk_run_async`
 (and the sync :mod:`querykit.execute.bulk_run` generated from it) runs a job on a connection.
 """

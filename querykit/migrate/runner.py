@@ -590,6 +590,7 @@ class _StillRunning:
     def __init__(self, emit: ProgressCallback) -> None:
         self.emit = emit
         self.current: tuple[str, int, float] | None = None  # filename, line, started
+        self._lock = threading.Lock()  # no "running" event once its statement has ended
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="querykit-migrate-progress")
         self._thread.daemon = True
@@ -608,23 +609,25 @@ class _StillRunning:
         try:
             yield
         finally:
-            self.current = None
+            with self._lock:
+                self.current = None
 
     def _loop(self) -> None:
         reported: tuple[str, int, float] | None = None
         next_at = 0.0
         while not self._stop.wait(0.1):
-            current = self.current
-            if current is None:
-                continue
-            filename, line, started = current
-            elapsed = time.perf_counter() - started
-            if current is not reported:
-                reported, next_at = current, RUNNING_AFTER
-            if elapsed >= next_at:
-                next_at = elapsed + RUNNING_EVERY
-                message = f"still running the statement at line {line}: {elapsed:.0f} s"
-                self.emit(Progress("running", message, filename, elapsed * 1000))
+            with self._lock:
+                current = self.current
+                if current is None:
+                    continue
+                filename, line, started = current
+                elapsed = time.perf_counter() - started
+                if current is not reported:
+                    reported, next_at = current, RUNNING_AFTER
+                if elapsed >= next_at:
+                    next_at = elapsed + RUNNING_EVERY
+                    message = f"still running the statement at line {line}: {elapsed:.0f} s"
+                    self.emit(Progress("running", message, filename, elapsed * 1000))
 
 
 class _Runner:
