@@ -65,6 +65,7 @@ from .pgvector import (
     to_vector,
     to_vector_binary,
     vector_adapter,
+    vector_binary_adapter,
 )
 
 __all__ = [
@@ -88,6 +89,7 @@ __all__ = [
     "to_vector",
     "to_vector_binary",
     "vector_adapter",
+    "vector_binary_adapter",
 ]
 
 

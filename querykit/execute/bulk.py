@@ -38,7 +38,6 @@ This module holds the I/O-free part (:class:`BulkJob`); :mod:`querykit.execute.b
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 import uuid
@@ -108,7 +107,7 @@ class _ColumnSpec:
         t = as_vector_type(column.type)
         self.copy_adapt: codecs.Adapter | None = None
         if t is not None and t.kind in ("vector", "halfvec"):
-            self.copy_adapt = functools.partial(codecs.to_vector_binary, dim=t.dim, kind=t.kind)
+            self.copy_adapt = codecs.vector_binary_adapter(t.dim, t.kind)
         elif self.copy_type == "bytea" and self.convert is not None:
             self.copy_adapt = codecs.json_copy_adapter(column.type)  # None unless json
 

@@ -10,12 +10,13 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
+from pgvector import Vector
 
 import querykit
 from querykit import ArgumentError, DatabaseError, QueryRecord, ValidationError, vector
 from querykit.execute.bulk import STREAM_CHUNK
 from querykit.execute.progress import ambient_progress
-from schema import Status, pipeline_run
+from schema import Status, embedding, pipeline_run
 
 run = pipeline_run
 N = 3 * STREAM_CHUNK + 500  # four chunks, the last one short
@@ -239,3 +240,25 @@ def test_progress_true_draws_a_rich_bar_on_a_terminal(
         assert "1500/?" in capsys.readouterr().err  # an iterator: no total
         db.insert_many(run, names(10, start=2 * N))
         assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (Vector([math.nan] + [0.5] * 383), "vector component 0 is nan"),
+        (Vector([0.5] * 383 + [math.inf]), "vector component 383 is inf"),
+        (Vector([3e38] * 384), None),  # large but finite: accepted
+        (Vector([0.5] * 383), "expected 384 dimensions"),
+    ],
+)
+async def test_vector_objects_are_checked_on_the_fast_path(
+    db: Any, admin: psycopg.Connection[Any], bad: Vector, message: str | None
+) -> None:
+    good = Vector([0.5] * 384)
+    rows = ({"content": str(i), "embedding": bad if i == 7 else good} for i in range(10))
+    if message is None:
+        assert await db.insert_many(embedding, rows) == 10
+        return
+    with pytest.raises(ValidationError, match=f"row 7, column embedding: {message}"):
+        await db.insert_many(embedding, rows)
+    assert admin.execute("SELECT count(*) FROM embedding").fetchone() == (0,)
