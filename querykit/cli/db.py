@@ -277,11 +277,14 @@ def seed(
     verbose: VerboseOpt = False,
 ) -> None:
     """Run the configured seed: seed = "module:function" (called with a Database) or
-    seed = "seed.sql" in [tool.querykit] of pyproject.toml, or QUERYKIT_SEED."""
+    seed = "seed.sql" in [tool.querykit] of pyproject.toml, or QUERYKIT_SEED.
+
+    On a terminal, the seed's insert_many / upsert_many calls show a progress bar."""
     from ..admin import seed as run_seed
+    from ..execute.progress import ambient_progress
 
     common = Common(database_url, config, json, quiet, verbose)
-    with common.errors():
+    with common.errors(), ambient_progress(not (quiet or json)):
         ran = run_seed(common.settings())
         if json:
             common.emit_json({"seeded": ran})

@@ -10,6 +10,7 @@ The library is imported when a command runs, not when the CLI starts, so that
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -105,6 +106,8 @@ class _Command(Common):
         self.layout = layout
         self._open_line = False
         self._held: list[str] = []
+        self._line = ""  # the open line's text, to redraw it with the elapsed time
+        self._ticked = False
 
     def settings(self) -> Settings:
         settings = super().settings()
@@ -142,18 +145,35 @@ class _Command(Common):
                 else:
                     typer.echo(f"  {event.message}", err=True)
             return
+        if event.event == "running":
+            self._running(event)
+            return
         if event.event in ("done", "failed"):
             text = f" {event.message}" if self._open_line else f"{event.filename} {event.message}"
+            if self._ticked:  # redraw the line without the elapsed time
+                text = f"\r{self._line}{text}\x1b[K"
             typer.echo(text, err=True)
-            self._open_line = False
+            self._open_line = self._ticked = False
             self._flush_notes()
             return
         self._end_line()
         if event.event == "start":
-            typer.echo(event.message, err=True, nl=False)
+            self._line = _numbered(event) if on_terminal() else event.message
+            typer.echo(self._line, err=True, nl=False)
             self._open_line = True
         else:
             typer.echo(event.message, err=True)
+
+    # -- progress on a terminal (begin) --------------------------------------------------
+    def _running(self, event: lib.Progress) -> None:
+        """A statement running long (an index build): the elapsed time, redrawn in place."""
+        if not (self._open_line and on_terminal()):
+            return  # logs and pipes get the file's line and its total time only
+        seconds = (event.duration_ms or 0) / 1000
+        typer.echo(f"\r{self._line} {seconds:.0f} s\x1b[K", err=True, nl=False)
+        self._ticked = True
+
+    # -- progress on a terminal (end) ----------------------------------------------------
 
     def _flush_notes(self) -> None:
         for message in self._held:
@@ -163,8 +183,20 @@ class _Command(Common):
     def _end_line(self) -> None:
         if self._open_line:
             typer.echo("", err=True)
-            self._open_line = False
+            self._open_line = self._ticked = False
         self._flush_notes()
+
+
+def on_terminal() -> bool:
+    """Whether progress goes to a terminal (redrawn lines, file counts) or to a log."""
+    return sys.stderr.isatty()
+
+
+def _numbered(event: lib.Progress) -> str:
+    """``[3/40] applying 0003_add_index.sql ...`` when a run has several files."""
+    if event.position is None or not event.count or event.count < 2:
+        return event.message
+    return f"[{event.position}/{event.count}] {event.message}"
 
 
 def _finish_run(command: _Command, result: lib.RunResult, exit_code: bool) -> None:

@@ -27,17 +27,21 @@ Rows that give different columns run as one such statement per set of columns
 Values are checked by ``codecs``, the same rules as every other path. A server
 error names the row where it can (:meth:`BulkJob.failing_row`).
 
+An iterator (not a list) is streamed: the job holds its first ``STREAM_CHUNK``
+rows, and :meth:`BulkJob.next_chunk` reads the next ones as a job of their own
+(checked on their own, sharing the generated encoders), so memory does not grow
+with the input. The drivers keep one COPY open across chunks of the same columns.
+
 This module holds the I/O-free part (:class:`BulkJob`); :mod:`querykit.execute.bulk_run_async`
 (and the sync :mod:`querykit.execute.bulk_run` generated from it) runs a job on a connection.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from decimal import Decimal
 from typing import Any, overload
 
@@ -58,8 +62,12 @@ from ..errors import ArgumentError, SchemaError, ValidationError
 __all__ = ["BulkJob", "NeedsInsert", "copy_cursor", "temp_table_name"]
 
 Row = Mapping[Any, Any]
+Encoders = tuple[Callable[[Row], tuple[Any, ...]], Callable[..., None]]
+"""A column layout's generated ``encode(row)`` and ``write_all(...)`` (:meth:`BulkJob._generated`)."""
 
 INSERT_CHUNK = 1000
+STREAM_CHUNK = 1000
+"""Rows of a streamed input (an iterator, not a list) checked and sent at a time."""
 MAX_PARAMS = 65535  # PostgreSQL's limit of parameters in one statement
 
 
@@ -99,7 +107,9 @@ class _ColumnSpec:
         t = as_vector_type(column.type)
         self.copy_adapt: codecs.Adapter | None = None
         if t is not None and t.kind in ("vector", "halfvec"):
-            self.copy_adapt = functools.partial(codecs.to_vector_binary, dim=t.dim, kind=t.kind)
+            self.copy_adapt = codecs.vector_binary_adapter(t.dim, t.kind)
+        elif self.copy_type == "bytea" and self.convert is not None:
+            self.copy_adapt = codecs.json_copy_adapter(column.type)  # None unless json
 
 
 def _has_server_default(column: schema.Column[Any]) -> bool:
@@ -139,6 +149,8 @@ class BulkJob:
         conflict: Sequence[Any] | str | None = None,
         update: Sequence[Any] | None = None,
         numbers: Sequence[int] | None = None,
+        start: int = 0,
+        encoders: dict[Any, Encoders] | None = None,
     ) -> None:
         if not isinstance(table, sa.Table):
             raise ArgumentError(f"{method}() takes a Table, got {type(table).__name__}")
@@ -146,9 +158,22 @@ class BulkJob:
             raise ArgumentError(f"{method}() takes a list of rows; wrap one row in a list")
         self.table = table
         self.method = method
-        self.rows: Sequence[Row] = rows if isinstance(rows, Sequence) else list(rows)
+        self.total: int | None = len(rows) if isinstance(rows, Sized) else None
+        """How many rows the caller gave, when the input knows (for progress)."""
+        self.rest: Iterator[Row] | None = None
+        """A streamed input's rows after this chunk (see :meth:`next_chunk`), or None."""
+        if isinstance(rows, Sequence):
+            self.rows: Sequence[Row] = rows
+        else:  # stream: hold one chunk at a time, never the whole input
+            it = iter(rows)
+            self.rows = list(itertools.islice(it, STREAM_CHUNK))
+            self.rest = it if len(self.rows) == STREAM_CHUNK else None
+        self.start = start
+        """The index, in the caller's input, of this job's first row (a stream's chunk)."""
         self.numbers = numbers
         """For a part of a job (see :meth:`parts`): each row's index in the caller's list."""
+        self._encoders: dict[Any, Encoders] = {} if encoders is None else encoders
+        self._arguments = (conflict, update)
         self.specs: list[_ColumnSpec] = []
         """The COPY columns, in table order: the given ones and those with Python defaults."""
         self.uniform = True
@@ -164,7 +189,47 @@ class BulkJob:
 
     def number(self, i: int) -> int:
         """The index, in the caller's list, of this job's row ``i``."""
-        return i if self.numbers is None else self.numbers[i]
+        return self.start + i if self.numbers is None else self.numbers[i]
+
+    @property
+    def streamed(self) -> bool:
+        """Whether the input is an iterator taken chunk by chunk (not a list)."""
+        return self.rest is not None or self.start > 0
+
+    @property
+    def end(self) -> int:
+        """The number of the caller's rows up to the end of this chunk."""
+        return self.start + len(self.rows)
+
+    def next_chunk(self) -> BulkJob | None:
+        """A streamed input's next chunk, as a job of its own; None at the end.
+
+        Each chunk is checked on its own (its column sets may differ from the
+        first's); the generated encoders are shared, so equal chunks compile once.
+        """
+        if self.rest is None:
+            return None
+        rest, self.rest = self.rest, None
+        conflict, update = self._arguments
+        job = BulkJob(
+            self.table,
+            rest,
+            method=self.method,
+            conflict=conflict,
+            update=update,
+            start=self.end,
+            encoders=self._encoders,
+        )
+        job.total = self.total
+        return job if job.rows else None
+
+    @property
+    def signature(self) -> tuple[tuple[str, Any], ...]:
+        """The COPY columns and the row keys they come from: equal jobs share a COPY."""
+        return tuple(
+            (s.name, None if s.key is _MISSING else s.key if isinstance(s.key, str) else id(s.key))
+            for s in self.specs
+        )
 
     def parts(self) -> list[BulkJob]:
         """The jobs to run, in one transaction: this one, or one per set of given columns.
@@ -181,16 +246,17 @@ class BulkJob:
         for i, row in enumerate(self.rows):
             groups.setdefault(frozenset(row.keys()), []).append(i)
         parts = []
-        for keys, numbers in groups.items():
+        for keys, indexes in groups.items():
             update = [s.column for s in self.specs if s.key in keys and s.column in self.update]
             parts.append(
                 BulkJob(
                     self.table,
-                    [self.rows[i] for i in numbers],
+                    [self.rows[i] for i in indexes],
                     method=self.method,
                     conflict=self.conflict,
                     update=update,
-                    numbers=numbers,
+                    numbers=[self.number(i) for i in indexes],
+                    encoders=self._encoders,
                 )
             )
         return parts
@@ -217,8 +283,10 @@ class BulkJob:
         given: dict[schema.Column[Any], Any] = {}  # column -> key used in the rows
         seen: dict[frozenset[Any], None] = {}
         first_keys: Any = None
-        for i, row in enumerate(self.rows):
-            if not isinstance(row, Mapping):
+        rows: Sequence[Any] = self.rows  # the caller's: not yet known to be mappings
+        for n, row in enumerate(rows):
+            if type(row) is not dict and not isinstance(row, Mapping):
+                i = self.number(n)
                 raise ValidationError(
                     f"row {i}: expected a mapping of column name -> value, "
                     f"got {type(row).__name__}",
@@ -231,6 +299,7 @@ class BulkJob:
                 continue
             else:
                 self.uniform = False
+            i = self.number(n)
             frozen = frozenset(keys)
             if frozen in seen:
                 continue
@@ -329,7 +398,8 @@ class BulkJob:
             return  # DO NOTHING skips repeats itself
         keys = [spec.key for spec in self.specs if spec.column in self.conflict]
         first: dict[tuple[Any, ...], int] = {}
-        for i, row in enumerate(self.rows):
+        for n, row in enumerate(self.rows):
+            i = self.number(n)
             value = tuple(row.get(k) for k in keys)
             j = first.setdefault(value, i)
             if j != i:
@@ -408,10 +478,7 @@ class BulkJob:
             out.append(value)
         return tuple(out)
 
-    @staticmethod
-    def _generated(
-        columns: list[tuple[Any, ...]],
-    ) -> tuple[Callable[[Row], tuple[Any, ...]], Callable[..., None]]:
+    def _generated(self, columns: list[tuple[Any, ...]]) -> Encoders:
         """The per-row work of :meth:`_encode_row`, unrolled into generated functions.
 
         ``encode(row)`` returns one row's tuple; ``write_all(rows, write_row, slow)``
@@ -419,7 +486,12 @@ class BulkJob:
         COPY's). Only column numbers go into the source; keys, adapters and
         converters are passed in as names. Any exception hands the row to the
         checked path (``slow``), which raises the error naming row and column.
+        The chunks of a streamed input share them (compiled once, see :meth:`next_chunk`).
         """
+        cache_key = self.signature
+        cached = self._encoders.get(cache_key)
+        if cached is not None:
+            return cached
         namespace: dict[str, Any] = {"_plain": _plain, "_Null": _Null}
         body = []
         for n, (key, adapt, convert, notnull, column) in enumerate(columns):
@@ -449,8 +521,8 @@ class BulkJob:
             "def encode(row):",
             *body,
             f"    return {values}",
-            "def write_all(rows, write_row, slow):",
-            "    for i, row in enumerate(rows):",
+            "def write_all(rows, write_row, slow, start):",
+            "    for i, row in enumerate(rows, start):",
             "        try:",
             *(" " * 8 + line for line in body),
             f"            values = {values}",
@@ -459,22 +531,43 @@ class BulkJob:
             "        write_row(values)",
         ]
         generate("COPY row encoder", source, namespace)
-        return namespace["encode"], namespace["write_all"]
+        made: Encoders = namespace["encode"], namespace["write_all"]
+        self._encoders[cache_key] = made
+        return made
 
-    def copy_to(self, write_row: Callable[[tuple[Any, ...]], object]) -> int:
-        """Check every row and hand it to ``write_row`` (a COPY's); the number of rows."""
+    def copy_to(
+        self,
+        write_row: Callable[[tuple[Any, ...]], object],
+        advance: Callable[[int], object] | None = None,
+    ) -> int:
+        """Check every row and hand it to ``write_row`` (a COPY's); the number of rows.
+
+        ``advance(n)`` is told after each ``STREAM_CHUNK`` rows (progress).
+        """
         columns = self._columns(True)
 
         def slow(i: int, row: Row) -> tuple[Any, ...]:
             return self._encode_row(i, row, columns, True)
 
-        if self.uniform:
-            _, write_all = self._generated(columns)
-            write_all(self.rows, write_row, slow)
-        else:
-            for i, row in enumerate(self.rows):
-                write_row(slow(i, row))
-        return len(self.rows)
+        rows = self.rows
+        step = STREAM_CHUNK if advance is not None else max(1, len(rows))
+        write_all = self._generated(columns)[1] if self.uniform else None
+        for first in range(0, len(rows), step):
+            chunk = rows[first : first + step]
+            if write_all is not None:
+                write_all(chunk, write_row, slow, first)
+            else:
+                for i, row in enumerate(chunk, first):
+                    write_row(slow(i, row))
+            if advance is not None:
+                advance(len(chunk))
+        return len(rows)
+
+    def encode_all(self) -> list[tuple[Any, ...]]:
+        """Every row checked and in its COPY form (a streamed chunk, before its COPY)."""
+        out: list[tuple[Any, ...]] = []
+        self.copy_to(out.append)
+        return out
 
     def _absent(self, i: int, column: schema.Column[Any], for_copy: bool) -> Any:
         """The value of a column this row leaves out (and other rows give)."""
@@ -554,6 +647,18 @@ class BulkJob:
             if _key_text(values) == text:
                 return self.number(i)
         return None
+
+    def failing_row_of_copy(self, exc: psycopg.Error, first: int) -> int | None:
+        """:meth:`failing_row` for a streamed COPY that began at the caller's row ``first``.
+
+        That COPY may span several chunks (this job is its last): its line numbers
+        count from ``first``. A key in the detail is looked for in this chunk only,
+        the earlier ones are gone.
+        """
+        line = _copy_line(exc.diag.context or "")
+        if line is not None:
+            return first + line
+        return self.failing_row(exc)
 
     # -- statements ---------------------------------------------------------------------
 

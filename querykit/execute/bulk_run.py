@@ -5,11 +5,20 @@
 rows, COPY forms, the INSERT and upsert statements); these drivers only talk
 to the server. The async module is the source; the sync one is generated from
 it by ``tools/async_to_sync.py``.
+
+A list is sent as one job. An iterator (a generator, a file reader...) is
+streamed: it is read ``STREAM_CHUNK`` rows at a time, each chunk checked and
+encoded, then written into a COPY that stays open while the chunks keep the
+same columns, so memory stays flat however many rows come. A chunk that
+cannot go by COPY (a SQL expression, a column set COPY cannot say) closes the
+COPY and goes by INSERT; the next chunk opens a new COPY. All of it runs in
+one transaction (a savepoint inside one), so a bad row anywhere, even the last
+one, leaves nothing written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -22,38 +31,150 @@ from .bulk import BulkJob, NeedsInsert, copy_cursor, temp_table_name
 __all__ = ["run_bulk"]
 
 
+Advance = Callable[[int], None] | None
+
+
 def run_bulk(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
+    conn: psycopg.Connection[Any],
+    job: BulkJob,
+    listeners: querylog.Listeners,
+    target: str,
+    advance: Advance = None,
 ) -> int:
-    """Run a job on a connection, in one transaction (or savepoint); returns the row count."""
+    """Run a job on a connection, in one transaction (or savepoint); returns the row count.
+
+    ``advance(n)`` is told of each chunk of rows sent (``progress=``).
+    """
     if not job.rows:
         return 0
     try:
+        if job.streamed:
+            with conn.transaction():
+                return _stream(conn, job, listeners, target, advance)
         parts = job.parts()
         if len(parts) == 1:
-            return _run_part(conn, job, listeners, target)
+            return _run_part(conn, job, listeners, target, advance)
         total = 0
         with conn.transaction():
             for part in parts:
-                total += _run_part(conn, part, listeners, target)
+                total += _run_part(conn, part, listeners, target, advance)
         return total
     except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
         raise diagnose.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
 
 
+def _stream(
+    conn: psycopg.Connection[Any],
+    job: BulkJob,
+    listeners: querylog.Listeners,
+    target: str,
+    advance: Advance,
+) -> int:
+    """An iterator's rows, chunk by chunk, inside the caller's transaction."""
+    total = 0
+    chunk: BulkJob | None = job
+    while chunk is not None:
+        if chunk.method == "insert_many" and chunk.reason is None:
+            count, chunk = _copy_stream(conn, chunk, listeners, target, advance)
+            total += count
+            continue
+        # upsert_many: each chunk (each of its column sets) through its own temporary table
+        for part in chunk.parts():
+            total += _run_part(conn, part, listeners, target, None)
+        if advance is not None:
+            advance(len(chunk.rows))
+        chunk = chunk.next_chunk()
+    return total
+
+
+def _copy_stream(
+    conn: psycopg.Connection[Any],
+    first: BulkJob,
+    listeners: querylog.Listeners,
+    target: str,
+    advance: Advance,
+) -> tuple[int, BulkJob | None]:
+    """One COPY for ``first`` and the chunks after it that have its columns.
+
+    Returns the rows written and the first chunk that needs something else
+    (other columns, or INSERT: its ``reason`` says why), or None at the end.
+    """
+    count = 0
+    chunk: BulkJob | None = first
+    try:
+        rows = first.encode_all()  # before the COPY opens: it may turn out to need INSERT
+    except NeedsInsert:
+        rows = []
+    if rows:
+        cur = copy_cursor(conn)
+        copy_sql = first.copy_sql(first.table_sql())
+        statement = copy_sql.as_string(conn)
+        started = plan.now()
+        last = first
+        try:
+            with cur.copy(copy_sql) as copy:
+                copy.set_types(first.copy_types())
+                while True:
+                    for row in rows:
+                        copy.write_row(row)
+                    count += len(rows)
+                    if advance is not None:
+                        advance(len(rows))
+                    chunk = last.next_chunk()
+                    if chunk is None or chunk.reason is not None:
+                        break
+                    if chunk.signature != first.signature:
+                        break
+                    try:
+                        rows = chunk.encode_all()
+                    except NeedsInsert:
+                        break
+                    last = chunk
+        except psycopg.Error as exc:
+            at = last.failing_row_of_copy(exc, first.start)
+            raise diagnose.database_error(exc, statement, target, lost=conn.closed, row=at) from exc
+        if listeners.callbacks:
+            listeners.notify(statement, (), started, count, target)
+    if chunk is not None and (chunk is first or chunk.signature == first.signature):
+        # a SQL expression in this chunk (or a later one of the same columns): INSERT
+        chunk.reason = chunk.reason or "a value is a SQL expression"
+    if chunk is not None and chunk.reason is not None:
+        rows = list(chunk.encoded(for_copy=False))
+        count += _insert(conn, chunk, rows, listeners, target)
+        if advance is not None:
+            advance(len(rows))
+        chunk = chunk.next_chunk()
+    return count, chunk
+
+
 def _run_part(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
+    conn: psycopg.Connection[Any],
+    job: BulkJob,
+    listeners: querylog.Listeners,
+    target: str,
+    advance: Advance,
 ) -> int:
     """One job by COPY, or by INSERT where COPY cannot express it, in its own savepoint."""
+    reported = 0
+
+    def tracked(rows: int) -> None:
+        nonlocal reported
+        reported += rows
+        if advance is not None:
+            advance(rows)
+
     if job.reason is None:
         try:
             with conn.transaction():
-                return _copy(conn, job, listeners, target)
+                return _copy(conn, job, listeners, target, tracked if advance is not None else None)
         except NeedsInsert:
             pass  # rolled back: nothing was written; INSERT below
     rows = list(job.encoded(for_copy=False))
     with conn.transaction():
-        return _insert(conn, job, rows, listeners, target)
+        count = _insert(conn, job, rows, listeners, target)
+    if advance is not None and len(rows) > reported:
+        advance(len(rows) - reported)
+    return count
 
 
 def _insert(
@@ -84,7 +205,11 @@ def _insert(
 
 
 def _copy(
-    conn: psycopg.Connection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
+    conn: psycopg.Connection[Any],
+    job: BulkJob,
+    listeners: querylog.Listeners,
+    target: str,
+    advance: Advance,
 ) -> int:
     """Binary COPY into the table (or, for an upsert, into a temporary table, then INSERT)."""
     statement = ""
@@ -100,7 +225,7 @@ def _copy(
         with cur.copy(copy_sql) as copy:
             copy.set_types(job.copy_types())
             # The job's generated loop hands each row to write_row itself.
-            count = job.copy_to(copy.write_row)
+            count = job.copy_to(copy.write_row, advance)
         if listeners.callbacks:
             listeners.notify(statement, (), started, count, target)
         if temp is None:

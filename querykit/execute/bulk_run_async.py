@@ -4,11 +4,20 @@
 rows, COPY forms, the INSERT and upsert statements); these drivers only talk
 to the server. The async module is the source; the sync one is generated from
 it by ``tools/async_to_sync.py``.
+
+A list is sent as one job. An iterator (a generator, a file reader...) is
+streamed: it is read ``STREAM_CHUNK`` rows at a time, each chunk checked and
+encoded, then written into a COPY that stays open while the chunks keep the
+same columns, so memory stays flat however many rows come. A chunk that
+cannot go by COPY (a SQL expression, a column set COPY cannot say) closes the
+COPY and goes by INSERT; the next chunk opens a new COPY. All of it runs in
+one transaction (a savepoint inside one), so a bad row anywhere, even the last
+one, leaves nothing written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -16,43 +25,157 @@ from psycopg import sql
 
 from ..compile import compile_query
 from . import diagnose, plan, querylog
-from .bulk import BulkJob, NeedsInsert, copy_cursor, temp_table_name
+from .bulk import STREAM_CHUNK, BulkJob, NeedsInsert, copy_cursor, temp_table_name
 
 __all__ = ["run_bulk_async"]
 
 
+Advance = Callable[[int], None] | None
+
+
 async def run_bulk_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
+    conn: psycopg.AsyncConnection[Any],
+    job: BulkJob,
+    listeners: querylog.Listeners,
+    target: str,
+    advance: Advance = None,
 ) -> int:
-    """Run a job on a connection, in one transaction (or savepoint); returns the row count."""
+    """Run a job on a connection, in one transaction (or savepoint); returns the row count.
+
+    ``advance(n)`` is told of each chunk of rows sent (``progress=``).
+    """
     if not job.rows:
         return 0
     try:
+        if job.streamed:
+            async with conn.transaction():
+                return await _stream_async(conn, job, listeners, target, advance)
         parts = job.parts()
         if len(parts) == 1:
-            return await _run_part_async(conn, job, listeners, target)
+            return await _run_part_async(conn, job, listeners, target, advance)
         total = 0
         async with conn.transaction():
             for part in parts:
-                total += await _run_part_async(conn, part, listeners, target)
+                total += await _run_part_async(conn, part, listeners, target, advance)
         return total
     except psycopg.Error as exc:  # the block's own BEGIN, SAVEPOINT or COMMIT
         raise diagnose.database_error(exc, "COMMIT", target, lost=conn.closed) from exc
 
 
+async def _stream_async(
+    conn: psycopg.AsyncConnection[Any],
+    job: BulkJob,
+    listeners: querylog.Listeners,
+    target: str,
+    advance: Advance,
+) -> int:
+    """An iterator's rows, chunk by chunk, inside the caller's transaction."""
+    total = 0
+    chunk: BulkJob | None = job
+    while chunk is not None:
+        if chunk.method == "insert_many" and chunk.reason is None:
+            count, chunk = await _copy_stream_async(conn, chunk, listeners, target, advance)
+            total += count
+            continue
+        # upsert_many: each chunk (each of its column sets) through its own temporary table
+        for part in chunk.parts():
+            total += await _run_part_async(conn, part, listeners, target, None)
+        if advance is not None:
+            advance(len(chunk.rows))
+        chunk = chunk.next_chunk()
+    return total
+
+
+async def _copy_stream_async(
+    conn: psycopg.AsyncConnection[Any],
+    first: BulkJob,
+    listeners: querylog.Listeners,
+    target: str,
+    advance: Advance,
+) -> tuple[int, BulkJob | None]:
+    """One COPY for ``first`` and the chunks after it that have its columns.
+
+    Returns the rows written and the first chunk that needs something else
+    (other columns, or INSERT: its ``reason`` says why), or None at the end.
+    """
+    count = 0
+    chunk: BulkJob | None = first
+    try:
+        rows = first.encode_all()  # before the COPY opens: it may turn out to need INSERT
+    except NeedsInsert:
+        rows = []
+    if rows:
+        cur = copy_cursor(conn)
+        copy_sql = first.copy_sql(first.table_sql())
+        statement = copy_sql.as_string(conn)
+        started = plan.now()
+        last = first
+        try:
+            async with cur.copy(copy_sql) as copy:
+                copy.set_types(first.copy_types())
+                while True:
+                    for row in rows:
+                        await copy.write_row(row)
+                    count += len(rows)
+                    if advance is not None:
+                        advance(len(rows))
+                    chunk = last.next_chunk()
+                    if chunk is None or chunk.reason is not None:
+                        break
+                    if chunk.signature != first.signature:
+                        break
+                    try:
+                        rows = chunk.encode_all()
+                    except NeedsInsert:
+                        break
+                    last = chunk
+        except psycopg.Error as exc:
+            at = last.failing_row_of_copy(exc, first.start)
+            raise diagnose.database_error(exc, statement, target, lost=conn.closed, row=at) from exc
+        if listeners.callbacks:
+            listeners.notify(statement, (), started, count, target)
+    if chunk is not None and (chunk is first or chunk.signature == first.signature):
+        # a SQL expression in this chunk (or a later one of the same columns): INSERT
+        chunk.reason = chunk.reason or "a value is a SQL expression"
+    if chunk is not None and chunk.reason is not None:
+        rows = list(chunk.encoded(for_copy=False))
+        count += await _insert_async(conn, chunk, rows, listeners, target)
+        if advance is not None:
+            advance(len(rows))
+        chunk = chunk.next_chunk()
+    return count, chunk
+
+
 async def _run_part_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
+    conn: psycopg.AsyncConnection[Any],
+    job: BulkJob,
+    listeners: querylog.Listeners,
+    target: str,
+    advance: Advance,
 ) -> int:
     """One job by COPY, or by INSERT where COPY cannot express it, in its own savepoint."""
+    reported = 0
+
+    def tracked(rows: int) -> None:
+        nonlocal reported
+        reported += rows
+        if advance is not None:
+            advance(rows)
+
     if job.reason is None:
         try:
             async with conn.transaction():
-                return await _copy_async(conn, job, listeners, target)
+                return await _copy_async(
+                    conn, job, listeners, target, tracked if advance is not None else None
+                )
         except NeedsInsert:
             pass  # rolled back: nothing was written; INSERT below
     rows = list(job.encoded(for_copy=False))
     async with conn.transaction():
-        return await _insert_async(conn, job, rows, listeners, target)
+        count = await _insert_async(conn, job, rows, listeners, target)
+    if advance is not None and len(rows) > reported:
+        advance(len(rows) - reported)
+    return count
 
 
 async def _insert_async(
@@ -83,7 +206,11 @@ async def _insert_async(
 
 
 async def _copy_async(
-    conn: psycopg.AsyncConnection[Any], job: BulkJob, listeners: querylog.Listeners, target: str
+    conn: psycopg.AsyncConnection[Any],
+    job: BulkJob,
+    listeners: querylog.Listeners,
+    target: str,
+    advance: Advance,
 ) -> int:
     """Binary COPY into the table (or, for an upsert, into a temporary table, then INSERT)."""
     statement = ""
@@ -100,12 +227,17 @@ async def _copy_async(
             copy.set_types(job.copy_types())
             if True:  # ASYNC
                 # write_row is a coroutine here: one await a row.
+                count = 0
                 for row in job.encoded(for_copy=True):
                     await copy.write_row(row)
-                count = len(job.rows)
+                    count += 1
+                    if advance is not None and count % STREAM_CHUNK == 0:
+                        advance(STREAM_CHUNK)
+                if advance is not None and count % STREAM_CHUNK:
+                    advance(count % STREAM_CHUNK)
             else:
                 # The job's generated loop hands each row to write_row itself.
-                count = job.copy_to(copy.write_row)  # type: ignore[unreachable]
+                count = job.copy_to(copy.write_row, advance)  # type: ignore[unreachable]
         if listeners.callbacks:
             listeners.notify(statement, (), started, count, target)
         if temp is None:

@@ -69,6 +69,7 @@ from .pool import (
 )
 from .prepared import PreparedPlan
 from .prepared_query import PreparedQuery
+from .progress import Progress, progress_counter
 from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled
 from .replica_monitor import ReplicaMonitor  # routing: replicas, read-your-writes, poolers
 from .replica_reads import acquire_read, check_pooler, note_commit, run_read
@@ -180,7 +181,7 @@ class _Runner:
     ) -> Generator[Any, None, None]:
         raise NotImplementedError
 
-    def _bulk(self, job: BulkJob) -> int:
+    def _bulk(self, job: BulkJob, advance: Callable[[int], None] | None) -> int:
         raise NotImplementedError
 
     def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
@@ -304,13 +305,20 @@ class _Runner:
         """Build and compile ``query`` once; call the result with its placeholders' values."""
         return PreparedQuery(self, PreparedPlan(query, server_prepare=self._db._options.prepare))
 
-    def insert_many(self, table: sa.Table, rows: Iterable[Mapping[Any, Any]]) -> int:
+    def insert_many(
+        self, table: sa.Table, rows: Iterable[Mapping[Any, Any]], *, progress: Progress = None
+    ) -> int:
         """Insert rows (mappings of column name to value) by binary COPY; the row count.
 
         Every row is checked against the table; a bad row is a ``ValidationError``
-        naming its index, and nothing is written. See :mod:`querykit.execute.bulk`.
+        naming its index, and nothing is written. An iterator is streamed, a chunk
+        at a time, in flat memory. ``progress``: a callback ``(done, total)`` or
+        ``True`` for a bar on a terminal (:mod:`querykit.execute.progress`). See
+        :mod:`querykit.execute.bulk`.
         """
-        return self._bulk(BulkJob(table, rows))
+        job = BulkJob(table, rows)
+        with progress_counter(progress, job.total, f"insert_many({table.name})") as advance:
+            return self._bulk(job, advance)
 
     def upsert_many(
         self,
@@ -319,15 +327,19 @@ class _Runner:
         *,
         conflict: Sequence[Any] | str,
         update: Sequence[Any] | None = None,
+        progress: Progress = None,
     ) -> int:
         """Insert rows, updating those whose ``conflict`` columns match an existing row.
 
         ``update`` names the columns to overwrite (default: every given column
         that is not a conflict column); ``update=()`` skips existing rows
-        instead. Returns the number of rows inserted or updated.
+        instead. Returns the number of rows inserted or updated. An iterator is
+        streamed as by :meth:`insert_many`, one statement per chunk: a conflict
+        key repeated within a chunk is an error, in a later chunk it updates again.
         """
         job = BulkJob(table, rows, method="upsert_many", conflict=conflict, update=update)
-        return self._bulk(job)
+        with progress_counter(progress, job.total, f"upsert_many({table.name})") as advance:
+            return self._bulk(job, advance)
 
 
 class Database(_Runner):
@@ -562,9 +574,9 @@ class Database(_Runner):
         finally:
             pool.putconn(conn)
 
-    def _bulk(self, job: BulkJob) -> int:
+    def _bulk(self, job: BulkJob, advance: Callable[[int], None] | None) -> int:
         with self._connection() as conn:
-            count = run_bulk(conn, job, self._listeners, self._target)
+            count = run_bulk(conn, job, self._listeners, self._target, advance)
             if self._router.tracks_writes:  # routing: read-your-writes
                 note_commit(self._router, conn)
             return count
@@ -874,10 +886,10 @@ class Transaction(_Runner):
         db = self._db
         yield from _stream_on(state.conn, plan, params, batch, as_, settings, True, db._target, db)
 
-    def _bulk(self, job: BulkJob) -> int:
+    def _bulk(self, job: BulkJob, advance: Callable[[int], None] | None) -> int:
         state = self._check()
         with state.lock:
-            return run_bulk(state.conn, job, self._db._listeners, self._db._target)
+            return run_bulk(state.conn, job, self._db._listeners, self._db._target, advance)
 
     def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
         state = self._check()

@@ -73,6 +73,7 @@ from .pool import (
 )
 from .prepared import PreparedPlan
 from .prepared_query_async import AsyncPreparedQuery
+from .progress import Progress, progress_counter
 from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled
 from .replica_monitor import ReplicaMonitor  # routing: replicas, read-your-writes, poolers
 from .replica_reads_async import acquire_read, check_pooler, note_commit, run_read
@@ -185,7 +186,7 @@ class _AsyncRunner:
     ) -> AsyncGenerator[Any, None]:
         raise NotImplementedError
 
-    async def _bulk(self, job: BulkJob) -> int:
+    async def _bulk(self, job: BulkJob, advance: Callable[[int], None] | None) -> int:
         raise NotImplementedError
 
     async def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
@@ -313,13 +314,20 @@ class _AsyncRunner:
             self, PreparedPlan(query, server_prepare=self._db._options.prepare)
         )
 
-    async def insert_many(self, table: sa.Table, rows: Iterable[Mapping[Any, Any]]) -> int:
+    async def insert_many(
+        self, table: sa.Table, rows: Iterable[Mapping[Any, Any]], *, progress: Progress = None
+    ) -> int:
         """Insert rows (mappings of column name to value) by binary COPY; the row count.
 
         Every row is checked against the table; a bad row is a ``ValidationError``
-        naming its index, and nothing is written. See :mod:`querykit.execute.bulk`.
+        naming its index, and nothing is written. An iterator is streamed, a chunk
+        at a time, in flat memory. ``progress``: a callback ``(done, total)`` or
+        ``True`` for a bar on a terminal (:mod:`querykit.execute.progress`). See
+        :mod:`querykit.execute.bulk`.
         """
-        return await self._bulk(BulkJob(table, rows))
+        job = BulkJob(table, rows)
+        with progress_counter(progress, job.total, f"insert_many({table.name})") as advance:
+            return await self._bulk(job, advance)
 
     async def upsert_many(
         self,
@@ -328,15 +336,19 @@ class _AsyncRunner:
         *,
         conflict: Sequence[Any] | str,
         update: Sequence[Any] | None = None,
+        progress: Progress = None,
     ) -> int:
         """Insert rows, updating those whose ``conflict`` columns match an existing row.
 
         ``update`` names the columns to overwrite (default: every given column
         that is not a conflict column); ``update=()`` skips existing rows
-        instead. Returns the number of rows inserted or updated.
+        instead. Returns the number of rows inserted or updated. An iterator is
+        streamed as by :meth:`insert_many`, one statement per chunk: a conflict
+        key repeated within a chunk is an error, in a later chunk it updates again.
         """
         job = BulkJob(table, rows, method="upsert_many", conflict=conflict, update=update)
-        return await self._bulk(job)
+        with progress_counter(progress, job.total, f"upsert_many({table.name})") as advance:
+            return await self._bulk(job, advance)
 
 
 class AsyncDatabase(_AsyncRunner):
@@ -573,9 +585,9 @@ class AsyncDatabase(_AsyncRunner):
         finally:
             await pool.putconn(conn)
 
-    async def _bulk(self, job: BulkJob) -> int:
+    async def _bulk(self, job: BulkJob, advance: Callable[[int], None] | None) -> int:
         async with self._connection() as conn:
-            count = await run_bulk_async(conn, job, self._listeners, self._target)
+            count = await run_bulk_async(conn, job, self._listeners, self._target, advance)
             if self._router.tracks_writes:  # routing: read-your-writes
                 await note_commit(self._router, conn)
             return count
@@ -889,10 +901,12 @@ class AsyncTransaction(_AsyncRunner):
         ):
             yield row
 
-    async def _bulk(self, job: BulkJob) -> int:
+    async def _bulk(self, job: BulkJob, advance: Callable[[int], None] | None) -> int:
         state = self._check()
         async with state.lock:
-            return await run_bulk_async(state.conn, job, self._db._listeners, self._db._target)
+            return await run_bulk_async(
+                state.conn, job, self._db._listeners, self._db._target, advance
+            )
 
     async def _pipeline(self, work: list[tuple[Plan, Sequence[Any]]]) -> list[Any]:
         state = self._check()

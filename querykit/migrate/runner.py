@@ -15,6 +15,7 @@ import contextlib
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -86,10 +87,14 @@ _CLIENT_CHECK_MS = 1000
 class Progress:
     """One progress event; ``message`` is ready to print."""
 
-    event: Literal["waiting", "start", "done", "failed", "retry", "note"]
+    event: Literal["waiting", "start", "done", "failed", "retry", "note", "running"]
     message: str
     filename: str | None = None
     duration_ms: float | None = None
+    """For "done": the file's time; for "running": how long its statement has run."""
+    position: int | None = None
+    """For "start": the file's number in this run (1-based), of ``count``."""
+    count: int | None = None
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -566,8 +571,65 @@ def _run(
         if direction == "up" and steps:  # down, with no ledger yet, has nothing to revert
             target.ledger.ensure(conn)
         runner = _Runner(conn, target, lock, lock_retries, emit)
-        done = [runner.run(step) for step in steps]
+        with _StillRunning(emit) as ticker:
+            runner.ticker = ticker
+            done = [runner.run(step, n, len(steps)) for n, step in enumerate(steps, 1)]
     return result(steps, done)
+
+
+RUNNING_AFTER = 2.0
+"""Seconds a statement runs before "running" events say so (an index build, a backfill)."""
+RUNNING_EVERY = 1.0
+
+
+class _StillRunning:
+    """A thread that emits ``Progress("running", ...)`` while one statement runs long.
+
+    One thread for the whole run, asleep unless a statement is in progress, so
+    short statements cost two attribute writes.
+    """
+
+    def __init__(self, emit: ProgressCallback) -> None:
+        self.emit = emit
+        self.current: tuple[str, int, float] | None = None  # filename, line, started
+        self._lock = threading.Lock()  # no "running" event once its statement has ended
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="querykit-migrate-progress")
+        self._thread.daemon = True
+
+    def __enter__(self) -> _StillRunning:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @contextmanager
+    def statement(self, filename: str, line: int) -> Iterator[None]:
+        self.current = (filename, line, time.perf_counter())
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.current = None
+
+    def _loop(self) -> None:
+        reported: tuple[str, int, float] | None = None
+        next_at = 0.0
+        while not self._stop.wait(0.1):
+            with self._lock:
+                current = self.current
+                if current is None:
+                    continue
+                filename, line, started = current
+                elapsed = time.perf_counter() - started
+                if current is not reported:
+                    reported, next_at = current, RUNNING_AFTER
+                if elapsed >= next_at:
+                    next_at = elapsed + RUNNING_EVERY
+                    message = f"still running the statement at line {line}: {elapsed:.0f} s"
+                    self.emit(Progress("running", message, filename, elapsed * 1000))
 
 
 class _Runner:
@@ -592,11 +654,12 @@ class _Runner:
         self.role_changed = False
         conn.add_notice_handler(self._notice)
         self._current: str | None = None
+        self.ticker: _StillRunning | None = None
 
     def _notice(self, diag: psycopg.errors.Diagnostic) -> None:
         self.emit(Progress("note", f"{diag.severity}: {diag.message_primary}", self._current))
 
-    def run(self, step: Step) -> Done:
+    def run(self, step: Step, position: int | None = None, count: int | None = None) -> Done:
         m = step.migration
         self._current = m.filename
         if not (step.transactional and step.direction == "up"):
@@ -608,7 +671,8 @@ class _Runner:
         elif step.start:
             verb = "resuming"
             mode = f" at statement {step.start + 1} of {len(step.statements)}{mode}"
-        self.emit(Progress("start", f"{verb} {m.filename}{mode} ...", m.filename))
+        start = Progress("start", f"{verb} {m.filename}{mode} ...", m.filename)
+        self.emit(replace(start, position=position, count=count))
         started = time.perf_counter()
         self._clean_session(step)
         try:
@@ -682,8 +746,14 @@ class _Runner:
         recorded: psycopg.Cursor[Any] | None = None
         psycopg_log = logging.getLogger("psycopg")
         psycopg_log.addFilter(_quiet_pipeline_exit)
+        first_line = step.statements[0].line if step.statements else 1
+        running = (  # the file is one round trip: its time is the first statement's to show
+            self.ticker.statement(m.filename, first_line)
+            if self.ticker is not None
+            else contextlib.nullcontext()
+        )
         try:
-            with conn.pipeline():
+            with running, conn.pipeline():
                 conn.execute("BEGIN")
                 for statement in step.statements:
                     cursors.append(conn.execute(statement.text.encode(self.encoding)))
@@ -818,8 +888,14 @@ class _Runner:
 
     def _execute(self, step: Step, statement: Statement) -> None:
         """Run one statement; its failure becomes a :class:`_StatementFailed` naming file:line."""
+        running = (
+            self.ticker.statement(step.migration.filename, statement.line)
+            if self.ticker is not None
+            else contextlib.nullcontext()
+        )
         try:
-            self.conn.execute(statement.text.encode(self.encoding))
+            with running:
+                self.conn.execute(statement.text.encode(self.encoding))
         except psycopg.Error as exc:
             raise _statement_failed(step, statement, exc) from exc
 
