@@ -25,6 +25,7 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.util
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -181,6 +182,7 @@ def drop_leftovers(
     Runs under the template lock, so no other process of this project is building;
     clones are dropped only when the process named in them is gone from this host.
     """
+    _stop_orphaned_creates(conn, project)
     rows = conn.execute(
         "SELECT datname FROM pg_database WHERE datname LIKE %s",
         [f"qk\\_%\\_{project}\\_%"],
@@ -194,6 +196,33 @@ def drop_leftovers(
             drop_database(conn, datname)
             dropped.append(datname)
     return dropped
+
+
+def _stop_orphaned_creates(conn: psycopg.Connection[Any], project: str) -> None:
+    """Cancel a ``CREATE DATABASE`` of a clone whose process is gone, and wait for it.
+
+    A worker killed while its clone-ahead thread was cloning leaves that statement
+    running on the server (the server notices the lost client only when it next
+    talks to it); the clone would appear after this clean-up and stay.
+    """
+    pending = []
+    for pid, query in conn.execute(
+        "SELECT pid, query FROM pg_stat_activity "
+        "WHERE query ILIKE 'CREATE DATABASE %%' AND pid <> pg_backend_pid()"
+    ).fetchall():
+        found = re.search(r'CREATE DATABASE "?(qk_c_\w+?)"?\s', query or "", re.IGNORECASE)
+        owner = names.clone_owner(found.group(1), project) if found else None
+        if owner is not None and not names.pid_alive(owner):
+            conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+            pending.append(pid)
+    deadline = time.monotonic() + 10
+    while pending and time.monotonic() < deadline:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", [pending]
+        ).fetchone()
+        if not row or row[0] == 0:
+            break
+        time.sleep(0.05)
 
 
 def drop_database(conn: psycopg.Connection[Any], name: str) -> None:
