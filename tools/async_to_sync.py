@@ -193,6 +193,14 @@ def _closing(tokens: list[tokenize.TokenInfo], open_at: int) -> int:
     raise SyntaxError(f"line {tokens[open_at].start[0]}: unbalanced bracket")
 
 
+# Text the word rules apply to: strings, comments, and (Python 3.12+, where an f-string
+# is tokenized in parts) the literal parts of f-strings.
+_TEXT_TOKENS = frozenset(
+    {tokenize.STRING, tokenize.COMMENT}
+    | ({tokenize.FSTRING_MIDDLE} if hasattr(tokenize, "FSTRING_MIDDLE") else set())
+)
+
+
 def _edits(source: str) -> Iterator[tuple[int, int, str]]:
     """(start, end, replacement) character edits, in source order."""
     at = _offsets(source)
@@ -243,9 +251,10 @@ def _edits(source: str) -> Iterator[tuple[int, int, str]]:
                 continue
             elif (name := sync_name(tok.string)) != tok.string:
                 yield start, end, name
-        elif tok.type in (tokenize.STRING, tokenize.COMMENT):
-            text = sync_text(tok.string)
-            if text != tok.string:
+        elif tok.type in _TEXT_TOKENS:
+            original = source[start:end]  # as written (an f-string part's token unescapes {{ }})
+            text = sync_text(original)
+            if text != original:
                 yield start, end, text
         i += 1
 
