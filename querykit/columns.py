@@ -229,7 +229,7 @@ def columns_of(table: FromClause, *names: str) -> list[KeyedColumnElement[Any]]:
     for name in names:
         if not isinstance(name, str) or name not in table.c:
             raise SchemaError(
-                f"{table.name if hasattr(table, 'name') else table} has no column {name!r}; "
+                f"{getattr(table, 'name', table)} has no column {name!r}; "
                 f"valid columns: {', '.join(table.c.keys())}",
                 column=str(name),
             )

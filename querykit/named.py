@@ -27,7 +27,7 @@ import itertools
 import json
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,7 @@ from .execute.connect import connect, describe_target
 from .execute.diagnose import database_error
 from .execute.pool import register_pgvector
 from .settings import Settings
+from .trusted_sql import trusted
 
 __all__ = [
     "NamedQueries",
@@ -223,8 +224,8 @@ def _call_with_defaults(module: str, name: str, fn: Any) -> NamedQuery | Skipped
 
 def statements_of(query: Query[Any]) -> list[CompiledSQL]:
     """Every statement a query sends: one, or one per level for batched nested queries."""
-    many = getattr(query, "statements", None)
-    return list(many()) if callable(many) else [query.to_sql()]
+    many: Callable[[], Iterable[CompiledSQL]] | None = getattr(query, "statements", None)
+    return list(many()) if many is not None else [query.to_sql()]
 
 
 def parse_arguments(named: NamedQuery, texts: Mapping[str, str]) -> dict[str, Any]:
@@ -510,7 +511,7 @@ def explain(url: str, compiled: CompiledSQL, *, analyze: bool = False) -> str:
             with conn.transaction(force_rollback=True):
                 for name, value in compiled.settings:
                     conn.execute("SELECT set_config(%s, %s, true)", (name, value))
-                rows = conn.execute(statement, compiled.params).fetchall()
+                rows = conn.execute(trusted(statement), compiled.params).fetchall()
         except psycopg.Error as exc:
             raise database_error(exc, statement, describe_target(url), lost=conn.closed) from exc
     return "\n".join(str(r[0]) for r in rows)

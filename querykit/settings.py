@@ -93,17 +93,17 @@ class TestingSettings:
     seed: str | None = None
 
 
-def masked_repr(obj: Any) -> str:
+def masked_repr(self: Any) -> str:
     """A dataclass's repr with every ``*url`` field masked: for ``__repr__ = masked_repr``."""
     parts = []
-    for f in fields(obj):
+    for f in fields(self):
         if not f.repr:
             continue
-        value = getattr(obj, f.name)
+        value = getattr(self, f.name)
         if f.name.endswith("url") and isinstance(value, str):
             value = mask_url(value)
         parts.append(f"{f.name}={value!r}")
-    return f"{type(obj).__name__}({', '.join(parts)})"
+    return f"{type(self).__name__}({', '.join(parts)})"
 
 
 @dataclass(frozen=True)

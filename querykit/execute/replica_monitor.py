@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 
 from ..settings import mask_secrets
+from ..trusted_sql import trusted
 from .routing import CURRENT_LSN_SQL, Router, parse_lsn
 
 __all__ = ["ReplicaMonitor"]
@@ -109,7 +110,7 @@ class ReplicaMonitor:
             conn = psycopg.connect(url, autocommit=True, connect_timeout=timeout)
             self._conns[url] = conn
         try:
-            row = conn.execute(sql).fetchone()
+            row = conn.execute(trusted(sql)).fetchone()
         except psycopg.Error:
             conn.close()
             raise

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.exc
 from sqlalchemy.schema import CreateIndex
 
 from ..codecs.dialect import DIALECT
@@ -68,7 +69,7 @@ def ddl_text(element: Any, what: str) -> str:
     """
     try:
         return str(element.compile(dialect=DIALECT))
-    except sa.exc.IdentifierError as exc:
+    except sqlalchemy.exc.IdentifierError as exc:
         raise SchemaError(f"{what}: {exc}; give the constraint or index a shorter name") from None
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import sqlalchemy as sa
+import sqlalchemy.exc
 
 from .._project import import_project_module
 from ..build.vector import Metric
@@ -163,7 +164,9 @@ def _reflect(url: str) -> list[sa.Table]:
     metadata = sa.MetaData()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", sa.exc.SAWarning)  # types it cannot name: shown as text
+            warnings.simplefilter(
+                "ignore", sqlalchemy.exc.SAWarning
+            )  # types it cannot name: shown as text
             metadata.reflect(engine)
     finally:
         engine.dispose()
@@ -238,7 +241,7 @@ def _type_name(type_: sa.types.TypeEngine[Any]) -> str:
     """The type as psql's \\d shows it, short: ``timestamptz``, ``numeric(12, 6)``."""
     try:
         name = sql_type_name(type_)
-    except sa.exc.CompileError:
+    except sqlalchemy.exc.CompileError:
         return type(type_).__name__.lower()
     return _SHORT_TYPES.get(name, name.lower())
 

@@ -13,6 +13,7 @@ import decimal
 import enum
 import json
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -145,8 +146,9 @@ def human_size(n: int) -> str:
 
 def vector_summary(value: Any) -> dict[str, Any]:
     """Dimensions, Euclidean norm and first components of a pgvector value."""
-    to_list = getattr(value, "to_list", None)
-    items = [float(x) for x in (to_list() if callable(to_list) else list(value))]
+    to_list: Callable[[], Iterable[Any]] | None = getattr(value, "to_list", None)
+    values: Iterable[Any] = to_list() if to_list is not None else value
+    items = [float(x) for x in values]
     norm = math.sqrt(math.fsum(x * x for x in items))
     head = ", ".join(f"{x:.4f}" for x in items[:VECTOR_HEAD])
     more = ", …" if len(items) > VECTOR_HEAD else ""

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
+import psycopg.conninfo
 import sqlalchemy as sa
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import psycopg
 from psycopg import sql
 
+from ...trusted_sql import trusted
 from .snapshot import Column, Constraint, Index, Snapshot
 
 __all__ = ["Change", "SameDefault", "compare", "same_default_on"]
@@ -242,7 +243,10 @@ def same_default_on(conn: psycopg.Connection[Any]) -> SameDefault:
         if "nextval(" in a or "nextval(" in b:
             return False
         query = sql.SQL("SELECT ({})::{} IS NOT DISTINCT FROM ({})::{}").format(
-            sql.SQL(a), sql.SQL(type_), sql.SQL(b), sql.SQL(type_)
+            sql.SQL(trusted(a)),
+            sql.SQL(trusted(type_)),
+            sql.SQL(trusted(b)),
+            sql.SQL(trusted(type_)),
         )
         try:
             row = conn.execute(query).fetchone()

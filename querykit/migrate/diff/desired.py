@@ -13,6 +13,7 @@ from typing import Any
 
 import psycopg
 import sqlalchemy as sa
+import sqlalchemy.exc
 from psycopg import sql
 
 from ..._project import import_project_module
@@ -51,7 +52,7 @@ def create_desired(url: str, metadata: sa.MetaData, extensions: Iterable[str]) -
     try:
         with engine.begin() as sa_conn:
             metadata.create_all(sa_conn)
-    except sa.exc.DBAPIError as exc:
+    except sqlalchemy.exc.DBAPIError as exc:
         raise MigrationError(
             f"schema.py cannot be created on PostgreSQL: {exc.orig}; fix the declaration "
             "(SQLAlchemy's CREATE statement is in the message)"
