@@ -155,3 +155,17 @@ def test_a_wrong_migrations_directory_is_suspected_before_forgetting(
     assert (
         f"Check that this is the right migrations directory (the directory read is {some}" in text
     )
+
+
+def test_every_option_explains_itself() -> None:
+    """``--help`` explains each option and argument of every command, the shared ones too
+    (``--json``, ``--database-url``, ``-v``... are declared once and given to each command)."""
+    from tests.test_cli_json import commands
+
+    silent = [
+        f"{name} {p.name}" for name, command in commands() for p in command.params if not p.help
+    ]
+    assert silent == []
+    up = dict(commands())["migrate up"]
+    shared = ["directory", "layout", "database_url", "config", "json", "quiet", "verbose"]
+    assert [p.name for p in up.params][-len(shared) :] == shared  # listed last, in this order

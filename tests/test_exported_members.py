@@ -41,3 +41,35 @@ def test_the_lazy_table_matches_the_typed_imports() -> None:
             typed[alias.asname or alias.name] = module
     assert typed == querykit._EXPORTS
     assert set(typed) | {"__version__"} == set(querykit.__all__)
+
+
+# Modules that are querykit's public surface in full: the lazy table in querykit/__init__.py
+# lists their ``__all__`` again, and a name added to one list must be added to the other.
+EXPORTED_IN_FULL = {
+    ".errors",
+    ".build.functions",
+    ".build.jsonb",
+    ".build.operators",
+    ".build.query",
+    ".build.raw",
+    ".execute.prepared_query",
+    ".execute.prepared_query_async",
+    ".schema.row_pos",
+}
+
+
+def test_the_lazy_table_matches_each_module_all() -> None:
+    """The lazy table repeats names that each module's ``__all__`` declares: the two must not
+    drift. A module exported in full has the same names in both; any other module exports
+    a chosen part of its ``__all__`` (``querykit.compile`` keeps ``build_shape`` to itself),
+    and never a name its own ``__all__`` leaves out."""
+    import importlib
+
+    assert set(querykit._LAZY) >= EXPORTED_IN_FULL
+    for module, names in querykit._LAZY.items():
+        declared = importlib.import_module(module, "querykit").__all__
+        if module in EXPORTED_IN_FULL:
+            assert sorted(names) == sorted(declared), module
+        else:
+            assert set(names) <= set(declared), (module, sorted(set(names) - set(declared)))
+            assert set(names) != set(declared), f"{module} is exported in full: list it above"

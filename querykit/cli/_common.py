@@ -13,13 +13,15 @@ Exit codes (also in the README):
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import json
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import typer
 
@@ -51,6 +53,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON out
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")]
 VerboseOpt = Annotated[
     bool, typer.Option("--verbose", "-v", help="More detail; tracebacks on errors.")
+]
+DirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        help="Migrations directory. Overrides the 'migrations' setting.",
+        show_default=False,
+    ),
 ]
 
 
@@ -112,6 +122,57 @@ class Common:
             )
         typer.echo(f"error: {message}", err=True)
         raise typer.Exit(code)
+
+
+def option(name: str, annotation: object, default: object) -> inspect.Parameter:
+    """An option for :func:`with_options`: the parameter ``name: annotation = default``."""
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+
+
+DATABASE_URL = option("database_url", DatabaseUrlOpt, None)
+CONFIG = option("config", ConfigOpt, None)
+JSON = option("json", JsonOpt, False)
+QUIET = option("quiet", QuietOpt, False)
+VERBOSE = option("verbose", VerboseOpt, False)
+DIRECTORY = option("directory", DirOpt, None)
+SHARED = (DATABASE_URL, CONFIG, JSON, QUIET, VERBOSE)
+"""The options of almost every command, in the order --help lists them (after its own)."""
+
+C = TypeVar("C", bound=Common)
+P = ParamSpec("P")
+
+
+def with_options(
+    make: Callable[..., C], *options: inspect.Parameter
+) -> Callable[[Callable[Concatenate[C, P], None]], Callable[..., None]]:
+    """Give a command the shared ``options``, gathered into the object ``make(**options)``.
+
+    The command is written as ``def up(command: _Command, to: ToOpt = None)``:
+    typer sees its own parameters followed by ``options`` (so ``--help`` lists
+    them last, each with its help text), and the command gets the object built
+    from their values as its first argument, instead of seven parameters and a
+    constructor call repeated in every command.
+    """
+
+    def decorate(command: Callable[Concatenate[C, P], None]) -> Callable[..., None]:
+        own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
+        names = [o.name for o in options]
+
+        call: Callable[..., None] = command  # typer passes the command's own by keyword
+
+        @functools.wraps(command)
+        def run(**values: Any) -> None:
+            shared = {name: values.pop(name) for name in names}
+            call(make(**shared), **values)
+
+        signature = inspect.Signature([*own, *options], return_annotation=None)
+        run.__signature__ = signature  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+        return run
+
+    return decorate
 
 
 def exit_code_for(exc: BaseException) -> int:

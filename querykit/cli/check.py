@@ -10,10 +10,12 @@ from typing import Annotated
 
 import typer
 
-from ._common import EXIT_FAILED, Common, ConfigOpt, DatabaseUrlOpt, JsonOpt, QuietOpt, VerboseOpt
+from ._common import EXIT_FAILED, SHARED, Common, with_options
 
 
+@with_options(Common, *SHARED)
 def check(
+    command: Common,
     pending: Annotated[
         bool,
         typer.Option(
@@ -38,11 +40,6 @@ def check(
             "a query's SQL changed and the lock was not refreshed.",
         ),
     ] = False,
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Prove every named query against the migrated schema, like sqlx's checked queries.
 
@@ -59,10 +56,9 @@ def check(
     """
     from ..check import check as run_check  # imported when the command runs: a fast CLI start
 
-    command = Common(database_url, config, json, quiet, verbose)
     with command.errors():
         result = run_check(command.settings(), pending=pending, write=write, offline=offline)
-        if json:
+        if command.json:
             command.emit_json(result.to_dict())
         elif result.ok:
             command.echo(result.text())

@@ -11,28 +11,36 @@ import typer
 from ..embedded import EmbeddedServer
 from ..errors import ConfigError
 from ..settings import mask_url
-from ._common import EXIT_FAILED, Common, ConfigOpt, DatabaseUrlOpt, JsonOpt, QuietOpt, VerboseOpt
+from ._common import (
+    CONFIG,
+    DATABASE_URL,
+    EXIT_FAILED,
+    JSON,
+    QUIET,
+    SHARED,
+    VERBOSE,
+    Common,
+    option,
+    with_options,
+)
 
 app = typer.Typer(
     help="Manage the embedded PostgreSQL (data in .querykit/pgdata) and inspect the database.",
     no_args_is_help=True,
 )
+_embedded_options = with_options(Common, CONFIG, JSON, QUIET, VERBOSE)
+"""The embedded server's own commands: no --database-url, the server is always the embedded one."""
 
 
 @app.command()
-def start(
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
-) -> None:
+@_embedded_options
+def start(common: Common) -> None:
     """Start the embedded PostgreSQL, or reuse the one already running."""
-    common = Common(config=config, json=json, quiet=quiet, verbose=verbose)
     with common.errors():
         server = EmbeddedServer.for_project(common.settings().project_dir)
         status = server.start()
         state = "started" if status.started else "already running"
-        if json:
+        if common.json:
             common.emit_json({"state": state, **_embedded_payload(server)})
         else:
             common.echo(
@@ -42,18 +50,13 @@ def start(
 
 
 @app.command()
-def stop(
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
-) -> None:
+@_embedded_options
+def stop(common: Common) -> None:
     """Stop the embedded PostgreSQL. Its data stays in .querykit/pgdata."""
-    common = Common(config=config, json=json, quiet=quiet, verbose=verbose)
     with common.errors():
         server = EmbeddedServer.for_project(common.settings().project_dir)
         stopped = server.stop()
-        if json:
+        if common.json:
             common.emit_json({"state": "stopped" if stopped else "not running"})
         else:
             common.echo(
@@ -62,18 +65,12 @@ def stop(
 
 
 @app.command()
-def status(
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
-) -> None:
+@with_options(Common, *SHARED)
+def status(common: Common) -> None:
     """Show the database querykit uses: its URL (password masked), server and pgvector versions.
 
     Exits 1 if the database cannot be reached or the embedded server is stopped.
     """
-    common = Common(database_url, config, json, quiet, verbose)
     with common.errors():
         settings = common.settings()
         payload: dict[str, Any]
@@ -84,7 +81,7 @@ def status(
             server = EmbeddedServer.for_project(settings.project_dir)
             payload = {"source": "embedded", **_embedded_payload(server)}
             if not payload["running"]:
-                if json:
+                if common.json:
                     common.emit_json(payload)
                 else:
                     typer.echo(f"embedded PostgreSQL: stopped (data in {server.data_dir})")
@@ -101,7 +98,7 @@ def status(
             pgvector_available=info.pgvector_available,
             pgvector_installed=info.pgvector_installed,
         )
-        if json:
+        if common.json:
             common.emit_json(payload)
             return
         common.echo(f"database:   {payload['url']}")
@@ -120,7 +117,9 @@ def status(
 
 
 @app.command()
+@with_options(Common, DATABASE_URL, CONFIG, JSON, VERBOSE)
 def url(
+    common: Common,
     show_password: Annotated[
         bool,
         typer.Option(
@@ -130,10 +129,6 @@ def url(
             "one into a pipe or a file is refused (the masked URL would not connect).",
         ),
     ] = False,
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Print the database URL, password masked. Starts the embedded server if it is the default.
 
@@ -142,7 +137,6 @@ def url(
     url)") a masked URL would fail to connect, so that is refused (exit 2) with
     what to do. --json always masks unless --show-password is given.
     """
-    common = Common(database_url=database_url, config=config, json=json, verbose=verbose)
     with common.errors():
         settings = common.settings()
         if settings.database_url:
@@ -151,14 +145,14 @@ def url(
             full, source = EmbeddedServer.for_project(settings.project_dir).url(), "embedded"
         masked = mask_url(full)
         has_password = masked != full
-        if has_password and not show_password and not json and not sys.stdout.isatty():
+        if has_password and not show_password and not common.json and not sys.stdout.isatty():
             raise ConfigError(
                 "the database URL has a password, which querykit prints only when asked: "
                 'give --show-password explicitly (psql "$(querykit db url --show-password)"); '
                 "without it the URL is masked, and a masked URL would not connect"
             )
         shown = full if show_password else masked
-        if json:
+        if common.json:
             common.emit_json({"url": shown, "source": source, "password_masked": shown != full})
         else:
             typer.echo(shown)
@@ -189,33 +183,30 @@ def _uptime(since: float | None) -> str | None:
     return " ".join([*parts, f"{minutes}m"])
 
 
+PsqlJsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Run psql without a terminal and print its exit code and output as JSON; "
+        "needs a command for psql (-c SQL or -f FILE).",
+    ),
+]
+
+
 @app.command(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
-def psql(
-    ctx: typer.Context,
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: Annotated[
-        bool,
-        typer.Option(
-            "--json",
-            help="Run psql without a terminal and print its exit code and output as JSON; "
-            "needs a command for psql (-c SQL or -f FILE).",
-        ),
-    ] = False,
-    verbose: VerboseOpt = False,
-) -> None:
+@with_options(Common, DATABASE_URL, CONFIG, option("json", PsqlJsonOpt, False), VERBOSE)
+def psql(common: Common, ctx: typer.Context) -> None:
     """Open psql on the database querykit uses. Arguments after the options go to psql
     (querykit db psql -c 'SELECT 1'). Uses the system's psql, else the embedded one;
     the password goes in PGPASSWORD, never on the command line."""
     from ..admin import capture_psql, psql_command, run_psql
 
-    common = Common(database_url=database_url, config=config, json=json, verbose=verbose)
     with common.errors():
         args = list(ctx.args)
         command = psql_command(common.settings(), args)
-        if not json:
+        if not common.json:
             raise typer.Exit(run_psql(command))
         if not any(a in ("-c", "-f") or a.startswith(("--command", "--file")) for a in args):
             raise ConfigError(
@@ -230,15 +221,12 @@ def psql(
 
 
 @app.command()
+@with_options(Common, *SHARED)
 def reset(
+    common: Common,
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Do not ask: drop without a confirmation.")
     ] = False,
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Drop the database, create it empty and apply every migration. Asks first, unless --yes;
     without a terminal to ask on, --yes is required."""
@@ -246,7 +234,6 @@ def reset(
     from ..embedded import database_url as resolve_url
     from ..settings import mask_url
 
-    common = Common(database_url, config, json, quiet, verbose)
     with common.errors():
         settings = common.settings()
         where = mask_url(resolve_url(settings))
@@ -260,7 +247,7 @@ def reset(
                 common.echo("nothing was changed")
                 return
         result = reset_database(settings)
-        if json:
+        if common.json:
             common.emit_json({"database": result.database, "applied": result.applied})
         else:
             common.echo(
@@ -269,13 +256,8 @@ def reset(
 
 
 @app.command()
-def seed(
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
-) -> None:
+@with_options(Common, *SHARED)
+def seed(common: Common) -> None:
     """Run the configured seed: seed = "module:function" (called with a Database) or
     seed = "seed.sql" in [tool.querykit] of pyproject.toml, or QUERYKIT_SEED.
 
@@ -283,10 +265,9 @@ def seed(
     from ..admin import seed as run_seed
     from ..execute.progress import ambient_progress
 
-    common = Common(database_url, config, json, quiet, verbose)
-    with common.errors(), ambient_progress(not (quiet or json)):
+    with common.errors(), ambient_progress(not (common.quiet or common.json)):
         ran = run_seed(common.settings())
-        if json:
+        if common.json:
             common.emit_json({"seeded": ran})
         else:
             common.echo(f"seeded: {ran}")

@@ -19,15 +19,14 @@ import typer
 
 from ..errors import MigrationFileError
 from ._common import (
+    DIRECTORY,
     EXIT_NOTHING_TO_DO,
     EXIT_REFUSED,
     EXIT_USAGE,
+    SHARED,
     Common,
-    ConfigOpt,
-    DatabaseUrlOpt,
-    JsonOpt,
-    QuietOpt,
-    VerboseOpt,
+    option,
+    with_options,
 )
 from .migrate_diff import diff
 from .migrate_lint import StrictOpt, lint
@@ -44,14 +43,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--dir",
-        help="Migrations directory. Overrides the 'migrations' setting.",
-        show_default=False,
-    ),
-]
 LayoutOpt = Annotated[
     str | None,
     typer.Option(
@@ -100,8 +91,14 @@ LockRetriesOpt = Annotated[
 class _Command(Common):
     """Common options plus the migrations directory, and progress printed on stderr."""
 
-    def __init__(self, directory: Path | None, *args: Any, layout: str | None = None) -> None:
-        super().__init__(*args)
+    def __init__(
+        self,
+        directory: Path | None = None,
+        *args: Any,
+        layout: str | None = None,
+        **common: Any,
+    ) -> None:
+        super().__init__(*args, **common)
         self.directory = directory
         self.layout = layout
         self._open_line = False
@@ -187,6 +184,10 @@ class _Command(Common):
         self._flush_notes()
 
 
+_with_options = with_options(_Command, DIRECTORY, option("layout", LayoutOpt, None), *SHARED)
+"""--dir, --layout and the shared options, gathered into the command's :class:`_Command`."""
+
+
 def on_terminal() -> bool:
     """Whether progress goes to a terminal (redrawn lines, file counts) or to a log."""
     return sys.stderr.isatty()
@@ -220,7 +221,9 @@ def _finish_run(command: _Command, result: lib.RunResult, exit_code: bool) -> No
 
 
 @app.command()
+@_with_options
 def up(
+    command: _Command,
     to: ToOpt = None,
     dry_run: DryRunOpt = False,
     allow_out_of_order: Annotated[
@@ -232,19 +235,11 @@ def up(
     lock_retries: LockRetriesOpt = 0,
     strict: StrictOpt = False,
     exit_code: ExitCodeOpt = False,
-    directory: DirOpt = None,
-    layout: LayoutOpt = None,
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Apply pending migrations in version order, after linting them. Exit 0 when up to date
     (4 with --exit-code)."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         settings = command.settings()
         if not dry_run:
@@ -275,7 +270,9 @@ app.command()(diff)
 
 
 @app.command()
+@_with_options
 def down(
+    command: _Command,
     to: Annotated[
         str | None,
         typer.Option(
@@ -289,18 +286,10 @@ def down(
     lock_timeout: LockTimeoutOpt = None,
     lock_retries: LockRetriesOpt = 0,
     exit_code: ExitCodeOpt = False,
-    directory: DirOpt = None,
-    layout: LayoutOpt = None,
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Run the '-- querykit:down' part of the latest migration (or all above --to)."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         result = lib.down(
             command.settings(),
@@ -326,22 +315,16 @@ _MARK = {
 
 
 @app.command()
+@_with_options
 def status(
-    directory: DirOpt = None,
-    layout: LayoutOpt = None,
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
+    command: _Command,
 ) -> None:
     """List applied, pending, changed, missing, failed and interrupted migrations."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         report = lib.status(command.settings())
-        if json:
+        if command.json:
             command.emit_json(report.to_dict())
             return
         _print_status(command, report)
@@ -373,23 +356,17 @@ def _print_status(command: _Command, report: lib.Status) -> None:
 
 
 @app.command()
+@_with_options
 def verify(
-    directory: DirOpt = None,
-    layout: LayoutOpt = None,
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
+    command: _Command,
 ) -> None:
     """Check that every applied migration's file exists unchanged. Exit 3 if not."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         report = lib.status(command.settings())
         bad = report.of("changed", "missing")
-        if json:
+        if command.json:
             command.emit_json(
                 {
                     "verified": report.verified,
@@ -407,24 +384,18 @@ def verify(
 
 
 @app.command()
+@_with_options
 def baseline(
+    command: _Command,
     version: Annotated[str, typer.Argument(help="Mark every migration up to this one applied.")],
     lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
-    directory: DirOpt = None,
-    layout: LayoutOpt = None,
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Record migrations up to VERSION as applied without running them (existing databases)."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         result = lib.baseline(version, command.settings(), lock_wait=lock_wait)
-        if json:
+        if command.json:
             command.emit_json(result.to_dict())
             return
         for name in result.marked:
@@ -433,7 +404,9 @@ def baseline(
 
 
 @app.command()
+@_with_options
 def adopt(
+    command: _Command,
     source: Annotated[
         str | None,
         typer.Option(
@@ -445,21 +418,13 @@ def adopt(
     ] = None,
     lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
     exit_code: ExitCodeOpt = False,
-    directory: DirOpt = None,
-    layout: LayoutOpt = None,
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Take over from another tool: record what its ledger says it applied, run nothing."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         result = lib.adopt(command.settings(), source=source, lock_wait=lock_wait)
-        if json:
+        if command.json:
             command.emit_json(result.to_dict())
         elif result.already:
             command.echo(f"nothing to adopt: the ledger already has what {result.tool} applied")
@@ -475,7 +440,9 @@ def adopt(
 
 
 @app.command()
+@_with_options
 def repair(
+    command: _Command,
     accept_changed: Annotated[
         bool,
         typer.Option(
@@ -488,18 +455,10 @@ def repair(
     ] = False,
     lock_wait: LockWaitOpt = DEFAULT_LOCK_WAIT,
     exit_code: ExitCodeOpt = False,
-    directory: DirOpt = None,
-    layout: LayoutOpt = None,
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Clear a failed no-transaction migration after you fixed it; up then resumes it."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose, layout=layout)
     with command.errors():
         result = lib.repair(
             command.settings(),
@@ -507,7 +466,7 @@ def repair(
             forget_missing=forget_missing,
             lock_wait=lock_wait,
         )
-        if json:
+        if command.json:
             command.emit_json(result.to_dict())
         else:
             for name in result.resumable:
@@ -525,7 +484,9 @@ def repair(
 
 
 @app.command()
+@with_options(_Command, DIRECTORY, *SHARED)
 def new(
+    command: _Command,
     name: Annotated[str, typer.Argument(help="What the migration does, e.g. 'add users'.")],
     from_schema: Annotated[
         bool,
@@ -536,33 +497,26 @@ def new(
             "shadow database before it is written; nothing written when in sync).",
         ),
     ] = False,
-    directory: DirOpt = None,
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Create the next migration file from a template (or, with --from-schema, drafted from
     schema.py) and print its path."""
     from .. import migrate as lib
 
-    command = _Command(directory, database_url, config, json, quiet, verbose)
     if from_schema:
         from ..migrate.diff import diff as run_diff
 
         with command.errors():
             result = run_diff(command.settings(), write=name)
-            if json:
+            if command.json:
                 command.emit_json(result.to_dict())
             else:
                 command.echo(result.text())
         return
-    if database_url is not None:
+    if command.database_url is not None:
         raise typer.BadParameter("--database-url is only used with --from-schema")
     with command.errors():
         path = lib.new(name, command.settings())
-        if json:
+        if command.json:
             command.emit_json({"path": str(path)})
         else:
             command.echo(str(path))

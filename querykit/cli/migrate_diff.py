@@ -10,10 +10,12 @@ from typing import Annotated
 
 import typer
 
-from ._common import EXIT_REFUSED, Common, ConfigOpt, DatabaseUrlOpt, JsonOpt, QuietOpt, VerboseOpt
+from ._common import EXIT_REFUSED, SHARED, Common, with_options
 
 
+@with_options(Common, *SHARED)
 def diff(
+    command: Common,
     check: Annotated[
         bool, typer.Option("--check", help="Exit 3 when they differ (for CI); 0 when in sync.")
     ] = False,
@@ -37,11 +39,6 @@ def diff(
             show_default=False,
         ),
     ] = None,
-    database_url: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Compare the migrated schema with schema.py, object by object, in the catalog's terms.
 
@@ -52,10 +49,9 @@ def diff(
     """
     from ..migrate.diff import diff as run_diff  # imported when the command runs: a fast CLI start
 
-    command = Common(database_url, config, json, quiet, verbose)
     with command.errors():
         result = run_diff(command.settings(), database_url=database, write=write)
-        if json:
+        if command.json:
             command.emit_json(result.to_dict())
         else:
             command.echo(result.text())

@@ -14,15 +14,22 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..errors import MigrationFileError
-from ._common import EXIT_FAILED, EXIT_USAGE, Common, ConfigOpt, JsonOpt, QuietOpt, VerboseOpt
+from ._common import (
+    CONFIG,
+    DIRECTORY,
+    EXIT_FAILED,
+    EXIT_USAGE,
+    JSON,
+    QUIET,
+    VERBOSE,
+    Common,
+    option,
+    with_options,
+)
 
 if TYPE_CHECKING:
     from ..settings import Settings
 
-LintDirOpt = Annotated[
-    Path | None,
-    typer.Option("--dir", help="Migrations directory. Overrides the 'migrations' setting."),
-]
 LintDatabaseOpt = Annotated[
     str | None,
     typer.Option(
@@ -79,7 +86,17 @@ StrictOpt = Annotated[
 ]
 
 
+@with_options(
+    _LintCommand,
+    DIRECTORY,
+    option("database_url", LintDatabaseOpt, None),
+    CONFIG,
+    JSON,
+    QUIET,
+    VERBOSE,
+)
 def lint(
+    command: _LintCommand,
     files: Annotated[
         list[Path] | None,
         typer.Argument(help="Files to lint. Default: the pending files.", show_default=False),
@@ -96,12 +113,6 @@ def lint(
     output: Annotated[
         Format, typer.Option("--format", help="text, or github for workflow annotations.")
     ] = Format.text,
-    directory: LintDirOpt = None,
-    database_url: LintDatabaseOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Check migrations for locks, rewrites and scans that stall the application.
 
@@ -109,12 +120,11 @@ def lint(
     one (--database-url or configured) applied files are history, column types
     come from the catalog and table sizes weigh the findings.
     """
-    command = _LintCommand(directory, database_url, config, json, quiet, verbose)
     with command.errors():
         from ..migrate import lint as lib
 
         result = lib.lint(command.settings(), files or (), all_files=all_files, probe=probe)
-        if json:
+        if command.json:
             command.emit_json(result.to_dict())
         elif output is Format.github:
             typer.echo(result.github(), nl=False)

@@ -14,15 +14,7 @@ import typer
 
 from ..embedded import database_url
 from ..errors import ConfigError, DatabaseError
-from ._common import (
-    EXIT_FAILED,
-    Common,
-    ConfigOpt,
-    DatabaseUrlOpt,
-    JsonOpt,
-    QuietOpt,
-    VerboseOpt,
-)
+from ._common import EXIT_FAILED, SHARED, Common, with_options
 
 if TYPE_CHECKING:
     from ..named import NamedQuery
@@ -33,7 +25,9 @@ PLACEHOLDER_LEGEND = (
 )
 
 
+@with_options(Common, *SHARED)
 def sql(
+    common: Common,
     target: Annotated[
         str | None,
         typer.Argument(
@@ -82,11 +76,6 @@ def sql(
             "--limit", min=0, help='Rows --run prints; the rest are counted ("… N more"). 0: all.'
         ),
     ] = 20,
-    database_url_: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Print the SQL of named queries: name, pretty SQL and parameters; or run one (--run).
 
@@ -101,12 +90,11 @@ def sql(
     # The query layer (SQLAlchemy) loads when this command runs, not with the CLI.
     from ..named import ddl, find_named
 
-    common = Common(database_url_, config, json, quiet, verbose)
     with common.errors():
         settings = common.settings()
         if ddl_:
             text = ddl(target or settings.schema, settings)
-            if json:
+            if common.json:
                 common.emit_json({"module": target or settings.schema, "ddl": text})
             else:
                 typer.echo(text)
@@ -126,7 +114,7 @@ def sql(
         named = found.queries
         url = database_url(settings) if (explain_ or analyze) else None
         payload = [_describe(q, inline, url, analyze) for q in named]
-        if json:
+        if common.json:
             common.emit_json(payload)
         else:
             if not inline and any(s["params"] for item in payload for s in item["statements"]):
@@ -137,7 +125,7 @@ def sql(
         if failed:
             # Every plan was printed; the ones the server refused say why in their place.
             what = "EXPLAIN ANALYZE" if analyze else "EXPLAIN"
-            if not json:
+            if not common.json:
                 typer.echo(f"error: {what} failed for {', '.join(failed)} (see above)", err=True)
             if _undefined_table(payload):
                 _hint_migrations(common)

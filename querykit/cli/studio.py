@@ -7,12 +7,14 @@ from typing import Annotated
 import typer
 
 from ..errors import ConfigError
-from ._common import Common, ConfigOpt, DatabaseUrlOpt, JsonOpt, QuietOpt, VerboseOpt
+from ._common import SHARED, Common, with_options
 
 _EXTRA = ("starlette", "jinja2", "uvicorn", "markupsafe", "multipart", "python_multipart")
 
 
+@with_options(Common, *SHARED)
 def studio(
+    common: Common,
     port: Annotated[
         int, typer.Option("--port", help="Port on 127.0.0.1; 0 picks any free port.")
     ] = 4983,
@@ -25,11 +27,6 @@ def studio(
     open_: Annotated[
         bool, typer.Option("--open", help="Open the Studio in the default web browser.")
     ] = False,
-    database_url_: DatabaseUrlOpt = None,
-    config: ConfigOpt = None,
-    json: JsonOpt = False,
-    quiet: QuietOpt = False,
-    verbose: VerboseOpt = False,
 ) -> None:
     """Browse the database in a local web app: tables, rows, JSON, vectors, named queries.
 
@@ -37,7 +34,6 @@ def studio(
     URL (or pass --open). Without --write its database sessions are read-only.
     Stop it with Ctrl-C.
     """
-    common = Common(database_url_, config, json, quiet, verbose)
     with common.errors():
         try:
             from ..studio import StudioServer
@@ -52,7 +48,7 @@ def studio(
 
         def ready() -> None:
             mode = "read-write" if write else "read-only"
-            if json:
+            if common.json:
                 common.emit_json({"url": server.url, "port": server.port, "write": write})
             else:
                 typer.echo(f"querykit studio ({mode}) at {server.url}")

@@ -316,7 +316,26 @@ def _has_internals(pool: object, names: tuple[str, ...] = _POOL_INTERNALS) -> bo
 _warned: list[bool] = []
 
 
-class Pool(ConnectionPool[Connection]):
+class _Origin:
+    """Where a querykit pool connects and with which options: the part both pool classes share.
+
+    A replica's pool is rebuilt from these after a failure, and messages name
+    ``qk_target`` (host, port and database; never a password).
+    """
+
+    qk_url: str
+    qk_target: str
+    qk_options: PoolOptions
+
+    def _qk_origin(self, conninfo: str, name: str, options: PoolOptions) -> dict[str, Any]:
+        """Remember the origin; the psycopg_pool arguments that follow from it (opened later)."""
+        self.qk_url = conninfo
+        self.qk_target = describe_target(conninfo)
+        self.qk_options = options
+        return {"open": False, "name": name, **options.pool_kwargs()}
+
+
+class Pool(_Origin, ConnectionPool[Connection]):
     """psycopg_pool's ``ConnectionPool`` with a fast path for the uncontended case."""
 
     def __init__(self, conninfo: str, *, name: str, options: PoolOptions) -> None:
@@ -325,13 +344,8 @@ class Pool(ConnectionPool[Connection]):
             connection_class=Connection,
             configure=configure,
             check=check_connection,
-            open=False,
-            name=name,
-            **options.pool_kwargs(),
+            **self._qk_origin(conninfo, name, options),
         )
-        self.qk_url = conninfo
-        self.qk_target = describe_target(conninfo)
-        self.qk_options = options
         self._qk_fast = _has_internals(self)
 
     def getconn(self, timeout: float | None = None) -> Connection:
@@ -372,7 +386,7 @@ class Pool(ConnectionPool[Connection]):
         super().putconn(conn)
 
 
-class AsyncPool(AsyncConnectionPool[AsyncConnection]):
+class AsyncPool(_Origin, AsyncConnectionPool[AsyncConnection]):
     """The async twin of :class:`Pool`.
 
     In the event loop no other task runs between two awaits, so the fast path
@@ -385,13 +399,8 @@ class AsyncPool(AsyncConnectionPool[AsyncConnection]):
             connection_class=AsyncConnection,
             configure=configure_async,
             check=check_connection_async,
-            open=False,
-            name=name,
-            **options.pool_kwargs(),
+            **self._qk_origin(conninfo, name, options),
         )
-        self.qk_url = conninfo
-        self.qk_target = describe_target(conninfo)
-        self.qk_options = options
         self._qk_fast = _has_internals(self, _ASYNC_POOL_INTERNALS)
 
     def _qk_unlocked(self) -> bool:

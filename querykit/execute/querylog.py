@@ -23,6 +23,18 @@ from ..errors import (
 )
 from .diagnose import sql_excerpt
 
+__all__ = [
+    "LOG_ENV",
+    "MASK",
+    "Listeners",
+    "QueryCallback",
+    "QueryRecord",
+    "ensure_log_handler",
+    "log_enabled",
+    "log_query",
+    "logger",
+]
+
 logger = logging.getLogger("querykit")
 
 

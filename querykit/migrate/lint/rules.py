@@ -477,7 +477,12 @@ def _column_defs(ctx: Context) -> Iterator[tuple[str, Any]]:
             yield table, cmd.def_
 
 
-def _type_rule(bad: set[str], message: str, good: str) -> Callable[[Context], Iterator[Hit]]:
+def _prefer_type(rule: str, summary: str, bad: set[str], message: str, good: str) -> Rule:
+    """An info rule on new columns of a ``bad`` type: why, and the ``good`` column to write.
+
+    Advice, not a lock hazard: it looks at CREATE TABLE and ADD COLUMN alike.
+    """
+
     def check(ctx: Context) -> Iterator[Hit]:
         for table, col in _column_defs(ctx):
             name = column_type(col.typeName).name
@@ -486,7 +491,9 @@ def _type_rule(bad: set[str], message: str, good: str) -> Callable[[Context], It
                     f"{table}.{col.colname} is {name}: {message}", good.format(col=col.colname)
                 )
 
-    return check
+    return Rule(
+        rule, "info", summary, check, lock=False, nodes=(ast.CreateStmt, ast.AlterTableStmt)
+    )
 
 
 def _int_pk(ctx: Context) -> Iterator[Hit]:
@@ -723,27 +730,19 @@ RULES: tuple[Rule, ...] = (
         destructive=True,
         nodes=(ast.DropStmt, ast.CreateEnumStmt, ast.AlterEnumStmt),
     ),
-    Rule(
+    _prefer_type(
         "prefer-jsonb",
-        "info",
         "json keeps text; jsonb is indexable and compares by value.",
-        _type_rule(
-            {"json"}, "jsonb is smaller to query, indexable and compares by value", "{col} jsonb"
-        ),
-        lock=False,
-        nodes=(ast.CreateStmt, ast.AlterTableStmt),
+        {"json"},
+        "jsonb is smaller to query, indexable and compares by value",
+        "{col} jsonb",
     ),
-    Rule(
+    _prefer_type(
         "prefer-timestamptz",
-        "info",
         "timestamp without time zone loses the instant; use timestamptz.",
-        _type_rule(
-            {"timestamp"},
-            "it stores no time zone, so the same value means different instants",
-            "{col} timestamptz",
-        ),
-        lock=False,
-        nodes=(ast.CreateStmt, ast.AlterTableStmt),
+        {"timestamp"},
+        "it stores no time zone, so the same value means different instants",
+        "{col} timestamptz",
     ),
     Rule(
         "prefer-bigint-pk",
@@ -753,25 +752,19 @@ RULES: tuple[Rule, ...] = (
         lock=False,
         nodes=(ast.CreateStmt,),
     ),
-    Rule(
+    _prefer_type(
         "prefer-identity",
-        "info",
         "serial is legacy; identity columns own their sequence cleanly.",
-        _type_rule(
-            {"serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"},
-            "identity columns are the SQL-standard form and own their sequence",
-            "{col} bigint GENERATED ALWAYS AS IDENTITY",
-        ),
-        lock=False,
-        nodes=(ast.CreateStmt, ast.AlterTableStmt),
+        {"serial", "serial4", "bigserial", "serial8", "smallserial", "serial2"},
+        "identity columns are the SQL-standard form and own their sequence",
+        "{col} bigint GENERATED ALWAYS AS IDENTITY",
     ),
-    Rule(
+    _prefer_type(
         "prefer-text",
-        "info",
         "char(n) pads with blanks and is no faster; use text (or varchar).",
-        _type_rule({"bpchar"}, "char(n) pads with blanks and is no faster than text", "{col} text"),
-        lock=False,
-        nodes=(ast.CreateStmt, ast.AlterTableStmt),
+        {"bpchar"},
+        "char(n) pads with blanks and is no faster than text",
+        "{col} text",
     ),
     Rule(
         "lock-timeout-disabled",
