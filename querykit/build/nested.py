@@ -200,7 +200,8 @@ def related_rows(rel: Relation, parent: Any) -> tuple[Any, Any]:
     """(SELECT 1 FROM target [JOIN through] WHERE <joined to the parent row>, the target's alias).
 
     The select is correlated to ``parent``; a relation from a table to itself
-    gets an alias for the target, so the two sides stay apart.
+    gets an alias for the target, so the two sides stay apart. The relation filters
+    use it, and so does ``count_of``'s SQL in :mod:`querykit.compile.nested`.
     """
     target: Any = rel.target
     if rel.target is _base_table(parent):
@@ -391,9 +392,9 @@ def key_columns(level: Level) -> tuple[schema.Column[Any], ...]:
 class NestedSQL:
     """How a nested spec becomes statements: supplied by :mod:`querykit.compile.nested`.
 
-    The build layer holds no SQL of its own and does not import the compiler; as for
-    every builder's ``.to_sql()`` (see :mod:`querykit.build.sqltext`), the compile
-    layer registers this when it is imported.
+    The spec holds none of the strategies' SQL, and the build layer does not import the
+    compiler: as for every builder's ``.to_sql()`` (see :mod:`querykit.build.sqltext`),
+    the compile layer registers this when it is imported.
     """
 
     statement: Callable[[NestedQuery[Any], Binder], Any]
