@@ -125,3 +125,29 @@ def test_the_walk_names_real_files() -> None:
     assert len(files) >= 5, "the walk names a file for each step"
     missing = sorted(f for f in files if not (root / f).exists())
     assert missing == []
+
+
+def test_a_nested_spec_gets_its_sql_from_the_compile_layer_only() -> None:
+    # build/nested.py holds the spec, compile/nested.py its SQL: with the compile layer not
+    # imported, a spec builds and is checked but has no statement; importing it registers one.
+    import subprocess
+
+    code = """
+import sys
+from querykit.build import nested
+from querykit.errors import CompileError
+from schema import pipeline_run
+q = nested.find_many(pipeline_run, with_={"steps": nested.include()})
+assert "querykit.compile" not in sys.modules
+try:
+    q.statement
+except CompileError as exc:
+    print("refused:", str(exc).split(":")[0])
+import querykit.compile
+print(len(q.statements()), len(q.using("batched").statements()))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:2] == ["refused: the compiler is not loaded", "1 2"]
