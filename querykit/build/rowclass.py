@@ -50,9 +50,10 @@ def row_fields(cls: Any) -> RowFields | None:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
         )
         return RowFields(tuple(f.name for f in fs), required, "object")
-    if isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields"):
+    tuple_fields = getattr(cls, "_fields", None) if _is_tuple_class(cls) else None
+    if tuple_fields is not None:  # a NamedTuple
         defaults = getattr(cls, "_field_defaults", {})
-        names = tuple(cls._fields)
+        names = tuple(tuple_fields)
         return RowFields(names, tuple(n for n in names if n not in defaults), "object")
     if typing_extensions.is_typeddict(cls) or _annotated_dict(cls):
         # typing's and typing_extensions' TypedDict (on 3.11 they differ), or a dict
@@ -65,6 +66,10 @@ def row_fields(cls: Any) -> RowFields | None:
         required = tuple(k for k, req in pydantic_fields.items() if req)
         return RowFields(tuple(pydantic_fields), required, "model")
     return None
+
+
+def _is_tuple_class(cls: Any) -> bool:
+    return isinstance(cls, type) and issubclass(cls, tuple)
 
 
 def _annotated_dict(cls: Any) -> bool:
