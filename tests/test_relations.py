@@ -152,7 +152,7 @@ def blog(
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_nested_results_equal_separate_plain_queries(blog: Runner, strategy: str) -> None:
-    query = find_many(  # type: ignore[call-overload]
+    query = find_many(
         author,
         order_by=["name"],
         with_={
@@ -160,7 +160,7 @@ def test_nested_results_equal_separate_plain_queries(blog: Runner, strategy: str
                 order_by=[desc(post.c.score)], with_={"comments": include(order_by=["id"])}
             )
         },
-        strategy=strategy,
+        strategy=strategy,  # type: ignore[arg-type]
     )
     got = blog.all(query)
     expected = plain(blog, select(author).order_by(author.c.name))
@@ -179,7 +179,7 @@ def test_nested_results_equal_separate_plain_queries(blog: Runner, strategy: str
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_per_level_order_limit_and_offset(blog: Runner, strategy: str) -> None:
-    query = find_many(  # type: ignore[call-overload]
+    query = find_many(
         author,
         columns=["id"],
         order_by=["-id"],
@@ -189,7 +189,7 @@ def test_per_level_order_limit_and_offset(blog: Runner, strategy: str) -> None:
                 columns=["title", "score"], order_by=["-score"], limit=2, offset=1
             )
         },
-        strategy=strategy,
+        strategy=strategy,  # type: ignore[arg-type]
     )
     got = blog.all(query)
     assert [a["id"] for a in got] == [3, 2]
@@ -200,7 +200,7 @@ def test_per_level_order_limit_and_offset(blog: Runner, strategy: str) -> None:
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_many_to_one_and_many_to_many(blog: Runner, strategy: str) -> None:
-    query = find_many(  # type: ignore[call-overload]
+    query = find_many(
         post,
         columns=["id", "title"],
         order_by=["id"],
@@ -209,7 +209,7 @@ def test_many_to_one_and_many_to_many(blog: Runner, strategy: str) -> None:
             "editor": include(columns=["name"]),
             "tags": include(columns=["name"], order_by=["name"]),
         },
-        strategy=strategy,
+        strategy=strategy,  # type: ignore[arg-type]
     )
     got = blog.all(query)
     assert got[0] == {
@@ -227,12 +227,12 @@ def test_many_to_one_and_many_to_many(blog: Runner, strategy: str) -> None:
 def test_self_reference_needs_and_follows_a_depth(blog: Runner, strategy: str) -> None:
     with pytest.raises(SchemaError, match="depth"):
         find_many(node, with_={"children": include()})
-    query = find_many(  # type: ignore[call-overload]
+    query = find_many(
         node,
         columns=["label"],
         where=eq(node.c.id, 1),
         with_={"children": include(columns=["label"], order_by=["label"], depth=2)},
-        strategy=strategy,
+        strategy=strategy,  # type: ignore[arg-type]
     )
     assert blog.all(query) == [
         {
@@ -248,11 +248,11 @@ def test_self_reference_needs_and_follows_a_depth(blog: Runner, strategy: str) -
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_relation_filters_and_counts(blog: Runner, strategy: str) -> None:
     def names(**where: Any) -> list[str]:
-        q = find_many(  # type: ignore[call-overload]
+        q = find_many(
             author,
             columns=["name"],
             order_by=["name"],
-            strategy=strategy,
+            strategy=strategy,  # type: ignore[arg-type]
             **where,
         )
         return [a["name"] for a in blog.all(q)]
@@ -263,7 +263,7 @@ def test_relation_filters_and_counts(blog: Runner, strategy: str) -> None:
     assert names(where=every("posts_by_author", gt(post.c.score, 5))) == ["ada", "bob", "cy"]
     assert names(where=every("posts_by_author", gt(post.c.score, 15))) == ["cy"]
     counted = blog.all(
-        find_many(  # type: ignore[call-overload]
+        find_many(
             author,
             columns=["name"],
             order_by=["name"],
@@ -271,7 +271,7 @@ def test_relation_filters_and_counts(blog: Runner, strategy: str) -> None:
                 "n": count_of("posts_by_author"),
                 "good": count_of("posts_by_author", where=gt(post.c.score, 15)),
             },
-            strategy=strategy,
+            strategy=strategy,  # type: ignore[arg-type]
         ),
     )
     assert counted == [
@@ -288,7 +288,7 @@ def test_relation_filters_work_in_a_plain_select(blog: Runner) -> None:
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_find_first(blog: Runner, strategy: str) -> None:
-    q = find_first(author, order_by=["-name"], columns=["name"], strategy=strategy)  # type: ignore[call-overload]
+    q = find_first(author, order_by=["-name"], columns=["name"], strategy=strategy)  # type: ignore[arg-type]
     assert blog.all(q) == [{"name": "cy"}]
 
 
@@ -297,13 +297,13 @@ def test_find_first(blog: Runner, strategy: str) -> None:
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_every_type_is_lossless_at_depth_one_and_two(blog: Runner, strategy: str) -> None:
-    query = find_many(  # type: ignore[call-overload]
+    query = find_many(
         holder,
         order_by=["id"],
         with_={
             "items": include(order_by=["id"], with_={"children": include(order_by=["id"], depth=1)})
         },
-        strategy=strategy,
+        strategy=strategy,  # type: ignore[arg-type]
     )
     got = blog.all(query)
     top = {r["id"]: r for r in plain(blog, select(everything))}
@@ -399,7 +399,7 @@ class AuthorRow(TypedDict):
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_as_maps_every_level(blog: Runner, strategy: str) -> None:
-    q = find_many(  # type: ignore[call-overload]
+    q = find_many(
         author,
         columns=["name"],
         where=eq(author.c.name, "ada"),
@@ -410,7 +410,7 @@ def test_as_maps_every_level(blog: Runner, strategy: str) -> None:
                 with_={"comments": include(columns=["body"], order_by=["id"])},
             )
         },
-        strategy=strategy,
+        strategy=strategy,  # type: ignore[arg-type]
         as_=AuthorRow,
     )
     got = blog.all(q)
@@ -457,7 +457,7 @@ def test_bad_options() -> None:
     with pytest.raises(CompileError, match="depth"):
         include(depth=0)
     with pytest.raises(CompileError, match="strategy"):
-        find_many(run, strategy="eager")  # type: ignore[call-overload]
+        find_many(run, strategy="eager")  # type: ignore[arg-type]
     with pytest.raises(SchemaError, match="clashes"):
         find_many(run, with_={"name": count_of("steps")})
 

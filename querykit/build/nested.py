@@ -27,35 +27,32 @@ Two strategies, both visible with ``.to_sql()``:
 - ``"batched"``: one statement per level, children fetched with
   ``fk = ANY(%s)`` on the parents' keys and stitched in Python; sibling
   relations of one level go to the server together in a pipeline.
+
+This module is the spec: what to fetch, resolved against the relation graph and
+checked when it is built. The SQL of both strategies is the compile layer's
+(:mod:`querykit.compile.nested`), which registers itself here (:func:`register_sql`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import typing
-from collections.abc import (
-    Hashable,
-    Iterable,
-    Mapping,
-    Sequence,
-)
-from typing import Any, Generic, Literal, TypeVar, overload
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from typing import Any, Generic, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import schema
 from sqlalchemy.sql import util as sql_util
 from sqlalchemy.sql.elements import ColumnElement
+from typing_extensions import TypeVar
 
-from .. import codecs
 from ..arguments import count_argument
-from ..codecs.pydantic_schemas import model_annotations, model_fields
 from ..errors import CompileError, MappingError, SchemaError
 from ..schema.naming import column_label
 from ..schema.relations import Relation, relation_named
 from .binding import Binder
 from .operators import Condition, as_condition
 from .query import Order, Query, order_item, resolve_order_string
+from .rowclass import element_class, field_hints, require_row_fields
 from .rowtype import check_row_class, python_type_of
 from .sqltext import CompiledSQL, render
 
@@ -72,6 +69,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+R = TypeVar("R", default=dict[str, Any])
+"""The row type of ``find_many``/``find_first``: the ``as_=`` class, else dicts."""
 Strategy = Literal["json", "batched"]
 
 
@@ -169,9 +168,11 @@ class _RelationFilter(Condition):
                 f"{self.mode}({self.name!r}): {source.name}.{self.name} is a single row, not a list; "
                 f"filter on it with exists() or a join"
             )
-        inner, target = _related_rows(rel, source)
+        inner, target = related_rows(rel, source)
         binder.push_scope([rel.target, *([rel.through] if rel.through is not None else [])])
-        cond = None if self.where is None else _adapt(self.where._core(binder), rel.target, target)
+        cond = (
+            None if self.where is None else adapt_to(self.where._core(binder), rel.target, target)
+        )
         binder.pop_scope()
         if self.mode == "every":
             check = sa.not_(sa.func.coalesce(cond, sa.false())) if cond is not None else sa.false()
@@ -195,23 +196,24 @@ def every(relation_name: str, where: Condition | ColumnElement[bool]) -> Conditi
     return _RelationFilter(relation_name, where, "every")
 
 
-def _related_rows(rel: Relation, parent: Any) -> tuple[Any, Any]:
+def related_rows(rel: Relation, parent: Any) -> tuple[Any, Any]:
     """(SELECT 1 FROM target [JOIN through] WHERE <joined to the parent row>, the target's alias).
 
     The select is correlated to ``parent``; a relation from a table to itself
-    gets an alias for the target, so the two sides stay apart.
+    gets an alias for the target, so the two sides stay apart. The relation filters
+    use it, and so does ``count_of``'s SQL in :mod:`querykit.compile.nested`.
     """
     target: Any = rel.target
     if rel.target is _base_table(parent):
         target = rel.target.alias(f"qk_{rel.name}")
     source: Any = target
     if rel.through is not None:
-        on = sa.and_(*(t == _ref_column(target, g) for t, g in rel.through_pairs))
+        on = sa.and_(*(t == ref_column(target, g) for t, g in rel.through_pairs))
         source = rel.through.join(target, on)
         cond = sa.and_(*(right == parent.c[left.key] for left, right in rel.pairs))
     else:
         cond = sa.and_(
-            *(_ref_column(target, right) == parent.c[left.key] for left, right in rel.pairs)
+            *(ref_column(target, right) == parent.c[left.key] for left, right in rel.pairs)
         )
     stmt: Any = sa.select(sa.literal_column("1")).select_from(source).where(cond)
     return stmt.correlate(parent), target
@@ -221,11 +223,12 @@ def _base_table(ref: Any) -> Any:
     return getattr(ref, "element", ref) if isinstance(ref, sa.Alias) else ref
 
 
-def _ref_column(ref: Any, column: schema.Column[Any]) -> Any:
+def ref_column(ref: Any, column: schema.Column[Any]) -> Any:
+    """``column`` as read through ``ref``: the column itself, or the alias's copy of it."""
     return column if ref is column.table else ref.c[column.key]
 
 
-def _adapt(expr: Any, table: sa.Table, ref: Any) -> Any:
+def adapt_to(expr: Any, table: sa.Table, ref: Any) -> Any:
     """``expr`` with ``table``'s columns read from ``ref`` (an alias of it), if it is one."""
     return expr if ref is table else sql_util.ClauseAdapter(ref).traverse(expr)
 
@@ -350,9 +353,10 @@ def _resolve_self(rel: Relation, spec: Include, key: str, path: str, depth: int)
     return _resolve(rel.target, dataclasses.replace(spec, with_=nested, depth=None), key, rel, path)
 
 
-def _level_key(level: Level, values: list[Any], *, nested: bool = True) -> Hashable:
-    """The shape key of a level. The walk order is the build order of ``_parts``:
-    order_by, where, limit, offset, counts, then children."""
+def level_key(level: Level, values: list[Any], *, nested: bool = True) -> Hashable:
+    """The shape key of a level, its values appended in the order the compile layer binds
+    them (``querykit.compile.nested._parts``): order_by, where, limit, offset, counts,
+    then children."""
     key: list[Hashable] = [level.table, level.name, level.columns, level.fields]
     key.append(tuple(o._key(values) for o in level.order_by))
     key.append(None if level.where is None else level.where._key(values))
@@ -368,8 +372,53 @@ def _level_key(level: Level, values: list[Any], *, nested: bool = True) -> Hasha
         )
     )
     if nested:
-        key.append(tuple(_level_key(child, values) for child in level.children))
+        key.append(tuple(level_key(child, values) for child in level.children))
     return tuple(key)
+
+
+def key_columns(level: Level) -> tuple[schema.Column[Any], ...]:
+    """Columns a level must fetch (beyond those asked for) so children can be joined to it."""
+    needed: list[schema.Column[Any]] = []
+    for child in level.children:
+        rel = child.relation
+        assert rel is not None
+        for left, _ in rel.pairs:
+            if left not in needed:
+                needed.append(left)
+    return tuple(c for c in needed if c not in level.columns)
+
+
+@dataclasses.dataclass(frozen=True)
+class NestedSQL:
+    """How a nested spec becomes statements: supplied by :mod:`querykit.compile.nested`.
+
+    The spec holds none of the strategies' SQL, and the build layer does not import the
+    compiler: as for every builder's ``.to_sql()`` (see :mod:`querykit.build.sqltext`),
+    the compile layer registers this when it is imported.
+    """
+
+    statement: Callable[[NestedQuery[Any], Binder], Any]
+    """The Core statement a nested query sends first: all of it (json), or its top level."""
+    level_queries: Callable[[NestedQuery[Any]], list[Query[Any]]]
+    """The batched strategy's per-level queries, in fetch order, before any key is known."""
+
+
+_sql: NestedSQL | None = None
+
+
+def register_sql(sql: NestedSQL) -> None:
+    """Called once by :mod:`querykit.compile.nested`: how nested specs become SQL."""
+    global _sql
+    _sql = sql
+
+
+def _nested_sql() -> NestedSQL:
+    if _sql is None:
+        raise CompileError(
+            "the compiler is not loaded: import querykit (or querykit.compile) before "
+            "compiling a nested query"
+        )
+    return _sql
 
 
 class NestedQuery(Query[T], Generic[T]):
@@ -409,13 +458,11 @@ class NestedQuery(Query[T], Generic[T]):
         return (
             self._strategy,
             key_columns(self._root),
-            _level_key(self._root, values, nested=nested),
+            level_key(self._root, values, nested=nested),
         )
 
     def _core(self, binder: Binder) -> Any:
-        if self._strategy == "json":
-            return _json_statement(self._root, binder)
-        return _level_select(self._root, binder, keys=key_columns(self._root))
+        return _nested_sql().statement(self, binder)
 
     def to_sql(self) -> CompiledSQL:
         """The statement (json), or the first of the per-level statements (batched)."""
@@ -426,9 +473,7 @@ class NestedQuery(Query[T], Generic[T]):
         compiled = self.to_sql()
         if self._strategy == "json":
             return [compiled]
-        return [compiled] + [
-            render(ChildQuery(child, parent, ())) for child, parent in batched_levels(self._root)
-        ]
+        return [compiled] + [render(q) for q in _nested_sql().level_queries(self)]
 
     @property
     def root(self) -> Level:
@@ -446,32 +491,6 @@ class NestedQuery(Query[T], Generic[T]):
         return self._as
 
 
-@overload
-def find_many(
-    table: sa.Table,
-    *,
-    where: Condition | ColumnElement[bool] | None = ...,
-    columns: Sequence[Any] | None = ...,
-    with_: Mapping[str, Include | _CountOf] | None = ...,
-    order_by: Sequence[Any] | Any = ...,
-    limit: int | None = ...,
-    offset: int | None = ...,
-    strategy: Strategy = ...,
-    as_: None = ...,
-) -> NestedQuery[dict[str, Any]]: ...
-@overload
-def find_many(
-    table: sa.Table,
-    *,
-    where: Condition | ColumnElement[bool] | None = ...,
-    columns: Sequence[Any] | None = ...,
-    with_: Mapping[str, Include | _CountOf] | None = ...,
-    order_by: Sequence[Any] | Any = ...,
-    limit: int | None = ...,
-    offset: int | None = ...,
-    strategy: Strategy = ...,
-    as_: type[T],
-) -> NestedQuery[T]: ...
 def find_many(
     table: sa.Table,
     *,
@@ -482,8 +501,8 @@ def find_many(
     limit: int | None = None,
     offset: int | None = None,
     strategy: Strategy = "json",
-    as_: type[Any] | None = None,
-) -> NestedQuery[Any]:
+    as_: type[R] | None = None,
+) -> NestedQuery[R]:
     """Rows of ``table`` with their related rows nested, in one round trip by default.
 
     find_many(pipeline_run,
@@ -493,34 +512,9 @@ def find_many(
     spec = include(
         columns=columns, where=where, order_by=order_by, limit=limit, offset=offset, with_=with_
     )
-    root = _resolve(table, spec, "", None, table.name)
-    return NestedQuery(root, strategy, as_, first=False)
+    return NestedQuery(_resolve(table, spec, "", None, table.name), strategy, as_, first=False)
 
 
-@overload
-def find_first(
-    table: sa.Table,
-    *,
-    where: Condition | ColumnElement[bool] | None = ...,
-    columns: Sequence[Any] | None = ...,
-    with_: Mapping[str, Include | _CountOf] | None = ...,
-    order_by: Sequence[Any] | Any = ...,
-    offset: int | None = ...,
-    strategy: Strategy = ...,
-    as_: None = ...,
-) -> NestedQuery[dict[str, Any]]: ...
-@overload
-def find_first(
-    table: sa.Table,
-    *,
-    where: Condition | ColumnElement[bool] | None = ...,
-    columns: Sequence[Any] | None = ...,
-    with_: Mapping[str, Include | _CountOf] | None = ...,
-    order_by: Sequence[Any] | Any = ...,
-    offset: int | None = ...,
-    strategy: Strategy = ...,
-    as_: type[T],
-) -> NestedQuery[T]: ...
 def find_first(
     table: sa.Table,
     *,
@@ -530,251 +524,29 @@ def find_first(
     order_by: Sequence[Any] | Any = (),
     offset: int | None = None,
     strategy: Strategy = "json",
-    as_: type[Any] | None = None,
-) -> NestedQuery[Any]:
+    as_: type[R] | None = None,
+) -> NestedQuery[R]:
     """Like :func:`find_many` with ``limit=1``; ``db.first(q)`` gives the row or None."""
-    spec = include(
-        columns=columns, where=where, order_by=order_by, limit=1, offset=offset, with_=with_
+    found = find_many(
+        table,
+        where=where,
+        columns=columns,
+        with_=with_,
+        order_by=order_by,
+        limit=1,
+        offset=offset,
+        strategy=strategy,
     )
-    root = _resolve(table, spec, "", None, table.name)
-    return NestedQuery(root, strategy, as_, first=True)
+    return NestedQuery(found.root, strategy, as_, first=True)
 
 
-# -- the json strategy ------------------------------------------------------------------------
-
-_ORD = "qk_ord"
-
-
-def key_columns(level: Level) -> tuple[schema.Column[Any], ...]:
-    """Columns a level must fetch (beyond those asked for) so children can be joined to it."""
-    needed: list[schema.Column[Any]] = []
-    for child in level.children:
-        rel = child.relation
-        assert rel is not None
-        for left, _ in rel.pairs:
-            if left not in needed:
-                needed.append(left)
-    return tuple(c for c in needed if c not in level.columns)
-
-
-@dataclasses.dataclass
-class _Parts:
-    """A level's clauses as Core, built in the canonical order (see ``_level_key``)."""
-
-    order: list[Any]
-    where: list[Any]
-    limit: Any
-    offset: Any
-    counts: list[Any]
-
-
-def _parts(level: Level, binder: Binder, table_ref: Any) -> _Parts:
-    """``table_ref`` is the level's table, or the alias it is read through."""
-    binder.push_scope([level.table])
-    order = [_adapt(o._core(binder), level.table, table_ref) for o in level.order_by]
-    where: list[Any] = []
-    if level.where is not None:
-        binder.push_relation_source(level.table)
-        where.append(_adapt(level.where._core(binder), level.table, table_ref))
-        binder.pop_relation_source()
-    binder.pop_scope()
-    limit = None if level.limit is None else binder.bind(sa.Integer(), "limit")
-    offset = None if level.offset is None else binder.bind(sa.Integer(), "offset")
-    counts = [
-        _count_expr(rel, cond, table_ref, binder).label(name) for name, rel, cond in level.counts
-    ]
-    return _Parts(order, where, limit, offset, counts)
-
-
-def _apply(stmt: Any, parts: _Parts) -> Any:
-    if parts.where:
-        stmt = stmt.where(*parts.where)
-    if parts.order:
-        stmt = stmt.order_by(*parts.order)
-    if parts.limit is not None:
-        stmt = stmt.limit(parts.limit)
-    if parts.offset is not None:
-        stmt = stmt.offset(parts.offset)
-    return stmt
-
-
-def _count_expr(rel: Relation, where: Condition | None, parent: Any, binder: Binder) -> Any:
-    inner, target = _related_rows(rel, parent)
-    inner = inner.with_only_columns(sa.func.count())
-    if where is not None:
-        binder.push_scope([rel.target])
-        inner = inner.where(_adapt(where._core(binder), rel.target, target))
-        binder.pop_scope()
-    return inner.scalar_subquery()
-
-
-def _join_to_parent(level: Level, stmt: Any, parent: Any, ref: Any) -> Any:
-    rel = level.relation
-    assert rel is not None
-    if rel.through is None:
-        stmt = stmt.select_from(ref)
-        cond = [_ref_column(ref, right) == parent.c[left.key] for left, right in rel.pairs]
-    else:
-        on = sa.and_(*(t == _ref_column(ref, g) for t, g in rel.through_pairs))
-        stmt = stmt.select_from(rel.through.join(ref, on))
-        cond = [right == parent.c[left.key] for left, right in rel.pairs]
-    return stmt.where(*cond)
-
-
-def _json_statement(root: Level, binder: Binder) -> Any:
-    table = root.table
-    parts = _parts(root, binder, table)
-    nested = [
-        _json_children(child, table, binder, {table}, as_text=True).label(child.name)
-        for child in root.children
-    ]
-    stmt = sa.select(*root.columns, *parts.counts, *nested)
-    return _apply(stmt.select_from(table), parts)
-
-
-def _json_children(
-    level: Level, parent: Any, binder: Binder, ancestors: set[Any], *, as_text: bool = False
-) -> Any:
-    """A correlated scalar subquery: the level's rows as JSON, in order, limited per parent.
-
-    The outermost level travels as text, parsed once by querykit; deeper levels
-    are JSON inside it. A table already read further up is read through an alias.
-    """
-    rel = level.relation
-    assert rel is not None
-    ref: Any = (
-        level.table.alias(f"qk_{level.name}_src") if level.table in ancestors else level.table
-    )
-    parts = _parts(level, binder, ref)
-    ordinal = sa.func.row_number().over(order_by=parts.order or None).label(_ORD)
-    columns = [_ref_column(ref, c) for c in (*level.columns, *key_columns(level))]
-    inner = sa.select(*columns, *parts.counts, ordinal)
-    inner = _apply(_join_to_parent(level, inner, parent, ref), parts)
-    sub = inner.correlate(parent).subquery(f"qk_{level.name}")
-    items: list[Any] = [codecs.json_expr(sub.c[c.key], c.type) for c in level.columns]
-    items += [sub.c[name] for name, _, _ in level.counts]
-    items += [
-        _json_children(child, sub, binder, ancestors | {level.table}) for child in level.children
-    ]
-    row = sa.func.json_build_array(*items)
-    value: Any = row
-    if rel.many:
-        agg = sa.func.json_agg(postgresql.aggregate_order_by(row, sub.c[_ORD]))
-        value = sa.func.coalesce(agg, sa.literal_column("'[]'::json"))
-    if as_text:
-        value = sa.cast(value, sa.Text)
-    return sa.select(value.label(level.name)).select_from(sub).scalar_subquery()
-
-
-# -- the batched strategy ------------------------------------------------------------------------
-
-
-def _level_select(level: Level, binder: Binder, keys: Sequence[Any]) -> Any:
-    parts = _parts(level, binder, level.table)
-    stmt = sa.select(*level.columns, *keys, *parts.counts).select_from(level.table)
-    return _apply(stmt, parts)
-
-
-class ChildQuery(Query[Any]):
-    """One batched level: the children of many parents, by the parents' join keys."""
-
-    plain_read = True
-
-    __slots__ = ("_level", "_parent", "_parent_keys")
-    _level: Level
-    _parent: Level
-    _parent_keys: tuple[Any, ...]
-
-    def __init__(self, level: Level, parent: Level, parent_keys: Sequence[Any]) -> None:
-        self._level = level
-        self._parent = parent
-        self._parent_keys = tuple(parent_keys)
-
-    def _key(self, values: list[Any]) -> Hashable:
-        values.append(list(self._parent_keys))
-        return (
-            "child",
-            _level_key(dataclasses.replace(self._level, children=()), values),
-            key_columns(self._level),
-        )
-
-    def _core(self, binder: Binder) -> Any:
-        level, rel = self._level, self._level.relation
-        assert rel is not None
-        if len(rel.pairs) != 1:
-            raise CompileError(
-                f"the batched strategy joins on one column; {rel.source.name}.{rel.name} uses "
-                f"{len(rel.pairs)}: use strategy='json'"
-            )
-        left, right = rel.pairs[0]
-        # cast: psycopg sends a list of str untyped, and unnest() must know the element type
-        keys_param = sa.cast(
-            binder.bind(sa.ARRAY(left.type), f"{rel.source.name}.{left.name}"), sa.ARRAY(left.type)
-        )
-        parts = _parts(level, binder, level.table)
-        columns = [right.label("qk_parent"), *level.columns, *key_columns(level), *parts.counts]
-        if level.limit is None and level.offset is None:
-            stmt = _join_to_parent_keys(level, sa.select(*columns), right == sa.any_(keys_param))
-            return _apply(stmt, parts)
-        # a per-parent limit: one LATERAL subquery per parent key (it can use the FK index)
-        parents = sa.func.unnest(keys_param).table_valued("key").render_derived(name="qk_parents")
-        inner = _join_to_parent_keys(level, sa.select(*columns), right == parents.c.key)
-        lateral = _apply(inner, parts).lateral("qk_children")
-        return sa.select(*lateral.c).select_from(parents).join(lateral, sa.true())
-
-
-def _join_to_parent_keys(level: Level, stmt: Any, condition: Any) -> Any:
-    rel = level.relation
-    assert rel is not None
-    if rel.through is None:
-        source: Any = level.table
-    else:
-        source = rel.through.join(level.table, sa.and_(*(t == g for t, g in rel.through_pairs)))
-    return stmt.select_from(source).where(condition)
-
-
-def _walk_children(level: Level) -> Iterable[tuple[Level, Level]]:
-    for child in level.children:
-        yield child, level
-        yield from _walk_children(child)
-
-
-def batched_levels(root: Level) -> list[tuple[Level, Level]]:
-    """(child, parent) pairs in the order the batched strategy fetches them: by depth."""
-    out: list[tuple[Level, Level]] = []
-    frontier = [root]
-    while frontier:
-        nxt = []
-        for parent in frontier:
-            for child in parent.children:
-                out.append((child, parent))
-                nxt.append(child)
-        frontier = nxt
-    return out
-
-
-# -- as_= result classes ------------------------------------------------------------------------
-
-
-def _fields_of(cls: Any) -> list[str] | None:
-    if dataclasses.is_dataclass(cls):
-        return [f.name for f in dataclasses.fields(cls)]
-    pydantic_fields = model_fields(cls)
-    if pydantic_fields is not None:
-        return list(pydantic_fields)
-    if isinstance(cls, type) and issubclass(cls, dict) and hasattr(cls, "__annotations__"):
-        return list(typing.get_type_hints(cls))
-    return None
+# -- as_= result classes: checked against the levels when the query is built ----------------------
 
 
 def _check_mapping(cls: Any, level: Level) -> None:
-    fields = _fields_of(cls)
-    if fields is None:
-        raise MappingError(
-            f"as_={cls!r}: use a dataclass, a TypedDict or a pydantic model for nested results"
-        )
-    missing = [f for f in level.fields if f not in fields]
-    extra = [f for f in fields if f not in level.fields]
+    fields = require_row_fields(cls)
+    missing = [f for f in level.fields if f not in fields.names]
+    extra = [f for f in fields.required if f not in level.fields]
     if missing or extra:
         raise MappingError(
             f"as_={cls.__name__} does not match {level.table.name}'s selected fields: "
@@ -787,7 +559,7 @@ def _check_mapping(cls: Any, level: Level) -> None:
                 if p
             )
         )
-    # -- field types against the level's columns: see querykit.rowtype --
+    # -- field types against the level's columns: see querykit.build.rowtype --
     types = [python_type_of(c.type) for c in level.columns]
     check_row_class(cls, level.fields[: len(types)], types)
     hints = field_hints(cls)
@@ -795,23 +567,3 @@ def _check_mapping(cls: Any, level: Level) -> None:
         child_cls = element_class(hints.get(child.name))
         if child_cls is not None:
             _check_mapping(child_cls, child)
-
-
-def element_class(hint: Any) -> Any:
-    """``StepRow`` from ``list[StepRow]``, ``StepRow | None`` or ``StepRow``."""
-    if hint is None:
-        return None
-    origin = typing.get_origin(hint)
-    if origin in (list, Sequence, typing.Union) or str(origin) == "<class 'types.UnionType'>":
-        for arg in typing.get_args(hint):
-            found = element_class(arg)
-            if found is not None:
-                return found
-        return None
-    return hint if _fields_of(hint) is not None else None
-
-
-def field_hints(cls: Any) -> dict[str, Any]:
-    """Field types: pydantic's resolved ones for a model, else the class's annotations."""
-    resolved = model_annotations(cls)
-    return typing.get_type_hints(cls) if resolved is None else resolved

@@ -1,10 +1,12 @@
 """The compile layer: builder → :class:`Shape` (SQL text, parameter slots, adapters, decoders).
 
 Pure and cached per shape; it never opens a connection. Importing it registers the
-renderer behind every builder's ``.to_sql()`` (see :mod:`querykit.build.sqltext`).
+renderer behind every builder's ``.to_sql()`` (see :mod:`querykit.build.sqltext`) and
+the SQL of nested queries (:mod:`querykit.compile.nested`).
 """
 
 from ..build.sqltext import CompiledSQL
+from . import nested as nested
 from .shape import (
     Shape,
     build_shape,

@@ -1,33 +1,28 @@
 """Nested results from rows: the json strategy's decoder, the batched strategy's stitcher,
 ``as_=`` classes, and the loading conversation (no I/O).
 
-:func:`load_steps` says which statements a nested query runs and turns their rows into
-results; :mod:`querykit.execute.loading_async` (and the sync ``loading`` generated from it)
-only does the talking. The decoders use the same value rules as flat rows
-(``codecs.json_decoder_for``), and are built once per query shape.
+:func:`load_steps` says which statements a nested query runs (their SQL is
+:mod:`querykit.compile.nested`'s) and turns their rows into results;
+:mod:`querykit.execute.loading_async` (and the sync ``loading`` generated from it) only
+does the talking. The decoders use the same value rules as flat rows
+(``codecs.json_decoder_for``), and are built once per query shape; ``as_=`` classes are
+built by the same row mapper as flat rows (:func:`querykit.execute.rows.row_mapper`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import operator
 from collections.abc import Callable, Generator, Hashable, Sequence
 from typing import Any, TypeVar
 
 from .. import codecs
-from ..build.binding import Binder
-from ..build.nested import (
-    ChildQuery,
-    Level,
-    NestedQuery,
-    element_class,
-    field_hints,
-    key_columns,
-)
+from ..build.nested import Level, NestedQuery, key_columns
 from ..build.query import Query
-from ..codecs.pydantic_schemas import model_fields
+from ..build.rowclass import element_class, field_hints
+from ..compile.nested import ChildQuery, RootQuery
 from ..errors import MappingError
+from .rows import row_mapper
 
 __all__ = ["BatchedLoader", "finish", "load_steps", "materialize"]
 
@@ -242,7 +237,7 @@ class BatchedLoader:
 
     def feed(self, query: ChildQuery, rows: Sequence[Sequence[Any]]) -> None:
         """Hand a child query's rows to their parents (grouped by the link column)."""
-        child, parent = query._level, query._parent
+        child, parent = query.level, query.parent
         rel = child.relation
         assert rel is not None
         items = _Layout(child, linked=True).rows(rows)
@@ -271,27 +266,39 @@ class BatchedLoader:
 
 
 def _builder_for(cls: Any, level: Level) -> Callable[[dict[str, Any]], Any]:
+    """A level's result dict as ``cls``, through the one row mapper (``rows.row_mapper``).
+
+    The relations whose field names an ``as_=`` class of their own (``list[StepRow]``,
+    ``StepRow | None``) are built first; the others stay dicts.
+    """
+    make = row_mapper(level.fields, cls)
+    pick = _values_in(level.fields)
     hints = field_hints(cls)
-    child_builders = {}
+    children = []
     for child in level.children:
         child_cls = element_class(hints.get(child.name))
         if child_cls is not None:
-            child_builders[child.name] = (
-                _builder_for(child_cls, child),
-                child.relation.many if child.relation else False,
-            )
-    is_dc = dataclasses.is_dataclass(cls) or model_fields(cls) is not None  # built from kwargs
+            many = child.relation.many if child.relation else False
+            children.append((child.name, _builder_for(child_cls, child), many))
 
     def build(row: dict[str, Any]) -> Any:
-        for name, (sub, many) in child_builders.items():
-            value = row.get(name)
+        for name, sub, many in children:
+            value = row[name]
             if many:
                 row[name] = [sub(v) for v in value or []]
             elif value is not None:
                 row[name] = sub(value)
-        return cls(**row) if is_dc else row
+        return make(pick(row))
 
     return build
+
+
+def _values_in(names: Sequence[str]) -> Callable[[dict[str, Any]], Sequence[Any]]:
+    """A dict's values in ``names`` order."""
+    if len(names) == 1:
+        (only,) = names
+        return lambda row: (row[only],)
+    return operator.itemgetter(*names)
 
 
 # -- the loading conversation: querykit.execute.loading_async does the talking ------------
@@ -300,11 +307,11 @@ def _builder_for(cls: Any, level: Level) -> Callable[[dict[str, Any]], Any]:
 def load_steps(query: NestedQuery[T]) -> Generator[list[Query[Any]], list[Sequence[Any]], list[T]]:
     """The loading conversation without I/O: yields queries to run, receives their rows.
 
-    The runners in :mod:`querykit.loading_async` (and the sync
+    The runners in :mod:`querykit.execute.loading_async` (and the sync
     :mod:`querykit.execute.loading` generated from it) only do the talking, so both
     strategies live here once.
     """
-    (rows,) = yield [_Statement(query)]
+    (rows,) = yield [RootQuery(query)]
     if query.strategy == "json":
         return materialize(query, rows)
     loader = BatchedLoader(query)
@@ -314,21 +321,3 @@ def load_steps(query: NestedQuery[T]) -> Generator[list[Query[Any]], list[Sequen
         for child, child_rows in zip(pending, results, strict=True):
             loader.feed(child, child_rows)
     return loader.finish()
-
-
-class _Statement(Query[Any]):
-    """A nested query's own (first) statement, as a plain query the executor can run."""
-
-    plain_read = True
-
-    __slots__ = ("_nested",)
-    _nested: NestedQuery[Any]
-
-    def __init__(self, nested: NestedQuery[Any]) -> None:
-        self._nested = nested
-
-    def _key(self, values: list[Any]) -> Hashable:
-        return self._nested._key(values)
-
-    def _core(self, binder: Binder) -> Any:
-        return self._nested._core(binder)

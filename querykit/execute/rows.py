@@ -1,25 +1,32 @@
-"""Rows: the row factories that decode values and map them to ``as_=`` classes.
+"""Rows: the row factories that decode values, and the one ``as_=`` mapper.
 
-One mapper serves every flat result (builders and raw SQL); it is built once per
-(column names, class) and checked when built, so a wrong class fails before any row.
+:func:`row_mapper` turns a row's values into an ``as_=`` class (a dataclass, a NamedTuple,
+a TypedDict or a pydantic model, read through :mod:`querykit.build.rowclass`). It serves
+every result: flat ones (builders and raw SQL, through :func:`mapped_factory`) and each
+level of a nested one (:mod:`querykit.execute.nested_rows`). It is built once per
+(field names, class) and checked when built, so a wrong class fails before any row.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import typing_extensions
 from psycopg.rows import tuple_row
 
 from .. import codecs
-from ..codecs.pydantic_schemas import model_fields
+from ..build.rowclass import require_row_fields
 from ..codegen import generate
-from ..errors import (
-    MappingError,
-)
+from ..errors import MappingError
+
+__all__ = [
+    "RowFactory",
+    "RowMaker",
+    "decoding_factory",
+    "mapped_factory",
+    "row_mapper",
+    "scalar_factory",
+]
 
 RowMaker = Callable[[Sequence[Any]], Any]
 RowFactory = Callable[[Any], RowMaker]
@@ -65,7 +72,7 @@ def mapped_factory(
 ) -> RowFactory:
     """The row factory for an ``as_=`` class, checked against the columns when made."""
     if columns:  # a builder: names known now, checked now
-        to_row = _mapper(columns, cls)
+        to_row = row_mapper(columns, cls)
         decode = _decoding_maker(decoders) if any(decoders) else None
         if decode is None:
             return lambda cursor: to_row
@@ -74,7 +81,7 @@ def mapped_factory(
     def from_description(cursor: Any) -> RowMaker:  # raw(): names come with the result
         names = tuple(c.name for c in cursor.description or ())
         try:
-            return _mapper(names, cls)
+            return row_mapper(names, cls)
         except MappingError as exc:
             # psycopg also calls this for the previous result when the factory is set;
             # the error is for the rows of this result, when there are any.
@@ -91,7 +98,12 @@ def mapped_factory(
 _MAPPERS: dict[tuple[tuple[str, ...], type], RowMaker] = {}
 
 
-def _mapper(names: tuple[str, ...], cls: type) -> RowMaker:
+def row_mapper(names: tuple[str, ...], cls: type) -> RowMaker:
+    """The converter from a row's values (in ``names`` order) to ``cls``, checked now.
+
+    A ``MappingError`` says which columns have no field and which required fields no
+    column; made once per (names, class). Flat results and each nested level use it.
+    """
     found = _MAPPERS.get((names, cls))
     if found is None:
         found = _MAPPERS[(names, cls)] = _build_mapper(names, cls)
@@ -99,15 +111,15 @@ def _mapper(names: tuple[str, ...], cls: type) -> RowMaker:
 
 
 def _build_mapper(names: tuple[str, ...], cls: type) -> RowMaker:
-    fields, required, kind = _fields_of(cls)
+    fields = require_row_fields(cls)
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise MappingError(
             f"cannot map rows to {cls.__name__}: the query returns column {', '.join(dupes)} "
             "more than once; give the columns distinct names with .label('...')"
         )
-    unknown = [n for n in names if n not in fields]
-    missing = [f for f in required if f not in names]
+    unknown = [n for n in names if n not in fields.names]
+    missing = [f for f in fields.required if f not in names]
     if unknown or missing:
         problems = []
         if unknown:
@@ -116,43 +128,16 @@ def _build_mapper(names: tuple[str, ...], cls: type) -> RowMaker:
             problems.append(f"no column for field {', '.join(missing)}")
         raise MappingError(
             f"cannot map rows to {cls.__name__}: {'; '.join(problems)}. "
-            f"Columns: {', '.join(names) or '(none)'}; fields: {', '.join(fields)}. "
+            f"Columns: {', '.join(names) or '(none)'}; fields: {', '.join(fields.names)}. "
             "Rename columns with .label('field') or change the class"
         )
-    if kind == "dict":
+    if fields.kind == "dict":
         return lambda values: dict(zip(names, values, strict=True))
-    if kind == "model":
+    if fields.kind == "model":
         return _model_maker(names, cls)
-    if list(names) == list(fields[: len(names)]):  # same order: positional is fastest
+    if names == fields.names[: len(names)]:  # same order: positional is fastest
         return lambda values: cls(*values)
     return lambda values: cls(**dict(zip(names, values, strict=True)))
-
-
-def _fields_of(cls: type) -> tuple[list[str], list[str], str]:
-    """(field names in order, required field names, "dict" | "object") of an as_= class."""
-    if dataclasses.is_dataclass(cls):
-        fs = [f for f in dataclasses.fields(cls) if f.init]
-        required = [
-            f.name
-            for f in fs
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        ]
-        return [f.name for f in fs], required, "object"
-    if isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_fields"):
-        defaults = getattr(cls, "_field_defaults", {})
-        names = list(cls._fields)
-        return names, [n for n in names if n not in defaults], "object"
-    if typing_extensions.is_typeddict(cls):  # typing's and typing_extensions' (on 3.11)
-        hints = list(typing.get_type_hints(cls))
-        required_keys: frozenset[str] = getattr(cls, "__required_keys__", frozenset(hints))
-        return hints, [h for h in hints if h in required_keys], "dict"
-    pydantic_fields = model_fields(cls)
-    if pydantic_fields is not None:
-        return list(pydantic_fields), [k for k, req in pydantic_fields.items() if req], "model"
-    raise MappingError(
-        f"as_={getattr(cls, '__name__', cls)!r}: expected a dataclass, a NamedTuple, "
-        "a TypedDict or a pydantic model"
-    )
 
 
 def _model_maker(names: tuple[str, ...], cls: type) -> RowMaker:

@@ -176,7 +176,7 @@ def oracle(
 def test_nested_queries_agree_with_plain_core(
     top: Level, strategy: str, db: qk.Database, engine: sa.Engine
 ) -> None:
-    query = find_many(  # type: ignore[call-overload]
+    query = find_many(
         author,
         where=top.where_qk(author),
         order_by=top.order_qk(author),
@@ -184,7 +184,7 @@ def test_nested_queries_agree_with_plain_core(
         offset=top.offset,
         with_={name: include_of(child, CHILDREN["author"][name][0]) for name, child in top.children}
         or None,
-        strategy=strategy,
+        strategy=strategy,  # type: ignore[arg-type]
     )
     with engine.connect() as conn:
         expected = oracle(conn, author, top, sa.true())

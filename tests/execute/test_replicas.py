@@ -90,12 +90,12 @@ async def test_find_many_and_find_first_go_to_a_replica(
     db = routed_with_steps
     records: list[QueryRecord] = []
     db.on_query(records.append)
-    nested = find_many(  # type: ignore[call-overload]
+    nested = find_many(
         run,
         columns=["name"],
         where=eq(run.c.id, "who"),
         with_={"steps": include(columns=["name"])},
-        strategy=strategy,
+        strategy=strategy,  # type: ignore[arg-type]
     )
     served = [await db.all(nested) for _ in range(2)]
     # Every level comes from the same server: the run and its step name one database.
