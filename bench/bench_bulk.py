@@ -16,8 +16,10 @@ Both loaders read the same generator (rows made on the fly, as a real load
 reads a file), so neither holds the input. They run interleaved in rounds
 (A B, B A, ...) on one CPU with their server backends pinned to it (see
 ``_harness.pin_backend``); the ratio is the median of the per-round ratios,
-with their range. ``QUERYKIT_BENCH_BULK_ROWS`` and ``QUERYKIT_BENCH_BULK_ROUNDS``
-make a quicker run. ``QUERYKIT_BENCH_BULK_PINNED=0`` leaves the backends free
+with its bootstrap interval and verdict (``_harness.compare_runs``: at least
+``QUERYKIT_BENCH_BULK_ROUNDS`` rounds, more while the interval straddles the
+target and the time budget lasts). ``QUERYKIT_BENCH_BULK_ROWS`` and
+``QUERYKIT_BENCH_BULK_ROUNDS`` make a quicker run. ``QUERYKIT_BENCH_BULK_PINNED=0`` leaves the backends free
 to run on the other CPU, as a server beside its clients does: the client's
 checks then overlap the server's work.
 
@@ -32,9 +34,8 @@ from __future__ import annotations
 import os
 import random
 import resource
-import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -47,11 +48,12 @@ from sqlalchemy.dialects.postgresql import JSONB
 import querykit
 from querykit import raw, vector
 
-from ._harness import RESULTS, Row, pin_backend, report
+from ._harness import RESULTS, Row, at_least, compare_runs, pin_backend, report
 
 NAME = "bulk"
 ROWS = int(os.environ.get("QUERYKIT_BENCH_BULK_ROWS", 1_000_000))
 ROUNDS = int(os.environ.get("QUERYKIT_BENCH_BULK_ROUNDS", 4))
+MAX_ROUNDS = 12
 PINNED = os.environ.get("QUERYKIT_BENCH_BULK_PINNED", "1") != "0"
 SA_ROWS = 10_000
 DIM = 384
@@ -139,25 +141,21 @@ def run(url: str) -> None:
     growth = max(peak_after - max(peak_before, baseline_rss), sampled - baseline_rss, 0)
 
     # -- throughput: interleaved rounds, A B then B A ---------------------------------
-    cases: dict[str, Callable[[int], int]] = {
-        "raw psycopg binary COPY": raw_copy,
-        "querykit insert_many (streamed COPY)": querykit_insert_many,
-    }
-    names = list(cases)
-    seconds: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(ROUNDS):
-        for name in names if r % 2 == 0 else names[::-1]:
-            truncate()
-            started = time.perf_counter()
-            assert cases[name](ROWS) == ROWS
-            seconds[name].append((time.perf_counter() - started) / ROWS)
-    baseline = names[0]
-    rows = []
-    spreads = {}
-    for name in names:
-        ratios = [b / t for t, b in zip(seconds[name], seconds[baseline], strict=True)]
-        rows.append(Row(name, statistics.median(seconds[name]), statistics.median(ratios), "row"))
-        spreads[name] = (min(ratios), max(ratios))
+    baseline = "raw psycopg binary COPY"
+    streamed = "querykit insert_many (streamed COPY)"
+    rows = compare_runs(
+        f"bulk insert of {ROWS:,} streamed rows (int, text, jsonb, vector({DIM})), "
+        f"{'pinned' if PINNED else 'backends not pinned'}; ratio = rows/s relative to raw COPY",
+        {baseline: lambda: raw_copy(ROWS), streamed: lambda: querykit_insert_many(ROWS)},
+        baseline=baseline,
+        before=truncate,
+        min_rounds=ROUNDS,
+        max_rounds=max(ROUNDS, MAX_ROUNDS),
+        budget=max(120.0, 40 * ROWS / 1e6 * 2 * ROUNDS),  # the minimum rounds, at least
+        target={streamed: at_least(0.95)},
+    )
+    for row in rows:
+        print(f"    {row.name}: {1 / row.seconds:,.0f} rows/s")
 
     # -- SQLAlchemy executemany, once, on a subset ------------------------------------
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
@@ -169,19 +167,14 @@ def run(url: str) -> None:
         conn.execute(sa.insert(item), sa_rows)
     sa_seconds = (time.perf_counter() - started) / SA_ROWS
     sa_name = f"SQLAlchemy Core executemany ({SA_ROWS // 1000}k rows)"
-    rows.append(Row(sa_name, sa_seconds, rows[0].seconds / sa_seconds, "row"))
-
     report(
-        f"bulk insert of {ROWS:,} streamed rows (int, text, jsonb, vector({DIM})), "
-        f"{ROUNDS} interleaved rounds, {'pinned' if PINNED else 'backends not pinned'}; ratio = rows/s relative to raw COPY, "
-        "higher is better",
-        rows,
+        f"SQLAlchemy Core executemany of {SA_ROWS:,} of those rows, once; ratio = rows/s "
+        "relative to raw COPY's median above",
+        [rows[0], Row(sa_name, sa_seconds, rows[0].seconds / sa_seconds, "row")],
         baseline,
-        target={"querykit insert_many (streamed COPY)": 0.95},
+        higher_is_better=True,
+        legend="one run: no interval",
     )
-    for row in rows:
-        low, high = spreads.get(row.name, (row.ratio, row.ratio))
-        print(f"    {row.name}: {1 / row.seconds:,.0f} rows/s, ratio range {low:.2f}-{high:.2f}")
     verdict = "ok" if growth <= RSS_TARGET else "MISSED"
     print(
         f"  querykit insert_many peak memory growth over {ROWS:,} streamed rows: "
@@ -191,7 +184,7 @@ def run(url: str) -> None:
     RESULTS.append(
         {
             "benchmark": "bulk insert peak memory growth",
-            "name": "querykit insert_many (streamed COPY)",
+            "case": streamed,  # not "name": the README's ratio table lists only ratio rows
             "bytes": growth,
             "rows": ROWS,
             "target": RSS_TARGET,
