@@ -31,6 +31,9 @@ An iterator (not a list) is streamed: the job holds its first ``STREAM_CHUNK``
 rows, and :meth:`BulkJob.next_chunk` reads the next ones as a job of their own
 (checked on their own, sharing the generated encoders), so memory does not grow
 with the input. The drivers keep one COPY open across chunks of the same columns.
+After a chunk whose rows all give the same keys, :meth:`BulkJob.stream_rows` takes
+the rows that follow with those keys straight from the input, ``STREAM_BATCH`` at a
+time, until one differs: the next chunk starts at that row.
 
 This module holds the I/O-free part (:class:`BulkJob`); :mod:`querykit.execute.bulk_run_async`
 (and the sync :mod:`querykit.execute.bulk_run` generated from it) runs a job on a connection.
