@@ -185,6 +185,7 @@ class BulkJob:
         """Rows :meth:`stream_rows` took from ``rest``, past this chunk's own."""
         self._held: tuple[Row, ...] = ()
         """The row that stopped :meth:`stream_rows`: the next chunk's first."""
+        self._stream: Callable[..., Any] | None = None
         self.start = start
         """The index, in the caller's input, of this job's first row (a stream's chunk)."""
         self.numbers = numbers
@@ -591,9 +592,10 @@ class BulkJob:
         """
         if self.rest is None or self._held or not self.uniform or self.reason is not None:
             return []
-        stream = self._generated(self._columns(True))[2]
+        if self._stream is None:
+            self._stream = self._generated(self._columns(True))[2]
         out: list[tuple[Any, ...]] = []
-        stopped = stream(self.rest, out, limit)
+        stopped = self._stream(self.rest, out, limit)
         self._streamed += len(out)
         if stopped is _END:
             self.rest = None
