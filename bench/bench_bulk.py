@@ -19,7 +19,13 @@ reads a file), so neither holds the input. They run interleaved in rounds
 with its bootstrap interval and verdict (``_harness.compare_runs``: at least
 ``QUERYKIT_BENCH_BULK_ROUNDS`` rounds, more while the interval straddles the
 target and the time budget lasts). ``QUERYKIT_BENCH_BULK_ROWS`` and
-``QUERYKIT_BENCH_BULK_ROUNDS`` make a quicker run. ``QUERYKIT_BENCH_BULK_PINNED=0`` leaves the backends free
+``QUERYKIT_BENCH_BULK_ROUNDS`` make a quicker run.
+
+Wall time on a shared 2-CPU machine swings with the other load; so each round
+also takes the CPU time each load cost, the client's and its server backend's
+(``/proc/<pid>/stat``, when the server runs on this machine). Pinned to one CPU,
+their sum is what the load would take on an idle machine: its ratio, printed
+beside, moves far less with the load than the wall-time ratio. ``QUERYKIT_BENCH_BULK_PINNED=0`` leaves the backends free
 to run on the other CPU, as a server beside its clients does: the client's
 checks then overlap the server's work.
 
@@ -34,8 +40,9 @@ from __future__ import annotations
 import os
 import random
 import resource
+import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -59,6 +66,7 @@ SA_ROWS = 10_000
 DIM = 384
 RSS_TARGET = 64 * 2**20
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICK = os.sysconf("SC_CLK_TCK")
 
 metadata = sa.MetaData()
 item = sa.Table(
@@ -91,6 +99,53 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * PAGE
 
 
+def backend_cpu(pid: int) -> float | None:
+    """Seconds of CPU a local server backend has used (user + system), or None if not visible."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def cpu_timed(into: list[float], pid: int, load: Callable[[], int]) -> Callable[[], int]:
+    """``load``, appending to ``into`` its CPU seconds per row, client's and backend's."""
+
+    def call() -> int:
+        client, server = time.process_time(), backend_cpu(pid)
+        n = load()
+        server_after = backend_cpu(pid)
+        if server is not None and server_after is not None:
+            into.append((time.process_time() - client + server_after - server) / n)
+        return n
+
+    return call
+
+
+def report_cpu(cpu: dict[str, list[float]], baseline: str, case: str) -> None:
+    if not cpu[case] or len(cpu[case]) != len(cpu[baseline]):
+        return  # a remote server: its backends' CPU time is not visible here
+    ratios = [b / c for c, b in zip(cpu[case], cpu[baseline], strict=True)]
+    ratio = statistics.median(ratios)
+    print(
+        f"  CPU per row, client + server backend: raw COPY "
+        f"{statistics.median(cpu[baseline]) * 1e6:.1f} µs, querykit "
+        f"{statistics.median(cpu[case]) * 1e6:.1f} µs; ratio (raw's over querykit's, the "
+        f"throughput ratio on an idle CPU) {ratio:.3f}, per round {min(ratios):.3f}-{max(ratios):.3f}"
+    )
+    RESULTS.append(
+        {
+            "benchmark": "bulk insert CPU per row, client + server backend",
+            "case": case,  # not "name": the README's table lists the wall-time verdicts
+            "ratio": ratio,
+            "low": min(ratios),
+            "high": max(ratios),
+            "rounds": len(ratios),
+        }
+    )
+
+
 def run(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_bulk")
@@ -101,9 +156,11 @@ def run(url: str) -> None:
     raw_conn = psycopg.connect(url, autocommit=True)
     register_vector(raw_conn)
     db = querykit.connect(url, min_size=1, max_size=1)
+    raw_pid = raw_conn.info.backend_pid
+    querykit_pid = db.scalar(raw("SELECT pg_backend_pid()").returns(int))
     if PINNED:
-        pin_backend(raw_conn.info.backend_pid)
-        pin_backend(db.scalar(raw("SELECT pg_backend_pid()").returns(int)))
+        pin_backend(raw_pid)
+        pin_backend(querykit_pid)
 
     def truncate() -> None:
         raw_conn.execute("TRUNCATE bench_bulk")
@@ -143,10 +200,14 @@ def run(url: str) -> None:
     # -- throughput: interleaved rounds, A B then B A ---------------------------------
     baseline = "raw psycopg binary COPY"
     streamed = "querykit insert_many (streamed COPY)"
+    cpu: dict[str, list[float]] = {baseline: [], streamed: []}
     rows = compare_runs(
         f"bulk insert of {ROWS:,} streamed rows (int, text, jsonb, vector({DIM})), "
         f"{'pinned' if PINNED else 'backends not pinned'}; ratio = rows/s relative to raw COPY",
-        {baseline: lambda: raw_copy(ROWS), streamed: lambda: querykit_insert_many(ROWS)},
+        {
+            baseline: cpu_timed(cpu[baseline], raw_pid, lambda: raw_copy(ROWS)),
+            streamed: cpu_timed(cpu[streamed], querykit_pid, lambda: querykit_insert_many(ROWS)),
+        },
         baseline=baseline,
         before=truncate,
         min_rounds=ROUNDS,
@@ -156,6 +217,7 @@ def run(url: str) -> None:
     )
     for row in rows:
         print(f"    {row.name}: {1 / row.seconds:,.0f} rows/s")
+    report_cpu(cpu, baseline, streamed)
 
     # -- SQLAlchemy executemany, once, on a subset ------------------------------------
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
@@ -163,8 +225,8 @@ def run(url: str) -> None:
     sa_rows = list(make_rows(SA_ROWS))
     truncate()
     started = time.perf_counter()
-    with engine.begin() as conn:
-        conn.execute(sa.insert(item), sa_rows)
+    with engine.begin() as sa_conn:
+        sa_conn.execute(sa.insert(item), sa_rows)
     sa_seconds = (time.perf_counter() - started) / SA_ROWS
     sa_name = f"SQLAlchemy Core executemany ({SA_ROWS // 1000}k rows)"
     report(
