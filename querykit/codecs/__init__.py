@@ -37,7 +37,7 @@ import types
 import typing
 import uuid
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -491,12 +491,38 @@ def _bytes(value: Any) -> Any:
     raise ValueRejected(f"expected bytes, got {describe_value(value)}")
 
 
-# One encoder for every call: json.dumps(value, allow_nan=False) builds a new one each time.
-_JSON = json.JSONEncoder(allow_nan=False)
+def _json_encoder(*, ensure_ascii: bool) -> Callable[[Any], str]:
+    """``JSONEncoder(allow_nan=False).encode``, with its C encoder made once, not per value.
+
+    ``encode()`` builds a new C encoder for every call, which costs as much as
+    encoding a small object: a bulk load of JSON rows paid it once a row. This
+    one is built once. It keeps no ``markers`` dict (one shared between threads
+    would see a false cycle when two threads encode the same object at once): a
+    cycle ends in ``RecursionError``, as deep nesting already did, and the
+    adapter reports both. The text is ``json.dumps(value, allow_nan=False)``'s.
+    """
+    encoder = json.JSONEncoder(allow_nan=False, ensure_ascii=ensure_ascii)
+    # Not in typeshed: the stdlib's own encode() calls it, with these arguments (3.11-3.13).
+    make: Callable[..., Callable[[Any, int], Iterable[str]]] | None = getattr(
+        json.encoder, "c_make_encoder", None
+    )
+    if make is None:  # no C accelerator (another Python implementation)
+        return encoder.encode
+    strings = (
+        json.encoder.encode_basestring_ascii if ensure_ascii else json.encoder.encode_basestring
+    )
+    parts = make(None, encoder.default, strings, None, ": ", ", ", False, False, False)
+
+    def encode(value: Any) -> str:
+        return "".join(parts(value, 0))
+
+    return encode
 
 
+_JSON = _json_encoder(ensure_ascii=True)
 # The same, keeping non-ASCII text as it is: to find what UTF-8 cannot carry.
-_JSON_UNICODE = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
+_JSON_UNICODE = _json_encoder(ensure_ascii=False)
+_JSON_WRAPPERS = (Json, Jsonb)
 
 
 def json_copy_adapter(type_: TypeEngine[Any]) -> Adapter | None:
@@ -524,7 +550,7 @@ def _json_adapter(
     prefix = b"\x01" if wrapper is Jsonb else b""  # jsonb's binary format: version 1, then text
 
     def adapt(value: Any) -> Any:
-        if isinstance(value, Json | Jsonb):
+        if isinstance(value, _JSON_WRAPPERS):  # a tuple: cheaper than a union per call
             if copy:
                 dumped = (value.dumps or json.dumps)(value.obj)
                 return prefix + (dumped.encode() if isinstance(dumped, str) else bytes(dumped))
@@ -539,13 +565,18 @@ def _json_adapter(
             else:
                 raise ValueRejected(f"expected {shape.name}, got {describe_value(value)}")
         try:
-            text = _JSON.encode(value)
+            text = _JSON(value)
         except (TypeError, ValueError) as exc:
             raise ValueRejected(f"not JSON-serialisable: {exc}") from None
+        except RecursionError:
+            raise ValueRejected(
+                "not JSON-serialisable: it refers to itself (a cycle), or nests deeper than "
+                "Python's recursion limit"
+            ) from None
         if "\\u0000" in text:
             raise ValueRejected("PostgreSQL jsonb cannot contain NUL (\\u0000) characters")
         if "\\ud" in text:  # a surrogate, or a character from U+D000 to U+D7FF
-            check_unicode(_JSON_UNICODE.encode(value), "JSON")
+            check_unicode(_JSON_UNICODE(value), "JSON")
         if copy:
             return prefix + text.encode()
         return wrapper(text, dumps=_identity)  # serialised once, here

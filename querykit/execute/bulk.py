@@ -31,6 +31,9 @@ An iterator (not a list) is streamed: the job holds its first ``STREAM_CHUNK``
 rows, and :meth:`BulkJob.next_chunk` reads the next ones as a job of their own
 (checked on their own, sharing the generated encoders), so memory does not grow
 with the input. The drivers keep one COPY open across chunks of the same columns.
+After a chunk whose rows all give the same keys, :meth:`BulkJob.stream_rows` takes
+the rows that follow with those keys straight from the input, ``STREAM_BATCH`` at a
+time, until one differs: the next chunk starts at that row.
 
 This module holds the I/O-free part (:class:`BulkJob`); :mod:`querykit.execute.bulk_run_async`
 (and the sync :mod:`querykit.execute.bulk_run` generated from it) runs a job on a connection.
@@ -62,12 +65,17 @@ from ..errors import ArgumentError, SchemaError, ValidationError
 __all__ = ["BulkJob", "NeedsInsert", "copy_cursor", "temp_table_name"]
 
 Row = Mapping[Any, Any]
-Encoders = tuple[Callable[[Row], tuple[Any, ...]], Callable[..., None]]
-"""A column layout's generated ``encode(row)`` and ``write_all(...)`` (:meth:`BulkJob._generated`)."""
+Encoders = tuple[Callable[[Row], tuple[Any, ...]], Callable[..., None], Callable[..., Any]]
+"""A column layout's generated ``encode(row)``, ``write_all(...)`` and ``stream(...)``
+(:meth:`BulkJob._generated`)."""
 
 INSERT_CHUNK = 1000
 STREAM_CHUNK = 1000
-"""Rows of a streamed input (an iterator, not a list) checked and sent at a time."""
+"""Rows of a streamed input (an iterator, not a list) analysed as one job, and the step of
+its progress reports."""
+STREAM_BATCH = 100
+"""Rows :meth:`BulkJob.stream_rows` encodes at a time. Small on purpose: a batch stays in the
+CPU's cache until it is written (1000 rows of 384-d vectors did not, and cost a third more)."""
 MAX_PARAMS = 65535  # PostgreSQL's limit of parameters in one statement
 
 
@@ -77,6 +85,10 @@ class NeedsInsert(Exception):
 
 class _Null(Exception):
     """Raised by the generated encoder for a value the checked path must look at."""
+
+
+_FULL = object()  # the generated stream() read all it was asked for
+_END = object()  # ... or the input ended
 
 
 # -- column rules -----------------------------------------------------------------------
@@ -137,6 +149,15 @@ def _plain(value: Any) -> Any:
 _MISSING = object()
 
 
+def _own(row: Row) -> Row:
+    """A held row of a stream, copied: a generator may yield one dict mutated each time.
+
+    Rows streamed past a chunk are encoded as they are read, but a chunk is held
+    until it is checked; without the copy every held row would read as the last.
+    """
+    return dict(row) if isinstance(row, Mapping) else row
+
+
 class BulkJob:
     """Rows checked against one table, with the plan to send them (COPY or INSERT)."""
 
@@ -151,6 +172,7 @@ class BulkJob:
         numbers: Sequence[int] | None = None,
         start: int = 0,
         encoders: dict[Any, Encoders] | None = None,
+        head: tuple[Row, ...] = (),
     ) -> None:
         if not isinstance(table, sa.Table):
             raise ArgumentError(f"{method}() takes a Table, got {type(table).__name__}")
@@ -165,9 +187,15 @@ class BulkJob:
         if isinstance(rows, Sequence):
             self.rows: Sequence[Row] = rows
         else:  # stream: hold one chunk at a time, never the whole input
-            it = iter(rows)
-            self.rows = list(itertools.islice(it, STREAM_CHUNK))
+            it = iter(rows)  # ``head``: rows already read from it (see :meth:`next_chunk`)
+            held = itertools.islice(it, STREAM_CHUNK - len(head))
+            self.rows = [_own(row) for row in itertools.chain(head, held)]
             self.rest = it if len(self.rows) == STREAM_CHUNK else None
+        self._streamed = 0
+        """Rows :meth:`stream_rows` took from ``rest``, past this chunk's own."""
+        self._held: tuple[Row, ...] = ()
+        """The row that stopped :meth:`stream_rows`: the next chunk's first."""
+        self._stream: Callable[..., Any] | None = None
         self.start = start
         """The index, in the caller's input, of this job's first row (a stream's chunk)."""
         self.numbers = numbers
@@ -198,8 +226,8 @@ class BulkJob:
 
     @property
     def end(self) -> int:
-        """The number of the caller's rows up to the end of this chunk."""
-        return self.start + len(self.rows)
+        """The number of the caller's rows up to the end of this chunk (and those streamed after it)."""
+        return self.start + len(self.rows) + self._streamed
 
     def next_chunk(self) -> BulkJob | None:
         """A streamed input's next chunk, as a job of its own; None at the end.
@@ -219,6 +247,7 @@ class BulkJob:
             update=update,
             start=self.end,
             encoders=self._encoders,
+            head=self._held,
         )
         job.total = self.total
         return job if job.rows else None
@@ -425,7 +454,7 @@ class BulkJob:
         """
         columns = self._columns(for_copy)
         if for_copy and self.uniform:
-            encode, _ = self._generated(columns)
+            encode = self._generated(columns)[0]
             for i, row in enumerate(self.rows):
                 try:
                     values = encode(row)
@@ -483,25 +512,45 @@ class BulkJob:
 
         ``encode(row)`` returns one row's tuple; ``write_all(rows, write_row, slow)``
         runs the same lines in a loop, handing each tuple to ``write_row`` (a
-        COPY's). Only column numbers go into the source; keys, adapters and
-        converters are passed in as names. Any exception hands the row to the
-        checked path (``slow``), which raises the error naming row and column.
-        The chunks of a streamed input share them (compiled once, see :meth:`next_chunk`).
+        COPY's); ``stream(rows, out, limit)`` reads up to ``limit`` rows of an
+        iterator into ``out`` while each is a dict with exactly these keys (see
+        :meth:`stream_rows`). Only column numbers and the adapters' own
+        ``codecs.unchanged_when`` tests go into the source (the usual int or str
+        passes without a call); keys, adapters and converters are passed in as
+        names. Any exception hands the row to the checked path (``slow``, or the
+        next chunk), which raises the error naming row and column. The chunks of
+        a streamed input share them (compiled once, see :meth:`next_chunk`).
         """
         cache_key = self.signature
         cached = self._encoders.get(cache_key)
         if cached is not None:
             return cached
-        namespace: dict[str, Any] = {"_plain": _plain, "_Null": _Null}
+        namespace: dict[str, Any] = {
+            **codecs.UNCHANGED_GLOBALS,
+            "_plain": _plain,
+            "_Null": _Null,
+            "_FULL": _FULL,
+            "_END": _END,
+            "islice": itertools.islice,
+            "n_keys": sum(key is not _MISSING for key, *_ in columns),
+        }
         body = []
         for n, (key, adapt, convert, notnull, column) in enumerate(columns):
             if key is _MISSING:
                 namespace[f"d{n}"] = column
                 namespace["python_default"] = python_default
-                body.append(f"    v{n} = python_default(d{n})[1]")
+                body.append(f"v{n} = python_default(d{n})[1]")
             else:
                 namespace[f"k{n}"] = key
-                body.append(f"    v{n} = row[k{n}]")
+                body.append(f"v{n} = row[k{n}]")
+            if notnull:
+                body.append(f"if v{n} is None: raise _Null")
+            test = f"v{n} is not None and " if not notnull else ""
+            unchanged = codecs.unchanged_when(adapt) if adapt is not None else None
+            if unchanged is not None and convert is None:  # the usual value passes as it is
+                body.append(f"if {test}not ({unchanged.format(v=f'v{n}')}): v{n} = a{n}(v{n})")
+                namespace[f"a{n}"] = adapt
+                continue
             call = f"v{n}"
             if adapt is not None:
                 namespace[f"a{n}"] = adapt
@@ -511,29 +560,58 @@ class BulkJob:
             if convert is not None:
                 namespace[f"c{n}"] = convert
                 call = f"c{n}({call})"
-            if notnull:
-                body.append(f"    if v{n} is None: raise _Null")
-                body.append(f"    v{n} = {call}")
-            else:
-                body.append(f"    if v{n} is not None: v{n} = {call}")
+            body.append(f"if v{n} is not None: v{n} = {call}" if test else f"v{n} = {call}")
         values = f"({', '.join(f'v{n}' for n in range(len(columns)))},)"
         source = [
             "def encode(row):",
-            *body,
+            *(" " * 4 + line for line in body),
             f"    return {values}",
             "def write_all(rows, write_row, slow, start):",
             "    for i, row in enumerate(rows, start):",
             "        try:",
-            *(" " * 8 + line for line in body),
+            *(" " * 12 + line for line in body),
             f"            values = {values}",
             "        except Exception:",
             "            values = slow(i, row)",
             "        write_row(values)",
+            "def stream(rows, out, limit):",
+            "    append = out.append",
+            "    for row in islice(rows, limit):",
+            "        try:",
+            "            if type(row) is not dict or len(row) != n_keys: raise _Null",
+            *(" " * 12 + line for line in body),
+            f"            append({values})",
+            "        except Exception:",
+            "            return row",
+            "    return _FULL if len(out) == limit else _END",
         ]
         generate("COPY row encoder", source, namespace)
-        made: Encoders = namespace["encode"], namespace["write_all"]
+        made: Encoders = namespace["encode"], namespace["write_all"], namespace["stream"]
         self._encoders[cache_key] = made
         return made
+
+    def stream_rows(self, limit: int = STREAM_BATCH) -> list[tuple[Any, ...]]:
+        """Up to ``limit`` more rows of a streamed input, read past this chunk, checked and encoded.
+
+        A uniform chunk's COPY goes on with the rows after it while they are dicts
+        with the chunk's exact keys: read one at a time, never held as a chunk (the
+        driver writes each batch before asking for the next), with the chunk's
+        checks. [] when the input ended, or when the next row needs more than that
+        (other keys, a value to refuse, a SQL expression): :meth:`next_chunk` then
+        starts from that row, and the checked path says what is wrong with it.
+        """
+        if self.rest is None or self._held or not self.uniform or self.reason is not None:
+            return []
+        if self._stream is None:
+            self._stream = self._generated(self._columns(True))[2]
+        out: list[tuple[Any, ...]] = []
+        stopped = self._stream(self.rest, out, limit)
+        self._streamed += len(out)
+        if stopped is _END:
+            self.rest = None
+        elif stopped is not _FULL:
+            self._held = (stopped,)
+        return out
 
     def copy_to(
         self,

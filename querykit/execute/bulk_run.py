@@ -9,7 +9,10 @@ it by ``tools/async_to_sync.py``.
 A list is sent as one job. An iterator (a generator, a file reader...) is
 streamed: it is read ``STREAM_CHUNK`` rows at a time, each chunk checked and
 encoded, then written into a COPY that stays open while the chunks keep the
-same columns, so memory stays flat however many rows come. A chunk that
+same columns, so memory stays flat however many rows come. After a chunk whose
+rows all have the same keys, the rows that follow with those keys are read,
+checked and written a small batch at a time (:meth:`BulkJob.stream_rows`),
+never held as a chunk; the first row that differs starts the next chunk. A chunk that
 cannot go by COPY (a SQL expression, a column set COPY cannot say) closes the
 COPY and goes by INSERT; the next chunk opens a new COPY. All of it runs in
 one transaction (a savepoint inside one), so a bad row anywhere, even the last
@@ -26,7 +29,7 @@ from psycopg import sql
 
 from ..compile import compile_query
 from . import diagnose, plan, querylog
-from .bulk import BulkJob, NeedsInsert, copy_cursor, temp_table_name
+from .bulk import STREAM_CHUNK, BulkJob, NeedsInsert, copy_cursor, temp_table_name
 
 __all__ = ["run_bulk"]
 
@@ -111,15 +114,20 @@ def _copy_stream(
         statement = copy_sql.as_string(conn)
         started = plan.now()
         last = first
+        reported = 0
         try:
             with cur.copy(copy_sql) as copy:
                 copy.set_types(first.copy_types())
                 while True:
-                    for row in rows:
-                        copy.write_row(row)
-                    count += len(rows)
-                    if advance is not None:
-                        advance(len(rows))
+                    # this chunk's rows, then the input's next rows of the same keys, batch by batch
+                    while rows:
+                        for row in rows:
+                            copy.write_row(row)
+                        count += len(rows)
+                        if advance is not None and count - reported >= STREAM_CHUNK:
+                            advance(count - reported)
+                            reported = count
+                        rows = last.stream_rows()
                     chunk = last.next_chunk()
                     if chunk is None or chunk.reason is not None:
                         break
@@ -130,6 +138,8 @@ def _copy_stream(
                     except NeedsInsert:
                         break
                     last = chunk
+                if advance is not None and count > reported:
+                    advance(count - reported)
         except psycopg.Error as exc:
             at = last.failing_row_of_copy(exc, first.start)
             raise diagnose.database_error(exc, statement, target, lost=conn.closed, row=at) from exc

@@ -42,6 +42,28 @@ async def test_a_generator_goes_by_one_copy_chunk_by_chunk(
     assert [r[0] for r in got] == [f"r{i:05}" for i in range(N)]
 
 
+async def test_a_generator_that_reuses_one_dict_gives_every_row(
+    db: Any, admin: psycopg.Connection[Any]
+) -> None:
+    # as csv.DictReader-like readers and hand-written loaders do: one dict, mutated per row
+    def rows() -> Iterator[dict[str, Any]]:
+        row: dict[str, Any] = {}
+        for i in range(N):
+            row["name"] = f"r{i:05}"
+            row["cost"] = i
+            if i == STREAM_CHUNK + 3:  # other keys: the stream stops, a chunk starts there
+                row["duration"] = 1
+            else:
+                row.pop("duration", None)
+            yield row
+
+    assert await db.insert_many(run, rows()) == N
+    got = admin.execute("SELECT name, cost, duration FROM pipeline_run ORDER BY name").fetchall()
+    assert [r[0] for r in got] == [f"r{i:05}" for i in range(N)]
+    assert [r[1] for r in got] == list(range(N))
+    assert [r[2] for r in got] == [1 if i == STREAM_CHUNK + 3 else None for i in range(N)]
+
+
 async def test_a_bad_row_in_the_last_chunk_rolls_back_the_chunks_already_sent(
     db: Any, admin: psycopg.Connection[Any]
 ) -> None:
@@ -107,6 +129,47 @@ async def test_chunks_that_change_columns_or_need_insert_switch_statements(
     ended = admin.execute("SELECT ended_at > now() FROM pipeline_run WHERE name = 'expr'")
     assert ended.fetchone() == (True,)
     assert admin.execute("SELECT count(*) FROM pipeline_run").fetchone() == (total,)
+
+
+async def test_a_row_that_differs_mid_chunk_starts_the_next_chunk_there(
+    db: Any, admin: psycopg.Connection[Any]
+) -> None:
+    # After a uniform chunk, rows go straight from the input into the open COPY;
+    # the first one that differs (here a SQL expression, not on a chunk boundary)
+    # ends that COPY and starts a chunk of its own.
+    first, mixed, last = STREAM_CHUNK + STREAM_CHUNK // 2, STREAM_CHUNK, STREAM_CHUNK + 200
+
+    def rows() -> Iterator[dict[str, Any]]:
+        yield from names(first)
+        yield {"name": "expr", "ended_at": sa.func.now()}
+        yield from names(mixed - 1, start=50_000)
+        yield from names(last, start=90_000)
+
+    records: list[QueryRecord] = []
+    db.on_query(records.append)
+    done: list[int] = []
+    total = first + mixed + last
+    assert await db.insert_many(run, rows(), progress=lambda n, _: done.append(n)) == total
+    assert [(r.sql.split(" ")[0], r.rowcount) for r in records] == [
+        ("COPY", first),
+        ("INSERT", mixed),
+        ("COPY", last),
+    ]
+    # reported after each STREAM_CHUNK rows of a COPY, and when a statement ends
+    assert done == [
+        STREAM_CHUNK,
+        first,
+        first + mixed,
+        first + mixed + STREAM_CHUNK,
+        total,
+    ]
+    got = admin.execute("SELECT count(*), count(ended_at) FROM pipeline_run").fetchone()
+    assert got == (total, 1)
+    names_in = admin.execute("SELECT name FROM pipeline_run WHERE name <> 'expr' ORDER BY name")
+    expected = [f"r{i:05}" for i in range(first)]
+    expected += [f"r{i:05}" for i in range(50_000, 50_000 + mixed - 1)]
+    expected += [f"r{i:05}" for i in range(90_000, 90_000 + last)]
+    assert [r[0] for r in names_in.fetchall()] == sorted(expected)
 
 
 async def test_a_server_error_late_in_a_streamed_copy_names_the_row(
