@@ -114,7 +114,8 @@ def _detect(directory: Path) -> Layout:
     numbered = [f for f in files if f.name[:1].isdigit()]
     if not numbered and any(_FLYWAY.match(f.name) or f.name.startswith("R__") for f in files):
         return Layout("flyway", "found V<version>__<description>.sql")
-    no_tx = any(_first_line(f) == _SQLX_NO_TX for f in numbered)
+    texts = {f: _text(f) for f in files}  # each file read once
+    no_tx = any(_first_line(texts[f]) == _SQLX_NO_TX for f in numbered)
     if numbered and all(f.name.endswith((".up.sql", ".down.sql")) for f in numbered):
         if no_tx:
             return Layout("sqlx", "found .up.sql files and a '-- no-transaction' first line")
@@ -123,15 +124,15 @@ def _detect(directory: Path) -> Layout:
             "found .up.sql/.down.sql pairs (sqlx writes the same names: set "
             "migrations_layout = 'sqlx' for its ledger)",
         )
-    if any(_DBMATE_UP.search(_text(f)) for f in files):
+    if any(_DBMATE_UP.search(texts[f]) for f in files):
         return Layout("dbmate", "found '-- migrate:up'")
     if no_tx:
         return Layout("sqlx", "found a '-- no-transaction' first line")
     return Layout("querykit", "no other tool's layout found")
 
 
-def _first_line(path: Path) -> str:
-    return _text(path).split("\n", 1)[0].strip()
+def _first_line(text: str) -> str:
+    return text.split("\n", 1)[0].strip()
 
 
 def _text(path: Path) -> str:

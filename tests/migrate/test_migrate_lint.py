@@ -17,7 +17,7 @@ from migrate_helpers import Write, run_querykit, table_exists
 
 from querykit import Settings, load_settings, migrate
 from querykit.errors import ConfigError, MigrationFileError
-from querykit.migrate.files import parse_migration
+from querykit.migrate.files import parse_migration, read_migration
 from querykit.migrate.lint import LintResult, github, lint
 from querykit.migrate.lint.engine import lint_migrations
 from querykit.migrate.lint.knowledge import Knowledge
@@ -92,6 +92,27 @@ def test_a_large_table_makes_any_lock_finding_an_error() -> None:
         ("drop-index-not-concurrent", "error"),
     ]
     assert "~2,000,000 rows" in found[1].message
+
+
+def test_files_after_the_last_target_are_not_parsed(tmp_path: Path) -> None:
+    """Knowledge flows forward only: an up-to-date database lints (and parses) nothing,
+    and a broken file after the target neither fails the lint nor gets parsed."""
+    sql = {
+        "0001_users.sql": "CREATE TABLE users (id int, email text);\n",
+        "0002_index.sql": "CREATE INDEX users_email ON users (email);\n",
+        "0003_broken.sql": "CREATE TABLE oops (;\n",
+    }
+    for name, text in sql.items():
+        (tmp_path / name).write_text(text)
+    files = [read_migration(tmp_path / name) for name in sql]
+    applied = {files[0].version}
+    assert lint_migrations(files, targets=set(), applied=applied) == []
+    assert not [m.filename for m in files if "parsed" in m.__dict__]
+    found = lint_migrations(files, targets={str(files[1].path)}, applied=applied)
+    assert [(f.rule, f.line) for f in found] == [("create-index-not-concurrent", 1)]
+    assert "parsed" not in files[2].__dict__
+    with pytest.raises(MigrationFileError, match=re.escape("0003_broken.sql:1")):
+        lint_migrations(files, targets={str(files[2].path)}, applied=applied)
 
 
 def test_no_transaction_files_and_down_parts_change_what_applies() -> None:

@@ -132,15 +132,12 @@ def lint(
     applied: set[Version] = set()
     if url is not None:
         with connect(url, autocommit=True) as conn:
-            base = read_catalog(conn)
             applied = set(Ledger(parse_table_name(s.migrations_table)).rows(conn))
-    if files:
-        wanted = {Path(f).resolve() for f in files}
-        targets = [m for m in migrations if m.path.resolve() in wanted]
-    elif all_files:
-        targets = list(migrations)
+            targets = _targets(migrations, files, all_files, applied)
+            if targets:  # an up-to-date database has nothing to lint: no catalog to read
+                base = read_catalog(conn)
     else:
-        targets = [m for m in migrations if m.version not in applied]
+        targets = _targets(migrations, files, all_files, applied)
     observations = probe_migration(s, migrations, targets) if probe and targets else None
     findings = lint_migrations(
         migrations,
@@ -157,6 +154,18 @@ def lint(
         describe_target(url) if url else None,
         probe,
     )
+
+
+def _targets(
+    migrations: list[Migration], files: Sequence[Path | str], all_files: bool, applied: set[Version]
+) -> list[Migration]:
+    """The files given, or all of them, or else the pending ones."""
+    if files:
+        wanted = {Path(f).resolve() for f in files}
+        return [m for m in migrations if m.path.resolve() in wanted]
+    if all_files:
+        return list(migrations)
+    return [m for m in migrations if m.version not in applied]
 
 
 def probe_migration(

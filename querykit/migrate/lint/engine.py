@@ -74,7 +74,10 @@ def lint_migrations(
     configured = _levels(levels or {})
     know = base.copy() if base is not None else Knowledge()
     findings: list[Finding] = []
-    for m in migrations:
+    # Knowledge flows forward only: the files after the last target cannot change its
+    # findings, so they are not parsed (none at all when nothing is pending).
+    last = max((n for n, m in enumerate(migrations) if str(m.path) in targets), default=-1)
+    for m in migrations[: last + 1]:
         is_target = str(m.path) in targets
         new = m.version not in applied
         parts: tuple[tuple[Literal["up", "down"], tuple[Statement, ...]], ...] = (
@@ -82,8 +85,8 @@ def lint_migrations(
             ("down", m.down or ()),
         )
         for part, statements in parts:
-            if part == "down" and not is_target:
-                break
+            if part == "down" and not (is_target and statements):
+                break  # no down part to check: skip copying the knowledge (quadratic in files)
             work = know if part == "up" else know.copy()
             state = _FileState(
                 m.up_transactional if part == "up" else m.down_transactional,

@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType, DropBehavior, ObjectType, ReindexObjectType
-from pglast.stream import RawStream
 
 from .effects import column_rewrite
 from .knowledge import Knowledge, column_type, const_value, object_name, table_name, walk, word
@@ -77,6 +76,9 @@ class Rule:
 
 
 def _sql(node: Any) -> str:
+    # Imported here: the printers load only when a finding shows its safe SQL.
+    from pglast.stream import RawStream
+
     return str(RawStream()(node))
 
 
