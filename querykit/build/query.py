@@ -38,7 +38,7 @@ from ..arguments import count_argument
 from ..codegen import generate
 from ..errors import CompileError, SchemaError
 from ..schema.naming import column_label
-from .binding import VALUE, Binder, operand_core, operand_key
+from .binding import VALUE, Binder, Node, operand_core, operand_key
 from .operators import Condition, as_condition
 from .placeholder import Placeholder
 from .sqltext import CompiledSQL, render
@@ -206,8 +206,10 @@ def _check_limit(value: Any, what: str) -> Any:
     return count_argument(value, what, CompileError, hint=" (or a placeholder(name, int))")
 
 
-class Order:
-    """One ORDER BY item: an expression with a direction and a NULLS placement."""
+class Order(Node):
+    """One ORDER BY item: an expression with a direction and a NULLS placement.
+
+    A :class:`Node`, so the key walk and ``operand_core`` reach it by their fast path."""
 
     __slots__ = ("descending", "expr", "nulls")
 
@@ -379,10 +381,16 @@ class SelectQuery(Query[*Ts]):
 
     def where(self, *conditions: Where) -> SelectQuery[*Ts]:
         """Add conditions, ANDed with any before. ``None`` conditions are dropped."""
-        new = _conditions(conditions)
+        new: tuple[Condition, ...]
+        for condition in conditions:  # where() is the hottest: querykit conditions as given
+            if not isinstance(condition, Condition):
+                new = _conditions(conditions)
+                break
+        else:
+            new = conditions  # type: ignore[assignment]  # each one is a Condition
         if not new:
             return self
-        query = self._clone()  # _copy() without keyword arguments: where() is the hottest
+        query = self._clone()  # _copy() without keyword arguments
         query._where = self._where + new
         return query
 
@@ -438,6 +446,10 @@ class SelectQuery(Query[*Ts]):
         descending (``"-created_at"``), or ``table.column``; anything else is
         rejected, so request parameters can be passed safely.
         """
+        if len(items) == 1 and type(items[0]) is Order:  # asc()/desc() of one column
+            query = self._clone()
+            query._order_by = self._order_by + items
+            return query
         resolved: list[Any] = []
         for item in items:
             if item is None:
@@ -453,7 +465,10 @@ class SelectQuery(Query[*Ts]):
 
     def limit(self, n: int | None) -> SelectQuery[*Ts]:
         """LIMIT n, bound as a parameter; ``None`` removes it."""
-        return self._copy(_limit=_check_limit(n, "limit"))
+        query = self._clone()
+        # the usual int without _check_limit's call: its own first test
+        query._limit = n if type(n) is int and n >= 0 else _check_limit(n, "limit")
+        return query
 
     def offset(self, n: int | None) -> SelectQuery[*Ts]:
         """OFFSET n, bound as a parameter; ``None`` removes it."""
@@ -573,7 +588,7 @@ class SelectQuery(Query[*Ts]):
                 )
             )
         if self._where:
-            key.append(_conditions_key("where", self._where, values))
+            key.append(("where", *[c._key(values) for c in self._where]))
         if self._group_by:
             key.append(("group", _keys(self._group_by, values)))
         if self._having:
@@ -696,8 +711,6 @@ def _refer_to_laterals(stmt: Any, made: Mapping[Any, Any]) -> Any:
 
 
 def _conditions_key(part: str, conditions: tuple[Condition, ...], values: list[Any]) -> Hashable:
-    if len(conditions) == 1:  # the usual case, without a list to unpack
-        return (part, conditions[0]._key(values))
     return (part, *[c._key(values) for c in conditions])
 
 
