@@ -229,7 +229,7 @@ class _InArray(Condition):
     __slots__ = ("column", "items", "negate")
 
     def __init__(self, column: Any, items: Iterable[Any], negate: bool) -> None:
-        if isinstance(items, str | bytes):
+        if type(items) is not list and isinstance(items, str | bytes):  # a list: the usual
             raise CompileError("in_array() takes a list of values, not a single string")
         self.column = column
         self.items = list(items)
@@ -238,7 +238,12 @@ class _InArray(Condition):
     def _key(self, values: list[Any]) -> Hashable:
         if not self.items:
             return ("in", self.negate, None)
-        column_key = operand_key(self.column, values)
+        column = self.column
+        column_key = (
+            column
+            if isinstance(column, Column) and isinstance(column.table, sa.Table)  # as operand_key
+            else operand_key(column, values)
+        )
         values.append(self.items)
         return ("in", self.negate, column_key)
 

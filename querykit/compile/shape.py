@@ -194,23 +194,20 @@ def clear_cache() -> None:
 def compile_query(query: Compilable) -> tuple[Shape, list[Any]]:
     """The shape of ``query`` (from the cache when possible) and its values in walk order."""
     values = Values()
-    key: Hashable | None = (type(query), query._key(values))
-    if not values.cacheable:
-        key = None
-    if key is not None:
+    key = (type(query), query._key(values))
+    if values.cacheable:  # the hot path: a hit is a walk and one lookup
         shape = _CACHE.get(key)
         if shape is not None:
             _stats["hits"] += 1
             return shape, values
         _stats["misses"] += 1
-    else:
-        _stats["uncacheable"] += 1
-    shape = build_shape(query, values, cacheable=key is not None)
-    if key is not None:
+        shape = build_shape(query, values)
         if len(_CACHE) >= MAX_CACHE:
             del _CACHE[next(iter(_CACHE))]
         _CACHE[key] = shape
-    return shape, values
+        return shape, values
+    _stats["uncacheable"] += 1
+    return build_shape(query, values, cacheable=False), values
 
 
 def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True) -> Shape:
