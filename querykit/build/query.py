@@ -582,7 +582,12 @@ class SelectQuery(Query[*Ts]):
             return memo[0]
         # On the hot path: empty parts cost nothing, and tables' own columns key as themselves.
         # The values go in the order _core binds them: parts in SQL order.
-        key: list[Hashable] = [_keys(self._columns, values)]
+        columns: Hashable = self._columns
+        for c in self._columns:  # _keys() inline, for the usual select list
+            if not (isinstance(c, Column) and isinstance(c.table, sa.Table)):
+                columns = _keys(self._columns, values)
+                break
+        key: list[Hashable] = [columns]
         if self._from:
             key.append(("from", _keys(self._from, values)))
         extras = self._extras
@@ -593,23 +598,21 @@ class SelectQuery(Query[*Ts]):
                     for kind, t, on, lat in extras.joins
                 )
             )
-        if self._where:
-            key.append(("where", *[c._key(values) for c in self._where]))
+        if self._where:  # loops, not comprehensions: before 3.12 each of those is a call
+            part: list[Hashable] = ["where"]
+            for c in self._where:
+                part.append(c._key(values))
+            key.append(tuple(part))
         if extras is not _NO_EXTRAS:
             if extras.group_by:
                 key.append(("group", _keys(extras.group_by, values)))
             if extras.having:
                 key.append(_conditions_key("having", extras.having, values))
         if self._order_by:
-            key.append(
-                (
-                    "order",
-                    *[
-                        o._key(values) if type(o) is Order else operand_key(o, values)
-                        for o in self._order_by
-                    ],
-                )
-            )
+            part = ["order"]
+            for o in self._order_by:
+                part.append(o._key(values) if type(o) is Order else operand_key(o, values))
+            key.append(tuple(part))
         if self._limit is not None:
             values.append(self._limit)
             key.append("limit")
