@@ -10,6 +10,7 @@ passes share; it renders no SQL text.
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import operator
 import uuid
 from collections.abc import Hashable, Sequence
@@ -203,19 +204,25 @@ _PLAIN_VALUES = frozenset(
     | {uuid.UUID, list, tuple, dict, type(None)}
 )
 
+VALUE_TYPES: set[type] = set(_PLAIN_VALUES)
+"""The exact types :func:`operand_key` binds as values on sight: the plain ones, and each
+type it has since met whose every instance is a value (:func:`keys_as_value`, enums).
+Builders on the hot path test ``type(x) in VALUE_TYPES`` inline, as operand_key does."""
+
 
 def operand_key(x: Any, values: list[Any]) -> Hashable:
     """Key of one operand; bound values are appended to ``values``."""
     # The common cases first: a table's own column, a plain value, a querykit node.
     if isinstance(x, schema.Column) and isinstance(x.table, sa.Table):
         return x
-    if type(x) in _PLAIN_VALUES:
+    cls = type(x)
+    if cls in VALUE_TYPES:
         values.append(x)
         return VALUE
     if isinstance(x, Node):
         return x._key(values)
     if isinstance(x, ClauseElement):
-        if type(x) is sa.Table:
+        if cls is sa.Table:
             return (x,)  # Core's own cache key for a table, without computing it
         return core_key(x, values)
     key_method = getattr(x, "_key", None)
@@ -224,6 +231,8 @@ def operand_key(x: Any, values: list[Any]) -> Hashable:
     clause = getattr(x, "__clause_element__", None)
     if clause is not None:
         return core_key(clause(), values)
+    if _always_a_value(cls):
+        VALUE_TYPES.add(cls)  # its next instances take the second test above
     values.append(x)
     return VALUE
 
@@ -244,6 +253,22 @@ def keys_as_value(cls: type) -> bool:
         and getattr(cls, "__dictoffset__", 1) == 0
         and not hasattr(cls, "__getattr__")
         and cls.__getattribute__ is object.__getattribute__
+    )
+
+
+def _always_a_value(cls: type) -> bool:
+    """Whether every instance of ``cls`` is a bound value: :func:`keys_as_value`, or an
+    enum whose members, fixed when the class was made, are all plain values (psycopg and
+    the codecs adapt them; no member carries a ``_key`` or ``__clause_element__``)."""
+    if keys_as_value(cls):
+        return True
+    if not issubclass(cls, enum.Enum) or issubclass(cls, Node | ClauseElement):
+        return False
+    hooks = ("_key", "__clause_element__", "__getattr__")  # as an instance would see them
+    return (
+        not any(name in vars(klass) for klass in cls.__mro__ for name in hooks)
+        and cls.__getattribute__ is object.__getattribute__
+        and not any(name in vars(member) for member in cls for name in hooks)
     )
 
 

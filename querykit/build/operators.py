@@ -24,10 +24,11 @@ from typing import Any, TypeAlias, TypeVar, overload
 import sqlalchemy as sa
 from sqlalchemy.sql import operators as sa_ops
 from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnElement
+from sqlalchemy.sql.schema import Column
 
 from ..errors import CompileError
 from ..schema.naming import column_label
-from .binding import Binder, any_array, operand_core, operand_key, type_of
+from .binding import VALUE, VALUE_TYPES, Binder, any_array, operand_core, operand_key, type_of
 
 __all__ = [
     "Condition",
@@ -116,7 +117,15 @@ class _Compare(Condition):
         self.right = right
 
     def _key(self, values: list[Any]) -> Hashable:
-        return (self.op, operand_key(self.left, values), operand_key(self.right, values))
+        left, right = self.left, self.right
+        # The usual comparison, a table's own column against a plain value, keyed inline
+        # as operand_key keys it: the column as itself, the value bound.
+        if isinstance(left, Column) and isinstance(left.table, sa.Table):
+            if type(right) in VALUE_TYPES:
+                values.append(right)
+                return (self.op, left, VALUE)
+            return (self.op, left, operand_key(right, values))
+        return (self.op, operand_key(left, values), operand_key(right, values))
 
     def _core(self, binder: Binder) -> ColumnElement[bool]:
         left_type, right_type = type_of(self.left), type_of(self.right)
@@ -220,7 +229,7 @@ class _InArray(Condition):
     __slots__ = ("column", "items", "negate")
 
     def __init__(self, column: Any, items: Iterable[Any], negate: bool) -> None:
-        if isinstance(items, str | bytes):
+        if type(items) is not list and isinstance(items, str | bytes):  # a list: the usual
             raise CompileError("in_array() takes a list of values, not a single string")
         self.column = column
         self.items = list(items)
@@ -229,7 +238,12 @@ class _InArray(Condition):
     def _key(self, values: list[Any]) -> Hashable:
         if not self.items:
             return ("in", self.negate, None)
-        column_key = operand_key(self.column, values)
+        column = self.column
+        column_key = (
+            column
+            if isinstance(column, Column) and isinstance(column.table, sa.Table)  # as operand_key
+            else operand_key(column, values)
+        )
         values.append(self.items)
         return ("in", self.negate, column_key)
 

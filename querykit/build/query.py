@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Generic, Self, TypeVar, TypeVarTuple, overload
 
 import sqlalchemy as sa
@@ -38,7 +38,7 @@ from ..arguments import count_argument
 from ..codegen import generate
 from ..errors import CompileError, SchemaError
 from ..schema.naming import column_label
-from .binding import VALUE, Binder, operand_core, operand_key
+from .binding import VALUE, Binder, Node, operand_core, operand_key
 from .operators import Condition, as_condition
 from .placeholder import Placeholder
 from .sqltext import CompiledSQL, render
@@ -206,18 +206,23 @@ def _check_limit(value: Any, what: str) -> Any:
     return count_argument(value, what, CompileError, hint=" (or a placeholder(name, int))")
 
 
-class Order:
-    """One ORDER BY item: an expression with a direction and a NULLS placement."""
+class Order(Node):
+    """One ORDER BY item: an expression with a direction and a NULLS placement.
+
+    A :class:`Node`, so the key walk and ``operand_core`` reach it by their fast path."""
 
     __slots__ = ("descending", "expr", "nulls")
 
     def __init__(self, expr: Any, descending: bool, nulls: str | None) -> None:
-        if nulls not in (None, "first", "last"):
+        if nulls is not None and nulls not in ("first", "last"):
             raise CompileError(f"nulls must be 'first' or 'last', got {nulls!r}")
         self.expr, self.descending, self.nulls = expr, descending, nulls
 
     def _key(self, values: list[Any]) -> Hashable:
-        return ("order", self.descending, self.nulls, operand_key(self.expr, values))
+        expr = self.expr
+        if not (isinstance(expr, Column) and isinstance(expr.table, sa.Table)):  # as operand_key
+            expr = operand_key(expr, values)
+        return ("order", self.descending, self.nulls, expr)
 
     def _core(self, binder: Binder) -> Any:
         expr = operand_core(self.expr, binder, None, "order_by")
@@ -321,55 +326,55 @@ def _compile_right_join(join: _RightJoin, compiler: Any, **kw: Any) -> str:
 _JOIN_KINDS = ("inner", "left", "right", "full")
 
 
+@dataclass(frozen=True, slots=True)
+class _SelectExtras:
+    """The parts of a SELECT most queries leave empty, kept together in one field.
+
+    Every builder method copies the query's fields; with these in one immutable
+    record, ``where()``/``order_by()``/``limit()`` copy half as many, and the key
+    walk tests them all with one ``is``.
+    """
+
+    joins: tuple[tuple[str, Any, Condition | None, bool], ...] = ()
+    group_by: tuple[Any, ...] = ()
+    having: tuple[Condition, ...] = ()
+    offset: int | None = None
+    distinct: bool = False
+    distinct_on: tuple[Any, ...] = ()
+    for_update: tuple[Any, ...] | None = None
+    settings: tuple[tuple[str, str], ...] = ()
+
+
+_NO_EXTRAS = _SelectExtras()
+
+
 class SelectQuery(Query[*Ts]):
     """A SELECT. Build it with :func:`select`."""
 
     _columns: tuple[Any, ...]
     _from: tuple[Any, ...]
-    _joins: tuple[tuple[str, Any, Condition | None, bool], ...]
     _where: tuple[Condition, ...]
-    _group_by: tuple[Any, ...]
-    _having: tuple[Condition, ...]
     _order_by: tuple[Any, ...]
     _limit: int | None
-    _offset: int | None
-    _distinct: bool
-    _distinct_on: tuple[Any, ...]
-    _for_update: tuple[Any, ...] | None
-    _settings: tuple[tuple[str, str], ...]
+    _extras: _SelectExtras
+    """JOINs, GROUP BY, HAVING, OFFSET, DISTINCT, FOR UPDATE, settings: ``_NO_EXTRAS`` when none."""
     _memo: tuple[Hashable, tuple[Any, ...]] | None
     """The key walk's result (key, values) when known in advance; see ``memoise_key``."""
 
-    __slots__ = (
-        "_columns",
-        "_distinct",
-        "_distinct_on",
-        "_for_update",
-        "_from",
-        "_group_by",
-        "_having",
-        "_joins",
-        "_limit",
-        "_memo",
-        "_offset",
-        "_order_by",
-        "_settings",
-        "_where",
-    )
+    __slots__ = ("_columns", "_extras", "_from", "_limit", "_memo", "_order_by", "_where")
 
     def _reads_only(self) -> bool:
-        return self._for_update is None
+        return self._extras.for_update is None
 
     def __init__(self, columns: Sequence[Any]) -> None:
         self._columns = tuple(columns)
-        self._from = self._group_by = self._order_by = self._distinct_on = ()
-        self._joins = ()
-        self._where = self._having = ()
-        self._limit = self._offset = None
-        self._distinct = False
-        self._for_update = None
-        self._settings = ()
-        self._memo = None
+        self._from = self._order_by = self._where = ()
+        self._limit = self._memo = None
+        self._extras = _NO_EXTRAS
+
+    def _with_extras(self, **changes: Any) -> SelectQuery[*Ts]:
+        """A copy with some of the rarely used parts changed."""
+        return self._copy(_extras=replace(self._extras, **changes))
 
     # -- building ------------------------------------------------------------
 
@@ -379,10 +384,16 @@ class SelectQuery(Query[*Ts]):
 
     def where(self, *conditions: Where) -> SelectQuery[*Ts]:
         """Add conditions, ANDed with any before. ``None`` conditions are dropped."""
-        new = _conditions(conditions)
+        new: tuple[Condition, ...]
+        for condition in conditions:  # where() is the hottest: querykit conditions as given
+            if not isinstance(condition, Condition):
+                new = _conditions(conditions)
+                break
+        else:
+            new = conditions  # type: ignore[assignment]  # each one is a Condition
         if not new:
             return self
-        query = self._clone()  # _copy() without keyword arguments: where() is the hottest
+        query = self._clone()  # _copy() without keyword arguments
         query._where = self._where + new
         return query
 
@@ -404,7 +415,8 @@ class SelectQuery(Query[*Ts]):
         if not self._from:
             raise CompileError("call from_() before join(): a join needs a left side")
         on_condition = None if on is None else as_condition(on)
-        return self._copy(_joins=(*self._joins, (kind, target, on_condition, lateral)))
+        joins = self._extras.joins
+        return self._with_extras(joins=(*joins, (kind, target, on_condition, lateral)))
 
     def inner_join(self, target: FromClause | Any, on: Where = None) -> SelectQuery[*Ts]:
         """``INNER JOIN target ON on``: ``join(target, on)``."""
@@ -424,12 +436,12 @@ class SelectQuery(Query[*Ts]):
 
     def group_by(self, *exprs: ColumnElement[Any]) -> SelectQuery[*Ts]:
         """``GROUP BY exprs``, added to any given before."""
-        return self._copy(_group_by=self._group_by + exprs)
+        return self._with_extras(group_by=self._extras.group_by + exprs)
 
     def having(self, *conditions: Where) -> SelectQuery[*Ts]:
         """``HAVING conditions``, ANDed with any given before."""
         new = _conditions(conditions)
-        return self._copy(_having=self._having + new) if new else self
+        return self._with_extras(having=self._extras.having + new) if new else self
 
     def order_by(self, *items: ColumnElement[Any] | Order | str | None) -> SelectQuery[*Ts]:
         """ORDER BY columns, ``asc()``/``desc()`` items, or names from user input.
@@ -438,6 +450,10 @@ class SelectQuery(Query[*Ts]):
         descending (``"-created_at"``), or ``table.column``; anything else is
         rejected, so request parameters can be passed safely.
         """
+        if len(items) == 1 and type(items[0]) is Order:  # asc()/desc() of one column
+            query = self._clone()
+            query._order_by = self._order_by + items
+            return query
         resolved: list[Any] = []
         for item in items:
             if item is None:
@@ -453,21 +469,24 @@ class SelectQuery(Query[*Ts]):
 
     def limit(self, n: int | None) -> SelectQuery[*Ts]:
         """LIMIT n, bound as a parameter; ``None`` removes it."""
-        return self._copy(_limit=_check_limit(n, "limit"))
+        query = self._clone()
+        # the usual int without _check_limit's call: its own first test
+        query._limit = n if type(n) is int and n >= 0 else _check_limit(n, "limit")
+        return query
 
     def offset(self, n: int | None) -> SelectQuery[*Ts]:
         """OFFSET n, bound as a parameter; ``None`` removes it."""
-        return self._copy(_offset=_check_limit(n, "offset"))
+        return self._with_extras(offset=_check_limit(n, "offset"))
 
     def distinct(self) -> SelectQuery[*Ts]:
         """``SELECT DISTINCT``."""
-        return self._copy(_distinct=True)
+        return self._with_extras(distinct=True)
 
     def distinct_on(self, *exprs: ColumnElement[Any]) -> SelectQuery[*Ts]:
         """DISTINCT ON (exprs): the first row of each group, in ORDER BY order."""
         if not exprs:
             raise CompileError("distinct_on() needs at least one expression")
-        return self._copy(_distinct_on=self._distinct_on + exprs)
+        return self._with_extras(distinct_on=self._extras.distinct_on + exprs)
 
     def for_update(
         self,
@@ -482,7 +501,7 @@ class SelectQuery(Query[*Ts]):
         if nowait and skip_locked:
             raise CompileError("for_update(): nowait and skip_locked exclude each other")
         of_tuple = (of,) if isinstance(of, FromClause) else tuple(of or ())
-        return self._copy(_for_update=(nowait, skip_locked, of_tuple, key_share, read))
+        return self._with_extras(for_update=(nowait, skip_locked, of_tuple, key_share, read))
 
     def with_settings(self, settings: Mapping[str, Any] | None = None, /, **kw: Any) -> Self:
         """Run this query with server settings changed for it alone.
@@ -493,17 +512,17 @@ class SelectQuery(Query[*Ts]):
 
             q.with_settings({"hnsw.ef_search": 100})
         """
-        merged = dict(self._settings)
+        merged = dict(self._extras.settings)
         for name, value in {**(settings or {}), **kw}.items():
             if not isinstance(name, str) or not _SETTING_NAME.match(name):
                 raise CompileError(f"{name!r} is not a valid PostgreSQL setting name")
             merged[name] = _setting_value(name, value)
-        return self._copy(_settings=tuple(merged.items()))
+        return self._with_extras(settings=tuple(merged.items()))  # type: ignore[return-value]
 
     @property
     def settings(self) -> tuple[tuple[str, str], ...]:
         """The ``SET LOCAL`` settings the query runs with, as (name, value) pairs."""
-        return self._settings
+        return self._extras.settings
 
     # -- set operations ------------------------------------------------------
 
@@ -544,7 +563,7 @@ class SelectQuery(Query[*Ts]):
     # -- compilation -------------------------------------------------------------
 
     def _known_tables(self) -> list[Any]:
-        froms = list(self._from) + [j[1] for j in self._joins]
+        froms = list(self._from) + [j[1] for j in self._extras.joins]
         return _tables_of(froms) if froms else _tables_of(self._columns)
 
     def memoise_key(self, key: Hashable, values: tuple[Any, ...]) -> None:
@@ -562,38 +581,54 @@ class SelectQuery(Query[*Ts]):
             values.extend(memo[1])
             return memo[0]
         # On the hot path: empty parts cost nothing, and tables' own columns key as themselves.
-        key: list[Hashable] = [_keys(self._columns, values)]
+        # The values go in the order _core binds them: parts in SQL order.
+        columns: Hashable = self._columns
+        for c in self._columns:  # _keys() inline, for the usual select list
+            if not (isinstance(c, Column) and isinstance(c.table, sa.Table)):
+                columns = _keys(self._columns, values)
+                break
+        key: list[Hashable] = [columns]
         if self._from:
             key.append(("from", _keys(self._from, values)))
-        if self._joins:
+        extras = self._extras
+        if extras is not _NO_EXTRAS and extras.joins:
             key.append(
                 tuple(
                     (kind, operand_key(t, values), None if on is None else on._key(values), lat)
-                    for kind, t, on, lat in self._joins
+                    for kind, t, on, lat in extras.joins
                 )
             )
-        if self._where:
-            key.append(_conditions_key("where", self._where, values))
-        if self._group_by:
-            key.append(("group", _keys(self._group_by, values)))
-        if self._having:
-            key.append(_conditions_key("having", self._having, values))
+        if self._where:  # loops, not comprehensions: before 3.12 each of those is a call
+            part: list[Hashable] = ["where"]
+            for c in self._where:
+                part.append(c._key(values))
+            key.append(tuple(part))
+        if extras is not _NO_EXTRAS:
+            if extras.group_by:
+                key.append(("group", _keys(extras.group_by, values)))
+            if extras.having:
+                key.append(_conditions_key("having", extras.having, values))
         if self._order_by:
-            key.append(("order", _keys(self._order_by, values)))
+            part = ["order"]
+            for o in self._order_by:
+                part.append(o._key(values) if type(o) is Order else operand_key(o, values))
+            key.append(tuple(part))
         if self._limit is not None:
             values.append(self._limit)
             key.append("limit")
-        if self._offset is not None:
-            values.append(self._offset)
-            key.append("offset")
-        if self._distinct or self._distinct_on:
-            key.append(("distinct", self._distinct, _keys(self._distinct_on, values)))
-        if self._for_update is not None:
-            nowait, skip_locked, of, key_share, read = self._for_update
-            key.append(("for", nowait, skip_locked, tuple(map(id, of)), key_share, read))
+        if extras is not _NO_EXTRAS:
+            if extras.offset is not None:
+                values.append(extras.offset)
+                key.append("offset")
+            if extras.distinct or extras.distinct_on:
+                key.append(("distinct", extras.distinct, _keys(extras.distinct_on, values)))
+            if extras.for_update is not None:
+                nowait, skip_locked, of, key_share, read = extras.for_update
+                key.append(("for", nowait, skip_locked, tuple(map(id, of)), key_share, read))
         return tuple(key)
 
     def _core(self, binder: Binder) -> Any:
+        extras = self._extras
         binder.push_scope(None)  # the select list defines the FROM list; nothing to check
         columns = [operand_core(c, binder, None, "select") for c in self._columns]
         froms = [operand_core(f, binder, None, "from") for f in self._from]
@@ -606,7 +641,7 @@ class SelectQuery(Query[*Ts]):
         made_lateral: dict[Any, Any] = {}
         if froms:
             source = froms[0]
-            for kind, target, on, lateral in self._joins:
+            for kind, target, on, lateral in extras.joins:
                 target_core = operand_core(target, binder, None, "join")
                 if lateral and not getattr(target_core, "_is_lateral", False):
                     lateral_core = _lateral(target_core)
@@ -631,12 +666,12 @@ class SelectQuery(Query[*Ts]):
         binder.push_relation_source(single if isinstance(single, sa.Table) else None)
         if self._where:
             stmt = stmt.where(*(c._core(binder) for c in self._where))
-        if self._group_by:
+        if extras.group_by:
             stmt = stmt.group_by(
-                *(operand_core(g, binder, None, "group_by") for g in self._group_by)
+                *(operand_core(g, binder, None, "group_by") for g in extras.group_by)
             )
-        if self._having:
-            stmt = stmt.having(*(c._core(binder) for c in self._having))
+        if extras.having:
+            stmt = stmt.having(*(c._core(binder) for c in extras.having))
         if self._order_by:
             stmt = stmt.order_by(
                 *(operand_core(o, binder, None, "order_by") for o in self._order_by)
@@ -645,15 +680,15 @@ class SelectQuery(Query[*Ts]):
         binder.pop_scope()
         if self._limit is not None:
             stmt = stmt.limit(binder.bind(sa.Integer(), "limit"))
-        if self._offset is not None:
+        if extras.offset is not None:
             stmt = stmt.offset(binder.bind(sa.Integer(), "offset"))
-        if self._distinct_on:
-            exprs = [operand_core(d, binder, None, "distinct_on") for d in self._distinct_on]
+        if extras.distinct_on:
+            exprs = [operand_core(d, binder, None, "distinct_on") for d in extras.distinct_on]
             stmt = stmt.ext(postgresql.distinct_on(*exprs))
-        elif self._distinct:
+        elif extras.distinct:
             stmt = stmt.distinct()
-        if self._for_update is not None:
-            nowait, skip_locked, of, key_share, read = self._for_update
+        if extras.for_update is not None:
+            nowait, skip_locked, of, key_share, read = extras.for_update
             stmt = stmt.with_for_update(
                 nowait=nowait,
                 skip_locked=skip_locked,
@@ -696,21 +731,14 @@ def _refer_to_laterals(stmt: Any, made: Mapping[Any, Any]) -> Any:
 
 
 def _conditions_key(part: str, conditions: tuple[Condition, ...], values: list[Any]) -> Hashable:
-    if len(conditions) == 1:  # the usual case, without a list to unpack
-        return (part, conditions[0]._key(values))
     return (part, *[c._key(values) for c in conditions])
 
 
 def _keys(items: tuple[Any, ...], values: list[Any]) -> Hashable:
-    keys: list[Hashable] = []
-    own_columns = True
     for x in items:
-        if isinstance(x, Column) and isinstance(x.table, sa.Table):  # operand_key's first case
-            keys.append(x)
-        else:
-            own_columns = False
-            keys.append(operand_key(x, values))
-    return items if own_columns else tuple(keys)  # a table's own columns key as themselves
+        if not (isinstance(x, Column) and isinstance(x.table, sa.Table)):  # operand_key's first
+            return tuple([operand_key(x, values) for x in items])
+    return items  # a table's own columns key as themselves
 
 
 def _is_column(item: Any) -> bool:

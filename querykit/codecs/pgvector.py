@@ -217,7 +217,7 @@ class CheckedVector(Vector):
         return vector
 
     @property  # pgvector's own methods read the components from _value
-    def _value(self) -> array[float]:
+    def _value(self) -> array[float]:  # pyright: ignore[reportIncompatibleVariableOverride]
         components = self._components
         if components is None:
             components = array("f")

@@ -33,7 +33,7 @@ from sqlalchemy.types import TypeEngine
 
 from .. import codecs
 from ..build.binding import Binder, Compilable, Values
-from ..build.sqltext import CompiledSQL, register_renderer
+from ..build.sqltext import CompiledSQL, compiled_sql, register_renderer
 from ..codecs.dialect import DIALECT
 from ..codegen import generate
 from ..errors import CompileError, ValidationError
@@ -77,6 +77,9 @@ class Shape:
     """Values the statement binds itself; a negative slot ``-k`` means ``constants[k - 1]``."""
     passthrough: bool = field(default=False)
     """True when values go to psycopg exactly as given (no adapter, same order)."""
+    in_order: bool = False
+    """True when each value feeds one placeholder, in walk order (no constants): the
+    values as given are then the raw values of :func:`to_compiled_sql`."""
     cached: bool = True
     """False for a shape compiled for one call only (Core's tuple ``IN``): nothing that
     outlives the call may keep it, or one entry per list length would pile up."""
@@ -191,23 +194,20 @@ def clear_cache() -> None:
 def compile_query(query: Compilable) -> tuple[Shape, list[Any]]:
     """The shape of ``query`` (from the cache when possible) and its values in walk order."""
     values = Values()
-    key: Hashable | None = (type(query), query._key(values))
-    if not values.cacheable:
-        key = None
-    if key is not None:
+    key = (type(query), query._key(values))
+    if values.cacheable:  # the hot path: a hit is a walk and one lookup
         shape = _CACHE.get(key)
         if shape is not None:
             _stats["hits"] += 1
             return shape, values
         _stats["misses"] += 1
-    else:
-        _stats["uncacheable"] += 1
-    shape = build_shape(query, values, cacheable=key is not None)
-    if key is not None:
+        shape = build_shape(query, values)
         if len(_CACHE) >= MAX_CACHE:
             del _CACHE[next(iter(_CACHE))]
         _CACHE[key] = shape
-    return shape, values
+        return shape, values
+    _stats["uncacheable"] += 1
+    return build_shape(query, values, cacheable=False), values
 
 
 def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True) -> Shape:
@@ -259,7 +259,8 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
         _result_decoder(t, expr)
         for t, expr in zip(column_types, _result_exprs(compiled), strict=True)
     )
-    passthrough = all(a is None for a in adapters) and slots == list(range(len(values)))
+    in_order = slots == list(range(len(values)))
+    passthrough = in_order and all(a is None for a in adapters)
     return Shape(
         sql=codecs.checked_sql_text(compiled.string),
         slots=tuple(slots),
@@ -272,6 +273,7 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
         params=params_function(slots, adapters, labels, constants, passthrough),
         constants=tuple(constants),
         passthrough=passthrough,
+        in_order=in_order,
         cached=cacheable,
         read=query._reads_only(),
         rows_known=query.rows_known,
@@ -302,8 +304,11 @@ def _result_decoder(type_: TypeEngine[Any], expr: Any) -> codecs.Decoder | None:
 
 def to_compiled_sql(shape: Shape, values: Sequence[Any]) -> CompiledSQL:
     """The SQL and the adapted parameters of one execution of ``shape`` with ``values``."""
-    raw = tuple(values[i] if i >= 0 else shape.constants[-i - 1] for i in shape.slots)
-    return CompiledSQL(shape.sql, tuple(shape.params(values)), shape.types, raw)
+    if shape.in_order:
+        raw = tuple(values)
+    else:
+        raw = tuple(values[i] if i >= 0 else shape.constants[-i - 1] for i in shape.slots)
+    return compiled_sql(shape.sql, tuple(shape.params(values)), shape.types, raw)
 
 
 def to_sql(query: Compilable) -> CompiledSQL:

@@ -27,6 +27,7 @@ import psycopg
 from psycopg import sql
 
 from ..compile import compile_query
+from ..trusted_sql import trusted
 from . import diagnose, plan, querylog
 from .bulk import STREAM_CHUNK, BulkJob, NeedsInsert, copy_cursor, temp_table_name
 
@@ -203,7 +204,7 @@ async def _insert_async(
         params = shape.params(values)
         started = plan.now()
         try:
-            await cur.execute(shape.sql, params)
+            await cur.execute(trusted(shape.sql), params)
         except psycopg.Error as exc:
             row = job.failing_row(exc, rows)
             raise diagnose.database_error(

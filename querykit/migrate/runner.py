@@ -30,6 +30,7 @@ from psycopg import sql
 from ..errors import MigrationFailed, MigrationFileError, MigrationRefused
 from ..execute.connect import connect, describe_target
 from ..settings import Settings, load_settings, mask_secrets, masked_repr
+from ..trusted_sql import trusted
 from .files import (
     Migration,
     Statement,
@@ -921,7 +922,9 @@ class _Runner:
     def _drop_invalid_leftovers(self, statement: Statement) -> None:
         """Drop the INVALID index a failed CONCURRENTLY attempt left, before trying again."""
         for name in self._invalid_leftovers(statement):
-            self.conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(name)))
+            self.conn.execute(
+                sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(trusted(name)))
+            )
             self.emit(
                 Progress(
                     "note",

@@ -32,11 +32,11 @@ class Version:
     def __init__(self, parts: tuple[int, ...]) -> None:
         if not parts or any(p < 0 for p in parts):
             raise ValueError(f"a version needs one or more numbers >= 0, not {parts!r}")
-        self.parts = parts
+        self.parts: tuple[int, ...] = parts
         key = parts
         while len(key) > 1 and key[-1] == 0:
             key = key[:-1]
-        self.key = key
+        self.key: tuple[int, ...] = key
         """The parts without trailing zeros: what comparisons use."""
 
     @classmethod
