@@ -21,16 +21,9 @@ from psycopg import sql
 
 from querykit.embedded import EmbeddedServer
 from querykit.execute.connect import connect
+from querykit.testing.server import TEST_SETTINGS, scratch_root
 
 pytest_plugins = ["pytester"]  # tests/testing runs the querykit.testing plugin in real pytest runs
-
-_TEST_SERVER_SETTINGS = {
-    # Durability is not under test; speed is welcome.
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
-    "max_connections": "200",
-}
 
 
 def with_dbname(url: str, dbname: str) -> str:
@@ -50,8 +43,9 @@ def pg_server_url() -> Iterator[str]:
     if configured:
         yield configured
         return
-    tmp = Path(tempfile.mkdtemp(prefix="querykit-test-"))
-    server = EmbeddedServer(tmp / "pgdata", server_settings=_TEST_SERVER_SETTINGS)
+    # querykit.testing's test settings and RAM disk: the suite clones a database per test
+    tmp = Path(tempfile.mkdtemp(prefix="querykit-test-", dir=scratch_root()))
+    server = EmbeddedServer(tmp / "pgdata", server_settings=TEST_SETTINGS)
     status = server.start()
     assert status.url is not None
     try:

@@ -16,6 +16,8 @@ from xml.etree import ElementTree
 import psycopg
 import pytest
 
+from querykit.testing.server import scratch_root
+
 from .conftest import Project
 
 pytestmark = pytest.mark.xdist_group("querykit-testing")
@@ -334,20 +336,26 @@ def test_without_database_url_an_embedded_server_serves_the_run_and_stops(
     project: Project, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DATABASE_URL")
-    before = set(Path(tempfile.gettempdir()).glob("querykit-testing-*/"))
+    roots = {scratch_root(), Path(tempfile.gettempdir())}
+    before = {p for root in roots for p in root.glob("querykit-testing-*/")}
     pytester.makepyfile(
-        """
+        f"""
         from querykit import raw
 
         def test_embedded(qk_db, qk_url):
             assert "127.0.0.1" in qk_url
             assert qk_db.scalar(raw("SELECT count(*) FROM item")) == 0
+            # a throwaway server: test settings, its data on the RAM disk when there is one
+            assert qk_db.scalar(raw("SHOW fsync")) == "off"
+            assert qk_db.scalar(raw("SHOW full_page_writes")) == "off"
+            data = qk_db.scalar(raw("SHOW data_directory"))
+            assert data.startswith("{scratch_root()}/querykit-testing-"), data
         """
     )
     outcome = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     outcome.assert_outcomes(passed=1)
     outcome.stdout.fnmatch_lines(["querykit: template qk_t_* built in *"])
-    after = {p for p in Path(tempfile.gettempdir()).glob("querykit-testing-*/") if p.is_dir()}
+    after = {p for root in roots for p in root.glob("querykit-testing-*/") if p.is_dir()}
     assert after <= before  # the run's server was stopped and its directory removed
 
 
