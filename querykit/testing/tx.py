@@ -27,7 +27,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .. import Database, DatabaseError, IsolationError, connect, raw
+from .. import Database, DatabaseError, IsolationError, RawQuery, connect, raw
 
 APPLICATION_NAME = "querykit qk_tx"
 GUARD_SCHEMA = "querykit_testing"
@@ -100,8 +100,34 @@ class _RollBack(Exception):
     """Thrown into the transaction block to make it roll back."""
 
 
+COMMITTED = "QKTX1"
+"""The SQLSTATE :func:`end_check` raises when the transaction is not the test's any more."""
+IN_FAILED_TRANSACTION = "25P02"
+
+
+def end_check(started: datetime.datetime) -> RawQuery[()]:
+    """One statement, so one round trip, that checks what ``qk_tx`` checks after a test.
+
+    First that the transaction is still the one the fixture began (``now()``, its
+    start time, did not move; else the test committed); then ``SET CONSTRAINTS ALL
+    IMMEDIATE``, which checks the deferred constraints as COMMIT would. A DO block
+    takes no parameters: ``started`` is our own ``timestamptz``, rendered ISO 8601.
+    """
+    return raw(
+        f"DO $qk_tx$ BEGIN "
+        f"IF now() <> '{started.isoformat()}'::timestamptz THEN "
+        f"RAISE EXCEPTION 'qk_tx: the transaction ended' USING ERRCODE = '{COMMITTED}'; "
+        f"END IF; SET CONSTRAINTS ALL IMMEDIATE; END $qk_tx$"
+    )
+
+
 class TestTransaction:
-    """The transaction of one test: opened now, checked after the test, rolled back."""
+    """The transaction of one test: opened now, checked after the test, rolled back.
+
+    It costs four round trips: BEGIN, ``SELECT now()``, the :func:`end_check` and
+    ROLLBACK. No statement of its own runs twice in a test, so psycopg prepares none,
+    and the rollback does not make it send a ``DEALLOCATE ALL`` as well.
+    """
 
     __test__ = False
 
@@ -114,22 +140,24 @@ class TestTransaction:
         self.dirty = False
 
     def check(self) -> None:
-        """After the test body: deferred constraints hold, and the transaction is still ours."""
+        """After the test body: the transaction is still ours, and deferred constraints hold."""
         self.checked = True
         try:
-            self.db.execute(raw("SET CONSTRAINTS ALL IMMEDIATE"))
+            self.db.execute(end_check(self.started))
         except DatabaseError as exc:
+            if exc.sqlstate == IN_FAILED_TRANSACTION:
+                return  # the test caught a failed statement: still ours, rolled back next
+            if exc.sqlstate == COMMITTED:
+                self.dirty = True
+                raise IsolationError(
+                    "qk_tx: the test ended the fixture's transaction (a COMMIT, END or "
+                    "ROLLBACK statement ran), so its writes were committed and would leak "
+                    "into later tests. " + FIX
+                ) from None
             raise IsolationError(
                 f"qk_tx: a deferred constraint does not hold at the end of the test "
                 f"(checked before the rollback, as COMMIT would check it): {exc}"
             ) from exc
-        if self.committed():
-            self.dirty = True
-            raise IsolationError(
-                "qk_tx: the test ended the fixture's transaction (a COMMIT, END or ROLLBACK "
-                "statement ran), so its writes were committed and would leak into later tests. "
-                + FIX
-            )
 
     def committed(self) -> bool:
         """Whether the test committed: ``now()`` moved, so the transaction is not the test's."""

@@ -95,7 +95,8 @@ def test_a_commit_under_qk_tx_fails_the_test_naming_qk_db(
 ) -> None:
     pytester.makepyfile(
         """
-        from querykit import raw
+        import pytest
+        from querykit import DatabaseError, raw
 
         def test_commits(qk_tx):
             qk_tx.execute(raw("INSERT INTO item (id, name) VALUES (1, 'kept')"))
@@ -103,13 +104,29 @@ def test_a_commit_under_qk_tx_fails_the_test_naming_qk_db(
 
         def test_next_one_starts_clean(qk_tx):
             assert qk_tx.scalar(raw("SELECT count(*) FROM item")) == 0
+
+        def test_commits_and_begins_again(qk_tx):
+            qk_tx.execute(raw("INSERT INTO item (id, name) VALUES (2, 'kept too')"))
+            qk_tx.execute(raw("COMMIT"))
+            qk_tx.execute(raw("BEGIN"))
+
+        def test_a_caught_error_is_not_a_commit(qk_tx):
+            qk_tx.execute(raw("INSERT INTO item (id, name) VALUES (3, 'rolled back')"))
+            with pytest.raises(DatabaseError):
+                qk_tx.execute(raw("SELECT 1 / 0"))
+
+        def test_the_last_one_starts_clean_too(qk_tx):
+            assert qk_tx.scalar(raw("SELECT count(*) FROM item")) == 0
         """
     )
-    outcome = pytester.runpytest("-p", "no:cacheprovider")
-    outcome.assert_outcomes(passed=1, failed=1)
-    outcome.stdout.fnmatch_lines(
-        ["*IsolationError: qk_tx: the test ended the fixture's transaction*Use the qk_db fixture*"]
-    )
+    report = pytester.path / "report.xml"
+    outcome = pytester.runpytest("-p", "no:cacheprovider", f"--junitxml={report}")
+    outcome.assert_outcomes(passed=3, failed=2)
+    messages = failure_messages(report)
+    assert set(messages) == {"test_commits", "test_commits_and_begins_again"}
+    for message in messages.values():
+        assert "qk_tx: the test ended the fixture's transaction" in message
+        assert "Use the qk_db fixture" in message
 
 
 def test_a_deferred_foreign_key_violation_fails_under_qk_tx(
