@@ -385,3 +385,82 @@ def test_embedded_false_without_a_url_is_an_error_not_a_server(
     outcome = pytester.runpytest("-p", "no:cacheprovider")
     outcome.assert_outcomes(errors=1)
     outcome.stdout.fnmatch_lines(["*ConfigError: no database URL is configured*set DATABASE_URL*"])
+
+
+ASYNC_TX_TESTS = """
+import asyncio
+import contextvars
+
+import pytest
+from querykit import DatabaseError, raw
+
+pytestmark = pytest.mark.asyncio{loop}
+
+
+@pytest.mark.parametrize("n", range(3))
+async def test_rows_are_rolled_back(qk_async_tx, n):
+    assert await qk_async_tx.scalar(raw("SELECT count(*) FROM item")) == 0
+    async with qk_async_tx.transaction():  # a savepoint
+        await qk_async_tx.execute(raw("INSERT INTO item (id, name) VALUES (:n, 'a')", n=n))
+    assert await qk_async_tx.scalar(raw("SELECT count(*) FROM item")) == 1
+    with open("pids.txt", "a") as out:
+        out.write(f"{{await qk_async_tx.scalar(raw('SELECT pg_backend_pid()'))}}\\n")
+
+
+async def test_commits(qk_async_tx):
+    await qk_async_tx.execute(raw("INSERT INTO item (id, name) VALUES (1, 'kept')"))
+    await qk_async_tx.execute(raw("COMMIT"))
+
+
+async def test_after_the_commit_a_clean_database(qk_async_tx):
+    assert await qk_async_tx.scalar(raw("SELECT count(*) FROM item")) == 0
+
+
+async def test_dangling_tag(qk_async_tx):
+    await qk_async_tx.execute(raw("INSERT INTO tag (item_id, label) VALUES (42, 'orphan')"))
+
+
+async def test_second_connection(qk_async_tx):
+    # a task outside the test's context is outside its transaction: it needs a connection
+    await asyncio.create_task(qk_async_tx.scalar(raw("SELECT 1")), context=contextvars.Context())
+
+
+async def test_concurrently(qk_async_tx):
+    await qk_async_tx.execute(raw("CREATE INDEX CONCURRENTLY item_name_idx ON item (name)"))
+
+
+async def test_caught_error(qk_async_tx):
+    with pytest.raises(DatabaseError):
+        await qk_async_tx.execute(raw("SELECT 1 / 0"))
+"""
+
+
+@pytest.mark.parametrize("loop", ["session", "function"])
+def test_qk_async_tx_rolls_back_and_fails_loudly_like_qk_tx(
+    project: Project, pytester: pytest.Pytester, loop: str
+) -> None:
+    """On the session's loop the pinned connection serves every test; on a loop of each
+    test's own, each test connects; either way the checks of qk_tx hold."""
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'asyncio_default_fixture_loop_scope = "function"',
+            f'asyncio_default_fixture_loop_scope = "{loop}"\n'
+            f'asyncio_default_test_loop_scope = "{loop}"',
+        )
+    )
+    pytester.makepyfile(ASYNC_TX_TESTS.format(loop=f'(loop_scope="{loop}")'))
+    report = pytester.path / "report.xml"
+    outcome = pytester.runpytest("-p", "no:cacheprovider", f"--junitxml={report}")
+    outcome.assert_outcomes(passed=5, failed=4)
+    messages = failure_messages(report)
+    assert set(messages) == {"test_commits", "test_dangling_tag", "test_second_connection",
+                             "test_concurrently"}  # fmt: skip
+    for test, message in messages.items():
+        assert "use the qk_db fixture" in message.lower() or "deferred" in message, test
+    assert "the test ended the fixture's transaction" in messages["test_commits"]
+    assert "a deferred constraint does not hold" in messages["test_dangling_tag"]
+    assert "qk_tx: a second connection" in messages["test_second_connection"]
+    pids = (pytester.path / "pids.txt").read_text().split()
+    assert len(set(pids)) == (1 if loop == "session" else 3)  # one pinned connection per loop
+    assert project.databases("c") == {}
