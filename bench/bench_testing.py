@@ -5,9 +5,10 @@
   critical path the fixture adds as the test sees it (its body is not counted).
   ``qk_db`` is measured with tests back to back, tests of 50 ms and tests of
   400 ms: clone-ahead hides ``CREATE DATABASE`` only when tests give its two
-  threads the time, and on a busy 2-vCPU machine a clone takes 100-400 ms.
-  Targets: qk_db with clone-ahead ≤ 10 ms, qk_tx ≤ 1 ms (medians). Both servers
-  are measured: the plugin's own (fsync=off) and one like a DATABASE_URL's.
+  threads the time. A test with no fixture at all is the floor: pytest's own
+  setup and teardown. Targets: qk_db with clone-ahead ≤ 10 ms, qk_tx ≤ 1 ms
+  (medians). Both servers are measured: the plugin's own (test settings, data on
+  the RAM disk) and one like a DATABASE_URL's (the bench's: fsync=on, on disk).
 - **Template cache**: ensuring the template when it is cached, next to building it
   (dropping it first), with the example app's migrations.
 - **Clone strategy**: ``CREATE DATABASE ... STRATEGY WAL_LOG`` next to ``FILE_COPY``
@@ -79,10 +80,21 @@ def _project(base: Path) -> Path:
     return project
 
 
+NO_FIXTURE = """\
+import pytest
+
+
+@pytest.mark.parametrize("n", range({tests}))
+def test_case(n):
+    pass
+"""
+
+
 def _overhead(project: Path, fixture: str, work: float, tests: int = TESTS) -> float:
     """The median setup + teardown seconds of a test under ``fixture`` (the first excluded)."""
-    test_file = project / f"test_bench_{fixture}.py"
-    test_file.write_text(SUITE.format(tests=tests, fixture=fixture, work=work))
+    test_file = project / f"test_bench_{fixture or 'none'}.py"
+    suite = SUITE if fixture else NO_FIXTURE
+    test_file.write_text(suite.format(tests=tests, fixture=fixture, work=work))
     durations = _Durations()
     code = pytest.main(
         [
@@ -98,9 +110,10 @@ def _overhead(project: Path, fixture: str, work: float, tests: int = TESTS) -> f
         plugins=[durations],
     )
     if code != 0:
-        raise SystemExit(f"the generated {fixture} suite failed (pytest exit {code})")
+        raise SystemExit(f"the generated {fixture or 'plain'} suite failed (pytest exit {code})")
     values = list(durations.per_test.values())[1:]  # the first pays for the template
-    WAITS[f"{fixture}/{work}"] = sum(v < READY for v in values) / len(values)
+    if fixture:
+        WAITS[f"{fixture}/{work}"] = sum(v < READY for v in values) / len(values)
     return statistics.median(values)
 
 
@@ -146,9 +159,9 @@ def run(url: str) -> None:
     saved = os.environ.get("DATABASE_URL")
     project = _project(base)
     try:
-        # What a user gets by default: the plugin's own embedded server (fsync=off)...
+        # What a user gets by default: the plugin's own embedded server...
         os.environ.pop("DATABASE_URL", None)
-        _per_test(project, "the plugin's embedded server, fsync=off")
+        _per_test(project, "the plugin's embedded server (test settings, RAM disk)")
         # ... and a server like a DATABASE_URL one (the bench's, fsync=on).
         os.environ["DATABASE_URL"] = server
         _per_test(project, "a DATABASE_URL server, fsync=on")
@@ -164,12 +177,14 @@ def run(url: str) -> None:
 
 
 def _per_test(project: Path, where: str) -> None:
+    floor = _overhead(project, "", 0.0)
     tx = _overhead(project, "qk_tx", 0.0)
     back_to_back = _overhead(project, "qk_db", 0.0)
     short = _overhead(project, "qk_db", 0.05)
     ahead = _overhead(project, "qk_db", 0.4, tests=20)
     rows = [
         Row("qk_tx", tx, 1.0, "test"),
+        Row("no fixture (pytest's own setup + teardown)", floor, floor / tx, "test"),
         Row("qk_db, tests back to back", back_to_back, back_to_back / tx, "test"),
         Row("qk_db, tests of 50 ms", short, short / tx, "test"),
         Row("qk_db, tests of 400 ms", ahead, ahead / tx, "test"),

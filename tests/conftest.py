@@ -8,7 +8,6 @@ has pgvector, and dropped afterwards.
 
 from __future__ import annotations
 
-import itertools
 import os
 import shutil
 import tempfile
@@ -21,16 +20,11 @@ from psycopg import sql
 
 from querykit.embedded import EmbeddedServer
 from querykit.execute.connect import connect
+from querykit.testing.clones import CloneFactory
+from querykit.testing.server import TEST_SETTINGS, scratch_root
+from querykit.testing.template import Template
 
 pytest_plugins = ["pytester"]  # tests/testing runs the querykit.testing plugin in real pytest runs
-
-_TEST_SERVER_SETTINGS = {
-    # Durability is not under test; speed is welcome.
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
-    "max_connections": "200",
-}
 
 
 def with_dbname(url: str, dbname: str) -> str:
@@ -50,8 +44,9 @@ def pg_server_url() -> Iterator[str]:
     if configured:
         yield configured
         return
-    tmp = Path(tempfile.mkdtemp(prefix="querykit-test-"))
-    server = EmbeddedServer(tmp / "pgdata", server_settings=_TEST_SERVER_SETTINGS)
+    # querykit.testing's test settings and RAM disk: the suite clones a database per test
+    tmp = Path(tempfile.mkdtemp(prefix="querykit-test-", dir=scratch_root()))
+    server = EmbeddedServer(tmp / "pgdata", server_settings=TEST_SETTINGS)
     status = server.start()
     assert status.url is not None
     try:
@@ -77,23 +72,39 @@ def template_db(pg_server_url: str) -> Iterator[str]:
         )
 
 
-_counter = itertools.count()
+def clone_factory(admin_url: str, template: str, prefix: str) -> CloneFactory:
+    """querykit.testing's clone-ahead over one of the suite's templates: a background
+    thread keeps clones ready and drops used ones, so a test waits for neither."""
+    with connect(admin_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT pg_database_size(%s), current_setting('fsync') = 'on'", [template]
+        ).fetchone()
+    assert row is not None
+    return CloneFactory(
+        admin_url,
+        Template(template, int(row[0]), False, bool(row[1]), 0.0),
+        f"{prefix}_{os.getpid()}_",
+        ahead=2,
+        threads=1,
+        connected=False,  # tests connect by themselves (and some count the connections)
+    )
+
+
+@pytest.fixture(scope="session")
+def template_clones(pg_server_url: str, template_db: str) -> Iterator[CloneFactory]:
+    """Clones of ``template_db``, made ahead."""
+    with clone_factory(pg_server_url, template_db, "qk_test") as factory:
+        yield factory
 
 
 @pytest.fixture
-def database_url(pg_server_url: str, template_db: str) -> Iterator[str]:
+def database_url(template_clones: CloneFactory) -> Iterator[str]:
     """A URL to a brand-new database for this test only, with pgvector installed."""
-    name = f"qk_test_{os.getpid()}_{next(_counter)}"
-    ident = sql.Identifier(name)
-    with connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, sql.Identifier(template_db))
-        )
+    clone = template_clones.take()
     try:
-        yield with_dbname(pg_server_url, name)
+        yield clone.url
     finally:
-        with connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        template_clones.discard(clone)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ turns it off. Fixtures:
 - ``qk_tx``: a ``Database`` pinned to one connection inside a transaction that is
   rolled back after the test: unit-test speed, but only for code that never commits
   or opens a second connection (it fails loudly, naming ``qk_db``, when it does);
+  ``qk_async_tx`` is the same for async tests;
 - ``qk_url``: the URL of the test's database, for code that connects by itself;
 - the marker ``@pytest.mark.qk_migrations(upto="0003")``: a database migrated only
   up to that version, for testing the migrations that follow.
@@ -18,7 +19,8 @@ turns it off. Fixtures:
         assert qk_db.scalar(select(count()).select_from(users)) == 1
 
 The server is ``DATABASE_URL`` when set, else an embedded PostgreSQL started for
-the session in a temporary directory (``--qk-keep``: the project's own embedded
+the session in a temporary directory, on the RAM disk when there is one, with the
+settings of a throwaway test cluster (``--qk-keep``: the project's own embedded
 server, kept running, so the template cache survives between runs).
 """
 

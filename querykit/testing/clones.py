@@ -1,7 +1,8 @@
 """Clone-ahead: background threads keep clones of the template ready and drop used ones.
 
-``CREATE DATABASE ... TEMPLATE`` takes tens of milliseconds on a quiet machine
-(hundreds on a busy one), more than a typical test. Two threads create clones
+``CREATE DATABASE ... TEMPLATE`` takes tens of milliseconds on the plugin's own
+server (its data on the RAM disk; hundreds on a disk once many clones came and
+went), more than a typical test. Two threads create clones
 while tests run, so a test waits only when it outruns them; two creations at once
 finished 2-3x sooner than one after another on a loaded 2-vCPU machine (their
 checkpoints and I/O overlap).
@@ -44,13 +45,23 @@ class CloneFactory:
     """Clones of one template, named ``<prefix><n>``; ``ahead`` of them kept ready."""
 
     def __init__(
-        self, admin_url: str, template: Template, prefix: str, ahead: int = 2, threads: int = 2
+        self,
+        admin_url: str,
+        template: Template,
+        prefix: str,
+        ahead: int = 2,
+        threads: int = 2,
+        *,
+        connected: bool = True,
     ) -> None:
         self.admin_url = admin_url
         self.template = template
         self.prefix = prefix
         self.ahead = ahead
         self.threads = threads
+        self.connected = connected
+        """Whether a clone made ahead comes with its ``Database`` open (qk_db's);
+        False for callers that connect by themselves and count the connections."""
         self._creating = 0
         self._numbers = itertools.count(1)
         self._ready: collections.deque[Clone] = collections.deque()
@@ -122,7 +133,7 @@ class CloneFactory:
     def _create(self, conn: psycopg.Connection[Any], name: str) -> Clone:
         create_clone(conn, self.template, name)
         url = clone_url(self.admin_url, name)
-        return Clone(name, url, connect(url))
+        return Clone(name, url, connect(url) if self.connected else None)
 
     @staticmethod
     def _drop(conn: psycopg.Connection[Any], clone: Clone) -> None:

@@ -5,6 +5,7 @@ Registered by :mod:`querykit.testing.plugin` when the project has ``[tool.queryk
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -13,20 +14,26 @@ import pytest
 from .. import AsyncDatabase, Database, IsolationError, connect, connect_async
 from .clones import Clone
 from .session import TestSession
-from .tx import TestTransaction, explain
+from .tx import AsyncPinnedDatabase, AsyncTestTransaction, TestTransaction, explain
 
 
-def _async_fixture(function: Callable[..., AsyncIterator[AsyncDatabase]]) -> object:
-    """pytest-asyncio's fixture decorator (needed in its strict mode), else pytest's."""
+def _async_fixture(function: Callable[..., AsyncIterator[Any]], *, session: bool = False) -> object:
+    """pytest-asyncio's fixture decorator (needed in its strict mode), else pytest's.
+
+    ``session=True``: a session fixture on pytest-asyncio's session loop.
+    """
     try:
         from pytest_asyncio import fixture
     except ImportError:  # pragma: no cover - then only an auto-mode plugin (anyio) runs it
-        return pytest.fixture(function)
+        return pytest.fixture(function, scope="session" if session else "function")
+    if session:
+        return fixture(function, scope="session", loop_scope="session")
     return fixture(function)
 
 
 SESSION = pytest.StashKey[TestSession]()
 TRANSACTION = pytest.StashKey[TestTransaction]()
+ASYNC_TRANSACTION = pytest.StashKey[tuple[AsyncTestTransaction, asyncio.AbstractEventLoop]]()
 MARKER = "qk_migrations"
 OWN_DATABASE = ("qk_db", "qk_async_db")
 
@@ -65,8 +72,11 @@ def qk_url(request: pytest.FixtureRequest, qk_session: TestSession) -> str:
     With ``qk_tx`` it is qk_tx's database, and connecting to it fails with a message
     that says to use ``qk_db``: another connection could not see the test's rows.
     """
-    if "qk_tx" in request.fixturenames and not set(OWN_DATABASE) & set(request.fixturenames):
+    own = set(OWN_DATABASE) & set(request.fixturenames)
+    if "qk_tx" in request.fixturenames and not own:
         return qk_session.pinned().url
+    if "qk_async_tx" in request.fixturenames and not own:
+        return qk_session.async_pinned().url
     clone: Clone = request.getfixturevalue("qk_clone")
     return clone.url
 
@@ -94,6 +104,14 @@ async def qk_async_db(qk_clone: Clone) -> AsyncIterator[AsyncDatabase]:
         await db.close()
 
 
+def _refuse_marker(request: pytest.FixtureRequest) -> None:
+    if request.node.get_closest_marker(MARKER) is not None:
+        raise IsolationError(
+            f"qk_tx: @pytest.mark.{MARKER} tests run migrations, which commit and need a "
+            "database of their own; use the qk_db fixture"
+        )
+
+
 @pytest.fixture
 def qk_tx(request: pytest.FixtureRequest, qk_session: TestSession) -> Iterator[Database]:
     """A ``Database`` pinned to one connection in a transaction rolled back after the test.
@@ -101,11 +119,7 @@ def qk_tx(request: pytest.FixtureRequest, qk_session: TestSession) -> Iterator[D
     ``db.transaction()`` inside the test is a savepoint. The test fails, naming ``qk_db``,
     when it commits, opens a second connection or runs what cannot run in a transaction.
     """
-    if request.node.get_closest_marker(MARKER) is not None:
-        raise IsolationError(
-            f"qk_tx: @pytest.mark.{MARKER} tests run migrations, which commit and need a "
-            "database of their own; use the qk_db fixture"
-        )
+    _refuse_marker(request)
     transaction = qk_session.pinned().begin()
     request.node.stash[TRANSACTION] = transaction
     try:
@@ -116,19 +130,78 @@ def qk_tx(request: pytest.FixtureRequest, qk_session: TestSession) -> Iterator[D
             qk_session.reset_pinned()
 
 
+def _on_session_loop(request: pytest.FixtureRequest) -> bool:
+    """Whether the test runs on pytest-asyncio's session loop (so the pinned connection,
+    which belongs to a loop, can serve the next test too)."""
+    marker = request.node.get_closest_marker("asyncio")
+    scope = marker.kwargs.get("loop_scope") if marker is not None else None
+    if scope is None:
+        try:
+            scope = request.config.getini("asyncio_default_test_loop_scope")
+        except ValueError:  # no pytest-asyncio
+            scope = None
+    return scope == "session"
+
+
+async def _qk_async_pinned(qk_session: TestSession) -> AsyncIterator[AsyncPinnedDatabase]:
+    """qk_async_tx's database, closed at the end on the session's loop (if it is open there)."""
+    pinned = qk_session.async_pinned()
+    yield pinned
+    pinned = qk_session.async_pinned()
+    if pinned.loop is asyncio.get_running_loop():
+        await pinned.close()
+
+
+qk_async_pinned = _async_fixture(_qk_async_pinned, session=True)
+
+
+async def _qk_async_tx(
+    request: pytest.FixtureRequest, qk_session: TestSession, qk_async_pinned: AsyncPinnedDatabase
+) -> AsyncIterator[AsyncDatabase]:
+    """An ``AsyncDatabase`` pinned to one connection in a transaction rolled back
+    after the test: ``qk_tx`` for async tests (pytest-asyncio).
+
+    It keeps its connection from test to test on pytest-asyncio's session loop
+    (``asyncio_default_test_loop_scope = "session"``, and the same for fixtures);
+    on a loop of each test's own it connects for each test.
+    """
+    _refuse_marker(request)
+    loop = asyncio.get_running_loop()
+    pinned = qk_session.async_pinned()
+    db = pinned.db if pinned.db is not None and pinned.loop is loop else await pinned.open()
+    transaction = await AsyncTestTransaction(db).begin()
+    request.node.stash[ASYNC_TRANSACTION] = (transaction, loop)
+    try:
+        yield transaction.db
+    finally:
+        del request.node.stash[ASYNC_TRANSACTION]
+        dirty = await transaction.end()
+        if dirty or not _on_session_loop(request):  # the loop may end with the test
+            await pinned.close()
+        if dirty:
+            qk_session.reset_async_pinned()
+
+
+qk_async_tx = _async_fixture(_qk_async_tx)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Any:
     """Under qk_tx: explain statements that cannot run in its transaction, then check it."""
+    under_tx = TRANSACTION in item.stash or ASYNC_TRANSACTION in item.stash
     try:
         result = yield
     except Exception as exc:
-        loud = explain(exc) if TRANSACTION in item.stash else None
+        loud = explain(exc) if under_tx else None
         if loud is not None:
             raise loud from exc
         raise
     transaction = item.stash.get(TRANSACTION, None)
     if transaction is not None:
         transaction.check()
+    pending = item.stash.get(ASYNC_TRANSACTION, None)
+    if pending is not None and not pending[1].is_running() and not pending[1].is_closed():
+        pending[0].check_now(pending[1])  # else its teardown checks it
     return result
 
 

@@ -13,7 +13,7 @@ from . import names
 from .clones import Clone, CloneFactory
 from .server import run_directory, server_url
 from .template import Template, create_clone, drop_database, ensure_template
-from .tx import PinnedDatabase
+from .tx import AsyncPinnedDatabase, PinnedDatabase
 
 AHEAD = 2
 """Clones kept ready by the background thread."""
@@ -33,6 +33,8 @@ class TestSession:
         self._factory: CloneFactory | None = None
         self._pinned: PinnedDatabase | None = None
         self._pinned_clone: Clone | None = None
+        self._async_pinned: AsyncPinnedDatabase | None = None
+        self._async_pinned_clone: Clone | None = None
         self.prefix = names.clone_prefix(names.project_tag(settings.project_dir))
 
     @property
@@ -84,15 +86,33 @@ class TestSession:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             drop_database(conn, clone.name)
 
+    def _bare_clone(self) -> Clone:
+        """A clone without its ``Database``: the pinned ones open their own."""
+        clone = self.factory.take()
+        if clone.db is not None:
+            clone.db.close()
+            clone.db = None
+        return clone
+
     def pinned(self) -> PinnedDatabase:
         """qk_tx's database: one clone for the whole session, made clean again when dirtied."""
         if self._pinned is None:
-            self._pinned_clone = self.factory.take()
-            if self._pinned_clone.db is not None:  # qk_tx opens its own, pinned
-                self._pinned_clone.db.close()
-                self._pinned_clone.db = None
+            self._pinned_clone = self._bare_clone()
             self._pinned = PinnedDatabase(self._pinned_clone.url)
         return self._pinned
+
+    def async_pinned(self) -> AsyncPinnedDatabase:
+        """qk_async_tx's database (a clone of its own); its fixture connects on its loop."""
+        if self._async_pinned is None:
+            self._async_pinned_clone = self._bare_clone()
+            self._async_pinned = AsyncPinnedDatabase(self._async_pinned_clone.url)
+        return self._async_pinned
+
+    def reset_async_pinned(self) -> None:
+        """After a test committed under qk_async_tx (its connection closed): a new clone next."""
+        if self._async_pinned_clone is not None:
+            self.factory.discard(self._async_pinned_clone)
+        self._async_pinned, self._async_pinned_clone = None, None
 
     def reset_pinned(self) -> None:
         """After a test committed under qk_tx: drop its database; the next test gets a new one."""
@@ -107,5 +127,7 @@ class TestSession:
             self._pinned.close()
             if self._pinned_clone is not None:
                 self.factory.discard(self._pinned_clone)
+        if self._async_pinned_clone is not None:  # its connection is closed on its loop
+            self.factory.discard(self._async_pinned_clone)
         if self._factory is not None:
             self._factory.close()

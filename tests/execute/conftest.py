@@ -25,8 +25,9 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 import querykit
 from querykit.execute.connect import connect
+from querykit.testing.clones import Clone, CloneFactory
 from schema import Status, metadata
-from tests.conftest import with_dbname
+from tests.conftest import clone_factory, with_dbname
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
@@ -66,50 +67,35 @@ def exec_template(pg_server_url: str, template_db: str) -> Iterator[str]:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
 
 
-_counter = iter(range(1_000_000))
-
-
-def _new_database(pg_server_url: str, template: str) -> str:
-    name = f"qk_exec_{os.getpid()}_{next(_counter)}"
-    with connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(name), sql.Identifier(template)
-            )
-        )
-    return name
-
-
-def _drop_database(pg_server_url: str, name: str) -> None:
-    with connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+@pytest.fixture(scope="session")
+def exec_clones(pg_server_url: str, exec_template: str) -> Iterator[CloneFactory]:
+    """Clones of ``exec_template``, made ahead."""
+    with clone_factory(pg_server_url, exec_template, "qk_exec") as factory:
+        yield factory
 
 
 @pytest.fixture
-def url(pg_server_url: str, exec_template: str) -> Iterator[str]:
+def url(exec_clones: CloneFactory) -> Iterator[str]:
     """A fresh database with pgvector and the schema.py tables, for this test only."""
-    name = _new_database(pg_server_url, exec_template)
+    clone = exec_clones.take()
     try:
-        yield with_dbname(pg_server_url, name)
+        yield clone.url
     finally:
-        _drop_database(pg_server_url, name)
+        exec_clones.discard(clone)
 
 
 @pytest.fixture
-def new_url(pg_server_url: str, exec_template: str) -> Iterator[Callable[[], str]]:
+def new_url(exec_clones: CloneFactory) -> Iterator[Callable[[], str]]:
     """Make more fresh databases (e.g. a stand-in read replica); dropped after the test."""
-    made: list[str] = []
+    made: list[Clone] = []
 
     def make() -> str:
-        name = _new_database(pg_server_url, exec_template)
-        made.append(name)
-        return with_dbname(pg_server_url, name)
+        made.append(exec_clones.take())
+        return made[-1].url
 
     yield make
-    for name in made:
-        _drop_database(pg_server_url, name)
+    for clone in made:
+        exec_clones.discard(clone)
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from xml.etree import ElementTree
 import psycopg
 import pytest
 
+from querykit.testing.server import scratch_root
+
 from .conftest import Project
 
 pytestmark = pytest.mark.xdist_group("querykit-testing")
@@ -93,7 +95,8 @@ def test_a_commit_under_qk_tx_fails_the_test_naming_qk_db(
 ) -> None:
     pytester.makepyfile(
         """
-        from querykit import raw
+        import pytest
+        from querykit import DatabaseError, raw
 
         def test_commits(qk_tx):
             qk_tx.execute(raw("INSERT INTO item (id, name) VALUES (1, 'kept')"))
@@ -101,13 +104,29 @@ def test_a_commit_under_qk_tx_fails_the_test_naming_qk_db(
 
         def test_next_one_starts_clean(qk_tx):
             assert qk_tx.scalar(raw("SELECT count(*) FROM item")) == 0
+
+        def test_commits_and_begins_again(qk_tx):
+            qk_tx.execute(raw("INSERT INTO item (id, name) VALUES (2, 'kept too')"))
+            qk_tx.execute(raw("COMMIT"))
+            qk_tx.execute(raw("BEGIN"))
+
+        def test_a_caught_error_is_not_a_commit(qk_tx):
+            qk_tx.execute(raw("INSERT INTO item (id, name) VALUES (3, 'rolled back')"))
+            with pytest.raises(DatabaseError):
+                qk_tx.execute(raw("SELECT 1 / 0"))
+
+        def test_the_last_one_starts_clean_too(qk_tx):
+            assert qk_tx.scalar(raw("SELECT count(*) FROM item")) == 0
         """
     )
-    outcome = pytester.runpytest("-p", "no:cacheprovider")
-    outcome.assert_outcomes(passed=1, failed=1)
-    outcome.stdout.fnmatch_lines(
-        ["*IsolationError: qk_tx: the test ended the fixture's transaction*Use the qk_db fixture*"]
-    )
+    report = pytester.path / "report.xml"
+    outcome = pytester.runpytest("-p", "no:cacheprovider", f"--junitxml={report}")
+    outcome.assert_outcomes(passed=3, failed=2)
+    messages = failure_messages(report)
+    assert set(messages) == {"test_commits", "test_commits_and_begins_again"}
+    for message in messages.values():
+        assert "qk_tx: the test ended the fixture's transaction" in message
+        assert "Use the qk_db fixture" in message
 
 
 def test_a_deferred_foreign_key_violation_fails_under_qk_tx(
@@ -334,20 +353,26 @@ def test_without_database_url_an_embedded_server_serves_the_run_and_stops(
     project: Project, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("DATABASE_URL")
-    before = set(Path(tempfile.gettempdir()).glob("querykit-testing-*/"))
+    roots = {scratch_root(), Path(tempfile.gettempdir())}
+    before = {p for root in roots for p in root.glob("querykit-testing-*/")}
     pytester.makepyfile(
-        """
+        f"""
         from querykit import raw
 
         def test_embedded(qk_db, qk_url):
             assert "127.0.0.1" in qk_url
             assert qk_db.scalar(raw("SELECT count(*) FROM item")) == 0
+            # a throwaway server: test settings, its data on the RAM disk when there is one
+            assert qk_db.scalar(raw("SHOW fsync")) == "off"
+            assert qk_db.scalar(raw("SHOW full_page_writes")) == "off"
+            data = qk_db.scalar(raw("SHOW data_directory"))
+            assert data.startswith("{scratch_root()}/querykit-testing-"), data
         """
     )
     outcome = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     outcome.assert_outcomes(passed=1)
     outcome.stdout.fnmatch_lines(["querykit: template qk_t_* built in *"])
-    after = {p for p in Path(tempfile.gettempdir()).glob("querykit-testing-*/") if p.is_dir()}
+    after = {p for root in roots for p in root.glob("querykit-testing-*/") if p.is_dir()}
     assert after <= before  # the run's server was stopped and its directory removed
 
 
@@ -360,3 +385,82 @@ def test_embedded_false_without_a_url_is_an_error_not_a_server(
     outcome = pytester.runpytest("-p", "no:cacheprovider")
     outcome.assert_outcomes(errors=1)
     outcome.stdout.fnmatch_lines(["*ConfigError: no database URL is configured*set DATABASE_URL*"])
+
+
+ASYNC_TX_TESTS = """
+import asyncio
+import contextvars
+
+import pytest
+from querykit import DatabaseError, raw
+
+pytestmark = pytest.mark.asyncio{loop}
+
+
+@pytest.mark.parametrize("n", range(3))
+async def test_rows_are_rolled_back(qk_async_tx, n):
+    assert await qk_async_tx.scalar(raw("SELECT count(*) FROM item")) == 0
+    async with qk_async_tx.transaction():  # a savepoint
+        await qk_async_tx.execute(raw("INSERT INTO item (id, name) VALUES (:n, 'a')", n=n))
+    assert await qk_async_tx.scalar(raw("SELECT count(*) FROM item")) == 1
+    with open("pids.txt", "a") as out:
+        out.write(f"{{await qk_async_tx.scalar(raw('SELECT pg_backend_pid()'))}}\\n")
+
+
+async def test_commits(qk_async_tx):
+    await qk_async_tx.execute(raw("INSERT INTO item (id, name) VALUES (1, 'kept')"))
+    await qk_async_tx.execute(raw("COMMIT"))
+
+
+async def test_after_the_commit_a_clean_database(qk_async_tx):
+    assert await qk_async_tx.scalar(raw("SELECT count(*) FROM item")) == 0
+
+
+async def test_dangling_tag(qk_async_tx):
+    await qk_async_tx.execute(raw("INSERT INTO tag (item_id, label) VALUES (42, 'orphan')"))
+
+
+async def test_second_connection(qk_async_tx):
+    # a task outside the test's context is outside its transaction: it needs a connection
+    await asyncio.create_task(qk_async_tx.scalar(raw("SELECT 1")), context=contextvars.Context())
+
+
+async def test_concurrently(qk_async_tx):
+    await qk_async_tx.execute(raw("CREATE INDEX CONCURRENTLY item_name_idx ON item (name)"))
+
+
+async def test_caught_error(qk_async_tx):
+    with pytest.raises(DatabaseError):
+        await qk_async_tx.execute(raw("SELECT 1 / 0"))
+"""
+
+
+@pytest.mark.parametrize("loop", ["session", "function"])
+def test_qk_async_tx_rolls_back_and_fails_loudly_like_qk_tx(
+    project: Project, pytester: pytest.Pytester, loop: str
+) -> None:
+    """On the session's loop the pinned connection serves every test; on a loop of each
+    test's own, each test connects; either way the checks of qk_tx hold."""
+    pyproject = project.path / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'asyncio_default_fixture_loop_scope = "function"',
+            f'asyncio_default_fixture_loop_scope = "{loop}"\n'
+            f'asyncio_default_test_loop_scope = "{loop}"',
+        )
+    )
+    pytester.makepyfile(ASYNC_TX_TESTS.format(loop=f'(loop_scope="{loop}")'))
+    report = pytester.path / "report.xml"
+    outcome = pytester.runpytest("-p", "no:cacheprovider", f"--junitxml={report}")
+    outcome.assert_outcomes(passed=5, failed=4)
+    messages = failure_messages(report)
+    assert set(messages) == {"test_commits", "test_dangling_tag", "test_second_connection",
+                             "test_concurrently"}  # fmt: skip
+    for test, message in messages.items():
+        assert "use the qk_db fixture" in message.lower() or "deferred" in message, test
+    assert "the test ended the fixture's transaction" in messages["test_commits"]
+    assert "a deferred constraint does not hold" in messages["test_dangling_tag"]
+    assert "qk_tx: a second connection" in messages["test_second_connection"]
+    pids = (pytester.path / "pids.txt").read_text().split()
+    assert len(set(pids)) == (1 if loop == "session" else 3)  # one pinned connection per loop
+    assert project.databases("c") == {}
