@@ -228,7 +228,7 @@ class CheckedVector(Vector):
         return components
 
     @_value.setter
-    def _value(self, components: array[float]) -> None:
+    def _value(self, components: array[float]) -> None:  # pyright: ignore[reportIncompatibleVariableOverride]
         self._components = components
 
     def to_binary(self) -> bytes:

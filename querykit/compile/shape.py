@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.exc
 from sqlalchemy.sql import elements, schema
 from sqlalchemy.types import TypeEngine
 
@@ -222,9 +223,9 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
     compile_kwargs = {} if cacheable else {"render_postcompile": True}
     try:
         compiled: Any = statement.compile(dialect=DIALECT, compile_kwargs=compile_kwargs)
-    except sa.exc.CompileError as exc:
+    except sqlalchemy.exc.CompileError as exc:
         raise CompileError(f"cannot compile the query: {exc}") from exc
-    except sa.exc.ArgumentError as exc:
+    except sqlalchemy.exc.ArgumentError as exc:
         raise CompileError(f"invalid query: {exc}") from exc
     slots: list[int] = []
     types: list[TypeEngine[Any]] = []

@@ -47,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
     run_id = workerinput[RUN_ID] if workerinput and RUN_ID in workerinput else secrets.token_hex(6)
-    keep: bool = config.getoption("--qk-keep")
+    keep = bool(config.getoption("--qk-keep"))
     config.stash[fixtures.SESSION] = TestSession(settings, run_id=run_id, keep=keep)
     config.pluginmanager.register(fixtures, "querykit.testing.fixtures")
 

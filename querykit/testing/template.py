@@ -34,12 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import psycopg.conninfo
 from psycopg import sql
 
 from .. import migrate
 from ..admin import seed as run_seed
 from ..errors import QueryKitError
 from ..settings import Settings
+from ..trusted_sql import trusted
 from . import names
 
 FILE_COPY_ABOVE = 64 * 1024 * 1024
@@ -237,7 +239,7 @@ def create_clone(conn: psycopg.Connection[Any], template: Template, name: str) -
     """Clone ``template`` into a new database ``name`` with its strategy."""
     conn.execute(
         sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY {}").format(
-            sql.Identifier(name), sql.Identifier(template.name), sql.SQL(template.strategy)
+            sql.Identifier(name), sql.Identifier(template.name), sql.SQL(trusted(template.strategy))
         )
     )
 

@@ -28,6 +28,7 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any
 
 import psycopg
+import psycopg.conninfo
 from psycopg import sql
 
 from .. import (
