@@ -93,8 +93,13 @@ typecheck: $(STAMP)
 	MYPYPATH=tests/migrate $(BIN)/mypy --strict --explicit-package-bases tests/migrate
 	$(BIN)/pyright --pythonpath $(BIN)/python tests/typing
 
+# Each run gets a base directory of its own: pytest resets /tmp/pytest-of-$USER to 0700
+# whenever another session starts, which would lock the embedded server's service user
+# out of the data directories of this run's tests.
 pytest: $(STAMP)
-	$(BIN)/pytest -q -n 2 --dist loadgroup --durations=10
+	tmp=$$(mktemp -d /tmp/querykit-pytest-XXXXXX) && \
+	  $(BIN)/pytest -q -n 2 --dist loadgroup --durations=10 --basetemp=$$tmp; \
+	  rc=$$?; rm -rf $$tmp; exit $$rc
 
 ## matrix: the test suite on every other supported Python (3.11-3.13) found on this machine
 # Each version gets its own venv (.venv-3.12...). The default python3 ran the whole of
