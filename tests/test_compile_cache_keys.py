@@ -268,3 +268,14 @@ def test_the_fast_compiled_sql_is_the_dataclass() -> None:
     assert fast.settings == () and replace(fast, settings=(("a", "b"),)).settings == (("a", "b"),)
     with pytest.raises(AttributeError):
         fast.sql = "x"  # type: ignore[misc]
+
+
+def test_for_update_of_names_the_alias_given_even_at_a_reused_address() -> None:
+    # The key once held id(alias) for FOR UPDATE OF: an alias freed and another made at
+    # the same address (CPython reuses it at once) took the first one's cached SQL.
+    # (OF must name a FROM item to run; the compile cache alone is under test here)
+    base = select(pipeline_run.c.id)
+    for i in range(200):
+        locked = pipeline_step.alias(f"locked_{i}")
+        assert f"OF locked_{i}" in base.for_update(of=locked).to_sql().sql
+        del locked

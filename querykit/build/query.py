@@ -624,7 +624,9 @@ class SelectQuery(Query[*Ts]):
                 key.append(("distinct", extras.distinct, _keys(extras.distinct_on, values)))
             if extras.for_update is not None:
                 nowait, skip_locked, of, key_share, read = extras.for_update
-                key.append(("for", nowait, skip_locked, tuple(map(id, of)), key_share, read))
+                # the FROM items themselves (identity-hashed, kept alive by the key): an
+                # id() could name a freed alias's successor at the same address
+                key.append(("for", nowait, skip_locked, of, key_share, read))
         return tuple(key)
 
     def _core(self, binder: Binder) -> Any:
