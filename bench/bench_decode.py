@@ -75,6 +75,7 @@ def run(url: str) -> None:
         min_rounds=10,
         max_rounds=60,
         budget=60,
+        cpu=True,
         target={"querykit db.all(select(...))": at_least(0.95)},
     )
     db.close()
