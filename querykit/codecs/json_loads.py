@@ -28,15 +28,17 @@ __all__ = ["fast_loads", "use_fast_loads"]
 
 try:  # an optional extra: querykit[orjson]
     import orjson
+
+    _HAVE_ORJSON = True
 except ImportError:  # pragma: no cover - exercised where orjson is absent
-    orjson = None
+    _HAVE_ORJSON = False
 
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
-def _orjson_loads(data: bytes) -> Any:
-    """``json.loads(data)``, by orjson wherever the two agree."""
-    if _LONG_DIGITS.search(data) is None:
+def _orjson_loads(data: str | bytes) -> Any:
+    """``json.loads(data)``, by orjson wherever the two agree (psycopg passes bytes)."""
+    if isinstance(data, bytes) and _LONG_DIGITS.search(data) is None:
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -44,7 +46,7 @@ def _orjson_loads(data: bytes) -> Any:
     return json.loads(data)
 
 
-fast_loads: Callable[[bytes], Any] | None = None if orjson is None else _orjson_loads
+fast_loads: Callable[[str | bytes], Any] | None = _orjson_loads if _HAVE_ORJSON else None
 """The loads querykit gives its connections, or None when orjson is not installed."""
 
 
