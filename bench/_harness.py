@@ -59,10 +59,33 @@ def pin_client() -> None:
 
 
 def pin_backend(pid: int) -> None:
-    """Pin a server backend (``SELECT pg_backend_pid()``) to the client's CPU, if allowed."""
+    """Pin a server backend (``SELECT pg_backend_pid()``) to the client's CPU, if allowed.
+
+    The backend is also counted in the CPU time of ``compare(cpu=True)``.
+    """
+    _BACKENDS.add(pid)
     if hasattr(os, "sched_setaffinity"):
         with contextlib.suppress(OSError):
             os.sched_setaffinity(pid, {CPU})
+
+
+_BACKENDS: set[int] = set()
+
+
+def backends_cpu() -> float:
+    """Seconds of CPU the pinned server backends have used so far (Linux ``schedstat``, ns).
+
+    ``/proc/<pid>/stat`` counts in clock ticks (10 ms), coarser than a half-round;
+    ``schedstat`` counts nanoseconds. A backend that has gone is dropped.
+    """
+    total = 0
+    for pid in list(_BACKENDS):
+        try:
+            with open(f"/proc/{pid}/schedstat", "rb") as f:
+                total += int(f.read().split(maxsplit=1)[0])
+        except (OSError, ValueError, IndexError):
+            _BACKENDS.discard(pid)
+    return total / 1e9
 
 
 # -- targets and verdicts -------------------------------------------------------------------
@@ -201,6 +224,7 @@ def compare(
     speedup: bool = False,
     show: bool = True,
     clock: Callable[[], float] = time.perf_counter,
+    cpu: bool = False,
 ) -> list[Row]:
     """Time ``cases`` in interleaved rounds; print each one's median ratio, interval and verdict.
 
@@ -214,6 +238,13 @@ def compare(
     also counts other processes' time slices, which fall on a short half-round
     (a cache hit's few ms) or miss it by chance. ``repeats`` (old name) sets
     ``min_rounds``. ``show=False`` records without printing (for a curve's points).
+
+    ``cpu=True`` also takes each half-round's CPU time: the client's
+    (``time.process_time``, kernel time of its socket calls included) plus that of
+    every pinned server backend (:func:`backends_cpu`). Its per-round ratios are
+    printed under the table for each target, beside the wall-time verdict, which
+    stays the target's verdict: on a loaded machine another process's time slice
+    falls into a latency case's wall time but not into its CPU time.
     """
     if repeats is not None:
         min_rounds = repeats
@@ -230,18 +261,26 @@ def compare(
         for _ in range(max(1, number // 10)):
             fn()
     times: dict[str, list[float]] = {n: [] for n in names}
+    cpu_times: dict[str, list[float]] = {n: [] for n in names}
     started = time.perf_counter()
     rounds = 0
     while rounds < max_rounds:
         spent = dict.fromkeys(names, 0.0)
+        cpu_spent = dict.fromkeys(names, 0.0)
         for name in names + names[::-1]:
             fn = fns[name]
+            if cpu:
+                b0 = backends_cpu()
+                c0 = time.process_time()
             t0 = clock()
             for _ in range(number):
                 fn()
             spent[name] += clock() - t0
+            if cpu:
+                cpu_spent[name] += time.process_time() - c0 + backends_cpu() - b0
         for name in names:
             times[name].append(spent[name] / (2 * number))
+            cpu_times[name].append(cpu_spent[name] / (2 * number))
         rounds += 1
         if rounds >= min_rounds and (
             time.perf_counter() - started > budget
@@ -268,11 +307,33 @@ def compare(
                 seconds / floor_s if floor_s else None,
             )
         )
+        if cpu:
+            rows[-1].extra["cpu_seconds"] = statistics.median(cpu_times[name])
+            rows[-1].extra["cpu_ratio"] = median_interval(
+                _ratios(cpu_times[name], cpu_times[baseline], speedup)
+            )
     if show:
         _print(title, rows, baseline, targets, speedup)
+        if cpu:
+            _print_cpu(rows, targets)
     else:
         _record(title, rows, baseline, targets, speedup)
     return rows
+
+
+def _print_cpu(rows: Sequence[Row], targets: Mapping[str, Target]) -> None:
+    """The CPU-time ratios of the targets: a reading less exposed to other processes."""
+    print("  CPU time, client + its server backend (the verdict above is the wall time's):")
+    for row in rows:
+        t = targets.get(row.name)
+        if t is None:
+            continue
+        median, low, high = row.extra["cpu_ratio"]
+        print(
+            f"    {row.name:<44} {_fmt(row.extra['cpu_seconds']):>11} {median:>6.3f}x "
+            f"[{low:.3f}, {high:.3f}]  {t} would read {t.verdict(low, high)}"
+        )
+    sys.stdout.flush()
 
 
 def curve(title: str, header: Sequence[str], points: Sequence[Sequence[str]]) -> None:

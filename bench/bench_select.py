@@ -14,6 +14,9 @@ to one CPU:
   every call, then sent by raw psycopg (what building and compiling cost alone);
 - the libpq floor: a bare ``SELECT 1`` through ``psycopg.pq``.
 
+Under the table, the targets' CPU-time ratios (client plus its pinned backend),
+a second reading beside the wall-time verdict.
+
 Then the curve: a key range of 1, 10, 100 and 10,000 rows, ``db.prepare`` next to
 raw psycopg prepared, with the cost per row.
 """
@@ -129,6 +132,7 @@ def run(url: str) -> None:
         baseline="raw psycopg, prepared",
         number=50,
         floor=True,
+        cpu=True,
         target={"querykit db.prepare(q)": at_most(1.05), "querykit, built per call": at_most(1.25)},
     )
     _rows_curve(db, cur, item)

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from bench import _harness
 from bench._harness import at_least, at_most, median_interval
 from tools import bench_table
 
@@ -81,3 +85,60 @@ def test_the_readme_table_is_what_the_saved_runs_give() -> None:
         "a\n<!-- bench-table:start -->\nold\n<!-- bench-table:end -->\nb", "new\n"
     )
     assert stale == "a\n<!-- bench-table:start -->\nnew\n<!-- bench-table:end -->\nb"
+
+
+def _spin(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_the_cpu_reading_counts_cpu_not_waiting(capsys: pytest.CaptureFixture[str]) -> None:
+    # A case that sleeps is slow by the wall clock and cheap by CPU time; one that works
+    # twice as long is twice the baseline by both.
+    rows = _harness.compare(
+        "cpu reading",
+        {
+            "base": lambda: _spin(0.0005),
+            "twice": lambda: _spin(0.001),
+            "asleep": lambda: (_spin(0.0005), time.sleep(0.002)),
+        },
+        baseline="base",
+        number=2,
+        min_rounds=5,
+        max_rounds=5,
+        cpu=True,
+        target={"twice": at_most(1.05), "asleep": at_most(1.05)},
+    )
+    by_name = {r.name: r for r in rows}
+    assert by_name["asleep"].ratio > 2.5  # wall time: the sleep counts
+    assert by_name["asleep"].extra["cpu_ratio"][0] < 1.6  # CPU time: it does not
+    assert 1.6 < by_name["twice"].extra["cpu_ratio"][0] < 2.6
+    out = capsys.readouterr().out
+    assert "CPU time, client + its server backend" in out
+    assert "asleep" in out.split("CPU time")[1] and "base " not in out.split("CPU time")[1]
+
+
+def test_backend_cpu_is_read_from_schedstat_and_a_gone_backend_is_dropped() -> None:
+    if not Path("/proc/self/schedstat").exists():
+        pytest.skip("no /proc/<pid>/schedstat on this system")
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nend = time.process_time() + 0.3\n"
+            "while time.process_time() < end: pass\ninput()",
+        ],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        _harness._BACKENDS.add(child.pid)
+        before = _harness.backends_cpu()
+        deadline = time.monotonic() + 20
+        while _harness.backends_cpu() - before < 0.2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _harness.backends_cpu() - before >= 0.2
+    finally:
+        child.communicate(b"\n")
+    _harness.backends_cpu()
+    assert child.pid not in _harness._BACKENDS

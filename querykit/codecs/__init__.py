@@ -54,6 +54,7 @@ from sqlalchemy.types import TypeEngine
 from ..errors import CompileError, DecodeError
 from .base import F32, FLOAT4_MAX, Adapter, Decoder, ValueRejected, describe_value, float4_exact
 from .dialect import DIALECT
+from .json_loads import use_fast_loads
 from .jsonb import JSONBPayload
 from .pgvector import (
     CheckedVector,
@@ -736,8 +737,10 @@ class _Float4Loader(Loader):
 
 
 def register_loaders(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> None:
-    """The loaders querykit needs on a connection, beyond psycopg's: float4 read exactly."""
+    """The loaders querykit needs on a connection, beyond psycopg's: float4 read exactly,
+    JSON parsed by orjson when it is installed (:mod:`querykit.codecs.json_loads`)."""
     conn.adapters.register_loader("float4", _Float4Loader)
+    use_fast_loads(conn)
 
 
 def result_decoder(

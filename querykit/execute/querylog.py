@@ -36,6 +36,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger("querykit")
+# ``Logger.isEnabledFor``'s memo of level -> enabled. logging clears it in place whenever a
+# level changes (``Manager._clear_cache``); a False found in it is what the call would return.
+# A logging without it leaves an empty dict here: every statement then asks isEnabledFor.
+_LEVEL_MEMO: dict[int, bool] = getattr(logger, "_cache", {})
 
 
 class QueryRecord(NamedTuple):
@@ -71,6 +75,8 @@ class Listeners:
     def callbacks(self) -> tuple[tuple[QueryCallback, bool], ...]:
         """The callbacks to tell about a statement: those added, and the logger's when
         ``querykit`` is enabled for DEBUG. Empty means the executor skips timing too."""
+        if _LEVEL_MEMO.get(logging.DEBUG) is False:  # isEnabledFor's own memo, without its call
+            return self._added
         if logger.isEnabledFor(logging.DEBUG):
             return (*self._added, _LOG_ENTRY)
         return self._added
