@@ -91,7 +91,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy --strict tests schema.py queries.py demo.py --exclude '^tests/migrate/'
 	@# tests/migrate imports its helpers by bare name (pytest puts the directory on sys.path)
 	MYPYPATH=tests/migrate $(BIN)/mypy --strict --explicit-package-bases tests/migrate
-	$(BIN)/pyright --pythonpath $(BIN)/python tests/typing
+	$(BIN)/pyright --pythonpath $(BIN)/python querykit tests/typing
 
 # Each run gets a base directory of its own: pytest resets /tmp/pytest-of-$USER to 0700
 # whenever another session starts, which would lock the embedded server's service user

@@ -26,27 +26,28 @@ from psycopg.types.json import JsonbLoader, JsonLoader, set_json_loads
 
 __all__ = ["fast_loads", "use_fast_loads"]
 
-try:  # an optional extra: querykit[orjson]
-    import orjson
-
-    _HAVE_ORJSON = True
-except ImportError:  # pragma: no cover - exercised where orjson is absent
-    _HAVE_ORJSON = False
-
 _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
-def _orjson_loads(data: str | bytes) -> Any:
-    """``json.loads(data)``, by orjson wherever the two agree (psycopg passes bytes)."""
-    if isinstance(data, bytes) and _LONG_DIGITS.search(data) is None:
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(data)
+def _orjson_loads() -> Callable[[str | bytes], Any] | None:
+    """``json.loads``, by orjson wherever the two agree; None without orjson."""
+    try:  # an optional extra: querykit[orjson]
+        import orjson
+    except ImportError:  # pragma: no cover - exercised where orjson is absent
+        return None
+
+    def loads(data: str | bytes) -> Any:
+        if isinstance(data, bytes) and _LONG_DIGITS.search(data) is None:  # psycopg: bytes
+            try:
+                return orjson.loads(data)
+            except orjson.JSONDecodeError:
+                pass
+        return json.loads(data)
+
+    return loads
 
 
-fast_loads: Callable[[str | bytes], Any] | None = _orjson_loads if _HAVE_ORJSON else None
+fast_loads: Callable[[str | bytes], Any] | None = _orjson_loads()
 """The loads querykit gives its connections, or None when orjson is not installed."""
 
 

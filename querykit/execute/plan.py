@@ -22,7 +22,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from time import perf_counter
-from typing import Any
+from typing import Any, LiteralString
 
 from psycopg import sql
 
@@ -37,6 +37,7 @@ from ..errors import (
     NoResultError,
     ValidationError,
 )
+from ..trusted_sql import trusted
 from .diagnose import placeholder_error, sql_excerpt
 from .rows import RowFactory, decoding_factory, mapped_factory, scalar_factory
 
@@ -70,7 +71,8 @@ class Fetch:
 class Plan:
     """How to run one compiled query shape."""
 
-    sql: str
+    sql: LiteralString
+    """The compiled SQL (values are bound as parameters; see ``trusted_sql``)."""
     returns_rows: bool | None
     """True/False for builders; None for ``raw()``, known only once it has run."""
     read: bool
@@ -126,7 +128,7 @@ def _build_plan(shape: Shape, query: Query[Any]) -> Plan:
     rows = decoding_factory(decoders)
     scalar = scalar_factory(decoders[0] if decoders else None)
     return Plan(
-        sql=shape.sql,
+        sql=trusted(shape.sql),
         returns_rows=shape.returns_rows,
         read=shape.read,
         prepare=None,
@@ -206,12 +208,12 @@ def check_one(rowcount: int, fetch: int, plan: Plan) -> None:
 # -- settings around one query (SelectQuery.with_settings) --------------------------------
 
 
-def set_local_sql(settings: Sequence[tuple[str, str]]) -> tuple[str, list[str]]:
+def set_local_sql(settings: Sequence[tuple[str, str]]) -> tuple[LiteralString, list[str]]:
     """``SELECT set_config(n, v, true), ...``: the settings, for a query in its own transaction."""
     return _set_config_sql(len(settings), False), [x for pair in settings for x in pair]
 
 
-def settings_sql(settings: Sequence[tuple[str, str]]) -> tuple[str, list[str]]:
+def settings_sql(settings: Sequence[tuple[str, str]]) -> tuple[LiteralString, list[str]]:
     """``SELECT current_setting(n, true), set_config(n, v, true), ...``: old values, then set."""
     params: list[str] = []
     for name, value in settings:
@@ -220,11 +222,12 @@ def settings_sql(settings: Sequence[tuple[str, str]]) -> tuple[str, list[str]]:
 
 
 @functools.lru_cache(maxsize=64)
-def _set_config_sql(count: int, old_values: bool) -> str:
-    item = "set_config(%s, %s, true)"
+def _set_config_sql(count: int, old_values: bool) -> LiteralString:
+    item: LiteralString = "set_config(%s, %s, true)"
     if old_values:
         item = "current_setting(%s, true), " + item
-    return "SELECT " + ", ".join([item] * count)
+    items: list[LiteralString] = [item] * count
+    return "SELECT " + ", ".join(items)
 
 
 def restore_settings_sql(
