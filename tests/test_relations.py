@@ -353,14 +353,30 @@ def test_json_strategy_is_one_statement() -> None:
         with_={"steps": include(columns=["name"], order_by=["created_at"])},
     )
     assert normalize_sql(q.to_sql().sql) == normalize_sql(
-        "SELECT pipeline_run.id, (SELECT CAST(coalesce(json_agg(json_build_array(qk_steps.name) "
-        "ORDER BY qk_steps.qk_ord), '[]'::json) AS TEXT) AS steps FROM (SELECT pipeline_step.name AS name, "
-        "row_number() OVER (ORDER BY pipeline_step.created_at ASC) AS qk_ord FROM pipeline_step "
-        "WHERE pipeline_step.run_id = pipeline_run.id ORDER BY pipeline_step.created_at ASC) AS qk_steps) AS steps "
+        "SELECT pipeline_run.id, (SELECT CAST(coalesce(json_agg(json_build_array(pipeline_step.name) "
+        "ORDER BY pipeline_step.created_at ASC), '[]'::json) AS TEXT) AS steps FROM pipeline_step "
+        "WHERE pipeline_step.run_id = pipeline_run.id) AS steps "
         "FROM pipeline_run WHERE pipeline_run.status = %s"
     )
     assert q.to_sql().params == ("FAILED",)
     assert len(q.statements()) == 1
+
+
+def test_json_strategy_limits_per_parent_in_a_numbered_subquery() -> None:
+    """With a limit, the rows are limited first, then aggregated in their order (``qk_ord``)."""
+    q = find_many(
+        run,
+        columns=["id"],
+        with_={"steps": include(columns=["name"], order_by=["created_at"], limit=2)},
+    )
+    assert normalize_sql(q.to_sql().sql) == normalize_sql(
+        "SELECT pipeline_run.id, (SELECT CAST(coalesce(json_agg(json_build_array(qk_steps.name) "
+        "ORDER BY qk_steps.qk_ord), '[]'::json) AS TEXT) AS steps FROM (SELECT pipeline_step.name AS name, "
+        "row_number() OVER (ORDER BY pipeline_step.created_at ASC) AS qk_ord FROM pipeline_step "
+        "WHERE pipeline_step.run_id = pipeline_run.id ORDER BY pipeline_step.created_at ASC "
+        "LIMIT %s) AS qk_steps) AS steps FROM pipeline_run"
+    )
+    assert q.to_sql().params == (2,)
 
 
 def test_batched_strategy_shows_every_statement() -> None:
