@@ -394,6 +394,52 @@ def test_batched_strategy_shows_every_statement() -> None:
     ]
 
 
+def test_batched_reads_the_parent_link_from_a_selected_join_column() -> None:
+    """A join column the level selects anyway is not sent twice (no ``qk_parent``)."""
+    q = find_many(
+        run,
+        columns=["id"],
+        with_={"steps": include(columns=["run_id", "name"], order_by=["created_at"])},
+        strategy="batched",
+    )
+    assert normalize_sql(q.statements()[1].sql) == (
+        "SELECT pipeline_step.run_id, pipeline_step.name FROM pipeline_step "
+        "WHERE pipeline_step.run_id = ANY (CAST(%s AS TEXT[])) ORDER BY pipeline_step.created_at ASC"
+    )
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_to_one_and_to_many_read_through_a_selected_join_column(
+    blog: Runner, strategy: str
+) -> None:
+    """The link column among the selected ones, last or not, for a to-one and a to-many relation."""
+    query = find_many(
+        post,
+        columns=["id", "title", "author_id"],
+        order_by=["id"],
+        with_={
+            "author": include(columns=["name", "id"]),
+            "comments": include(columns=["body", "post_id"], order_by=["-id"]),
+        },
+        strategy=strategy,  # type: ignore[arg-type]
+    )
+    expected = []
+    for p in plain(blog, select(post.c.id, post.c.title, post.c.author_id).order_by(post.c.id)):
+        found = plain(
+            blog, select(author.c.name, author.c.id).where(eq(author.c.id, p["author_id"]))
+        )
+        p["author"] = found[0] if found else None
+        p["comments"] = plain(
+            blog,
+            select(comment.c.body, comment.c.post_id)
+            .where(eq(comment.c.post_id, p["id"]))
+            .order_by(desc(comment.c.id)),
+        )
+        expected.append(p)
+    assert blog.all(query) == expected
+    assert any(p["comments"] for p in expected) and all(p["author"] for p in expected)
+
+
 # -- typed results -------------------------------------------------------------------------------------
 
 

@@ -43,7 +43,7 @@ from ..build.query import Query
 from ..errors import CompileError
 from ..schema.relations import Relation
 
-__all__ = ["ChildQuery", "RootQuery", "batched_levels", "nested_statement"]
+__all__ = ["ChildQuery", "RootQuery", "batched_levels", "nested_statement", "parent_link"]
 
 _ORD = "qk_ord"
 
@@ -283,7 +283,9 @@ class ChildQuery(Query[Any]):
             binder.bind(sa.ARRAY(left.type), f"{rel.source.name}.{left.name}"), sa.ARRAY(left.type)
         )
         parts = _parts(level, binder, level.table)
-        columns = [right.label("qk_parent"), *level.columns, *key_columns(level), *parts.counts]
+        columns = [*level.columns, *key_columns(level), *parts.counts]
+        if parent_link(level) is None:
+            columns.insert(0, right.label("qk_parent"))
         if level.limit is None and level.offset is None:
             stmt = _join_to_parent_keys(level, sa.select(*columns), right == sa.any_(keys_param))
             return _apply(stmt, parts)
@@ -292,6 +294,24 @@ class ChildQuery(Query[Any]):
         inner = _join_to_parent_keys(level, sa.select(*columns), right == parents.c.key)
         lateral = _apply(inner, parts).lateral("qk_children")
         return sa.select(*lateral.c).select_from(parents).join(lateral, sa.true())
+
+
+def parent_link(level: Level) -> int | None:
+    """Where a batched child level's rows carry their parent's key, if among its own columns.
+
+    When the join column is one the level selects anyway (``pipeline_step.run_id``
+    for ``steps``), it is not selected twice: this is its index in the row. Else
+    (``None``; a many-to-many's link is the through table's) the rows start with
+    the key as an extra ``qk_parent`` column.
+    """
+    rel = level.relation
+    if rel is None or rel.through is not None or len(rel.pairs) != 1:
+        return None
+    right = rel.pairs[0][1]
+    for i, column in enumerate(level.columns):
+        if column is right:
+            return i
+    return None
 
 
 def _join_to_parent_keys(level: Level, stmt: Any, condition: Any) -> Any:
