@@ -20,6 +20,7 @@ from .. import codecs
 from ..build.nested import Level, NestedQuery, key_columns
 from ..build.query import Query
 from ..build.rowclass import element_class, field_hints
+from ..codegen import generate
 from ..compile.nested import ChildQuery, RootQuery, parent_link
 from ..errors import MappingError
 from .rows import row_mapper
@@ -100,27 +101,75 @@ def _json_level_decoder(level: Level) -> Callable[[Any], Any]:
             out[name] = decode_child(out[name])
         return out
 
-    if not children and _in_order(level):
-        # The usual leaf (columns only, in order): one call per related row, no picking,
-        # the decoders inline; a value that does not decode goes through _decode_fields
-        # again, which names its column.
-
-        def one(item: list[Any]) -> dict[str, Any]:
-            out = dict(zip(fields, item, strict=True))
-            try:
-                for name, decode in decoders:
-                    value = out[name]
-                    if value is not None:
-                        out[name] = decode(value)
-            except (ValueError, TypeError, KeyError, OverflowError):
-                _decode_fields(label, level, decoders, dict(zip(fields, item, strict=True)))
-                raise
-            return out
-
     assert level.relation is not None
+    if not children and _in_order(level):  # the usual leaf: columns only, in order
+        return _generated_leaf(level, decoders, label)
     if level.relation.many:
         return lambda items: [] if items is None else [one(x) for x in items]
     return lambda item: None if item is None else one(item)
+
+
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, OverflowError)
+
+
+def _generated_leaf(
+    level: Level, decoders: Sequence[tuple[str, Any]], label: str
+) -> Callable[[Any], Any]:
+    """The usual leaf's decoder, written for its columns: no call, no loop per related row.
+
+    Each JSON item is unpacked into one variable per column and becomes a dict
+    display, its decoders inline (``[{k0: v0, k1: d1(v1) ...} for v0, v1 ... in items]``).
+    When anything fails (a value that does not decode, an item of the wrong length),
+    the items go through ``check``, which names the column (or the length).
+    """
+    assert level.relation is not None
+    fields = level.fields
+
+    def check(item: list[Any]) -> None:
+        _decode_fields(label, level, decoders, dict(zip(fields, item, strict=True)))
+
+    by_name = dict(decoders)
+    names = [f"v{i}" for i in range(len(level.fields))]
+    values = []
+    for i, field in enumerate(level.fields):
+        value = names[i]
+        if field in by_name:
+            value = f"(None if {value} is None else d{i}({value}))"
+        values.append(f"k{i}: {value}")
+    display = "{" + ", ".join(values) + "}"
+    unpack = ", ".join(names) + ("," if len(names) == 1 else "")
+    if level.relation.many:
+        lines = [
+            "def decode(items):",
+            "    if items is None:",
+            "        return []",
+            "    try:",
+            f"        return [{display} for {unpack} in items]",
+            "    except errors:",
+            "        for item in items:",
+            "            check(item)  # raises, naming the column",
+            "        raise",
+        ]
+    else:
+        lines = [
+            "def decode(item):",
+            "    if item is None:",
+            "        return None",
+            "    try:",
+            f"        {unpack} = item",
+            f"        return {display}",
+            "    except errors:",
+            "        check(item)  # raises, naming the column",
+            "        raise",
+        ]
+    namespace: dict[str, Any] = {"check": check, "errors": _DECODE_ERRORS}
+    namespace.update({f"k{i}": field for i, field in enumerate(level.fields)})
+    namespace.update(
+        {f"d{i}": by_name[field] for i, field in enumerate(level.fields) if field in by_name}
+    )
+    generate(f"nested {level.table.name} decoder", lines, namespace)
+    decode: Callable[[Any], Any] = namespace["decode"]
+    return decode
 
 
 _DECODERS: dict[Hashable, Callable[[Sequence[Any]], dict[str, Any]]] = {}
