@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 import querykit
 from querykit import find_many, include
-from querykit.errors import DecodeError
+from querykit.errors import DecodeError, MappingError
 
 
 class Colour(enum.Enum):
@@ -64,3 +64,26 @@ def test_a_value_that_does_not_decode_names_its_column(database_url: str) -> Non
     with querykit.connect(database_url) as db, pytest.raises(DecodeError) as caught:
         db.all(find_many(box, with_={"balls": include(order_by=["id"])}))
     assert str(caught.value).startswith("ball.colour: the database returned 'GREEN'")
+
+
+def test_a_value_that_fails_its_decoder_is_named_with_its_column(database_url: str) -> None:
+    """A ValueError in a leaf's generated decoder is re-checked and reported by column."""
+    _create(database_url, "RED")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("UPDATE ball SET made = 'infinity' WHERE id = 2")
+    with querykit.connect(database_url) as db, pytest.raises(MappingError) as caught:
+        db.all(find_many(box, with_={"balls": include(order_by=["id"])}))
+    assert str(caught.value).startswith("ball.made: cannot decode value 'infinity'")
+
+
+def test_a_to_one_leaf_decodes_like_a_plain_select(database_url: str) -> None:
+    _create(database_url, "BLUE")
+    with querykit.connect(database_url) as db:
+        found = db.all(find_many(ball, order_by=["id"], with_={"box": include()}))
+        plain = db.all(querykit.select(ball.c.id, ball.c.box_id, ball.c.colour, ball.c.made))
+        boxes = db.all(querykit.select(box.c.id))
+    assert [{k: v for k, v in f.items() if k != "box"} for f in found] == [
+        dict(zip(["id", "box_id", "colour", "made"], r, strict=True)) for r in plain
+    ]
+    assert [f["box"] for f in found] == [{"id": boxes[0][0]}] * 2
+    assert found[1]["colour"] is Colour.BLUE

@@ -353,14 +353,30 @@ def test_json_strategy_is_one_statement() -> None:
         with_={"steps": include(columns=["name"], order_by=["created_at"])},
     )
     assert normalize_sql(q.to_sql().sql) == normalize_sql(
-        "SELECT pipeline_run.id, (SELECT CAST(coalesce(json_agg(json_build_array(qk_steps.name) "
-        "ORDER BY qk_steps.qk_ord), '[]'::json) AS TEXT) AS steps FROM (SELECT pipeline_step.name AS name, "
-        "row_number() OVER (ORDER BY pipeline_step.created_at ASC) AS qk_ord FROM pipeline_step "
-        "WHERE pipeline_step.run_id = pipeline_run.id ORDER BY pipeline_step.created_at ASC) AS qk_steps) AS steps "
+        "SELECT pipeline_run.id, (SELECT CAST(coalesce(json_agg(json_build_array(pipeline_step.name) "
+        "ORDER BY pipeline_step.created_at ASC), '[]'::json) AS TEXT) AS steps FROM pipeline_step "
+        "WHERE pipeline_step.run_id = pipeline_run.id) AS steps "
         "FROM pipeline_run WHERE pipeline_run.status = %s"
     )
     assert q.to_sql().params == ("FAILED",)
     assert len(q.statements()) == 1
+
+
+def test_json_strategy_limits_per_parent_in_a_numbered_subquery() -> None:
+    """With a limit, the rows are limited first, then aggregated in their order (``qk_ord``)."""
+    q = find_many(
+        run,
+        columns=["id"],
+        with_={"steps": include(columns=["name"], order_by=["created_at"], limit=2)},
+    )
+    assert normalize_sql(q.to_sql().sql) == normalize_sql(
+        "SELECT pipeline_run.id, (SELECT CAST(coalesce(json_agg(json_build_array(qk_steps.name) "
+        "ORDER BY qk_steps.qk_ord), '[]'::json) AS TEXT) AS steps FROM (SELECT pipeline_step.name AS name, "
+        "row_number() OVER (ORDER BY pipeline_step.created_at ASC) AS qk_ord FROM pipeline_step "
+        "WHERE pipeline_step.run_id = pipeline_run.id ORDER BY pipeline_step.created_at ASC "
+        "LIMIT %s) AS qk_steps) AS steps FROM pipeline_run"
+    )
+    assert q.to_sql().params == (2,)
 
 
 def test_batched_strategy_shows_every_statement() -> None:
@@ -376,6 +392,52 @@ def test_batched_strategy_shows_every_statement() -> None:
         "SELECT pipeline_step.run_id AS qk_parent, pipeline_step.name FROM pipeline_step "
         "WHERE pipeline_step.run_id = ANY (CAST(%s AS TEXT[])) ORDER BY pipeline_step.created_at ASC",
     ]
+
+
+def test_batched_reads_the_parent_link_from_a_selected_join_column() -> None:
+    """A join column the level selects anyway is not sent twice (no ``qk_parent``)."""
+    q = find_many(
+        run,
+        columns=["id"],
+        with_={"steps": include(columns=["run_id", "name"], order_by=["created_at"])},
+        strategy="batched",
+    )
+    assert normalize_sql(q.statements()[1].sql) == (
+        "SELECT pipeline_step.run_id, pipeline_step.name FROM pipeline_step "
+        "WHERE pipeline_step.run_id = ANY (CAST(%s AS TEXT[])) ORDER BY pipeline_step.created_at ASC"
+    )
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_to_one_and_to_many_read_through_a_selected_join_column(
+    blog: Runner, strategy: str
+) -> None:
+    """The link column among the selected ones, last or not, for a to-one and a to-many relation."""
+    query = find_many(
+        post,
+        columns=["id", "title", "author_id"],
+        order_by=["id"],
+        with_={
+            "author": include(columns=["name", "id"]),
+            "comments": include(columns=["body", "post_id"], order_by=["-id"]),
+        },
+        strategy=strategy,  # type: ignore[arg-type]
+    )
+    expected = []
+    for p in plain(blog, select(post.c.id, post.c.title, post.c.author_id).order_by(post.c.id)):
+        found = plain(
+            blog, select(author.c.name, author.c.id).where(eq(author.c.id, p["author_id"]))
+        )
+        p["author"] = found[0] if found else None
+        p["comments"] = plain(
+            blog,
+            select(comment.c.body, comment.c.post_id)
+            .where(eq(comment.c.post_id, p["id"]))
+            .order_by(desc(comment.c.id)),
+        )
+        expected.append(p)
+    assert blog.all(query) == expected
+    assert any(p["comments"] for p in expected) and all(p["author"] for p in expected)
 
 
 # -- typed results -------------------------------------------------------------------------------------

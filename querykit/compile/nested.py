@@ -43,7 +43,7 @@ from ..build.query import Query
 from ..errors import CompileError
 from ..schema.relations import Relation
 
-__all__ = ["ChildQuery", "RootQuery", "batched_levels", "nested_statement"]
+__all__ = ["ChildQuery", "RootQuery", "batched_levels", "nested_statement", "parent_link"]
 
 _ORD = "qk_ord"
 
@@ -165,37 +165,76 @@ def _json_statement(root: Level, binder: Binder) -> Any:
 
 
 def _json_children(
-    level: Level, parent: Any, binder: Binder, ancestors: set[Any], *, as_text: bool = False
+    level: Level,
+    parent: Any,
+    binder: Binder,
+    ancestors: set[Any],
+    *,
+    as_text: bool = False,
+    depth: int = 1,
 ) -> Any:
     """A correlated scalar subquery: the level's rows as JSON, in order, limited per parent.
 
     The outermost level travels as text, parsed once by querykit; deeper levels
-    are JSON inside it. A table already read further up is read through an alias.
+    are JSON inside it. A table already read further up is read through an alias
+    (named by its depth below the first level, so a self-reference's levels stay apart).
+    A level without a limit or an offset aggregates its rows straight from the
+    table, ordered inside ``json_agg``: the server sorts each parent's rows once.
+    With one, the rows are limited in a subquery first and numbered there
+    (``row_number()``), and ``json_agg`` keeps that order.
     """
     rel = level.relation
     assert rel is not None
+    suffix = "" if depth == 1 else str(depth)
     ref: Any = (
-        level.table.alias(f"qk_{level.name}_src") if level.table in ancestors else level.table
+        level.table.alias(f"qk_{level.name}_src{suffix}")
+        if level.table in ancestors
+        else level.table
     )
     parts = _parts(level, binder, ref)
+    below = ancestors | {level.table}
+    if level.limit is None and level.offset is None:
+        items = [codecs.json_expr(ref_column(ref, c), c.type) for c in level.columns]
+        items += parts.counts
+        items += [
+            _json_children(child, ref, binder, below, depth=depth + 1) for child in level.children
+        ]
+        row = sa.func.json_build_array(*items)
+        stmt = _join_to_parent(level, sa.select(), parent, ref).correlate(parent)
+        if parts.where:
+            stmt = stmt.where(*parts.where)
+        if rel.many:
+            agg = (
+                sa.func.json_agg(postgresql.aggregate_order_by(row, *parts.order))
+                if parts.order
+                else sa.func.json_agg(row)
+            )
+            return _json_value(stmt, agg, level.name, many=True, as_text=as_text)
+        if parts.order:
+            stmt = stmt.order_by(*parts.order)
+        return _json_value(stmt, row, level.name, many=False, as_text=as_text)
     ordinal = sa.func.row_number().over(order_by=parts.order or None).label(_ORD)
     columns = [ref_column(ref, c) for c in (*level.columns, *key_columns(level))]
     inner = sa.select(*columns, *parts.counts, ordinal)
     inner = _apply(_join_to_parent(level, inner, parent, ref), parts)
     sub = inner.correlate(parent).subquery(f"qk_{level.name}")
-    items: list[Any] = [codecs.json_expr(sub.c[c.key], c.type) for c in level.columns]
+    items = [codecs.json_expr(sub.c[c.key], c.type) for c in level.columns]
     items += [sub.c[name] for name, _, _ in level.counts]
     items += [
-        _json_children(child, sub, binder, ancestors | {level.table}) for child in level.children
+        _json_children(child, sub, binder, below, depth=depth + 1) for child in level.children
     ]
     row = sa.func.json_build_array(*items)
-    value: Any = row
-    if rel.many:
-        agg = sa.func.json_agg(postgresql.aggregate_order_by(row, sub.c[_ORD]))
-        value = sa.func.coalesce(agg, sa.literal_column("'[]'::json"))
+    value = sa.func.json_agg(postgresql.aggregate_order_by(row, sub.c[_ORD])) if rel.many else row
+    return _json_value(sa.select().select_from(sub), value, level.name, rel.many, as_text)
+
+
+def _json_value(stmt: Any, value: Any, name: str, many: bool, as_text: bool) -> Any:
+    """``stmt`` selecting ``value`` (an empty list for no rows, when many), as a scalar subquery."""
+    if many:
+        value = sa.func.coalesce(value, sa.literal_column("'[]'::json"))
     if as_text:
         value = sa.cast(value, sa.Text)
-    return sa.select(value.label(level.name)).select_from(sub).scalar_subquery()
+    return stmt.add_columns(value.label(name)).scalar_subquery()
 
 
 # -- the batched strategy ------------------------------------------------------------------------
@@ -244,7 +283,9 @@ class ChildQuery(Query[Any]):
             binder.bind(sa.ARRAY(left.type), f"{rel.source.name}.{left.name}"), sa.ARRAY(left.type)
         )
         parts = _parts(level, binder, level.table)
-        columns = [right.label("qk_parent"), *level.columns, *key_columns(level), *parts.counts]
+        columns = [*level.columns, *key_columns(level), *parts.counts]
+        if parent_link(level) is None:
+            columns.insert(0, right.label("qk_parent"))
         if level.limit is None and level.offset is None:
             stmt = _join_to_parent_keys(level, sa.select(*columns), right == sa.any_(keys_param))
             return _apply(stmt, parts)
@@ -253,6 +294,24 @@ class ChildQuery(Query[Any]):
         inner = _join_to_parent_keys(level, sa.select(*columns), right == parents.c.key)
         lateral = _apply(inner, parts).lateral("qk_children")
         return sa.select(*lateral.c).select_from(parents).join(lateral, sa.true())
+
+
+def parent_link(level: Level) -> int | None:
+    """Where a batched child level's rows carry their parent's key, if among its own columns.
+
+    When the join column is one the level selects anyway (``pipeline_step.run_id``
+    for ``steps``), it is not selected twice: this is its index in the row. Else
+    (``None``; a many-to-many's link is the through table's) the rows start with
+    the key as an extra ``qk_parent`` column.
+    """
+    rel = level.relation
+    if rel is None or rel.through is not None or len(rel.pairs) != 1:
+        return None
+    right = rel.pairs[0][1]
+    for i, column in enumerate(level.columns):
+        if column is right:
+            return i
+    return None
 
 
 def _join_to_parent_keys(level: Level, stmt: Any, condition: Any) -> Any:

@@ -20,7 +20,8 @@ from .. import codecs
 from ..build.nested import Level, NestedQuery, key_columns
 from ..build.query import Query
 from ..build.rowclass import element_class, field_hints
-from ..compile.nested import ChildQuery, RootQuery
+from ..codegen import generate
+from ..compile.nested import ChildQuery, RootQuery, parent_link
 from ..errors import MappingError
 from .rows import row_mapper
 
@@ -100,27 +101,75 @@ def _json_level_decoder(level: Level) -> Callable[[Any], Any]:
             out[name] = decode_child(out[name])
         return out
 
-    if not children and _in_order(level):
-        # The usual leaf (columns only, in order): one call per related row, no picking,
-        # the decoders inline; a value that does not decode goes through _decode_fields
-        # again, which names its column.
-
-        def one(item: list[Any]) -> dict[str, Any]:
-            out = dict(zip(fields, item, strict=True))
-            try:
-                for name, decode in decoders:
-                    value = out[name]
-                    if value is not None:
-                        out[name] = decode(value)
-            except (ValueError, TypeError, KeyError, OverflowError):
-                _decode_fields(label, level, decoders, dict(zip(fields, item, strict=True)))
-                raise
-            return out
-
     assert level.relation is not None
+    if not children and _in_order(level):  # the usual leaf: columns only, in order
+        return _generated_leaf(level, decoders, label)
     if level.relation.many:
         return lambda items: [] if items is None else [one(x) for x in items]
     return lambda item: None if item is None else one(item)
+
+
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, OverflowError)
+
+
+def _generated_leaf(
+    level: Level, decoders: Sequence[tuple[str, Any]], label: str
+) -> Callable[[Any], Any]:
+    """The usual leaf's decoder, written for its columns: no call, no loop per related row.
+
+    Each JSON item is unpacked into one variable per column and becomes a dict
+    display, its decoders inline (``[{k0: v0, k1: d1(v1) ...} for v0, v1 ... in items]``).
+    When anything fails (a value that does not decode, an item of the wrong length),
+    the items go through ``check``, which names the column (or the length).
+    """
+    assert level.relation is not None
+    fields = level.fields
+
+    def check(item: list[Any]) -> None:
+        _decode_fields(label, level, decoders, dict(zip(fields, item, strict=True)))
+
+    by_name = dict(decoders)
+    names = [f"v{i}" for i in range(len(level.fields))]
+    values = []
+    for i, field in enumerate(level.fields):
+        value = names[i]
+        if field in by_name:
+            value = f"(None if {value} is None else d{i}({value}))"
+        values.append(f"k{i}: {value}")
+    display = "{" + ", ".join(values) + "}"
+    unpack = ", ".join(names) + ("," if len(names) == 1 else "")
+    if level.relation.many:
+        lines = [
+            "def decode(items):",
+            "    if items is None:",
+            "        return []",
+            "    try:",
+            f"        return [{display} for {unpack} in items]",
+            "    except errors:",
+            "        for item in items:",
+            "            check(item)  # raises, naming the column",
+            "        raise",
+        ]
+    else:
+        lines = [
+            "def decode(item):",
+            "    if item is None:",
+            "        return None",
+            "    try:",
+            f"        {unpack} = item",
+            f"        return {display}",
+            "    except errors:",
+            "        check(item)  # raises, naming the column",
+            "        raise",
+        ]
+    namespace: dict[str, Any] = {"check": check, "errors": _DECODE_ERRORS}
+    namespace.update({f"k{i}": field for i, field in enumerate(level.fields)})
+    namespace.update(
+        {f"d{i}": by_name[field] for i, field in enumerate(level.fields) if field in by_name}
+    )
+    generate(f"nested {level.table.name} decoder", lines, namespace)
+    decode: Callable[[Any], Any] = namespace["decode"]
+    return decode
 
 
 _DECODERS: dict[Hashable, Callable[[Sequence[Any]], dict[str, Any]]] = {}
@@ -156,10 +205,17 @@ def finish(query: NestedQuery[T], results: list[dict[str, Any]]) -> list[T]:
 
 
 class _Layout:
-    """Where things sit in one batched level's rows: [parent link?, columns, keys, counts]."""
+    """Where things sit in one batched level's rows: [qk_parent?, columns, keys, counts].
+
+    ``link`` is the position of the parent's key in a child level's rows: the
+    leading ``qk_parent`` column, or the join column among the level's own
+    (:func:`querykit.compile.nested.parent_link`).
+    """
 
     def __init__(self, level: Level, *, linked: bool) -> None:
-        base = 1 if linked else 0
+        own_link = parent_link(level) if linked else None
+        base = 1 if linked and own_link is None else 0
+        self.link = own_link if own_link is not None else 0
         columns = list(level.columns)
         keys = list(key_columns(level))
         self.level = level
@@ -169,6 +225,8 @@ class _Layout:
         positions += [count_base + i for i in range(len(level.counts))]
         self.pick = operator.itemgetter(*positions) if len(positions) > 1 else None
         self.positions = positions
+        # the values are the row's first ones, in order: zip the row itself, no picking
+        self.leading = positions == list(range(len(positions)))
         self.children = [
             (child.name, child.relation.many if child.relation else False)
             for child in level.children
@@ -190,11 +248,19 @@ class _Layout:
             out = {name: out[name] for name in self.level.fields}
         return out
 
+    @property
+    def plain(self) -> bool:
+        """Whether a row's dict is its first values under ``names`` (no relations, no reorder)."""
+        return self.leading and not self.children and not self.reorder
+
     def rows(self, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         """:meth:`row` of each row; a level without relations below takes a quicker path."""
+        names = self.names
+        if self.plain:  # zip stops at the last name: keys and counts after are left out
+            return [dict(zip(names, values, strict=False)) for values in rows]
         if self.children or self.reorder or self.pick is None:
             return [self.row(values) for values in rows]
-        names, pick = self.names, self.pick
+        pick = self.pick
         return [dict(zip(names, pick(values), strict=True)) for values in rows]
 
 
@@ -213,10 +279,17 @@ class BatchedLoader:
         # per level: its result dicts, and each row's raw values (for the links to children)
         self._rows: dict[int, list[tuple[dict[str, Any], Sequence[Any]]]] = {}
         self._frontier: list[Level] = []
+        self._layouts: dict[int, _Layout] = {}
+
+    def _layout(self, level: Level) -> _Layout:
+        layout = self._layouts.get(id(level))
+        if layout is None:
+            layout = self._layouts[id(level)] = _Layout(level, linked=level is not self.root)
+        return layout
 
     def start(self, rows: Sequence[Sequence[Any]]) -> None:
         """Take the root level's rows: they become the results, children still empty."""
-        self.results = _Layout(self.root, linked=False).rows(rows)
+        self.results = self._layout(self.root).rows(rows)
         self._rows[id(self.root)] = list(zip(self.results, rows, strict=True))
         self._frontier = [self.root]
 
@@ -224,7 +297,7 @@ class BatchedLoader:
         """The next level's queries, one per relation, keyed by the parents just loaded."""
         queries = []
         for parent in self._frontier:
-            layout = _Layout(parent, linked=parent is not self.root)
+            layout = self._layout(parent)
             made = self._rows.get(id(parent), [])
             for child in parent.children:
                 position = layout.link_position[child.name]
@@ -236,24 +309,45 @@ class BatchedLoader:
         return queries
 
     def feed(self, query: ChildQuery, rows: Sequence[Sequence[Any]]) -> None:
-        """Hand a child query's rows to their parents (grouped by the link column)."""
+        """Hand a child query's rows to their parents (by the link column), in one pass."""
         child, parent = query.level, query.parent
         rel = child.relation
         assert rel is not None
-        items = _Layout(child, linked=True).rows(rows)
-        grouped: dict[Any, list[dict[str, Any]]] = {}
-        for item, raw in zip(items, rows, strict=True):
-            bucket = grouped.get(raw[0])
-            if bucket is None:
-                grouped[raw[0]] = [item]
+        name, layout = child.name, self._layout(child)
+        link = layout.link
+        position = self._layout(parent).link_position[name]
+        parents = self._rows.get(id(parent), [])
+        items = None if layout.plain else layout.rows(rows)
+        if rel.many:
+            # each parent gets its list at once (parents sharing a key share it); the
+            # children are appended to their parent's list as they come, in order
+            buckets: dict[Any, list[dict[str, Any]]] = {}
+            for item, raw in parents:
+                key = raw[position]
+                bucket = buckets.get(key)
+                if bucket is None:
+                    bucket = buckets[key] = []
+                item[name] = bucket
+            # a child whose key matches no parent's in Python (citext, say) is left out
+            if items is None:
+                names = layout.names
+                for values in rows:
+                    if (bucket := buckets.get(values[link])) is not None:
+                        bucket.append(dict(zip(names, values, strict=False)))
             else:
-                bucket.append(item)
-        parent_layout = _Layout(parent, linked=parent is not self.root)
-        position = parent_layout.link_position[child.name]
-        for item, raw in self._rows.get(id(parent), []):
-            found = grouped.get(raw[position], [])
-            item[child.name] = found if rel.many else (found[0] if found else None)
+                for item, values in zip(items, rows, strict=True):
+                    if (bucket := buckets.get(values[link])) is not None:
+                        bucket.append(item)
+        else:
+            if items is None:
+                items = layout.rows(rows)
+            first: dict[Any, dict[str, Any]] = {}
+            for item, values in zip(items, rows, strict=True):
+                first.setdefault(values[link], item)
+            for item, raw in parents:
+                item[name] = first.get(raw[position])
         if child.children:  # the raw values are kept for the links to the next level
+            assert items is not None
             self._rows[id(child)] = list(zip(items, rows, strict=True))
             self._frontier.append(child)
 
