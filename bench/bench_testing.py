@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import shutil
 import statistics
@@ -70,6 +71,7 @@ class _Durations:
 READY = 0.005
 """A test whose setup + teardown took less found its clone ready (it did not wait)."""
 WAITS: dict[str, float] = {}
+_RUNS = itertools.count(1)
 
 
 def _project(base: Path) -> Path:
@@ -92,7 +94,9 @@ def test_case(n):
 
 def _overhead(project: Path, fixture: str, work: float, tests: int = TESTS) -> float:
     """The median setup + teardown seconds of a test under ``fixture`` (the first excluded)."""
-    test_file = project / f"test_bench_{fixture or 'none'}.py"
+    # A new module name for each run: pytest.main in one process would otherwise
+    # find the earlier suite in sys.modules (same path, same name) and run it again.
+    test_file = project / f"test_bench_{fixture or 'none'}_{next(_RUNS)}.py"
     suite = SUITE if fixture else NO_FIXTURE
     test_file.write_text(suite.format(tests=tests, fixture=fixture, work=work))
     durations = _Durations()
@@ -112,6 +116,8 @@ def _overhead(project: Path, fixture: str, work: float, tests: int = TESTS) -> f
     if code != 0:
         raise SystemExit(f"the generated {fixture or 'plain'} suite failed (pytest exit {code})")
     values = list(durations.per_test.values())[1:]  # the first pays for the template
+    if len(values) != tests - 1:
+        raise SystemExit(f"the generated suite ran {len(values) + 1} tests, not {tests}")
     if fixture:
         WAITS[f"{fixture}/{work}"] = sum(v < READY for v in values) / len(values)
     return statistics.median(values)

@@ -75,7 +75,7 @@ class CloneFactory:
     def take(self) -> Clone:
         """A ready clone, now the caller's (waiting for one if needed)."""
         if self.ahead == 0:
-            return self._create_now()
+            return self.make()
         with self._cond:
             if not self._workers:
                 self._workers = [
@@ -124,7 +124,13 @@ class CloneFactory:
                 for clone in leftovers:
                     self._drop(conn, clone)
 
-    def _create_now(self) -> Clone:
+    @property
+    def running(self) -> bool:
+        """Whether the clone-ahead threads started (at the first :meth:`take`)."""
+        return bool(self._workers)
+
+    def make(self) -> Clone:
+        """A clone made now, without a ``Database``, and without starting clone-ahead."""
         name = f"{self.prefix}{next(self._numbers)}"
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             create_clone(conn, self.template, name)

@@ -87,7 +87,14 @@ class TestSession:
             drop_database(conn, clone.name)
 
     def _bare_clone(self) -> Clone:
-        """A clone without its ``Database``: the pinned ones open their own."""
+        """A clone without its ``Database``: the pinned ones open their own.
+
+        Made now unless clone-ahead runs already (for qk_db): a session of qk_tx
+        tests needs one clone, and two more being created in the background slow
+        its first tests' round trips (on an fsync=on server, for hundreds of ms).
+        """
+        if not self.factory.running:
+            return self.factory.make()
         clone = self.factory.take()
         if clone.db is not None:
             clone.db.close()

@@ -124,6 +124,8 @@ class _RollBack(Exception):
     """Thrown into the transaction block to make it roll back."""
 
 
+TRANSACTION_START = raw("SELECT now()").returns(datetime.datetime)
+"""The transaction's start time; built once, as it runs at the start of every test."""
 COMMITTED = "QKTX1"
 """The SQLSTATE :func:`end_check` raises when the transaction is not the test's any more."""
 IN_FAILED_TRANSACTION = "25P02"
@@ -159,7 +161,7 @@ class TestTransaction:
         self.db = db
         self._block: AbstractContextManager[Any] | None = db.transaction()
         self._block.__enter__()
-        self.started: datetime.datetime = db.scalar(raw("SELECT now()").returns(datetime.datetime))
+        self.started: datetime.datetime = db.scalar(TRANSACTION_START)
         self.checked = False
         self.dirty = False
 
@@ -177,7 +179,7 @@ class TestTransaction:
     def committed(self) -> bool:
         """Whether the test committed: ``now()`` moved, so the transaction is not the test's."""
         try:
-            now = self.db.scalar(raw("SELECT now()").returns(datetime.datetime))
+            now = self.db.scalar(TRANSACTION_START)
         except DatabaseError:
             return False  # the transaction is aborted: still ours, and rolled back next
         return now != self.started
@@ -257,7 +259,7 @@ class AsyncTestTransaction:
         """BEGIN, and note the transaction's start time and the context that knows it."""
         self._block = self.db.transaction()
         await self._block.__aenter__()
-        started = await self.db.scalar(raw("SELECT now()").returns(datetime.datetime))
+        started = await self.db.scalar(TRANSACTION_START)
         assert started is not None
         self.started = started
         self.context = contextvars.copy_context()  # the transaction is in this context
