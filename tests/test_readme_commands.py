@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli import ROOT, clean_env
+from tests.readme_blocks import fenced_blocks
 
 # Shares /tmp paths or the Studio's default port with the other README runners: one worker.
 pytestmark = pytest.mark.xdist_group("readme")
@@ -47,26 +48,10 @@ RUN_ELSEWHERE = {
 
 def shell_blocks() -> list[tuple[str, str]]:
     """(heading, script) for every ```sh block not run elsewhere, in README order."""
-    out: list[tuple[str, str]] = []
-    section = subsection = ""
-    lines = README.read_text().splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("## "):
-            section, subsection = line[3:].strip(), ""
-        elif line.startswith("### "):
-            subsection = line[4:].strip()
-        if line.strip() == "```sh":
-            body: list[str] = []
-            i += 1
-            while lines[i].strip() != "```":
-                body.append(lines[i])
-                i += 1
-            if section not in RUN_ELSEWHERE and subsection not in RUN_ELSEWHERE:
-                out.append((f"{section} / {subsection}", "\n".join(body)))
-        i += 1
-    return out
+    return [
+        (f"{b.section} / {b.subsection}", "\n".join(b.body))
+        for b in fenced_blocks(README, "sh", RUN_ELSEWHERE)
+    ]
 
 
 def test_the_blocks_run_elsewhere_have_their_tests() -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from querykit import load_settings, migrate
 from tests.cli import ROOT, clean_env
+from tests.readme_blocks import fenced_blocks
 
 README = ROOT / "README.md"
 
@@ -57,28 +58,14 @@ print(f"{len(blocks)} blocks ran")
 
 def python_blocks() -> list[dict[str, object]]:
     """Each ```python block with its first line number and heading, in README order."""
-    out: list[dict[str, object]] = []
-    section = subsection = ""
-    lines = README.read_text().splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("## "):
-            section, subsection = line[3:].strip(), ""
-        elif line.startswith("### "):
-            subsection = line[4:].strip()
-        if line.strip() == "```python":
-            start = i + 2
-            body: list[str] = []
-            i += 1
-            while lines[i].strip() != "```":
-                body.append(lines[i])
-                i += 1
-            if section not in RUN_ELSEWHERE and subsection not in RUN_ELSEWHERE:
-                heading = f"{section} / {subsection}" if subsection else section
-                out.append({"line": start, "heading": heading, "code": "\n".join(body) + "\n"})
-        i += 1
-    return out
+    return [
+        {
+            "line": b.line,
+            "heading": f"{b.section} / {b.subsection}" if b.subsection else b.section,
+            "code": "\n".join(b.body) + "\n",
+        }
+        for b in fenced_blocks(README, "python", RUN_ELSEWHERE)
+    ]
 
 
 def test_the_blocks_run_elsewhere_have_their_tests() -> None:
