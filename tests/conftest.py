@@ -1,9 +1,16 @@
 """Test harness: one PostgreSQL per session, one fresh database per test.
 
 The server is ``DATABASE_URL`` when set (it needs CREATEDB), otherwise an
-embedded PostgreSQL 18 in a temporary directory. Each test that asks for
-``database_url`` gets its own database, cloned from a template that already
-has pgvector, and dropped afterwards.
+embedded PostgreSQL 18 in a temporary directory, with querykit.testing's test
+settings. Per-test databases come from querykit.testing, as a user's would:
+
+- ``database_url``: an empty database (only pgvector), for tests that bring
+  their own migrations or tables, cloned from a bare template;
+- ``migrated_template``: the template querykit.testing builds from this
+  project's migrations (``migrations/sql``) with querykit's own runner, cached
+  by their checksums; the execution tests' ``url`` is a clone of it.
+
+Both clone through querykit.testing's clone-ahead (:class:`CloneFactory`).
 """
 
 from __future__ import annotations
@@ -20,9 +27,12 @@ from psycopg import sql
 
 from querykit.embedded import EmbeddedServer
 from querykit.execute.connect import connect
+from querykit.settings import load_settings
 from querykit.testing.clones import CloneFactory
 from querykit.testing.server import TEST_SETTINGS, scratch_root
-from querykit.testing.template import Template
+from querykit.testing.template import Template, ensure_template
+
+ROOT = Path(__file__).resolve().parent.parent
 
 pytest_plugins = ["pytester"]  # tests/testing runs the querykit.testing plugin in real pytest runs
 
@@ -58,7 +68,11 @@ def pg_server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def template_db(pg_server_url: str) -> Iterator[str]:
-    """A template database with pgvector created, for cheap per-test clones."""
+    """A bare template database with only pgvector created, for cheap per-test clones.
+
+    Not built by the migration runner: a runner leaves its ledger table behind, and
+    the tests cloning this one bring their own migrations and ledgers.
+    """
     name = f"querykit_template_{os.getpid()}"
     with connect(pg_server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
@@ -72,17 +86,27 @@ def template_db(pg_server_url: str) -> Iterator[str]:
         )
 
 
-def clone_factory(admin_url: str, template: str, prefix: str) -> CloneFactory:
+@pytest.fixture(scope="session")
+def migrated_template(pg_server_url: str) -> Template:
+    """querykit.testing's template of this project's migrations (the schema that ships,
+    equal to schema.py: tests/test_example_app.py checks it), applied by querykit's runner."""
+    settings = load_settings(cwd=ROOT, env={}, database_url=pg_server_url)
+    return ensure_template(pg_server_url, settings)
+
+
+def clone_factory(admin_url: str, template: str | Template, prefix: str) -> CloneFactory:
     """querykit.testing's clone-ahead over one of the suite's templates: a background
     thread keeps clones ready and drops used ones, so a test waits for neither."""
-    with connect(admin_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT pg_database_size(%s), current_setting('fsync') = 'on'", [template]
-        ).fetchone()
-    assert row is not None
+    if isinstance(template, str):
+        with connect(admin_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT pg_database_size(%s), current_setting('fsync') = 'on'", [template]
+            ).fetchone()
+        assert row is not None
+        template = Template(template, int(row[0]), False, bool(row[1]), 0.0)
     return CloneFactory(
         admin_url,
-        Template(template, int(row[0]), False, bool(row[1]), 0.0),
+        template,
         f"{prefix}_{os.getpid()}_",
         ahead=2,
         threads=1,
@@ -97,14 +121,29 @@ def template_clones(pg_server_url: str, template_db: str) -> Iterator[CloneFacto
         yield factory
 
 
+@pytest.fixture(scope="session")
+def migrated_clones(pg_server_url: str, migrated_template: Template) -> Iterator[CloneFactory]:
+    """Clones of the project's migrated template, made ahead."""
+    with clone_factory(pg_server_url, migrated_template, "qk_migrated") as factory:
+        yield factory
+
+
 @pytest.fixture
-def database_url(template_clones: CloneFactory) -> Iterator[str]:
-    """A URL to a brand-new database for this test only, with pgvector installed."""
-    clone = template_clones.take()
+def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL to a brand-new database for this test only, with pgvector installed.
+
+    Empty; or, for a test that also asks for ``tables_conn``, already migrated by the
+    project's migrations (the example app's tables), so only the test tables are added.
+    """
+    migrated = "tables_conn" in request.fixturenames
+    factory: CloneFactory = request.getfixturevalue(
+        "migrated_clones" if migrated else "template_clones"
+    )
+    clone = factory.take()
     try:
         yield clone.url
     finally:
-        template_clones.discard(clone)
+        factory.discard(clone)
 
 
 @pytest.fixture
@@ -129,16 +168,18 @@ def sa_url(database_url: str) -> str:
 
 @pytest.fixture
 def tables_conn(database_url: str, sa_url: str) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
-    """An autocommit connection to a database holding the example and test tables."""
+    """An autocommit connection to a database holding the example and test tables.
+
+    The example app's tables come from its migrations (``database_url`` is a clone of
+    the migrated template here); the test tables from SQLAlchemy's own DDL.
+    """
     import sqlalchemy as sa
     from pgvector.psycopg import register_vector
 
-    import schema
     from tests import tables
 
     engine = sa.create_engine(sa_url)
     with engine.begin() as c:
-        schema.metadata.create_all(c)
         tables.metadata.create_all(c)
     engine.dispose()
     with psycopg.connect(database_url, autocommit=True) as c:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import psycopg
 
+from querykit.testing.template import Template
+from tests.conftest import ROOT
+
 
 def test_each_test_gets_pgvector(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()
@@ -17,3 +20,19 @@ def test_databases_are_isolated_first(conn: psycopg.Connection[tuple[object, ...
 
 def test_databases_are_isolated_second(conn: psycopg.Connection[tuple[object, ...]]) -> None:
     assert conn.execute("SELECT to_regclass('leaked')").fetchone() == (None,)
+
+
+def test_the_execution_tests_run_on_the_schema_the_migrations_ship(
+    migrated_template: Template, tables_conn: psycopg.Connection[tuple[object, ...]]
+) -> None:
+    """The example app's tables come from ``migrations/sql`` applied by querykit's runner
+    (querykit.testing's template), not from ``schema.py``: its ledger lists every file."""
+    files = sorted(
+        int(p.name.split("_", 1)[0]) for p in (ROOT / "migrations" / "sql").glob("*.sql")
+    )
+    ledger = tables_conn.execute(
+        "SELECT version FROM public.querykit_migrations ORDER BY version"
+    ).fetchall()
+    assert [int(str(v)) for (v,) in ledger] == files and len(files) >= 4
+    assert migrated_template.name.startswith("qk_")  # the plugin's cached-template name
+    assert tables_conn.execute("SELECT to_regclass('pipeline_run')").fetchone() == ("pipeline_run",)

@@ -2,23 +2,21 @@
 
 A module says what its database holds with a module-level ``SEED``: a callable giving
 ``{table name: rows}`` for the tables of ``tests.tables``. The database is created from
-the session template, filled through SQLAlchemy, and dropped after the module.
+the session template (querykit.testing's clone-ahead), filled through SQLAlchemy,
+and dropped after the module.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 import sqlalchemy as sa
-from psycopg import sql as pgsql
 
 import querykit
-from querykit.execute.connect import connect
-from tests.conftest import with_dbname
+from querykit.testing.clones import CloneFactory
 from tests.tables import metadata
 
 
@@ -27,25 +25,19 @@ def _sa_url(url: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def diff_url(request: pytest.FixtureRequest, pg_server_url: str, template_db: str) -> Iterator[str]:
+def diff_url(request: pytest.FixtureRequest, template_clones: CloneFactory) -> Iterator[str]:
     """The module's database: the test tables, seeded once from its ``SEED`` (read-only after)."""
-    name = f"qk_diff_{request.module.__name__.rsplit('.', 1)[-1]}_{os.getpid()}"
-    ident = pgsql.Identifier(name)
-    with connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(
-            pgsql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, pgsql.Identifier(template_db))
-        )
-    url = with_dbname(pg_server_url, name)
-    engine = sa.create_engine(_sa_url(url))
+    clone = template_clones.take()
+    engine = sa.create_engine(_sa_url(clone.url))
     with engine.begin() as c:
         metadata.create_all(c)
         for table, rows in request.module.SEED().items():
             c.execute(metadata.tables[table].insert(), rows)
     engine.dispose()
-    yield url
-    with connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+    try:
+        yield clone.url
+    finally:
+        template_clones.discard(clone)
 
 
 @pytest.fixture(scope="module")

@@ -6,28 +6,25 @@ seen through :class:`AsyncView`, which calls the sync method and hands back its
 result as an awaitable (and turns ``with``/``for``/generators into their async
 forms). So both faces run the same assertions, on real PostgreSQL.
 
-``url`` is a fresh database with the tables of ``schema.py`` (cloned from a
-session template), ``make_db`` opens more databases (or replicas) in the same mode.
+``url`` is a fresh database with the tables of ``schema.py``, cloned from the
+template querykit.testing builds from the project's migrations;
+``make_db`` opens more databases (or replicas) in the same mode.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
 import sqlalchemy as sa
-from psycopg import sql
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 import querykit
-from querykit.execute.connect import connect
 from querykit.testing.clones import Clone, CloneFactory
 from schema import Status, metadata
-from tests.conftest import clone_factory, with_dbname
 
 _DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
 
@@ -49,53 +46,29 @@ def schema_ddl(meta: sa.MetaData = metadata) -> list[str]:
     return out
 
 
-@pytest.fixture(scope="session")
-def exec_template(pg_server_url: str, template_db: str) -> Iterator[str]:
-    """A template database with pgvector and the tables of schema.py."""
-    name = f"qk_exec_template_{os.getpid()}"
-    ident = sql.Identifier(name)
-    with connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(ident))
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, sql.Identifier(template_db))
-        )
-    with connect(with_dbname(pg_server_url, name), autocommit=True) as conn:
-        for statement in schema_ddl():
-            conn.execute(statement)
-    yield name
-    with connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-
-
-@pytest.fixture(scope="session")
-def exec_clones(pg_server_url: str, exec_template: str) -> Iterator[CloneFactory]:
-    """Clones of ``exec_template``, made ahead."""
-    with clone_factory(pg_server_url, exec_template, "qk_exec") as factory:
-        yield factory
-
-
 @pytest.fixture
-def url(exec_clones: CloneFactory) -> Iterator[str]:
-    """A fresh database with pgvector and the schema.py tables, for this test only."""
-    clone = exec_clones.take()
+def url(migrated_clones: CloneFactory) -> Iterator[str]:
+    """A fresh database migrated by the project's migrations (schema.py's tables), for this
+    test only."""
+    clone = migrated_clones.take()
     try:
         yield clone.url
     finally:
-        exec_clones.discard(clone)
+        migrated_clones.discard(clone)
 
 
 @pytest.fixture
-def new_url(exec_clones: CloneFactory) -> Iterator[Callable[[], str]]:
+def new_url(migrated_clones: CloneFactory) -> Iterator[Callable[[], str]]:
     """Make more fresh databases (e.g. a stand-in read replica); dropped after the test."""
     made: list[Clone] = []
 
     def make() -> str:
-        made.append(exec_clones.take())
+        made.append(migrated_clones.take())
         return made[-1].url
 
     yield make
     for clone in made:
-        exec_clones.discard(clone)
+        migrated_clones.discard(clone)
 
 
 @pytest.fixture

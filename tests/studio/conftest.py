@@ -25,12 +25,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from psycopg import sql
 
 from querykit import connect, load_settings, migrate
 from querykit.execute.connect import connect as pg_connect
+from querykit.testing.clones import CloneFactory
 from schema import Status, agent_context, content_item, embedding, pipeline_run, pipeline_step
-from tests.conftest import with_dbname
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENS = ROOT / ".querykit" / "studio-screens"
@@ -96,23 +95,15 @@ def seed(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def seeded_url(pg_server_url: str, template_db: str) -> Iterator[str]:
-    name = f"qk_studio_{os.getpid()}"
-    ident = sql.Identifier(name)
-    with pg_connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(ident, sql.Identifier(template_db))
-        )
-    url = with_dbname(pg_server_url, name)
+def seeded_url(template_clones: CloneFactory) -> Iterator[str]:
+    clone = template_clones.take()
     started = time.perf_counter()
-    seed(url)
+    seed(clone.url)
     print(f"\nstudio tests: seeded in {time.perf_counter() - started:.1f} s")
     try:
-        yield url
+        yield clone.url
     finally:
-        with pg_connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+        template_clones.discard(clone)
 
 
 @dataclass
