@@ -744,14 +744,15 @@ def _execute_statement(
     result: Any
     try:
         res, statement = _send_prepared(conn, statements, plan, params)
-        count = rowcount(res)
         if res.status != _TUPLES_OK:
+            count = rowcount(res)
             if fetch != _ROWCOUNT:
                 raise no_rows_error(fetch, plan)  # raw SQL: builders know their rows
             result = count
         elif fetch == _ROWCOUNT:
-            result = count
+            result = count = res.ntuples
         else:
+            count = res.ntuples
             if fetch in _ONE_ROW and count != 1:
                 check_one(count, fetch, plan)
             tx = statement.tx
