@@ -192,6 +192,15 @@ def _plain(value: Any) -> Any:
     return value
 
 
+async def test_raw_sql_without_parameters_keeps_psycopgs_cursor(ldb: Any) -> None:
+    # Several statements in one: only the simple protocol runs them, every time.
+    both = raw("UPDATE lean_item SET flag = flag WHERE id = 1; DELETE FROM lean_item WHERE id = 3")
+    for _ in range(3):
+        await ldb.execute(both)
+    assert await ldb.scalars(select(item.c.id).order_by(item.c.id)) == [1, 2, 2**40]
+    assert [s for _, s, _ in await ours(ldb) if "UPDATE" in s] == []
+
+
 @dataclasses.dataclass
 class Named:
     id: int
