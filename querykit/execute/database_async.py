@@ -30,7 +30,9 @@ from typing import Any, TypeVar, TypeVarTuple, overload
 
 import psycopg
 import sqlalchemy as sa
-from psycopg import pq
+from psycopg import capabilities, pq
+from psycopg.generators import execute
+from psycopg.pq.abc import PGresult
 from psycopg_pool import PoolClosed, PoolTimeout
 
 if True:  # ASYNC
@@ -78,6 +80,7 @@ from .querylog import Listeners, QueryCallback, ensure_log_handler, log_enabled
 from .replica_monitor import ReplicaMonitor  # routing: replicas, read-your-writes, poolers
 from .replica_reads_async import acquire_read, check_pooler, note_commit, run_read
 from .routing import Consistency, Pooler, Router, RoutingOptions, pooled_refusal, session_feature
+from .statements import Statement, Statements, result_of, rowcount
 from .transactions import (
     CURRENT,
     ActiveTransaction,
@@ -102,8 +105,12 @@ Ts = TypeVarTuple("Ts")
 
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _IDLE = pq.TransactionStatus.IDLE
+_INTRANS = pq.TransactionStatus.INTRANS
 _FIRST, _ROWCOUNT = Fetch.FIRST, Fetch.ROWCOUNT
+_NO_STATEMENT = "26000"  # invalid_sql_statement_name: "prepared statement ... does not exist"
+_CAN_CLOSE = capabilities.has_send_close_prepared()  # libpq >= 17
 _ONE_ROW = frozenset({Fetch.ONE, Fetch.SCALAR})
+_MANY_ROWS = frozenset({Fetch.ALL, Fetch.SCALARS})
 _stream_names = itertools.count(1)
 
 
@@ -655,9 +662,38 @@ async def _execute(
     listeners: Listeners,
     rerun: bool = True,
 ) -> Any:
-    """Send one statement on ``conn`` and read what ``fetch`` asks for. The hot path."""
+    """Send one statement on ``conn`` and read what ``fetch`` asks for. The hot path.
+
+    A repeated statement goes as querykit's own prepared statement
+    (:mod:`querykit.execute.statements`) where nothing needs psycopg's cursor;
+    the rest goes through the connection's reusable cursor.
+    """
     if plan.returns_rows is False and fetch != _ROWCOUNT:
         raise no_rows_error(fetch, plan)
+    statements = conn.qk_statements
+    if (
+        statements is not None
+        and not settings
+        and (as_ is None or plan.columns)  # raw() with as_=: names come from the cursor
+        and (
+            plan.prepare
+            or (
+                plan.prepare is None
+                # raw SQL without parameters may hold several statements: psycopg's
+                # cursor sends it by the simple protocol, which runs them all
+                and (params or plan.returns_rows is not None)
+                and not statements.first_time(plan.sql)
+            )
+        )
+    ):
+        pgconn = conn.pgconn
+        status = pgconn.transaction_status
+        if not pgconn.pipeline_status and (
+            status == _INTRANS or (status == _IDLE and conn.autocommit)
+        ):
+            return await _execute_statement(
+                conn, statements, plan, params, fetch, as_, in_transaction, target, listeners, rerun
+            )
     cur = conn.qk_cur
     factory = plan.factories[fetch] if as_ is None else plan.mapped(as_, fetch)
     if conn.qk_factory is not factory:  # cheaper than the cursor's row_factory property
@@ -683,16 +719,13 @@ async def _execute(
         else:
             result = await cur.fetchall()
     except psycopg.Error as exc:
-        if rerun and not in_transaction and is_stale_plan(exc) and await _discard_prepared(conn):
+        if rerun and not in_transaction and await _is_stale(conn, exc):
             # A migration changed a column type under this connection's prepared
             # statement; nothing ran, so the statement runs again, prepared anew.
             return await _execute(
                 conn, plan, params, fetch, as_, settings, False, target, listeners, False
             )
-        error = placeholder_error(params) or database_error(exc, plan.sql, target, lost=conn.closed)
-        if callbacks:
-            listeners.notify(plan.sql, params, started, -1, target, error)
-        raise error from exc
+        raise _failed(exc, conn, plan, params, started, target, listeners) from exc
     except QueryKitError as error:
         if callbacks:
             listeners.notify(plan.sql, params, started, cur.rowcount, target, error)
@@ -700,6 +733,131 @@ async def _execute(
     if callbacks:
         listeners.notify(plan.sql, params, started, cur.rowcount, target)
     return result
+
+
+async def _execute_statement(
+    conn: AsyncConnection,
+    statements: Statements,
+    plan: Plan,
+    params: Sequence[Any],
+    fetch: int,
+    as_: type | None,
+    in_transaction: bool,
+    target: str,
+    listeners: Listeners,
+    rerun: bool,
+) -> Any:
+    """:func:`_execute` for a statement querykit prepares itself: the same results and errors."""
+    factory = plan.factories[fetch] if as_ is None else plan.mapped(as_, fetch)
+    callbacks = listeners.callbacks
+    started = now() if callbacks else 0.0
+    count = -1
+    result: Any
+    try:
+        res, statement = await _send_prepared(conn, statements, plan, params)
+        if res.status != _TUPLES_OK:
+            count = rowcount(res)
+            if fetch != _ROWCOUNT:
+                raise no_rows_error(fetch, plan)  # raw SQL: builders know their rows
+            result = count
+        elif fetch == _ROWCOUNT:
+            result = count = res.ntuples
+        else:
+            count = res.ntuples
+            if fetch in _ONE_ROW and count != 1:
+                check_one(count, fetch, plan)
+            tx = statement.tx
+            if statement.nfields == res.nfields:  # the statement's loaders are set
+                tx.set_pgresult(res, set_loaders=False)
+            else:
+                tx.set_pgresult(res)
+                statement.nfields = res.nfields
+            try:
+                if fetch in _MANY_ROWS:
+                    result = tx.load_rows(0, count, factory(conn.qk_cur))
+                else:
+                    result = tx.load_row(0, factory(conn.qk_cur)) if count else None
+            finally:
+                tx.set_pgresult(None, set_loaders=False)  # the rows are out: let the result go
+    except psycopg.Error as exc:
+        gone = exc.sqlstate == _NO_STATEMENT  # a DEALLOCATE ALL psycopg did not see, a pooler...
+        if gone:
+            statements.forget()
+        if rerun and not in_transaction and (gone or await _is_stale(conn, exc)):
+            # Nothing ran: the statement runs again, prepared anew.
+            return await _execute(
+                conn, plan, params, fetch, as_, (), False, target, listeners, False
+            )
+        raise _failed(exc, conn, plan, params, started, target, listeners) from exc
+    except QueryKitError as error:
+        if callbacks:
+            listeners.notify(plan.sql, params, started, count, target, error)
+        raise
+    if callbacks:
+        listeners.notify(plan.sql, params, started, count, target)
+    return result
+
+
+async def _send_prepared(
+    conn: AsyncConnection, statements: Statements, plan: Plan, params: Sequence[Any]
+) -> tuple[PGresult, Statement]:
+    """Run ``plan`` as querykit's prepared statement on ``conn`` (prepared first if new)."""
+    pgconn = conn.pgconn
+    async with conn.lock:
+        statement = statements.table.get(plan.sql)
+        if statement is None or len(params) != statement.nparams:
+            # (a wrong count gets psycopg's own error, from its parse of the placeholders)
+            statement = statements.new(plan.sql, conn.qk_cur, params)
+        tx = statement.tx
+        values = tx.dump_sequence(params, statement.formats)
+        formats = tx.formats
+        types = tx.types
+        if types != statement.types:  # psycopg's dumpers chose other types (int2, int8...)
+            statement = statements.variant(statement, types)
+        else:
+            statement.used = True
+        if not statement.prepared:
+            await _prepare(conn, statements, statement)
+        pgconn.send_query_prepared(statement.name, values, param_formats=formats)
+        results = await conn.wait(execute(pgconn))
+    return result_of(results, conn.qk_cur), statement
+
+
+async def _prepare(conn: AsyncConnection, statements: Statements, statement: Statement) -> None:
+    """PREPARE (a Parse message) ``statement``, after closing those pushed out of the cache."""
+    pgconn = conn.pgconn
+    while statements.closing and (_CAN_CLOSE or pgconn.transaction_status == _IDLE):
+        name = statements.closing.pop()
+        if _CAN_CLOSE:  # a Close message: no error if the server dropped it already
+            pgconn.send_close_prepared(name)
+        else:
+            pgconn.send_query(b"DEALLOCATE " + name)
+        result_of(await conn.wait(execute(pgconn)), conn.qk_cur)
+    statement.name = statements.next_name()
+    pgconn.send_prepare(statement.name, statement.query, param_types=statement.types)
+    result_of(await conn.wait(execute(pgconn)), conn.qk_cur)
+    statement.prepared = True
+
+
+async def _is_stale(conn: AsyncConnection, exc: psycopg.Error) -> bool:
+    """A migration changed a column type under the statement: drop the prepared ones."""
+    return is_stale_plan(exc) and await _discard_prepared(conn)
+
+
+def _failed(
+    exc: psycopg.Error,
+    conn: AsyncConnection,
+    plan: Plan,
+    params: Sequence[Any],
+    started: float,
+    target: str,
+    listeners: Listeners,
+) -> QueryKitError:
+    """The querykit error for a psycopg error of one statement, told to the query log."""
+    error = placeholder_error(params) or database_error(exc, plan.sql, target, lost=conn.closed)
+    if listeners.callbacks:
+        listeners.notify(plan.sql, params, started, -1, target, error)
+    return error
 
 
 def _no_result_rows(cur: psycopg.AsyncCursor[Any]) -> bool:
@@ -714,9 +872,12 @@ async def _discard_prepared(conn: psycopg.AsyncConnection[Any]) -> bool:
         "connection's prepared statements and running the statement again"
     )
     try:
-        await conn.execute(DISCARD_PREPARED)
+        await conn.execute(DISCARD_PREPARED, prepare=False)  # never a prepared DEALLOCATE
     except psycopg.Error:
         return False
+    statements = getattr(conn, "qk_statements", None)
+    if statements is not None:
+        statements.forget()
     return True
 
 

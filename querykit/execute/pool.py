@@ -50,6 +50,7 @@ from ..codecs import CheckedVector
 from ..errors import ConfigError, ConnectError
 from ..settings import Settings, check_database_url, load_settings
 from .connect import connect_error, describe_target
+from .statements import Statements, install
 
 __all__ = [
     "AsyncConnection",
@@ -170,6 +171,8 @@ class Connection(psycopg.Connection[Any]):
     qk_cur: psycopg.Cursor[Any]
     qk_factory: Any = None
     """The row factory ``qk_cur`` has now (set together with it)."""
+    qk_statements: Statements | None = None
+    """querykit's own prepared statements (:mod:`querykit.execute.statements`), made by ``configure``."""
     _qk_returned: float = 0.0
     """When it last went back to the pool by the fast path (``monotonic()``)."""
     _qk_poll: Any = None
@@ -180,6 +183,7 @@ class AsyncConnection(psycopg.AsyncConnection[Any]):
 
     qk_cur: psycopg.AsyncCursor[Any]
     qk_factory: Any = None
+    qk_statements: Statements | None = None
     _qk_returned: float = 0.0
     _qk_poll: Any = None
 
@@ -273,6 +277,7 @@ def register_pgvector(conn: psycopg.Connection[Any]) -> None:
 
 def configure(conn: Connection) -> None:
     """psycopg_pool's ``configure=`` hook: runs once on every new connection."""
+    conn.qk_statements = install(conn)  # first: before the connection prepares anything
     codecs.register_loaders(conn)
     register_pgvector(conn)
     conn.qk_cur = conn.cursor()  # last: a cursor takes the adapters registered so far
@@ -280,6 +285,7 @@ def configure(conn: Connection) -> None:
 
 async def configure_async(conn: AsyncConnection) -> None:
     """Set up a new async connection: loaders, pgvector's adapters, session settings."""
+    conn.qk_statements = install(conn)
     codecs.register_loaders(conn)
     _register_fallback(conn)
     cur = await conn.execute(_HAS_VECTOR)
