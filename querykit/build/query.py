@@ -30,7 +30,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators, schema
 from sqlalchemy.sql._annotated_cols import HasRowPos
 from sqlalchemy.sql.elements import ColumnClause, ColumnElement, UnaryExpression
-from sqlalchemy.sql.schema import Column, ColumnDefault
+from sqlalchemy.sql.schema import ColumnDefault
 from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
 from sqlalchemy.sql.visitors import replacement_traverse
 
@@ -38,7 +38,15 @@ from ..arguments import count_argument
 from ..codegen import generate
 from ..errors import CompileError, SchemaError
 from ..schema.naming import column_label
-from .binding import VALUE, Binder, Node, operand_core, operand_key
+from .binding import (
+    TABLE_COLUMNS,
+    VALUE,
+    Binder,
+    Node,
+    is_table_column,
+    operand_core,
+    operand_key,
+)
 from .operators import Condition, as_condition
 from .placeholder import Placeholder
 from .sqltext import CompiledSQL, render
@@ -211,18 +219,19 @@ class Order(Node):
 
     A :class:`Node`, so the key walk and ``operand_core`` reach it by their fast path."""
 
-    __slots__ = ("descending", "expr", "nulls")
+    __slots__ = ("_known", "descending", "expr", "nulls")
 
     def __init__(self, expr: Any, descending: bool, nulls: str | None) -> None:
         if nulls is not None and nulls not in ("first", "last"):
             raise CompileError(f"nulls must be 'first' or 'last', got {nulls!r}")
         self.expr, self.descending, self.nulls = expr, descending, nulls
+        # a table's own column (the usual) binds no value: the key is known now
+        self._known = ("order", descending, nulls, expr) if is_table_column(expr) else None
 
     def _key(self, values: list[Any]) -> Hashable:
-        expr = self.expr
-        if not (isinstance(expr, Column) and isinstance(expr.table, sa.Table)):  # as operand_key
-            expr = operand_key(expr, values)
-        return ("order", self.descending, self.nulls, expr)
+        if self._known is not None:
+            return self._known
+        return ("order", self.descending, self.nulls, operand_key(self.expr, values))
 
     def _core(self, binder: Binder) -> Any:
         expr = operand_core(self.expr, binder, None, "order_by")
@@ -582,12 +591,7 @@ class SelectQuery(Query[*Ts]):
             return memo[0]
         # On the hot path: empty parts cost nothing, and tables' own columns key as themselves.
         # The values go in the order _core binds them: parts in SQL order.
-        columns: Hashable = self._columns
-        for c in self._columns:  # _keys() inline, for the usual select list
-            if not (isinstance(c, Column) and isinstance(c.table, sa.Table)):
-                columns = _keys(self._columns, values)
-                break
-        key: list[Hashable] = [columns]
+        key: list[Hashable] = [_keys(self._columns, values)]
         if self._from:
             key.append(("from", _keys(self._from, values)))
         extras = self._extras
@@ -601,7 +605,12 @@ class SelectQuery(Query[*Ts]):
         if self._where:  # loops, not comprehensions: before 3.12 each of those is a call
             part: list[Hashable] = ["where"]
             for c in self._where:
-                part.append(c._key(values))
+                known = c._known  # Condition._known: the usual condition, keyed when made
+                if known is None:
+                    part.append(c._key(values))
+                else:
+                    values.append(c._value)
+                    part.append(known)
             key.append(tuple(part))
         if extras is not _NO_EXTRAS:
             if extras.group_by:
@@ -611,7 +620,11 @@ class SelectQuery(Query[*Ts]):
         if self._order_by:
             part = ["order"]
             for o in self._order_by:
-                part.append(o._key(values) if type(o) is Order else operand_key(o, values))
+                if type(o) is not Order:
+                    part.append(operand_key(o, values))
+                else:
+                    known = o._known  # a table's own column: keyed when made
+                    part.append(o._key(values) if known is None else known)
             key.append(tuple(part))
         if self._limit is not None:
             values.append(self._limit)
@@ -737,10 +750,12 @@ def _conditions_key(part: str, conditions: tuple[Condition, ...], values: list[A
 
 
 def _keys(items: tuple[Any, ...], values: list[Any]) -> Hashable:
-    for x in items:
-        if not (isinstance(x, Column) and isinstance(x.table, sa.Table)):  # operand_key's first
-            return tuple([operand_key(x, values) for x in items])
-    return items  # a table's own columns key as themselves
+    try:
+        if TABLE_COLUMNS.issuperset(items):
+            return items  # a table's own columns key as themselves: one test for them all
+    except TypeError:  # an unhashable item: a value
+        pass
+    return tuple([operand_key(x, values) for x in items])
 
 
 def _is_column(item: Any) -> bool:
@@ -865,11 +880,17 @@ def select(*columns: Any) -> Any:
 
     ``select()`` with no arguments selects every column of the ``from_()`` tables.
     """
+    try:
+        if TABLE_COLUMNS.issuperset(columns):  # the usual case: tables' own columns, known
+            return SelectQuery(columns)
+    except TypeError:  # an unhashable item: a value, not a table
+        pass
     for c in columns:
         if isinstance(c, FromClause):
             break
+        is_table_column(c)  # remembered: the next select() of it takes the test above
     else:
-        return SelectQuery(columns)  # no table to expand: the usual case
+        return SelectQuery(columns)  # no table to expand
     expanded: list[Any] = []
     for c in columns:
         if isinstance(c, FromClause):

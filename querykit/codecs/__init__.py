@@ -51,6 +51,7 @@ from psycopg.types.json import Json, Jsonb
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
+from ..codegen import generate
 from ..errors import CompileError, DecodeError
 from .base import F32, FLOAT4_MAX, Adapter, Decoder, ValueRejected, describe_value, float4_exact
 from .dialect import DIALECT
@@ -654,9 +655,15 @@ _UNIONS = (typing.Union, types.UnionType)
 def _enum_adapter(type_: sa.Enum) -> Adapter:
     labels = _enum_labels(type_)
     by_member = {member: label for label, member in labels.items() if member is not None}
+    # A member's label by its identity: no call of Enum.__hash__ (Python code) for the
+    # usual value. The members live as long as this closure, so no other object has their id.
+    by_id = {id(member): label for member, label in by_member.items()}
     valid = ", ".join(labels)
 
     def adapt(value: Any) -> Any:
+        label = by_id.get(id(value))
+        if label is not None:
+            return label
         if isinstance(value, enum.Enum):
             label = by_member.get(value)
             if label is not None:
@@ -679,6 +686,7 @@ def _enum_labels(type_: sa.Enum) -> dict[str, enum.Enum | None]:
 def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
     item = _adapter_cached(type_.item_type)
     uniform = _uniform_numbers(type_.item_type)
+    passes = None if item is None or uniform is not None else _UNCHANGED.get(item)
 
     def adapt(value: Any) -> Any:
         if not isinstance(value, list | tuple):
@@ -691,6 +699,27 @@ def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
             raise ValueRejected(f"array item: {exc}") from None
         return items if uniform is None else uniform(items)
 
+    return adapt if passes is None else _array_of_unchanged(passes, adapt)
+
+
+def _array_of_unchanged(passes: str, checked: Adapter) -> Adapter:
+    """An array adapter for items whose adapter has an ``unchanged_when`` test: a list whose
+    items all pass it is copied as it is, without a call per item (a list of ASCII str for
+    ``text[]``). Anything else goes through ``checked``, the general adapter, whose errors
+    say which item is wrong.
+    """
+    namespace: dict[str, Any] = {**UNCHANGED_GLOBALS, "checked": checked}
+    source = (
+        "def adapt(value):\n"
+        "    if type(value) is list:\n"
+        "        for v in value:\n"
+        f"            if v is not None and not ({passes.format(v='v')}):\n"
+        "                return checked(value)\n"
+        "        return value[:]\n"
+        "    return checked(value)"
+    )
+    generate("array adapter", source, namespace)  # the source holds only querykit's own tests
+    adapt: Adapter = namespace["adapt"]
     return adapt
 
 
