@@ -28,6 +28,7 @@ from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnElement
 from ..errors import CompileError
 from ..schema.naming import column_label
 from .binding import (
+    TABLE_COLUMNS,
     VALUE,
     VALUE_TYPES,
     Binder,
@@ -131,9 +132,13 @@ class _Compare(Condition):
         self.right = self._value = right
         # The usual comparison, a table's own column against a plain value, keyed now
         # as operand_key keys it: the column as itself, the value bound.
-        self._known = (
-            (op, left, VALUE) if type(right) in VALUE_TYPES and is_table_column(left) else None
-        )
+        self._known = None
+        if type(right) in VALUE_TYPES:
+            try:  # is_table_column(left), without its call for a known column
+                if left in TABLE_COLUMNS or is_table_column(left):
+                    self._known = (op, left, VALUE)
+            except TypeError:  # unhashable: a value, not a column
+                pass
 
     def _key(self, values: list[Any]) -> Hashable:
         if self._known is not None:

@@ -132,7 +132,7 @@ class Query(Generic[*Ts]):
         cls._slot_names = tuple(
             name for klass in reversed(cls.__mro__) for name in getattr(klass, "__slots__", ())
         )
-        cls._clone = _make_clone(cls._slot_names)  # type: ignore[method-assign]
+        cls._clone = _make_clone(cls, cls._slot_names)  # type: ignore[method-assign]
 
     def _clone(self) -> Self:
         raise NotImplementedError  # replaced per subclass by _make_clone
@@ -175,19 +175,19 @@ class Query(Generic[*Ts]):
         return self.to_sql().sql
 
 
-def _make_clone(slot_names: tuple[str, ...]) -> Any:
+def _make_clone(cls: type, slot_names: tuple[str, ...]) -> Any:
     """A fast field-by-field copier for one builder class (as dataclasses generate theirs).
 
     A memoised key (``_memo``) is not copied: it belongs to the query it was made for,
     and a copy is made to be changed.
     """
-    lines = ["def _clone(self):", "    new = object.__new__(type(self))"]
+    lines = ["def _clone(self):", "    new = _new(cls)"]
     lines += [
         f"    new.{name} = None" if name == "_memo" else f"    new.{name} = self.{name}"
         for name in slot_names
     ]
     lines.append("    return new")
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"_new": object.__new__, "cls": cls}
     generate("builder clone", lines, namespace)  # names come from __slots__ literals
     return namespace["_clone"]
 
@@ -602,30 +602,34 @@ class SelectQuery(Query[*Ts]):
                     for kind, t, on, lat in extras.joins
                 )
             )
-        if self._where:  # loops, not comprehensions: before 3.12 each of those is a call
-            part: list[Hashable] = ["where"]
-            for c in self._where:
+        # WHERE and ORDER BY items go into the key itself, after a mark and their count:
+        # no tuple per part to make, hash and compare. The count keeps the key unambiguous.
+        where = self._where
+        if where:  # loops, not comprehensions: before 3.12 each of those is a call
+            key.append("where")
+            key.append(len(where))
+            for c in where:
                 known = c._known  # Condition._known: the usual condition, keyed when made
                 if known is None:
-                    part.append(c._key(values))
+                    key.append(c._key(values))
                 else:
                     values.append(c._value)
-                    part.append(known)
-            key.append(tuple(part))
+                    key.append(known)
         if extras is not _NO_EXTRAS:
             if extras.group_by:
                 key.append(("group", _keys(extras.group_by, values)))
             if extras.having:
                 key.append(_conditions_key("having", extras.having, values))
-        if self._order_by:
-            part = ["order"]
-            for o in self._order_by:
+        order_by = self._order_by
+        if order_by:
+            key.append("order")
+            key.append(len(order_by))
+            for o in order_by:
                 if type(o) is not Order:
-                    part.append(operand_key(o, values))
+                    key.append(operand_key(o, values))
                 else:
                     known = o._known  # a table's own column: keyed when made
-                    part.append(o._key(values) if known is None else known)
-            key.append(tuple(part))
+                    key.append(o._key(values) if known is None else known)
         if self._limit is not None:
             values.append(self._limit)
             key.append("limit")
@@ -714,6 +718,9 @@ class SelectQuery(Query[*Ts]):
         if made_lateral:
             stmt = _refer_to_laterals(stmt, made_lateral)
         return stmt
+
+
+_NO_SELECT: SelectQuery[*tuple[Any, ...]] = SelectQuery(())
 
 
 def _lateral(target: Any) -> Any:
@@ -882,7 +889,9 @@ def select(*columns: Any) -> Any:
     """
     try:
         if TABLE_COLUMNS.issuperset(columns):  # the usual case: tables' own columns, known
-            return SelectQuery(columns)
+            query = _NO_SELECT._clone()  # SelectQuery(columns) without __init__'s call
+            query._columns = columns
+            return query
     except TypeError:  # an unhashable item: a value, not a table
         pass
     for c in columns:
