@@ -232,3 +232,54 @@ def test_the_text_array_adapter_agrees_with_its_general_rule(value: Any) -> None
     assert _outcome(adapt, value) == _outcome(_general_text_array, value)
     if isinstance(value, list) and _outcome(adapt, value)[0] == "ok":
         assert adapt(value) is not value  # a copy: the caller's list may change later
+
+
+def test_generated_params_adapt_enums_and_text_arrays_as_the_general_rule() -> None:
+    """The generated parameter function adapts an enum member and a list of plain text
+    inline (``codecs.adapted_when``); every value gives what the general
+    ``adapt_params`` gives: the same parameters, or the same error naming the column."""
+    from querykit.compile import shape as qk_shape
+    from querykit.errors import ValidationError
+
+    types = (
+        sa.Enum(Status, name="status"),
+        sa.ARRAY(sa.Text()),
+        sa.ARRAY(sa.String(3)),  # no inline form: the adapter's call
+        sa.ARRAY(sa.Integer()),
+    )
+    adapters = tuple(codecs.adapter_for(t) for t in types)
+    assert codecs.adapted_when(adapters[0]) is not None  # type: ignore[arg-type]
+    assert codecs.adapted_when(adapters[1]) is not None  # type: ignore[arg-type]
+    slots, labels = (0, 1, 2, 3), ("t.status", "t.names", "t.codes", "t.ints")
+    params = qk_shape.params_function(slots, adapters, labels, (), False)
+    ok = [Status.FAILED, ["a", "b"], ["abc"], [1, 2]]
+    variants: list[list[Any]] = [ok, [None, None, None, None], ["FAILED", [], [], []]]
+    for position, bad in (
+        (0, "failed"),
+        (0, Shade.DARK),
+        (0, 1),
+        (1, ["a", None]),  # None items: the join fails, the adapter takes it
+        (1, ["é"]),
+        (1, ["a\x00"]),
+        (1, ["\ud800"]),
+        (1, ["a", 1]),
+        (1, ("a", "b")),
+        (1, "ab"),
+        (1, [Status.FAILED]),
+        (2, ["abcd"]),
+        (3, [1, "2"]),
+    ):
+        variant = list(ok)
+        variant[position] = bad
+        variants.append(variant)
+    for values in variants:
+        try:
+            expected: Any = qk_shape.adapt_params(values, slots, adapters, labels, ())
+        except ValidationError as exc:
+            with pytest.raises(ValidationError) as info:
+                params(values)
+            assert (str(info.value), info.value.column) == (str(exc), exc.column)
+        else:
+            got = params(values)
+            assert got == expected and type(got) is tuple
+            assert got[1] is not values[1] or values[1] is None  # a copy of the list

@@ -591,7 +591,12 @@ class SelectQuery(Query[*Ts]):
             return memo[0]
         # On the hot path: empty parts cost nothing, and tables' own columns key as themselves.
         # The values go in the order _core binds them: parts in SQL order.
-        key: list[Hashable] = [_keys(self._columns, values)]
+        columns = self._columns
+        try:  # _keys() inline, for the usual select list
+            plain = TABLE_COLUMNS.issuperset(columns)
+        except TypeError:  # an unhashable item: a value
+            plain = False
+        key: list[Hashable] = [columns if plain else _keys(columns, values)]
         if self._from:
             key.append(("from", _keys(self._from, values)))
         extras = self._extras

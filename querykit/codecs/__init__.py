@@ -186,6 +186,31 @@ def unchanged_when(adapter: Adapter) -> str | None:
     return _UNCHANGED.get(adapter)
 
 
+class InlineAdapt(typing.NamedTuple):
+    """How a generated parameter function adapts an adapter's usual value without a call.
+
+    ``test`` and ``result`` are Python expressions of ``{v}`` (the value, never None) and
+    ``{t}`` (a temporary name that ``test`` may bind and ``result`` read). When ``test`` is
+    true, ``result`` is what the adapter returns; otherwise the adapter is called. The
+    expressions name the objects of ``names`` as ``{name}``: the generator binds each under
+    a name of its own. A ``TypeError`` raised by ``test`` means "call the adapter".
+    """
+
+    test: str
+    result: str
+    names: Mapping[str, Any]
+
+
+# Adapters whose usual value the generated parameter functions adapt inline (an enum
+# member to its label, a list of plain text for text[]).
+_INLINE: weakref.WeakKeyDictionary[Adapter, InlineAdapt] = weakref.WeakKeyDictionary()
+
+
+def adapted_when(adapter: Adapter) -> InlineAdapt | None:
+    """How to adapt the usual value of ``adapter`` inline, when known (see :class:`InlineAdapt`)."""
+    return _INLINE.get(adapter)
+
+
 UNCHANGED_GLOBALS: Mapping[str, Any] = {
     "_Decimal": Decimal,
     "_datetime": dt.datetime,
@@ -672,6 +697,9 @@ def _enum_adapter(type_: sa.Enum) -> Adapter:
             return value
         raise ValueRejected(f"expected one of {valid}; got {describe_value(value)}")
 
+    _INLINE[adapt] = InlineAdapt(
+        "({t} := {label}(id({v}))) is not None", "{t}", {"label": by_id.get}
+    )
     return adapt
 
 
@@ -699,7 +727,16 @@ def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
             raise ValueRejected(f"array item: {exc}") from None
         return items if uniform is None else uniform(items)
 
-    return adapt if passes is None else _array_of_unchanged(passes, adapt)
+    if passes is None:
+        return adapt
+    fast = _array_of_unchanged(passes, adapt)
+    if item is _text:  # a list of plain ASCII str, without NUL: one join tests them all
+        _INLINE[fast] = InlineAdapt(
+            "type({v}) is list and ({t} := {join}({v})).isascii() and '\\x00' not in {t}",
+            "{v}[:]",
+            {"join": "".join},  # a TypeError for an item that is no str: the adapter's call
+        )
+    return fast
 
 
 def _array_of_unchanged(passes: str, checked: Adapter) -> Adapter:

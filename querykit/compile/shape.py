@@ -126,7 +126,8 @@ def params_function(
     """:func:`adapt_params` for one shape as a generated function: no loop, no lookups.
 
     Only indices, generated names and the adapters' own ``codecs.unchanged_when``
-    tests go into its source; adapters and constants are passed in by name. A value
+    tests and ``codecs.adapted_when`` expressions go into its source; adapters,
+    constants and the objects those expressions use are passed in by name. A value
     an adapter refuses goes through :func:`adapt_params`, which raises the error that
     names the column.
     """
@@ -155,16 +156,27 @@ def params_function(
             continue
         namespace[f"a{pos}"] = adapt
         unchanged = codecs.unchanged_when(adapt)
-        if unchanged is None:
-            items.append(f"(None if (v{pos} := {value}) is None else a{pos}(v{pos}))")
-        else:  # the usual value passes without a call
+        inline = codecs.adapted_when(adapt)
+        if unchanged is not None:  # the usual value passes without a call
             passes = unchanged.format(v=f"v{pos}")
             items.append(f"(v{pos} if (v{pos} := {value}) is None or {passes} else a{pos}(v{pos}))")
+        elif inline is not None:  # the usual value is adapted without a call
+            names = {"v": f"v{pos}", "t": f"t{pos}"}
+            for name, obj in inline.names.items():
+                names[name] = f"n{pos}_{name}"
+                namespace[f"n{pos}_{name}"] = obj
+            test, result = inline.test.format(**names), inline.result.format(**names)
+            items.append(
+                f"({result} if (v{pos} := {value}) is not None and {test} "
+                f"else (None if v{pos} is None else a{pos}(v{pos})))"
+            )
+        else:
+            items.append(f"(None if (v{pos} := {value}) is None else a{pos}(v{pos}))")
     source = (
         "def params(values):\n"
         "    try:\n"
         f"        return ({''.join(item + ', ' for item in items)})\n"
-        "    except Rejected:\n"
+        "    except (Rejected, TypeError):  # TypeError: an inline test's way to say 'call'\n"
         "        return slow(values)"
     )
     generate("params", source, namespace)  # nothing from the query's values goes into the source
@@ -334,8 +346,9 @@ def to_sql(query: Compilable) -> CompiledSQL:
     if not shape.in_order:
         return to_compiled_sql(shape, values)
     params = shape.params(values)
+    # values, not a copy, as the raw values: this list is this call's own
     return compiled_sql(
-        shape.sql, params if type(params) is tuple else tuple(params), shape.types, tuple(values)
+        shape.sql, params if type(params) is tuple else tuple(params), shape.types, values
     )
 
 
