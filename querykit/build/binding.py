@@ -306,7 +306,7 @@ def learn_key(query: Compilable, values: Sequence[Any]) -> Hashable | None:
 
     For builders that make many queries differing only in those values (``nearest()``,
     one per query vector): such a query can take its key from the first one
-    (``SelectQuery.memoise_key``) instead of walking again. None if it cannot.
+    (``query.with_known_key``) instead of walking again. None if it cannot.
     """
     walked = Values()
     key = query._key(walked)

@@ -257,7 +257,12 @@ class _InArray(Condition):
         self.column = column
         self.negate = negate
         self._value = self.items
-        self._known = ("in", negate, column) if self.items and is_table_column(column) else None
+        self._known = None
+        try:  # is_table_column(column), without its call for a known column
+            if self.items and (column in TABLE_COLUMNS or is_table_column(column)):
+                self._known = ("in", negate, column)
+        except TypeError:  # unhashable: a value, not a column
+            pass
 
     def _key(self, values: list[Any]) -> Hashable:
         if not self.items:

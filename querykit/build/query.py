@@ -226,7 +226,12 @@ class Order(Node):
             raise CompileError(f"nulls must be 'first' or 'last', got {nulls!r}")
         self.expr, self.descending, self.nulls = expr, descending, nulls
         # a table's own column (the usual) binds no value: the key is known now
-        self._known = ("order", descending, nulls, expr) if is_table_column(expr) else None
+        self._known = None
+        try:  # is_table_column(expr), without its call for a known column
+            if expr in TABLE_COLUMNS or is_table_column(expr):
+                self._known = ("order", descending, nulls, expr)
+        except TypeError:  # unhashable: a value, not a column
+            pass
 
     def _key(self, values: list[Any]) -> Hashable:
         if self._known is not None:
@@ -367,10 +372,8 @@ class SelectQuery(Query[*Ts]):
     _limit: int | None
     _extras: _SelectExtras
     """JOINs, GROUP BY, HAVING, OFFSET, DISTINCT, FOR UPDATE, settings: ``_NO_EXTRAS`` when none."""
-    _memo: tuple[Hashable, tuple[Any, ...]] | None
-    """The key walk's result (key, values) when known in advance; see ``memoise_key``."""
 
-    __slots__ = ("_columns", "_extras", "_from", "_limit", "_memo", "_order_by", "_where")
+    __slots__ = ("_columns", "_extras", "_from", "_limit", "_order_by", "_where")
 
     def _reads_only(self) -> bool:
         return self._extras.for_update is None
@@ -378,7 +381,7 @@ class SelectQuery(Query[*Ts]):
     def __init__(self, columns: Sequence[Any]) -> None:
         self._columns = tuple(columns)
         self._from = self._order_by = self._where = ()
-        self._limit = self._memo = None
+        self._limit = None
         self._extras = _NO_EXTRAS
 
     def _with_extras(self, **changes: Any) -> SelectQuery[*Ts]:
@@ -575,20 +578,7 @@ class SelectQuery(Query[*Ts]):
         froms = list(self._from) + [j[1] for j in self._extras.joins]
         return _tables_of(froms) if froms else _tables_of(self._columns)
 
-    def memoise_key(self, key: Hashable, values: tuple[Any, ...]) -> None:
-        """Give a query just made its key walk's result, known in advance.
-
-        For a builder that makes many queries differing only in ``values`` and has the
-        key of one from ``compile.learn_key`` (``nearest()``). Only on a query nobody has
-        seen yet; copies made by the builder methods walk again.
-        """
-        self._memo = (key, values)
-
     def _key(self, values: list[Any]) -> Hashable:
-        memo = self._memo
-        if memo is not None:
-            values.extend(memo[1])
-            return memo[0]
         # On the hot path: empty parts cost nothing, and tables' own columns key as themselves.
         # The values go in the order _core binds them: parts in SQL order.
         columns = self._columns
@@ -1776,4 +1766,43 @@ def with_columns(
     """A copy of ``query`` selecting ``columns`` instead (no checks: the caller built them)."""
     new = query._clone()
     new._columns = columns
+    return new
+
+
+class _KeyedSelect(SelectQuery[*tuple[Any, ...]]):
+    """A select whose key walk's result is known in advance: see :func:`with_known_key`.
+
+    Its own class, so a plain select carries no slot for it (every builder method copies
+    every slot). Copies made by the builder methods have no key and walk as any select.
+    """
+
+    __slots__ = ("_memo",)
+    _memo: tuple[Hashable, tuple[Any, ...]] | None
+
+    def _key(self, values: list[Any]) -> Hashable:
+        memo = self._memo
+        if memo is None:
+            return super()._key(values)
+        values.extend(memo[1])
+        return memo[0]
+
+
+_to_keyed = _make_clone(_KeyedSelect, SelectQuery._slot_names)  # a select's fields, copied
+
+
+def with_known_key(
+    query: SelectQuery[*tuple[Any, ...]],
+    columns: tuple[Any, ...],
+    key: Hashable,
+    values: tuple[Any, ...],
+) -> SelectQuery[*tuple[Any, ...]]:
+    """:func:`with_columns`, for a query whose key walk gives ``key`` and ``values``.
+
+    For a builder that makes many queries differing only in ``values`` and has the key
+    of one from ``binding.learn_key`` (``nearest()``): the query takes it instead of
+    walking again.
+    """
+    new: _KeyedSelect = _to_keyed(query)
+    new._columns = columns
+    new._memo = (key, values)
     return new
