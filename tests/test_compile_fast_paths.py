@@ -25,6 +25,7 @@ from querykit.build.operators import _Compare, _InArray
 from querykit.build.query import Order
 from querykit.codecs import ValueRejected
 from querykit.codecs.base import describe_value
+from querykit.errors import ValidationError
 from schema import Status, pipeline_run, pipeline_step
 
 run, step = pipeline_run, pipeline_step
@@ -239,7 +240,6 @@ def test_generated_params_adapt_enums_and_text_arrays_as_the_general_rule() -> N
     inline (``codecs.adapted_when``); every value gives what the general
     ``adapt_params`` gives: the same parameters, or the same error naming the column."""
     from querykit.compile import shape as qk_shape
-    from querykit.errors import ValidationError
 
     types = (
         sa.Enum(Status, name="status"),
@@ -283,3 +283,27 @@ def test_generated_params_adapt_enums_and_text_arrays_as_the_general_rule() -> N
             got = params(values)
             assert got == expected and type(got) is tuple
             assert got[1] is not values[1] or values[1] is None  # a copy of the list
+
+
+def test_to_sql_renders_as_compile_query_then_to_compiled_sql() -> None:
+    """``to_sql()`` takes a shape's generated ``render`` (values in walk order) or the
+    general path; either gives what ``compile_query`` + ``to_compiled_sql`` give."""
+    queries = [
+        select(run.c.id),  # no parameters
+        select(run.c.id).where(eq(run.c.name, "a")),  # text: passes as is
+        select(run.c.id).where(eq(run.c.status, Status.FAILED), in_array(run.c.name, ["a"])),
+        select(run.c.id).where(eq(run.c.status, "FAILED")).limit(2),  # type: ignore[misc]
+        select(run.c.id, sa.literal(7).label("n")).where(gte(run.c.cost, 1)),  # type: ignore[misc]
+        select(run.c.id).where(in_array(run.c.name, ["a", None])),  # type: ignore[misc]
+    ]
+    for query in queries:
+        for _ in range(2):  # compiled, then from the cache
+            shape, values = qk_compile.compile_query(query)
+            general = qk_compile.to_compiled_sql(shape, values)
+            fast = qk_compile.to_sql(query)
+            assert (shape.render is None) == (not shape.in_order)
+            assert fast == general and fast.inline() == general.inline()
+            assert type(fast.params) is tuple
+    bad = select(run.c.id).where(in_array(run.c.name, ["a\x00"]))
+    with pytest.raises(ValidationError, match=r"pipeline_run\.name"):
+        bad.to_sql()

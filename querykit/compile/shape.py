@@ -89,6 +89,11 @@ class Shape:
     """A plain read that takes no locks: outside a transaction a read replica may run it."""
     rows_known: bool = True
     """False for raw SQL, whose text alone does not say whether it returns rows."""
+    render: Callable[[list[Any]], CompiledSQL] | None = field(
+        default=None, repr=False, compare=False
+    )
+    """``render(values)``: what :func:`to_sql` returns, for a shape ``in_order``
+    (made by :func:`shape_functions`); None otherwise."""
 
     @property
     def returns_rows(self) -> bool | None:
@@ -131,8 +136,59 @@ def params_function(
     an adapter refuses goes through :func:`adapt_params`, which raises the error that
     names the column.
     """
+    return shape_functions(slots, adapters, labels, constants, passthrough, None)[0]
+
+
+Render = Callable[[list[Any]], CompiledSQL]
+
+
+def shape_functions(
+    slots: Sequence[int],
+    adapters: Sequence[codecs.Adapter | None],
+    labels: Sequence[str],
+    constants: Sequence[Any],
+    passthrough: bool,
+    rendered: tuple[str, tuple[TypeEngine[Any], ...]] | None,
+) -> tuple[Callable[[Sequence[Any]], Sequence[Any]], Render | None]:
+    """:func:`params_function`, and with ``rendered`` (the SQL and the placeholders'
+    types of a shape whose values feed its placeholders in walk order) ``render``: what
+    :func:`to_sql` returns, the parameters and the :class:`CompiledSQL` made without a
+    call between them. Both come from one generated source (one ``linecache`` entry)."""
+    render: Render | None = None
     if passthrough:
-        return _same_values
+        if rendered is not None:
+            sql, types = rendered
+            render = lambda values: compiled_sql(sql, tuple(values), types, values)  # noqa: E731
+        return _same_values, render
+    expression, namespace = _params_expression(slots, adapters, labels, constants)
+    source = (
+        "def params(values):\n"
+        "    try:\n"
+        f"        return {expression}\n"
+        "    except (Rejected, TypeError):  # TypeError: an inline test's way to say 'call'\n"
+        "        return slow(values)\n"
+    )
+    if rendered is not None:
+        namespace.update(compiled_sql=compiled_sql, sql=rendered[0], types=rendered[1])
+        source += (
+            "def render(values):\n"
+            "    try:\n"
+            f"        params = {expression}\n"
+            "    except (Rejected, TypeError):\n"
+            "        params = slow(values)\n"
+            "    return compiled_sql(sql, params, types, values)"  # values: this call's own
+        )
+    generate("params", source, namespace)  # nothing from the query's values goes into the source
+    return namespace["params"], namespace.get("render")
+
+
+def _params_expression(
+    slots: Sequence[int],
+    adapters: Sequence[codecs.Adapter | None],
+    labels: Sequence[str],
+    constants: Sequence[Any],
+) -> tuple[str, dict[str, Any]]:
+    """The tuple expression of the parameters (of ``values``) and the names it uses."""
     slots, adapters, labels, constants = (
         tuple(slots),
         tuple(adapters),
@@ -172,16 +228,7 @@ def params_function(
             )
         else:
             items.append(f"(None if (v{pos} := {value}) is None else a{pos}(v{pos}))")
-    source = (
-        "def params(values):\n"
-        "    try:\n"
-        f"        return ({''.join(item + ', ' for item in items)})\n"
-        "    except (Rejected, TypeError):  # TypeError: an inline test's way to say 'call'\n"
-        "        return slow(values)"
-    )
-    generate("params", source, namespace)  # nothing from the query's values goes into the source
-    function: Callable[[Sequence[Any]], Sequence[Any]] = namespace["params"]
-    return function
+    return f"({''.join(item + ', ' for item in items)})", namespace
 
 
 def _same_values(values: Sequence[Any]) -> Sequence[Any]:
@@ -280,8 +327,11 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
     )
     in_order = slots == list(range(len(values)))
     passthrough = in_order and all(a is None for a in adapters)
+    sql = codecs.checked_sql_text(compiled.string)
+    rendered = (sql, tuple(types)) if in_order else None
+    params, render = shape_functions(slots, adapters, labels, constants, passthrough, rendered)
     return Shape(
-        sql=codecs.checked_sql_text(compiled.string),
+        sql=sql,
         slots=tuple(slots),
         adapters=adapters,
         labels=tuple(labels),
@@ -289,13 +339,14 @@ def build_shape(query: Compilable, values: list[Any], *, cacheable: bool = True)
         columns=columns,
         column_types=column_types,
         decoders=decoders,
-        params=params_function(slots, adapters, labels, constants, passthrough),
+        params=params,
         constants=tuple(constants),
         passthrough=passthrough,
         in_order=in_order,
         cached=cacheable,
         read=query._reads_only(),
         rows_known=query.rows_known,
+        render=render,
     )
 
 
@@ -343,13 +394,8 @@ def to_sql(query: Compilable) -> CompiledSQL:
         shape = _compiled(query, key, values)
     else:
         _stats["hits"] += 1
-    if not shape.in_order:
-        return to_compiled_sql(shape, values)
-    params = shape.params(values)
-    # values, not a copy, as the raw values: this list is this call's own
-    return compiled_sql(
-        shape.sql, params if type(params) is tuple else tuple(params), shape.types, values
-    )
+    render = shape.render
+    return to_compiled_sql(shape, values) if render is None else render(values)
 
 
 register_renderer(to_sql)
