@@ -21,7 +21,7 @@ import sqlalchemy as sa
 import querykit.build.binding as qk_binding
 import querykit.compile as qk_compile
 from querykit import asc, codecs, desc, eq, gte, in_array, not_in_array, placeholder, select
-from querykit.build.operators import _Compare, _InArray
+from querykit.build.operators import Condition, _Compare, _InArray
 from querykit.build.query import Order
 from querykit.codecs import ValueRejected
 from querykit.codecs.base import describe_value
@@ -80,17 +80,18 @@ def test_the_known_keys_are_the_general_keys() -> None:
     general ``operand_key`` walk gives, for every pairing of operands."""
     for left in OPERANDS:
         for right in OPERANDS:
-            condition = _Compare(left, "=", right)
-            general: list[Any] = []
-            expected = (
-                "=",
-                qk_binding.operand_key(left, general),
-                qk_binding.operand_key(right, general),
-            )
-            walked: list[Any] = []
-            assert condition._key(walked) == expected and walked == general
-            if condition._known is not None:
-                assert (condition._known, [condition._value]) == (expected, general)
+            for op in ("=", ">=", "<>"):
+                condition = _Compare(left, op, right)
+                general: list[Any] = []
+                expected = (
+                    op,
+                    qk_binding.operand_key(left, general),
+                    qk_binding.operand_key(right, general),
+                )
+                walked: list[Any] = []
+                assert condition._key(walked) == expected and walked == general
+                if condition._known is not None:
+                    assert (condition._known, [condition._value]) == (expected, general)
     for column in OPERANDS:
         for items in (["a", "b"], [], ("a",)):
             for negate in (False, True):
@@ -307,3 +308,32 @@ def test_to_sql_renders_as_compile_query_then_to_compiled_sql() -> None:
     bad = select(run.c.id).where(in_array(run.c.name, ["a\x00"]))
     with pytest.raises(ValidationError, match=r"pipeline_run\.name"):
         bad.to_sql()
+
+
+class Mimic(Condition):
+    """A condition whose key is whatever it is given (a user's own Condition may be odd)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    def _key(self, values: list[Any]) -> Any:
+        return self.key
+
+    def _core(self, binder: Any) -> Any:
+        return sa.true()
+
+
+def test_the_flat_key_counts_its_where_and_order_items() -> None:
+    """WHERE and ORDER BY items sit in the select's key itself, after a mark: their count
+    keeps a condition whose key looks like the ORDER BY mark and item from passing for
+    them."""
+    first = select(run.c.id).where(eq(run.c.name, "a")).order_by(run.c.id)
+    second = select(run.c.id).where(
+        eq(run.c.name, "a"), Mimic("order"), Mimic(asc(run.c.id)._key([]))
+    )
+    qk_compile.clear_cache()
+    assert "ORDER BY" in first.to_sql().sql
+    assert "ORDER BY" not in second.to_sql().sql
+    assert qk_compile.cache_info()["misses"] == 2
