@@ -24,11 +24,20 @@ from typing import Any, TypeAlias, TypeVar, overload
 import sqlalchemy as sa
 from sqlalchemy.sql import operators as sa_ops
 from sqlalchemy.sql.elements import BindParameter, ClauseElement, ColumnElement
-from sqlalchemy.sql.schema import Column
 
 from ..errors import CompileError
 from ..schema.naming import column_label
-from .binding import VALUE, VALUE_TYPES, Binder, any_array, operand_core, operand_key, type_of
+from .binding import (
+    TABLE_COLUMNS,
+    VALUE,
+    VALUE_TYPES,
+    Binder,
+    any_array,
+    is_table_column,
+    operand_core,
+    operand_key,
+    type_of,
+)
 
 __all__ = [
     "Condition",
@@ -69,6 +78,12 @@ class Condition:
 
     __slots__ = ()
 
+    _known: Hashable | None = None
+    """The key, when made with the condition: its key walk is then always this key and
+    the one value ``_value``. Query walks take it without calling ``_key`` (the usual
+    comparison of a table's column with a value, ``in_array`` of a column)."""
+    _value: Any = None
+
     def _key(self, values: list[Any]) -> Hashable:
         raise NotImplementedError
 
@@ -104,7 +119,7 @@ def _label(x: Any) -> str:
 
 
 class _Compare(Condition):
-    __slots__ = ("left", "op", "right")
+    __slots__ = ("_known", "_value", "left", "op", "right")
 
     def __init__(self, left: Any, op: str, right: Any) -> None:
         if right is None or left is None:
@@ -114,18 +129,22 @@ class _Compare(Condition):
             )
         self.left = left
         self.op = op
-        self.right = right
+        self.right = self._value = right
+        # The usual comparison, a table's own column against a plain value, keyed now
+        # as operand_key keys it: the column as itself, the value bound.
+        self._known = None
+        if type(right) in VALUE_TYPES:
+            try:  # is_table_column(left), without its call for a known column
+                if left in TABLE_COLUMNS or is_table_column(left):
+                    self._known = (op, left, VALUE)
+            except TypeError:  # unhashable: a value, not a column
+                pass
 
     def _key(self, values: list[Any]) -> Hashable:
-        left, right = self.left, self.right
-        # The usual comparison, a table's own column against a plain value, keyed inline
-        # as operand_key keys it: the column as itself, the value bound.
-        if isinstance(left, Column) and isinstance(left.table, sa.Table):
-            if type(right) in VALUE_TYPES:
-                values.append(right)
-                return (self.op, left, VALUE)
-            return (self.op, left, operand_key(right, values))
-        return (self.op, operand_key(left, values), operand_key(right, values))
+        if self._known is not None:
+            values.append(self.right)
+            return self._known
+        return (self.op, operand_key(self.left, values), operand_key(self.right, values))
 
     def _core(self, binder: Binder) -> ColumnElement[bool]:
         left_type, right_type = type_of(self.left), type_of(self.right)
@@ -226,24 +245,29 @@ def lte(left: Any, right: Any, /) -> Condition:
 
 
 class _InArray(Condition):
-    __slots__ = ("column", "items", "negate")
+    __slots__ = ("_known", "_value", "column", "items", "negate")
 
     def __init__(self, column: Any, items: Iterable[Any], negate: bool) -> None:
-        if type(items) is not list and isinstance(items, str | bytes):  # a list: the usual
+        if type(items) is list:  # the usual: a copy, so a later change to the list is not seen
+            self.items = items[:]
+        elif isinstance(items, str | bytes):
             raise CompileError("in_array() takes a list of values, not a single string")
+        else:
+            self.items = list(items)
         self.column = column
-        self.items = list(items)
         self.negate = negate
+        self._value = self.items
+        self._known = None
+        try:  # is_table_column(column), without its call for a known column
+            if self.items and (column in TABLE_COLUMNS or is_table_column(column)):
+                self._known = ("in", negate, column)
+        except TypeError:  # unhashable: a value, not a column
+            pass
 
     def _key(self, values: list[Any]) -> Hashable:
         if not self.items:
             return ("in", self.negate, None)
-        column = self.column
-        column_key = (
-            column
-            if isinstance(column, Column) and isinstance(column.table, sa.Table)  # as operand_key
-            else operand_key(column, values)
-        )
+        column_key = operand_key(self.column, values)
         values.append(self.items)
         return ("in", self.negate, column_key)
 
@@ -261,12 +285,12 @@ def in_array(column: ColumnElement[T], items: Iterable[T]) -> Condition:
 
     An empty list is plain ``false``.
     """
-    return _InArray(column, items, negate=False)
+    return _InArray(column, items, False)
 
 
 def not_in_array(column: ColumnElement[T], items: Iterable[T]) -> Condition:
     """``column <> ALL(%s)``; an empty list is plain ``true``."""
-    return _InArray(column, items, negate=True)
+    return _InArray(column, items, True)
 
 
 class _IsNull(Condition):

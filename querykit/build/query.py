@@ -30,7 +30,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import operators, schema
 from sqlalchemy.sql._annotated_cols import HasRowPos
 from sqlalchemy.sql.elements import ColumnClause, ColumnElement, UnaryExpression
-from sqlalchemy.sql.schema import Column, ColumnDefault
+from sqlalchemy.sql.schema import ColumnDefault
 from sqlalchemy.sql.selectable import FromClause, NamedFromClause, Subquery
 from sqlalchemy.sql.visitors import replacement_traverse
 
@@ -38,7 +38,15 @@ from ..arguments import count_argument
 from ..codegen import generate
 from ..errors import CompileError, SchemaError
 from ..schema.naming import column_label
-from .binding import VALUE, Binder, Node, operand_core, operand_key
+from .binding import (
+    TABLE_COLUMNS,
+    VALUE,
+    Binder,
+    Node,
+    is_table_column,
+    operand_core,
+    operand_key,
+)
 from .operators import Condition, as_condition
 from .placeholder import Placeholder
 from .sqltext import CompiledSQL, render
@@ -124,7 +132,7 @@ class Query(Generic[*Ts]):
         cls._slot_names = tuple(
             name for klass in reversed(cls.__mro__) for name in getattr(klass, "__slots__", ())
         )
-        cls._clone = _make_clone(cls._slot_names)  # type: ignore[method-assign]
+        cls._clone = _make_clone(cls, cls._slot_names)  # type: ignore[method-assign]
 
     def _clone(self) -> Self:
         raise NotImplementedError  # replaced per subclass by _make_clone
@@ -167,19 +175,19 @@ class Query(Generic[*Ts]):
         return self.to_sql().sql
 
 
-def _make_clone(slot_names: tuple[str, ...]) -> Any:
+def _make_clone(cls: type, slot_names: tuple[str, ...]) -> Any:
     """A fast field-by-field copier for one builder class (as dataclasses generate theirs).
 
     A memoised key (``_memo``) is not copied: it belongs to the query it was made for,
     and a copy is made to be changed.
     """
-    lines = ["def _clone(self):", "    new = object.__new__(type(self))"]
+    lines = ["def _clone(self):", "    new = _new(cls)"]
     lines += [
         f"    new.{name} = None" if name == "_memo" else f"    new.{name} = self.{name}"
         for name in slot_names
     ]
     lines.append("    return new")
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"_new": object.__new__, "cls": cls}
     generate("builder clone", lines, namespace)  # names come from __slots__ literals
     return namespace["_clone"]
 
@@ -211,18 +219,24 @@ class Order(Node):
 
     A :class:`Node`, so the key walk and ``operand_core`` reach it by their fast path."""
 
-    __slots__ = ("descending", "expr", "nulls")
+    __slots__ = ("_known", "descending", "expr", "nulls")
 
     def __init__(self, expr: Any, descending: bool, nulls: str | None) -> None:
         if nulls is not None and nulls not in ("first", "last"):
             raise CompileError(f"nulls must be 'first' or 'last', got {nulls!r}")
         self.expr, self.descending, self.nulls = expr, descending, nulls
+        # a table's own column (the usual) binds no value: the key is known now
+        self._known = None
+        try:  # is_table_column(expr), without its call for a known column
+            if expr in TABLE_COLUMNS or is_table_column(expr):
+                self._known = ("order", descending, nulls, expr)
+        except TypeError:  # unhashable: a value, not a column
+            pass
 
     def _key(self, values: list[Any]) -> Hashable:
-        expr = self.expr
-        if not (isinstance(expr, Column) and isinstance(expr.table, sa.Table)):  # as operand_key
-            expr = operand_key(expr, values)
-        return ("order", self.descending, self.nulls, expr)
+        if self._known is not None:
+            return self._known
+        return ("order", self.descending, self.nulls, operand_key(self.expr, values))
 
     def _core(self, binder: Binder) -> Any:
         expr = operand_core(self.expr, binder, None, "order_by")
@@ -358,10 +372,8 @@ class SelectQuery(Query[*Ts]):
     _limit: int | None
     _extras: _SelectExtras
     """JOINs, GROUP BY, HAVING, OFFSET, DISTINCT, FOR UPDATE, settings: ``_NO_EXTRAS`` when none."""
-    _memo: tuple[Hashable, tuple[Any, ...]] | None
-    """The key walk's result (key, values) when known in advance; see ``memoise_key``."""
 
-    __slots__ = ("_columns", "_extras", "_from", "_limit", "_memo", "_order_by", "_where")
+    __slots__ = ("_columns", "_extras", "_from", "_limit", "_order_by", "_where")
 
     def _reads_only(self) -> bool:
         return self._extras.for_update is None
@@ -369,7 +381,7 @@ class SelectQuery(Query[*Ts]):
     def __init__(self, columns: Sequence[Any]) -> None:
         self._columns = tuple(columns)
         self._from = self._order_by = self._where = ()
-        self._limit = self._memo = None
+        self._limit = None
         self._extras = _NO_EXTRAS
 
     def _with_extras(self, **changes: Any) -> SelectQuery[*Ts]:
@@ -566,28 +578,15 @@ class SelectQuery(Query[*Ts]):
         froms = list(self._from) + [j[1] for j in self._extras.joins]
         return _tables_of(froms) if froms else _tables_of(self._columns)
 
-    def memoise_key(self, key: Hashable, values: tuple[Any, ...]) -> None:
-        """Give a query just made its key walk's result, known in advance.
-
-        For a builder that makes many queries differing only in ``values`` and has the
-        key of one from ``compile.learn_key`` (``nearest()``). Only on a query nobody has
-        seen yet; copies made by the builder methods walk again.
-        """
-        self._memo = (key, values)
-
     def _key(self, values: list[Any]) -> Hashable:
-        memo = self._memo
-        if memo is not None:
-            values.extend(memo[1])
-            return memo[0]
         # On the hot path: empty parts cost nothing, and tables' own columns key as themselves.
         # The values go in the order _core binds them: parts in SQL order.
-        columns: Hashable = self._columns
-        for c in self._columns:  # _keys() inline, for the usual select list
-            if not (isinstance(c, Column) and isinstance(c.table, sa.Table)):
-                columns = _keys(self._columns, values)
-                break
-        key: list[Hashable] = [columns]
+        columns = self._columns
+        try:  # _keys() inline, for the usual select list
+            plain = TABLE_COLUMNS.issuperset(columns)
+        except TypeError:  # an unhashable item: a value
+            plain = False
+        key: list[Hashable] = [columns if plain else _keys(columns, values)]
         if self._from:
             key.append(("from", _keys(self._from, values)))
         extras = self._extras
@@ -598,21 +597,34 @@ class SelectQuery(Query[*Ts]):
                     for kind, t, on, lat in extras.joins
                 )
             )
-        if self._where:  # loops, not comprehensions: before 3.12 each of those is a call
-            part: list[Hashable] = ["where"]
-            for c in self._where:
-                part.append(c._key(values))
-            key.append(tuple(part))
+        # WHERE and ORDER BY items go into the key itself, after a mark and their count:
+        # no tuple per part to make, hash and compare. The count keeps the key unambiguous.
+        where = self._where
+        if where:  # loops, not comprehensions: before 3.12 each of those is a call
+            key.append("where")
+            key.append(len(where))
+            for c in where:
+                known = c._known  # Condition._known: the usual condition, keyed when made
+                if known is None:
+                    key.append(c._key(values))
+                else:
+                    values.append(c._value)
+                    key.append(known)
         if extras is not _NO_EXTRAS:
             if extras.group_by:
                 key.append(("group", _keys(extras.group_by, values)))
             if extras.having:
                 key.append(_conditions_key("having", extras.having, values))
-        if self._order_by:
-            part = ["order"]
-            for o in self._order_by:
-                part.append(o._key(values) if type(o) is Order else operand_key(o, values))
-            key.append(tuple(part))
+        order_by = self._order_by
+        if order_by:
+            key.append("order")
+            key.append(len(order_by))
+            for o in order_by:
+                if type(o) is not Order:
+                    key.append(operand_key(o, values))
+                else:
+                    known = o._known  # a table's own column: keyed when made
+                    key.append(o._key(values) if known is None else known)
         if self._limit is not None:
             values.append(self._limit)
             key.append("limit")
@@ -703,6 +715,9 @@ class SelectQuery(Query[*Ts]):
         return stmt
 
 
+_NO_SELECT: SelectQuery[*tuple[Any, ...]] = SelectQuery(())
+
+
 def _lateral(target: Any) -> Any:
     """``target`` joined LATERAL: a subquery becomes a LATERAL subquery of the same name."""
     if isinstance(target, Subquery):
@@ -737,10 +752,12 @@ def _conditions_key(part: str, conditions: tuple[Condition, ...], values: list[A
 
 
 def _keys(items: tuple[Any, ...], values: list[Any]) -> Hashable:
-    for x in items:
-        if not (isinstance(x, Column) and isinstance(x.table, sa.Table)):  # operand_key's first
-            return tuple([operand_key(x, values) for x in items])
-    return items  # a table's own columns key as themselves
+    try:
+        if TABLE_COLUMNS.issuperset(items):
+            return items  # a table's own columns key as themselves: one test for them all
+    except TypeError:  # an unhashable item: a value
+        pass
+    return tuple([operand_key(x, values) for x in items])
 
 
 def _is_column(item: Any) -> bool:
@@ -865,11 +882,19 @@ def select(*columns: Any) -> Any:
 
     ``select()`` with no arguments selects every column of the ``from_()`` tables.
     """
+    try:
+        if TABLE_COLUMNS.issuperset(columns):  # the usual case: tables' own columns, known
+            query = _NO_SELECT._clone()  # SelectQuery(columns) without __init__'s call
+            query._columns = columns
+            return query
+    except TypeError:  # an unhashable item: a value, not a table
+        pass
     for c in columns:
         if isinstance(c, FromClause):
             break
+        is_table_column(c)  # remembered: the next select() of it takes the test above
     else:
-        return SelectQuery(columns)  # no table to expand: the usual case
+        return SelectQuery(columns)  # no table to expand
     expanded: list[Any] = []
     for c in columns:
         if isinstance(c, FromClause):
@@ -1741,4 +1766,43 @@ def with_columns(
     """A copy of ``query`` selecting ``columns`` instead (no checks: the caller built them)."""
     new = query._clone()
     new._columns = columns
+    return new
+
+
+class _KeyedSelect(SelectQuery[*tuple[Any, ...]]):
+    """A select whose key walk's result is known in advance: see :func:`with_known_key`.
+
+    Its own class, so a plain select carries no slot for it (every builder method copies
+    every slot). Copies made by the builder methods have no key and walk as any select.
+    """
+
+    __slots__ = ("_memo",)
+    _memo: tuple[Hashable, tuple[Any, ...]] | None
+
+    def _key(self, values: list[Any]) -> Hashable:
+        memo = self._memo
+        if memo is None:
+            return super()._key(values)
+        values.extend(memo[1])
+        return memo[0]
+
+
+_to_keyed = _make_clone(_KeyedSelect, SelectQuery._slot_names)  # a select's fields, copied
+
+
+def with_known_key(
+    query: SelectQuery[*tuple[Any, ...]],
+    columns: tuple[Any, ...],
+    key: Hashable,
+    values: tuple[Any, ...],
+) -> SelectQuery[*tuple[Any, ...]]:
+    """:func:`with_columns`, for a query whose key walk gives ``key`` and ``values``.
+
+    For a builder that makes many queries differing only in ``values`` and has the key
+    of one from ``binding.learn_key`` (``nearest()``): the query takes it instead of
+    walking again.
+    """
+    new: _KeyedSelect = _to_keyed(query)
+    new._columns = columns
+    new._memo = (key, values)
     return new

@@ -8,7 +8,7 @@ loads it with the first builder), so the build layer never imports the compiler.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ class CompiledSQL:
     sql: str
     params: tuple[Any, ...]
     _types: tuple[TypeEngine[Any], ...] = field(repr=False, compare=False)
-    _raw: tuple[Any, ...] = field(repr=False, compare=False)
+    _raw: Sequence[Any] = field(repr=False, compare=False)
     settings: tuple[tuple[str, str], ...] = ()
     """Server settings applied around the query (``SET LOCAL``), e.g. ``hnsw.ef_search``."""
 
@@ -70,7 +70,7 @@ _new = object.__new__
 
 
 def compiled_sql(
-    sql: str, params: tuple[Any, ...], types: tuple[TypeEngine[Any], ...], raw: tuple[Any, ...]
+    sql: str, params: tuple[Any, ...], types: tuple[TypeEngine[Any], ...], raw: Sequence[Any]
 ) -> CompiledSQL:
     """``CompiledSQL(sql, params, types, raw)`` without settings, made the fast way.
 

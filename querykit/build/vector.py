@@ -60,7 +60,7 @@ from ..schema.indexes import build_index, table_column
 from ..schema.naming import column_label
 from .binding import Binder, Node, keys_as_value, learn_key, operand_core, operand_key, type_of
 from .operators import Condition
-from .query import SelectQuery, knn_parts, select, with_columns
+from .query import SelectQuery, knn_parts, select, with_columns, with_known_key
 
 __all__ = [
     "IterativeScan",
@@ -628,10 +628,9 @@ class _KnnTemplate:
         prototype = self.prototype
         dist = DistanceLabel("distance", Distance(self.column, self.operator, query_vector))
         columns, limit = knn_parts(prototype)
-        query = with_columns(prototype, (*columns, dist))
-        if self.key is not None:
-            query.memoise_key(self.key, (query_vector, limit))
-        return query
+        if self.key is None:
+            return with_columns(prototype, (*columns, dist))
+        return with_known_key(prototype, (*columns, dist), self.key, (query_vector, limit))
 
 
 _KNN_TEMPLATES: dict[Hashable, _KnnTemplate] = {}

@@ -51,6 +51,7 @@ from psycopg.types.json import Json, Jsonb
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine
 
+from ..codegen import generate
 from ..errors import CompileError, DecodeError
 from .base import F32, FLOAT4_MAX, Adapter, Decoder, ValueRejected, describe_value, float4_exact
 from .dialect import DIALECT
@@ -183,6 +184,31 @@ def unchanged_when(adapter: Adapter) -> str | None:
     of the generated function.
     """
     return _UNCHANGED.get(adapter)
+
+
+class InlineAdapt(typing.NamedTuple):
+    """How a generated parameter function adapts an adapter's usual value without a call.
+
+    ``test`` and ``result`` are Python expressions of ``{v}`` (the value, never None) and
+    ``{t}`` (a temporary name that ``test`` may bind and ``result`` read). When ``test`` is
+    true, ``result`` is what the adapter returns; otherwise the adapter is called. The
+    expressions name the objects of ``names`` as ``{name}``: the generator binds each under
+    a name of its own. A ``TypeError`` raised by ``test`` means "call the adapter".
+    """
+
+    test: str
+    result: str
+    names: Mapping[str, Any]
+
+
+# Adapters whose usual value the generated parameter functions adapt inline (an enum
+# member to its label, a list of plain text for text[]).
+_INLINE: weakref.WeakKeyDictionary[Adapter, InlineAdapt] = weakref.WeakKeyDictionary()
+
+
+def adapted_when(adapter: Adapter) -> InlineAdapt | None:
+    """How to adapt the usual value of ``adapter`` inline, when known (see :class:`InlineAdapt`)."""
+    return _INLINE.get(adapter)
 
 
 UNCHANGED_GLOBALS: Mapping[str, Any] = {
@@ -654,9 +680,15 @@ _UNIONS = (typing.Union, types.UnionType)
 def _enum_adapter(type_: sa.Enum) -> Adapter:
     labels = _enum_labels(type_)
     by_member = {member: label for label, member in labels.items() if member is not None}
+    # A member's label by its identity: no call of Enum.__hash__ (Python code) for the
+    # usual value. The members live as long as this closure, so no other object has their id.
+    by_id = {id(member): label for member, label in by_member.items()}
     valid = ", ".join(labels)
 
     def adapt(value: Any) -> Any:
+        label = by_id.get(id(value))
+        if label is not None:
+            return label
         if isinstance(value, enum.Enum):
             label = by_member.get(value)
             if label is not None:
@@ -665,6 +697,9 @@ def _enum_adapter(type_: sa.Enum) -> Adapter:
             return value
         raise ValueRejected(f"expected one of {valid}; got {describe_value(value)}")
 
+    _INLINE[adapt] = InlineAdapt(
+        "({t} := {label}(id({v}))) is not None", "{t}", {"label": by_id.get}
+    )
     return adapt
 
 
@@ -679,6 +714,7 @@ def _enum_labels(type_: sa.Enum) -> dict[str, enum.Enum | None]:
 def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
     item = _adapter_cached(type_.item_type)
     uniform = _uniform_numbers(type_.item_type)
+    passes = None if item is None or uniform is not None else _UNCHANGED.get(item)
 
     def adapt(value: Any) -> Any:
         if not isinstance(value, list | tuple):
@@ -691,6 +727,36 @@ def _array_adapter(type_: sa.ARRAY[Any]) -> Adapter:
             raise ValueRejected(f"array item: {exc}") from None
         return items if uniform is None else uniform(items)
 
+    if passes is None:
+        return adapt
+    fast = _array_of_unchanged(passes, adapt)
+    if item is _text:  # a list of plain ASCII str, without NUL: one join tests them all
+        _INLINE[fast] = InlineAdapt(
+            "type({v}) is list and ({t} := {join}({v})).isascii() and '\\x00' not in {t}",
+            "{v}[:]",
+            {"join": "".join},  # a TypeError for an item that is no str: the adapter's call
+        )
+    return fast
+
+
+def _array_of_unchanged(passes: str, checked: Adapter) -> Adapter:
+    """An array adapter for items whose adapter has an ``unchanged_when`` test: a list whose
+    items all pass it is copied as it is, without a call per item (a list of ASCII str for
+    ``text[]``). Anything else goes through ``checked``, the general adapter, whose errors
+    say which item is wrong.
+    """
+    namespace: dict[str, Any] = {**UNCHANGED_GLOBALS, "checked": checked}
+    source = (
+        "def adapt(value):\n"
+        "    if type(value) is list:\n"
+        "        for v in value:\n"
+        f"            if v is not None and not ({passes.format(v='v')}):\n"
+        "                return checked(value)\n"
+        "        return value[:]\n"
+        "    return checked(value)"
+    )
+    generate("array adapter", source, namespace)  # the source holds only querykit's own tests
+    adapt: Adapter = namespace["adapt"]
     return adapt
 
 
