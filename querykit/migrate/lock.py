@@ -62,10 +62,11 @@ def _lock_parts(key: int) -> tuple[int, int]:
     return unsigned >> 32, unsigned & 0xFFFF_FFFF
 
 
-_HELD_BY = """EXISTS (
-    SELECT FROM pg_locks WHERE locktype = 'advisory' AND pid = %s AND granted
-      AND classid = %s::oid AND objid = %s::oid AND objsubid = 1
+_HELD_BY_TEMPLATE = """EXISTS (
+    SELECT FROM pg_locks WHERE locktype = 'advisory' AND pid = {} AND granted
+      AND classid = {}::oid AND objid = {}::oid AND objsubid = 1
       AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"""
+_HELD_BY = _HELD_BY_TEMPLATE.format("%s", "%s", "%s")
 
 _HOLDS = "SELECT pg_backend_pid(), " + _HELD_BY
 
@@ -246,6 +247,11 @@ class MigrationLock:
         round trip of its own per file.
         """
         return sql.SQL(_HELD_BY), (self.pid, *_lock_parts(self.key))
+
+    def held_by_runner_numbered(self, first: int) -> tuple[str, tuple[int, int, int]]:
+        """:meth:`held_by_runner` with numbered placeholders ``$first``... for a raw pipeline."""
+        numbers = [f"${first + n}" for n in range(3)]
+        return _HELD_BY_TEMPLATE.format(*numbers), (self.pid, *_lock_parts(self.key))
 
     def lost(self) -> MigrationFailed:
         """The error for a ledger write that found the lock gone."""
