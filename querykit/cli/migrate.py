@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -242,10 +242,13 @@ def up(
 
     with command.errors():
         settings = command.settings()
-        if not dry_run:
-            lint_pending(settings, strict=strict, report=command.info)
+        files = None
+        if not dry_run:  # read once: the lint sees the files up applies
+            files = lib.read_migrations(settings)
+            lint_pending(settings, strict=strict, report=command.info, migrations=files)
         result = lib.up(
             settings,
+            migrations=files,
             to=to,
             dry_run=dry_run,
             allow_out_of_order=allow_out_of_order,
@@ -257,12 +260,19 @@ def up(
         _finish_run(command, result, exit_code)
 
 
-def lint_pending(settings: Settings, *, strict: bool, report: Callable[[str], None]) -> None:
+def lint_pending(
+    settings: Settings,
+    *,
+    strict: bool,
+    report: Callable[[str], None],
+    migrations: Sequence[lib.Migration] | None = None,
+) -> None:
     """Lint the pending files on the database ``up`` uses; strict mode refuses on errors."""
     from ..embedded import database_url
     from ..migrate.lint import lint_before_up
 
-    lint_before_up(settings, database_url(settings), strict=strict, report=report)
+    url = database_url(settings)
+    lint_before_up(settings, url, strict=strict, report=report, migrations=migrations)
 
 
 app.command()(lint)

@@ -75,6 +75,10 @@ class TransactionPipeline:
         pgconn = self.pgconn
         if pgconn.status != pq.ConnStatus.OK:
             return  # the connection is gone: nothing to sync; the caller closes it
+        if exc is not None and not isinstance(exc, Exception):
+            # Ctrl-C: do not wait for the files in flight; closing the connection ends them
+            # (each commits with its ledger row, or not at all).
+            return
         try:
             pgconn.pipeline_sync()
             self._flush()

@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -40,7 +40,7 @@ from .files import (
     new_migration,
     snippet,
 )
-from .layouts import Layout, discover_layout, resolve_layout
+from .layouts import Layout, discover_layout, read_directory, resolve_layout
 from .ledger import (
     KIND_BASELINE,
     KIND_TRANSACTION,
@@ -73,6 +73,7 @@ __all__ = [
     "baseline",
     "down",
     "new",
+    "read_migrations",
     "repair",
     "status",
     "up",
@@ -299,6 +300,12 @@ def resolve_target(settings: Settings | None, lock_timeout: float | None = None)
 # -- public API -------------------------------------------------------------------
 
 
+def read_migrations(settings: Settings | None = None) -> list[Migration]:
+    """The migrations directory's files in its layout, read and checksummed, sorted by version."""
+    s = settings if settings is not None else load_settings()
+    return read_directory(s.migrations, s.migrations_layout)
+
+
 def status(settings: Settings | None = None) -> Status:
     """Applied, pending, changed, missing, failed and interrupted files. Reads only.
 
@@ -335,15 +342,19 @@ def up(
     lock_timeout: float | None = None,
     lock_retries: int = 0,
     on_progress: ProgressCallback | None = None,
+    migrations: Sequence[Migration] | None = None,
 ) -> RunResult:
     """Apply the pending files in version order, each in its own transaction when it can.
 
     ``to`` stops after that version. ``lock_timeout`` (seconds) overrides the
     setting; ``lock_retries`` retries a file (or the statement of a
-    no-transaction file) that hit it, with a growing pause.
+    no-transaction file) that hit it, with a growing pause. ``migrations`` are
+    the directory's files as :func:`read_migrations` gave them to a caller that
+    looked at them first (``migrate up`` lints them): each file is then read and
+    checksummed once, and what was linted is what runs. None reads the directory.
     """
     target = resolve_target(settings, lock_timeout)
-    files = target.files()
+    files = list(migrations) if migrations is not None else target.files()
     version = None
     if to is not None:
         version = resolve_version(to, [m.version for m in files], what="--to")

@@ -663,3 +663,23 @@ def test_a_pipelined_run_stops_exactly_at_the_failing_file(
     assert all(table_exists(db, f"piped_{n}") for n in range(1, total + 1))
     rows = db.execute("SELECT count(*) FROM querykit_migrations WHERE success").fetchone()
     assert rows == (total,)
+
+
+def test_up_applies_the_files_as_read_for_the_lint(
+    write: Write, settings: Settings, db: Conn
+) -> None:
+    """``migrate up`` reads the directory once: the lint and the runner see the same files,
+    so a file edited between the two is applied (and checksummed) as it was linted."""
+    from querykit.migrate.lint import lint
+
+    write("0001_read_once.sql", "CREATE TABLE read_once (id bigint);\n")
+    files = migrate.read_migrations(settings)
+    assert [m.filename for m in files] == ["0001_read_once.sql"]
+    assert len(lint(settings, migrations=files).files) == 1  # pending: linted
+    write("0001_read_once.sql", "CREATE TABLE read_twice (id bigint);\n")
+    done = migrate.up(settings, migrations=files).done
+    assert [d.filename for d in done] == ["0001_read_once.sql"]
+    assert table_exists(db, "read_once") and not table_exists(db, "read_twice")
+    [(checksum,)] = db.execute("SELECT checksum FROM querykit_migrations").fetchall()
+    assert checksum == files[0].checksum
+    assert migrate.status(settings).of("changed")  # the file on disk now differs: status says so
