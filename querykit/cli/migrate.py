@@ -10,6 +10,7 @@ The library is imported when a command runs, not when the CLI starts, so that
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -240,7 +241,7 @@ def up(
     (4 with --exit-code)."""
     from .. import migrate as lib
 
-    with command.errors():
+    with command.errors(), _few_collections():
         settings = command.settings()
         files = None
         if not dry_run:  # read once: the lint sees the files up applies
@@ -258,6 +259,21 @@ def up(
             on_progress=command.progress,
         )
         _finish_run(command, result, exit_code)
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """Collect cyclic garbage rarely while ``up`` parses and applies the files.
+
+    pglast's syntax trees are many small objects without cycles; at the default
+    threshold the collector ran ~170 times over them for 500 files (~60 ms of CPU).
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], 50_000), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def lint_pending(
