@@ -683,3 +683,24 @@ def test_up_applies_the_files_as_read_for_the_lint(
     [(checksum,)] = db.execute("SELECT checksum FROM querykit_migrations").fetchall()
     assert checksum == files[0].checksum
     assert migrate.status(settings).of("changed")  # the file on disk now differs: status says so
+
+
+def test_a_connection_lost_in_a_pipelined_file_is_reported_at_that_file(
+    write: Write, settings: Settings, db: Conn
+) -> None:
+    """The migration connection dies while a pipelined file runs (here the file ends its
+    own backend): that file is reported, with file:line, and is neither applied nor
+    recorded; the files before it stay applied, and the next run goes on from it."""
+    write("0001_before.sql", "CREATE TABLE lost_conn_1 (id int);\n")
+    write(
+        "0002_dies.sql",
+        "CREATE TABLE lost_conn_2 (id int);\nSELECT pg_terminate_backend(pg_backend_pid());\n",
+    )
+    write("0003_after.sql", "CREATE TABLE lost_conn_3 (id int);\n")
+    with pytest.raises(MigrationFailed, match=r"0002_dies\.sql:2:") as caught:
+        migrate.up(settings)
+    assert "57P01" in str(caught.value), str(caught.value)
+    assert [row[1] for row in ledger(db)] == ["0001_before.sql"]
+    assert [table_exists(db, f"lost_conn_{n}") for n in (1, 2, 3)] == [True, False, False]
+    write("0002_dies.sql", "CREATE TABLE lost_conn_2 (id int);\n")
+    assert [d.filename for d in migrate.up(settings).done] == ["0002_dies.sql", "0003_after.sql"]
