@@ -280,40 +280,20 @@ class Ledger:
             (version.text, name, checksum, kind, duration_ms, statements, statements, True),
         )
 
-    def record_while(
-        self,
-        conn: psycopg.Connection[Any],
-        version: Version,
-        name: str,
-        checksum: str,
-        statements: int,
-        condition: tuple[sql.SQL, tuple[Any, ...]],
-    ) -> psycopg.Cursor[Any]:
-        """Insert a transactional file's row, failing unless ``condition`` holds (the lock).
-
-        When it does not, the checksum is NULL and its NOT NULL constraint fails the
-        insert, and so the file's transaction, on the server: the COMMIT queued after
-        it never runs, and no round trip waits for the check (see :meth:`refused`).
-        The duration is the server's time since the transaction began, so the insert
-        can be sent (pipelined) before the file's statements have run.
-        """
-        where, params = condition
-        query = sql.SQL(
-            "INSERT INTO {} (version, name, checksum, kind, duration_ms, statements_done, "
-            "statements_total, success) SELECT %s, %s, CASE WHEN {} THEN %s::text END, %s, "
-            "extract(epoch FROM clock_timestamp() - now()) * 1000, %s, %s, true"
-        ).format(self.table.identifier, where)
-        values = (version.text, name, *params, checksum, KIND_TRANSACTION, statements, statements)
-        return conn.execute(query, values)
-
     def record_while_query(
         self, conn: psycopg.Connection[Any], condition: str
     ) -> Callable[[Version, str, str, int, tuple[int, ...]], tuple[bytes, list[bytes]]]:
-        """:meth:`record_while` for a raw pipeline: the INSERT's text, built once per run,
-        and a function giving one file's query and values (bound as parameters, as text).
+        """Insert a transactional file's row, failing unless ``condition`` holds (the lock):
+        the INSERT's text, built once per run, and a function giving one file's query
+        and values (bound as parameters, as text) for :mod:`.pipeline`.
 
+        When the condition does not hold, the checksum is NULL and its NOT NULL
+        constraint fails the insert, and so the file's transaction, on the server: the
+        COMMIT queued after it never runs, and no round trip waits for the check (see
+        :meth:`refused`). The duration is the server's time since the transaction
+        began, so the insert can be sent before the file's statements have run.
         ``condition`` uses the placeholders ``$6`` on (see
-        :meth:`~querykit.migrate.lock.MigrationLock.held_by_runner_numbered`).
+        :meth:`~querykit.migrate.lock.MigrationLock.held_by_runner`).
         """
         query = (
             sql.SQL(
@@ -343,7 +323,7 @@ class Ledger:
         return values
 
     def refused(self, exc: psycopg.Error) -> bool:
-        """Whether ``exc`` is :meth:`record_while`'s condition failing (its NULL checksum)."""
+        """Whether ``exc`` is :meth:`record_while_query`'s condition failing (its NULL checksum)."""
         diag = exc.diag
         return (
             isinstance(exc, psycopg.errors.NotNullViolation)

@@ -18,7 +18,6 @@ from types import TracebackType
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from ..errors import LockTimeout, MigrationFailed, MigrationRefused
 from ..execute.connect import connect, describe_target
@@ -238,18 +237,15 @@ class MigrationLock:
         where = f" from {addr}" if addr else ""
         return f"{who} (pid {pid}{where}, connected {since:%Y-%m-%d %H:%M:%S %Z})"
 
-    def held_by_runner(self) -> tuple[sql.SQL, tuple[int, int, int]]:
-        """An SQL condition, true while our lock connection's backend holds the lock.
+    def held_by_runner(self, first: int) -> tuple[str, tuple[int, int, int]]:
+        """An SQL condition, true while our lock connection's backend holds the lock,
+        with its placeholders numbered from ``$first``, and their values.
 
         The ledger write of a transactional file carries it (``INSERT ... WHERE``),
         so the check and the record are one statement in the file's transaction:
         a lock lost meanwhile leaves the file unrecorded and rolled back, with no
         round trip of its own per file.
         """
-        return sql.SQL(_HELD_BY), (self.pid, *_lock_parts(self.key))
-
-    def held_by_runner_numbered(self, first: int) -> tuple[str, tuple[int, int, int]]:
-        """:meth:`held_by_runner` with numbered placeholders ``$first``... for a raw pipeline."""
         numbers = [f"${first + n}" for n in range(3)]
         return _HELD_BY_TEMPLATE.format(*numbers), (self.pid, *_lock_parts(self.key))
 

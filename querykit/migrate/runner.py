@@ -684,7 +684,7 @@ class _Runner:
         self.fresh = True
         self.role_changed = False
         conn.add_notice_handler(self._notice)
-        condition, self._held = lock.held_by_runner_numbered(6)
+        condition, self._held = lock.held_by_runner(6)
         self._record = self.ledger.record_while_query(conn, condition)
         self._current: str | None = None
         self.ticker: _StillRunning | None = None
