@@ -10,7 +10,6 @@ that always show their SQL, execution goes straight to psycopg 3.
 
 import importlib as _importlib
 import sys as _sys
-from importlib import metadata as _metadata
 from types import ModuleType as _ModuleType
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
@@ -335,6 +334,12 @@ def __getattr__(name: str) -> _Any:
             stacklevel=2,
         )
         return getattr(__getattr__("fn"), name)
+    if name == "__version__":  # read on first use: importlib.metadata costs every CLI start ~25 ms
+        from importlib import metadata
+
+        version = metadata.version("querykit")
+        globals()[name] = version
+        return version
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'querykit' has no attribute {name!r}")
@@ -352,8 +357,9 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
 
 
-__version__: str = _metadata.version("querykit")
-"""The installed distribution's version: pyproject.toml is the one place it is written."""
+if _TYPE_CHECKING:
+    __version__: str
+    """The installed distribution's version: pyproject.toml is the one place it is written."""
 
 
 __all__ = [

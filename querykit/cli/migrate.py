@@ -10,8 +10,9 @@ The library is imported when a command runs, not when the CLI starts, so that
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -240,12 +241,15 @@ def up(
     (4 with --exit-code)."""
     from .. import migrate as lib
 
-    with command.errors():
+    with command.errors(), _few_collections():
         settings = command.settings()
-        if not dry_run:
-            lint_pending(settings, strict=strict, report=command.info)
+        files = None
+        if not dry_run:  # read once: the lint sees the files up applies
+            files = lib.read_migrations(settings)
+            lint_pending(settings, strict=strict, report=command.info, migrations=files)
         result = lib.up(
             settings,
+            migrations=files,
             to=to,
             dry_run=dry_run,
             allow_out_of_order=allow_out_of_order,
@@ -257,12 +261,34 @@ def up(
         _finish_run(command, result, exit_code)
 
 
-def lint_pending(settings: Settings, *, strict: bool, report: Callable[[str], None]) -> None:
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """Collect cyclic garbage rarely while ``up`` parses and applies the files.
+
+    pglast's syntax trees are many small objects without cycles; at the default
+    threshold the collector ran ~170 times over them for 500 files (~60 ms of CPU).
+    """
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], 50_000), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+def lint_pending(
+    settings: Settings,
+    *,
+    strict: bool,
+    report: Callable[[str], None],
+    migrations: Sequence[lib.Migration] | None = None,
+) -> None:
     """Lint the pending files on the database ``up`` uses; strict mode refuses on errors."""
     from ..embedded import database_url
     from ..migrate.lint import lint_before_up
 
-    lint_before_up(settings, database_url(settings), strict=strict, report=report)
+    url = database_url(settings)
+    lint_before_up(settings, url, strict=strict, report=report, migrations=migrations)
 
 
 app.command()(lint)

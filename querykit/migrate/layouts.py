@@ -96,6 +96,11 @@ def discover_layout(directory: Path, layout: str) -> list[Migration]:
     return _checked(directory, found.migrations, found.problems)
 
 
+def read_directory(directory: Path, setting: str) -> list[Migration]:
+    """The files of ``directory`` in the layout ``setting`` names (or ``auto`` detects)."""
+    return discover_layout(directory, resolve_layout(directory, setting).name)
+
+
 # -- detection --------------------------------------------------------------------------
 
 

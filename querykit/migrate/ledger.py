@@ -15,6 +15,7 @@ earlier querykit (``version bigint``) is converted on first write.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from pglast import ast, parser
 from psycopg import sql
 
 from ..errors import ConfigError, MigrationError
+from ..trusted_sql import trusted
 from .version import Version
 
 __all__ = ["Ledger", "LedgerRow", "LedgerTable", "parse_table_name"]
@@ -278,34 +280,50 @@ class Ledger:
             (version.text, name, checksum, kind, duration_ms, statements, statements, True),
         )
 
-    def record_while(
-        self,
-        conn: psycopg.Connection[Any],
-        version: Version,
-        name: str,
-        checksum: str,
-        statements: int,
-        condition: tuple[sql.SQL, tuple[Any, ...]],
-    ) -> psycopg.Cursor[Any]:
-        """Insert a transactional file's row, failing unless ``condition`` holds (the lock).
+    def record_while_query(
+        self, conn: psycopg.Connection[Any], condition: str
+    ) -> Callable[[Version, str, str, int, tuple[int, ...]], tuple[bytes, list[bytes]]]:
+        """Insert a transactional file's row, failing unless ``condition`` holds (the lock):
+        the INSERT's text, built once per run, and a function giving one file's query
+        and values (bound as parameters, as text) for :mod:`.pipeline`.
 
-        When it does not, the checksum is NULL and its NOT NULL constraint fails the
-        insert, and so the file's transaction, on the server: the COMMIT queued after
-        it never runs, and no round trip waits for the check (see :meth:`refused`).
-        The duration is the server's time since the transaction began, so the insert
-        can be sent (pipelined) before the file's statements have run.
+        When the condition does not hold, the checksum is NULL and its NOT NULL
+        constraint fails the insert, and so the file's transaction, on the server: the
+        COMMIT queued after it never runs, and no round trip waits for the check (see
+        :meth:`refused`). The duration is the server's time since the transaction
+        began, so the insert can be sent before the file's statements have run.
+        ``condition`` uses the placeholders ``$6`` on (see
+        :meth:`~querykit.migrate.lock.MigrationLock.held_by_runner`).
         """
-        where, params = condition
-        query = sql.SQL(
-            "INSERT INTO {} (version, name, checksum, kind, duration_ms, statements_done, "
-            "statements_total, success) SELECT %s, %s, CASE WHEN {} THEN %s::text END, %s, "
-            "extract(epoch FROM clock_timestamp() - now()) * 1000, %s, %s, true"
-        ).format(self.table.identifier, where)
-        values = (version.text, name, *params, checksum, KIND_TRANSACTION, statements, statements)
-        return conn.execute(query, values)
+        query = (
+            sql.SQL(
+                "INSERT INTO {} (version, name, checksum, kind, duration_ms, statements_done, "
+                "statements_total, success) SELECT $1, $2, CASE WHEN {} THEN $3::text END, $4, "
+                "extract(epoch FROM clock_timestamp() - now()) * 1000, $5, $5, true"
+            )
+            .format(self.table.identifier, sql.SQL(trusted(condition)))
+            .as_bytes(conn)
+        )
+        encoding = conn.info.encoding
+        kind = KIND_TRANSACTION.encode()
+
+        def values(
+            version: Version, name: str, checksum: str, statements: int, params: tuple[int, ...]
+        ) -> tuple[bytes, list[bytes]]:
+            total = str(statements).encode()
+            return query, [
+                version.text.encode(encoding),
+                name.encode(encoding),
+                checksum.encode(encoding),
+                kind,
+                total,
+                *(str(p).encode() for p in params),
+            ]
+
+        return values
 
     def refused(self, exc: psycopg.Error) -> bool:
-        """Whether ``exc`` is :meth:`record_while`'s condition failing (its NULL checksum)."""
+        """Whether ``exc`` is :meth:`record_while_query`'s condition failing (its NULL checksum)."""
         diag = exc.diag
         return (
             isinstance(exc, psycopg.errors.NotNullViolation)

@@ -18,7 +18,6 @@ from types import TracebackType
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from ..errors import LockTimeout, MigrationFailed, MigrationRefused
 from ..execute.connect import connect, describe_target
@@ -62,10 +61,11 @@ def _lock_parts(key: int) -> tuple[int, int]:
     return unsigned >> 32, unsigned & 0xFFFF_FFFF
 
 
-_HELD_BY = """EXISTS (
-    SELECT FROM pg_locks WHERE locktype = 'advisory' AND pid = %s AND granted
-      AND classid = %s::oid AND objid = %s::oid AND objsubid = 1
+_HELD_BY_TEMPLATE = """EXISTS (
+    SELECT FROM pg_locks WHERE locktype = 'advisory' AND pid = {} AND granted
+      AND classid = {}::oid AND objid = {}::oid AND objsubid = 1
       AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))"""
+_HELD_BY = _HELD_BY_TEMPLATE.format("%s", "%s", "%s")
 
 _HOLDS = "SELECT pg_backend_pid(), " + _HELD_BY
 
@@ -237,15 +237,17 @@ class MigrationLock:
         where = f" from {addr}" if addr else ""
         return f"{who} (pid {pid}{where}, connected {since:%Y-%m-%d %H:%M:%S %Z})"
 
-    def held_by_runner(self) -> tuple[sql.SQL, tuple[int, int, int]]:
-        """An SQL condition, true while our lock connection's backend holds the lock.
+    def held_by_runner(self, first: int) -> tuple[str, tuple[int, int, int]]:
+        """An SQL condition, true while our lock connection's backend holds the lock,
+        with its placeholders numbered from ``$first``, and their values.
 
         The ledger write of a transactional file carries it (``INSERT ... WHERE``),
         so the check and the record are one statement in the file's transaction:
         a lock lost meanwhile leaves the file unrecorded and rolled back, with no
         round trip of its own per file.
         """
-        return sql.SQL(_HELD_BY), (self.pid, *_lock_parts(self.key))
+        numbers = [f"${first + n}" for n in range(3)]
+        return _HELD_BY_TEMPLATE.format(*numbers), (self.pid, *_lock_parts(self.key))
 
     def lost(self) -> MigrationFailed:
         """The error for a ledger write that found the lock gone."""

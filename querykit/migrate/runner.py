@@ -12,12 +12,13 @@ a plain result object; the CLI only formats it::
 from __future__ import annotations
 
 import contextlib
-import logging
+import itertools
 import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -39,7 +40,7 @@ from .files import (
     new_migration,
     snippet,
 )
-from .layouts import Layout, discover_layout, resolve_layout
+from .layouts import Layout, discover_layout, read_directory, resolve_layout
 from .ledger import (
     KIND_BASELINE,
     KIND_TRANSACTION,
@@ -49,6 +50,7 @@ from .ledger import (
     parse_table_name,
 )
 from .lock import MigrationLock, application_name
+from .pipeline import Query, TransactionPipeline, succeeded
 from .plan import (
     Entry,
     Step,
@@ -71,6 +73,7 @@ __all__ = [
     "baseline",
     "down",
     "new",
+    "read_migrations",
     "repair",
     "status",
     "up",
@@ -86,7 +89,12 @@ _CLIENT_CHECK_MS = 1000
 
 @dataclass(frozen=True)
 class Progress:
-    """One progress event; ``message`` is ready to print."""
+    """One progress event; ``message`` is ready to print.
+
+    A transactional file's "start" comes when the runner begins to wait for its
+    result: the server may already be running it, sent while the file before it
+    committed (see :mod:`.pipeline`). "done" comes once its COMMIT has returned.
+    """
 
     event: Literal["waiting", "start", "done", "failed", "retry", "note", "running"]
     message: str
@@ -292,6 +300,12 @@ def resolve_target(settings: Settings | None, lock_timeout: float | None = None)
 # -- public API -------------------------------------------------------------------
 
 
+def read_migrations(settings: Settings | None = None) -> list[Migration]:
+    """The migrations directory's files in its layout, read and checksummed, sorted by version."""
+    s = settings if settings is not None else load_settings()
+    return read_directory(s.migrations, s.migrations_layout)
+
+
 def status(settings: Settings | None = None) -> Status:
     """Applied, pending, changed, missing, failed and interrupted files. Reads only.
 
@@ -328,15 +342,19 @@ def up(
     lock_timeout: float | None = None,
     lock_retries: int = 0,
     on_progress: ProgressCallback | None = None,
+    migrations: Sequence[Migration] | None = None,
 ) -> RunResult:
     """Apply the pending files in version order, each in its own transaction when it can.
 
     ``to`` stops after that version. ``lock_timeout`` (seconds) overrides the
     setting; ``lock_retries`` retries a file (or the statement of a
-    no-transaction file) that hit it, with a growing pause.
+    no-transaction file) that hit it, with a growing pause. ``migrations`` are
+    the directory's files as :func:`read_migrations` gave them to a caller that
+    looked at them first (``migrate up`` lints them): each file is then read and
+    checksummed once, and what was linted is what runs. None reads the directory.
     """
     target = resolve_target(settings, lock_timeout)
-    files = target.files()
+    files = list(migrations) if migrations is not None else target.files()
     version = None
     if to is not None:
         version = resolve_version(to, [m.version for m in files], what="--to")
@@ -574,13 +592,25 @@ def _run(
         runner = _Runner(conn, target, lock, lock_retries, emit)
         with _StillRunning(emit) as ticker:
             runner.ticker = ticker
-            done = [runner.run(step, n, len(steps)) for n, step in enumerate(steps, 1)]
+            done = runner.run_all(steps)
     return result(steps, done)
 
 
 RUNNING_AFTER = 2.0
 """Seconds a statement runs before "running" events say so (an index build, a backfill)."""
 RUNNING_EVERY = 1.0
+PIPELINE_WINDOW = 8
+"""Transactional files in flight at once: the server runs the next while one commits."""
+
+
+def _pipelined(step: Step) -> bool:
+    """Whether a step goes through the pipeline: a transactional file applied from its start."""
+    return step.transactional and step.direction == "up" and not step.start
+
+
+def _keeps_session(step: Step) -> bool:
+    """Whether the session after ``step`` is as clean as before it (no reset needed)."""
+    return all(s.keeps_session for s in step.statements)
 
 
 class _StillRunning:
@@ -654,6 +684,8 @@ class _Runner:
         self.fresh = True
         self.role_changed = False
         conn.add_notice_handler(self._notice)
+        condition, self._held = lock.held_by_runner(6)
+        self._record = self.ledger.record_while_query(conn, condition)
         self._current: str | None = None
         self.ticker: _StillRunning | None = None
 
@@ -713,9 +745,6 @@ class _Runner:
         attempt = 0
         while True:
             try:
-                if step.direction == "up":
-                    self._apply_pipelined(step)
-                    return attempt
                 with self.conn.transaction():
                     for statement in step.statements:
                         self._execute(step, statement)
@@ -730,54 +759,116 @@ class _Runner:
             except psycopg.Error as exc:  # COMMIT itself failed, e.g. a deferred constraint
                 raise _commit_failed(step, exc) from exc
 
-    def _apply_pipelined(self, step: Step) -> None:
-        """A transactional file in one round trip: BEGIN, its statements, the ledger insert
-        and COMMIT sent at once (a pipeline); the server runs them in order and stops at
-        the first error, which rolls the whole file back.
+    def run_all(self, steps: list[Step]) -> list[Done]:
+        """Every step in order; runs of transactional files go through one pipeline each.
 
-        psql sends each statement and waits for it; doing the same here cost a round trip
-        per statement plus three per file (lock check, ledger insert, COMMIT). Nothing is
-        lost: the statements still run one by one, in one transaction, a failure is
-        reported at its statement's file:line, and the ledger insert fails unless the
-        lock's backend still holds the lock, so a file during which it was lost never
-        commits.
+        A run ends before a file that needs a fresh session (the file before it
+        changed the session) or cannot run in one transaction: those start
+        after the pipeline is drained, as they always did.
         """
-        m, conn = step.migration, self.conn
-        cursors: list[psycopg.Cursor[Any]] = []
-        recorded: psycopg.Cursor[Any] | None = None
-        psycopg_log = logging.getLogger("psycopg")
-        psycopg_log.addFilter(_quiet_pipeline_exit)
-        first_line = step.statements[0].line if step.statements else 1
-        running = (  # the file is one round trip: its time is the first statement's to show
-            self.ticker.statement(m.filename, first_line)
-            if self.ticker is not None
-            else contextlib.nullcontext()
-        )
-        try:
-            with running, conn.pipeline():
-                conn.execute("BEGIN")
-                for statement in step.statements:
-                    cursors.append(conn.execute(statement.text.encode(self.encoding)))
-                if any(s.sets_role for s in step.statements):
-                    for reset in _RESET_ROLE.split("; "):  # the ledger is written as the runner
-                        conn.execute(reset)
-                recorded = self.ledger.record_while(
-                    conn, m.version, m.filename, m.checksum, len(m.up), self.lock.held_by_runner()
+        done: list[Done] = []
+        n, count = 0, len(steps)
+        while n < count:
+            end = n + 1
+            if _pipelined(steps[n]):
+                while end < count and _pipelined(steps[end]) and _keeps_session(steps[end - 1]):
+                    end += 1
+                self._run_pipelined(steps[n:end], n + 1, count, done)
+            else:
+                done.append(self.run(steps[n], n + 1, count))
+            n = end
+        return done
+
+    def _run_pipelined(self, steps: list[Step], first: int, count: int, done: list[Done]) -> None:
+        """Apply transactional files with the next ones already sent (:mod:`.pipeline`).
+
+        Each file is BEGIN, its statements, the ledger insert (which fails unless the
+        lock's backend still holds the lock, so a file during which it was lost never
+        commits) and COMMIT. The server runs them in order and stops at the first error:
+        that file is rolled back, the files sent after it are skipped, and the error is
+        reported at its statement's file:line. A lock timeout (55P03) with
+        ``--lock-retries`` retries that file and goes on from it.
+        """
+        ok = len(done)
+        attempt = 0
+        while len(done) - ok < len(steps):
+            rest = steps[len(done) - ok :]
+            self._clean_session(rest[0])
+            try:
+                self._pipeline(rest, first + len(done) - ok, count, attempt, done)
+            except MigrationFailed as exc:
+                failed = steps[len(done) - ok]
+                self._rollback()
+                self.fresh = _keeps_session(failed)
+                if isinstance(exc, _StatementFailed) and self._retry(exc, attempt):
+                    attempt += 1
+                    continue
+                self.emit(Progress("failed", "failed", failed.migration.filename))
+                raise
+            attempt = 0
+
+    def _pipeline(
+        self, steps: list[Step], position: int, count: int, attempt: int, done: list[Done]
+    ) -> None:
+        sent: deque[tuple[Step, float]] = deque()
+        following = iter(steps)
+        previous_done = 0.0
+        with TransactionPipeline(self.conn) as pipe:
+            for number in range(len(steps)):
+                for step in itertools.islice(following, max(0, PIPELINE_WINDOW - pipe.in_flight)):
+                    pipe.send(self._queries(step))
+                    sent.append((step, time.perf_counter()))
+                step, sent_at = sent.popleft()
+                m = step.migration
+                self._current = m.filename
+                start = Progress("start", f"applying {m.filename} ...", m.filename)
+                self.emit(replace(start, position=position + number, count=count))
+                started = max(sent_at, previous_done)
+                running = (  # one round trip: its time is the first statement's to show
+                    self.ticker.statement(m.filename, step.statements[0].line)
+                    if self.ticker is not None
+                    else contextlib.nullcontext()
                 )
-                conn.execute("COMMIT")
-        except psycopg.Error as exc:
-            self._rollback()
-            done = [c.pgresult is not None for c in cursors]
-            if not all(done) or len(cursors) < len(step.statements):
-                failed = step.statements[done.index(False) if not all(done) else len(cursors)]
-                raise _statement_failed(step, failed, exc) from exc
-            if recorded is None or recorded.pgresult is None:
-                if self.ledger.refused(exc):
-                    raise self.lock.lost() from exc
-                raise _ledger_failed(step, self.table, exc) from exc
+                try:
+                    with running:
+                        results = pipe.receive()
+                except psycopg.Error as exc:  # the connection is gone
+                    raise _statement_failed(step, step.statements[0], exc) from exc
+                self._check_results(step, results)
+                previous_done = time.perf_counter()
+                self.fresh = _keeps_session(step)
+                ms = (previous_done - started) * 1000
+                self.emit(Progress("done", f"ok ({_ms(ms)})", m.filename, ms))
+                retries = attempt if not number else 0
+                done.append(
+                    Done(m.version, m.filename, "up", True, len(step.statements), None, ms, retries)
+                )
+
+    def _queries(self, step: Step) -> list[Query]:
+        """A transactional file as the pipeline sends it: BEGIN, statements, ledger row, COMMIT."""
+        m = step.migration
+        queries: list[Query] = [(b"BEGIN", None)]
+        queries += [(s.text.encode(self.encoding), None) for s in step.statements]
+        if any(s.sets_role for s in step.statements):  # the ledger is written as the runner
+            queries += [(reset.encode(), None) for reset in _RESET_ROLE.split("; ")]
+        queries.append(self._record(m.version, m.filename, m.checksum, len(m.up), self._held))
+        queries.append((b"COMMIT", None))
+        return queries
+
+    def _check_results(self, step: Step, results: list[Any]) -> None:
+        """Raise the error of the first query that failed: a statement, the ledger row or COMMIT."""
+        bad = next((n for n, r in enumerate(results) if not succeeded(r)), None)
+        if bad is None:
+            return
+        exc = psycopg.errors.error_from_result(results[bad], encoding=self.encoding)
+        statements = step.statements
+        if bad <= len(statements):  # BEGIN (0) failing means the first statement never ran
+            raise _statement_failed(step, statements[max(bad, 1) - 1], exc) from exc
+        if bad == len(results) - 1:
             raise _commit_failed(step, exc) from exc
-        finally:
-            psycopg_log.removeFilter(_quiet_pipeline_exit)
+        if self.ledger.refused(exc):
+            raise self.lock.lost() from exc
+        raise _ledger_failed(step, self.table, exc) from exc
 
     def _rollback(self) -> None:
         with contextlib.suppress(psycopg.Error):  # a lost connection rolled back by itself
@@ -1124,10 +1215,3 @@ def render_plan(result: RunResult) -> str:
         if step.transactional:
             out.append("COMMIT;")
     return "\n".join(out) + "\n"
-
-
-def _quiet_pipeline_exit(record: logging.LogRecord) -> bool:
-    """Drop psycopg's "error ignored terminating <Pipeline>" warning: the failed statement's
-    own error is what the runner reports (at its file:line), and the warning would print
-    in the middle of the progress line."""
-    return not record.getMessage().startswith("error ignored terminating")

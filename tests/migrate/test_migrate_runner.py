@@ -17,7 +17,7 @@ from querykit.errors import (
     MigrationFileError,
     MigrationRefused,
 )
-from querykit.migrate import Progress
+from querykit.migrate import Progress, load_migration
 from querykit.migrate.ledger import parse_table_name
 from querykit.migrate.lock import MigrationLock, check_same_backend, lock_key
 
@@ -587,23 +587,26 @@ def test_a_lock_lost_mid_run_rolls_back_the_file_it_was_lost_in(
     write: Write, settings: Settings, db: Conn
 ) -> None:
     """A transactional file's ledger write checks the lock in the same statement: the
-    file during which the lock went away is rolled back, and nothing after it runs."""
+    file during which the lock went away is rolled back, and nothing after it runs,
+    although the runner had already sent the files after it (they are pipelined)."""
     for n in (1, 2, 3):
         write(f"000{n}_t{n}.sql", f"CREATE TABLE lost_{n} (id int);\n")
-
-    def end_the_lock_connection(event: Progress) -> None:
-        if event.event == "start" and event.filename == "0002_t2.sql":
-            [(pid,)] = db.execute(
-                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE "
-                "'querykit migrate lock%'"
-            ).fetchall()
-            db.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+    # The second file ends the lock's connection itself, while it runs: an INSERT keeps
+    # the session, so the third file is in the same pipeline, sent before the second ran.
+    write(
+        "0002_t2.sql",
+        "CREATE TABLE lost_2 (id int);\n"
+        "INSERT INTO lost_2 SELECT pid FROM pg_stat_activity WHERE application_name LIKE "
+        "'querykit migrate lock%' AND pg_terminate_backend(pid, 5000);\n",
+    )
+    assert all(s.keeps_session for s in load_migration(settings.migrations / "0002_t2.sql").up)
 
     with pytest.raises(MigrationFailed, match="no longer holds the migration lock") as caught:
-        migrate.up(settings, on_progress=end_the_lock_connection)
+        migrate.up(settings)
     assert "this file was rolled back and nothing after it ran" in str(caught.value)
     assert [row[1] for row in ledger(db)] == ["0001_t1.sql"]
     assert [table_exists(db, f"lost_{n}") for n in (1, 2, 3)] == [True, False, False]
+    write("0002_t2.sql", "CREATE TABLE lost_2 (id int);\n")
     assert [d.filename for d in migrate.up(settings).done] == ["0002_t2.sql", "0003_t3.sql"]
 
 
@@ -625,3 +628,79 @@ def test_a_deferred_constraint_failing_at_commit_leaves_nothing_applied(
     assert "nothing of this file was applied" in str(caught.value)
     assert [row[1] for row in ledger(db)] == ["0001_ok.sql"]
     assert not table_exists(db, "child")
+
+
+def test_a_pipelined_run_stops_exactly_at_the_failing_file(
+    write: Write, settings: Settings, db: Conn
+) -> None:
+    """Plain DDL files go through one pipeline, the next ones sent while one commits. A
+    failure in the middle leaves the files before it applied and recorded, rolls it back,
+    and the server skips the files already sent after it; the next run goes on from it.
+    The live catalog and the ledger are the oracle."""
+    from querykit.migrate.runner import PIPELINE_WINDOW
+
+    total = PIPELINE_WINDOW + 4  # more files than are in flight at once
+    bad = 3
+    for n in range(1, total + 1):
+        body = f"CREATE TABLE piped_{n} (id int PRIMARY KEY);\nINSERT INTO piped_{n} VALUES (1);\n"
+        if n == bad:
+            body += "INSERT INTO piped_3 VALUES (1);\n"  # 23505 in its third statement
+        write(f"{n:04d}_piped_{n}.sql", body)
+    events: list[tuple[str, str | None]] = []
+    with pytest.raises(MigrationFailed, match=r"0003_piped_3\.sql:3:1: ERROR 23505") as caught:
+        migrate.up(settings, on_progress=lambda e: events.append((e.event, e.filename)))
+    assert "in statement 3 of 3" in str(caught.value)
+    assert "nothing of this file was applied" in str(caught.value)
+    assert [row[1] for row in ledger(db)] == ["0001_piped_1.sql", "0002_piped_2.sql"]
+    exists = [table_exists(db, f"piped_{n}") for n in range(1, total + 1)]
+    assert exists == [True, True] + [False] * (total - 2)
+    assert events[-2:] == [("start", "0003_piped_3.sql"), ("failed", "0003_piped_3.sql")]
+
+    write(f"{bad:04d}_piped_{bad}.sql", f"CREATE TABLE piped_{bad} (id int);\n")
+    done = migrate.up(settings).done
+    assert [d.filename for d in done] == [f"{n:04d}_piped_{n}.sql" for n in range(bad, total + 1)]
+    assert all(d.transactional and d.statements >= 1 for d in done)
+    assert all(table_exists(db, f"piped_{n}") for n in range(1, total + 1))
+    rows = db.execute("SELECT count(*) FROM querykit_migrations WHERE success").fetchone()
+    assert rows == (total,)
+
+
+def test_up_applies_the_files_as_read_for_the_lint(
+    write: Write, settings: Settings, db: Conn
+) -> None:
+    """``migrate up`` reads the directory once: the lint and the runner see the same files,
+    so a file edited between the two is applied (and checksummed) as it was linted."""
+    from querykit.migrate.lint import lint
+
+    write("0001_read_once.sql", "CREATE TABLE read_once (id bigint);\n")
+    files = migrate.read_migrations(settings)
+    assert [m.filename for m in files] == ["0001_read_once.sql"]
+    assert len(lint(settings, migrations=files).files) == 1  # pending: linted
+    write("0001_read_once.sql", "CREATE TABLE read_twice (id bigint);\n")
+    done = migrate.up(settings, migrations=files).done
+    assert [d.filename for d in done] == ["0001_read_once.sql"]
+    assert table_exists(db, "read_once") and not table_exists(db, "read_twice")
+    [(checksum,)] = db.execute("SELECT checksum FROM querykit_migrations").fetchall()
+    assert checksum == files[0].checksum
+    assert migrate.status(settings).of("changed")  # the file on disk now differs: status says so
+
+
+def test_a_connection_lost_in_a_pipelined_file_is_reported_at_that_file(
+    write: Write, settings: Settings, db: Conn
+) -> None:
+    """The migration connection dies while a pipelined file runs (here the file ends its
+    own backend): that file is reported, with file:line, and is neither applied nor
+    recorded; the files before it stay applied, and the next run goes on from it."""
+    write("0001_before.sql", "CREATE TABLE lost_conn_1 (id int);\n")
+    write(
+        "0002_dies.sql",
+        "CREATE TABLE lost_conn_2 (id int);\nSELECT pg_terminate_backend(pg_backend_pid());\n",
+    )
+    write("0003_after.sql", "CREATE TABLE lost_conn_3 (id int);\n")
+    with pytest.raises(MigrationFailed, match=r"0002_dies\.sql:2:") as caught:
+        migrate.up(settings)
+    assert "57P01" in str(caught.value), str(caught.value)
+    assert [row[1] for row in ledger(db)] == ["0001_before.sql"]
+    assert [table_exists(db, f"lost_conn_{n}") for n in (1, 2, 3)] == [True, False, False]
+    write("0002_dies.sql", "CREATE TABLE lost_conn_2 (id int);\n")
+    assert [d.filename for d in migrate.up(settings).done] == ["0002_dies.sql", "0003_after.sql"]

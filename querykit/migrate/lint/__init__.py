@@ -24,7 +24,7 @@ from ...errors import MigrationRefused, QueryKitError
 from ...execute.connect import connect, describe_target
 from ...settings import Settings, load_settings
 from ..files import Migration, display_path, load_migration
-from ..layouts import discover_layout, resolve_layout
+from ..layouts import read_directory
 from ..ledger import Ledger, parse_table_name
 from ..version import Version
 from .catalog import read_catalog
@@ -98,8 +98,7 @@ class LintResult:
 
 def _discover(settings: Settings) -> list[Migration]:
     """The directory as ``up`` reads it: another tool's layout (Flyway, sqlx...) in place."""
-    layout = resolve_layout(settings.migrations, settings.migrations_layout)
-    return discover_layout(settings.migrations, layout.name)
+    return read_directory(settings.migrations, settings.migrations_layout)
 
 
 def lint(
@@ -109,18 +108,19 @@ def lint(
     all_files: bool = False,
     database_url: str | None = None,
     probe: bool = False,
+    migrations: Sequence[Migration] | None = None,
 ) -> LintResult:
     """Lint ``files``, or every file with ``all_files``, or else the pending ones.
 
     The database is ``database_url``, else the configured one; without one the
     lint is static and every file counts as pending (a fresh database).
+    ``migrations`` is the directory already read (``migrate up`` then applies
+    the same files); None reads it.
     """
     s = settings if settings is not None else load_settings()
     url = database_url or s.database_url
     # The directory as up reads it: another tool's layout (flyway, sqlx...) in place.
-    directory = discover_layout(
-        s.migrations, resolve_layout(s.migrations, s.migrations_layout).name
-    )
+    directory = list(migrations) if migrations is not None else _discover(s)
     by_path = {m.path.resolve(): m for m in directory}
     extra: list[Migration] = []
     for given in files:
@@ -214,17 +214,23 @@ def probe_migration(
 
 
 def lint_before_up(
-    settings: Settings, database_url: str, *, strict: bool, report: Callable[[str], None]
+    settings: Settings,
+    database_url: str,
+    *,
+    strict: bool,
+    report: Callable[[str], None],
+    migrations: Sequence[Migration] | None = None,
 ) -> LintResult | None:
     """What ``migrate up`` runs first: lint the pending files, print findings, refuse in strict mode.
 
-    Returns None when the lint is off (``lint = "off"``).
+    Returns None when the lint is off (``lint = "off"``). ``migrations``: the
+    directory as ``up`` will apply it, already read (None reads it).
     """
     mode = "strict" if strict else settings.lint.mode
     if mode == "off":
         return None
     try:
-        result = lint(settings, database_url=database_url)
+        result = lint(settings, database_url=database_url, migrations=migrations)
     except QueryKitError:
         raise  # a bad file, setting or connection: up would stop on it too
     except Exception as exc:  # a linter bug must not block a deploy that does not ask for it
