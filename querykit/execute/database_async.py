@@ -869,7 +869,14 @@ async def _send_with_settings(
             old = setter.tx.load_row(0, tuple)  # the values as psycopg loads them: str or None
             setter.tx.set_pgresult(None, set_loaders=False)
             sent = await _send_prepared(conn, statements, plan.sql, params)
-        for restore, values in restore_settings_sql(settings, old):
+            previous = old[0::2]
+            if None not in previous:  # set_config back to each: one statement of querykit's
+                back_sql, back_params = set_local_sql(
+                    [(name, value) for (name, _), value in zip(settings, previous, strict=True)]
+                )
+                await _send_prepared(conn, statements, back_sql, back_params)
+                return sent
+        for restore, values in restore_settings_sql(settings, old):  # SET LOCAL ... TO DEFAULT
             await conn.execute(restore, values)
         return sent
     set_sql, set_params = set_local_sql(settings)

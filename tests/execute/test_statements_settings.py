@@ -149,6 +149,16 @@ async def test_inside_a_transaction_the_old_values_come_back(make_db: Any, admin
         assert "SELECT current_setting($1, true), set_config($2, $3, true), " in " ".join(
             s for _, s, _ in await ours(db)
         )
+        # every old value known: put back by one set_config statement of querykit's
+        ef = sa.func.current_setting("hnsw.ef_search", True, type_=sa.Text)
+        await db.execute(raw("SET LOCAL hnsw.ef_search = 77"))
+        both = select(WORK_MEM, ef).with_settings({"work_mem": "3333kB", "hnsw.ef_search": 88})
+        for _ in range(3):
+            assert await db.one(both) == ("3333kB", "88")
+            assert await db.one(select(WORK_MEM, ef)) == ("2222kB", "77")
+        assert "SELECT set_config($1, $2, true), set_config($3, $4, true)" in {
+            s for _, s, _ in await ours(db)
+        }
     assert await db.scalar(select(WORK_MEM)) != "2222kB"
 
 
