@@ -679,8 +679,7 @@ def _execute(
         if (
             not pgconn.pipeline_status
             and (status == _INTRANS or (status == _IDLE and conn.autocommit))
-            # settings: in the user's transaction, or in one of the query's own
-            and (not settings or in_transaction == (status == _INTRANS))
+            and (not settings or _settings_here(conn, in_transaction, status == _INTRANS))
         ):
             return _execute_statement(
                 conn,
@@ -830,6 +829,19 @@ def _send_prepared(
         _prepare(conn, statements, statement)
     pgconn.send_query_prepared(statement.name, values, param_formats=formats)
     return result_of(conn.wait(execute(pgconn)), conn.qk_cur), statement
+
+
+def _settings_here(conn: Connection, in_transaction: bool, inside: bool) -> bool:
+    """Whether a query with settings can run as querykit's statements on ``conn`` now.
+
+    In the user's transaction, or in one of the query's own started by a plain
+    ``BEGIN``: a connection with an isolation level, ``read_only`` or
+    ``deferrable`` of its own keeps psycopg's ``conn.transaction()``, which
+    starts with them.
+    """
+    if in_transaction or inside:
+        return in_transaction and inside
+    return conn.isolation_level is None and conn.read_only is None and conn.deferrable is None
 
 
 def _send_with_settings(

@@ -690,8 +690,7 @@ async def _execute(
         if (
             not pgconn.pipeline_status
             and (status == _INTRANS or (status == _IDLE and conn.autocommit))
-            # settings: in the user's transaction, or in one of the query's own
-            and (not settings or in_transaction == (status == _INTRANS))
+            and (not settings or _settings_here(conn, in_transaction, status == _INTRANS))
         ):
             return await _execute_statement(
                 conn,
@@ -841,6 +840,19 @@ async def _send_prepared(
         await _prepare(conn, statements, statement)
     pgconn.send_query_prepared(statement.name, values, param_formats=formats)
     return result_of(await conn.wait(execute(pgconn)), conn.qk_cur), statement
+
+
+def _settings_here(conn: AsyncConnection, in_transaction: bool, inside: bool) -> bool:
+    """Whether a query with settings can run as querykit's statements on ``conn`` now.
+
+    In the user's transaction, or in one of the query's own started by a plain
+    ``BEGIN``: a connection with an isolation level, ``read_only`` or
+    ``deferrable`` of its own keeps psycopg's ``conn.transaction()``, which
+    starts with them.
+    """
+    if in_transaction or inside:
+        return in_transaction and inside
+    return conn.isolation_level is None and conn.read_only is None and conn.deferrable is None
 
 
 async def _send_with_settings(

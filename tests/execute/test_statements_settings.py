@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from pgvector.psycopg import register_vector
 
+import querykit
 from querykit import DatabaseError, QueryRecord, eq, nearest, placeholder, raw, select
 from querykit.columns import vector
 
@@ -237,3 +238,21 @@ async def test_statements_dropped_behind_psycopgs_back_run_again(
     assert await db.one(q) == ("1234kB", "7")  # 26000 on set_config: the whole block again
     assert await db.one(q) == ("1234kB", "7")
     assert len(await ours(db)) >= 2
+
+
+def test_a_connection_with_its_own_begin_keeps_it(admin_url: str) -> None:
+    # read_only set on the connection: the query's transaction must start READ ONLY
+    with querykit.connect(admin_url, min_size=1, max_size=1) as db:
+        note = select(sa.func.lean_note(placeholder("v"), type_=sa.Integer))
+        noted = db.prepare(note.with_settings(SETTINGS))
+        assert noted.scalar(v=6) == 10
+        with db._pool.connection() as conn:
+            conn.read_only = True
+        for _ in range(2):
+            with pytest.raises(DatabaseError) as caught:
+                noted.scalar(v=7)
+            assert caught.value.sqlstate == "25006"  # read_only_sql_transaction
+        with db._pool.connection() as conn:
+            conn.read_only = None
+        assert noted.scalar(v=7) == 5
+        assert db.scalars(raw("SELECT v FROM lean_log ORDER BY v").returns(int)) == [6, 7]
