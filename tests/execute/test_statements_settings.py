@@ -172,16 +172,27 @@ async def test_errors_roll_the_querys_transaction_back(make_db: Any, admin_url: 
     log = raw("SELECT v FROM lean_log ORDER BY v").returns(int)
     for v in (6, 7):
         assert await noted.scalar(v=v) == 10 // (v - 5)  # committed: the rows stay
+    cursor_only = await make_db(admin_url, prepare=False)
+    bad = select(WORK_MEM).with_settings(work_mem="not a size")
+    expected = []  # psycopg's cursor path: the same errors, word for word
+    for failing in ("note", "bad"):
+        with pytest.raises(DatabaseError) as caught:
+            if failing == "note":
+                await cursor_only.prepare(note).scalar(v=5)
+            else:
+                await cursor_only.scalar(bad)
+        expected.append((caught.value.sqlstate, str(caught.value)))
     for _ in range(2):
         with pytest.raises(DatabaseError) as caught:
             await noted.scalar(v=5)  # wrote, then failed: the write is rolled back
+        assert (caught.value.sqlstate, str(caught.value)) == expected[0]
         assert caught.value.sqlstate == "22012"
         assert await db.scalars(log) == [6, 7]
         assert await db.scalar(select(WORK_MEM)) != "1234kB"
-    bad = select(WORK_MEM).with_settings(work_mem="not a size")
     for _ in range(2):
         with pytest.raises(DatabaseError) as caught:
             await db.scalar(bad)  # set_config fails
+        assert (caught.value.sqlstate, str(caught.value)) == expected[1]
         assert caught.value.sqlstate == "22023"
     assert await noted.scalar(v=8) == 3  # the connection is usable
     assert await db.scalars(log) == [6, 7, 8]
