@@ -26,7 +26,7 @@ import contextlib
 import itertools
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextvars import Token
-from typing import Any, TypeVar, TypeVarTuple, overload
+from typing import Any, LiteralString, TypeVar, TypeVarTuple, overload
 
 import psycopg
 import sqlalchemy as sa
@@ -673,7 +673,6 @@ async def _execute(
     statements = conn.qk_statements
     if (
         statements is not None
-        and not settings
         and (as_ is None or plan.columns)  # raw() with as_=: names come from the cursor
         and (
             plan.prepare
@@ -688,11 +687,23 @@ async def _execute(
     ):
         pgconn = conn.pgconn
         status = pgconn.transaction_status
-        if not pgconn.pipeline_status and (
-            status == _INTRANS or (status == _IDLE and conn.autocommit)
+        if (
+            not pgconn.pipeline_status
+            and (status == _INTRANS or (status == _IDLE and conn.autocommit))
+            and (not settings or _settings_here(conn, in_transaction, status == _INTRANS))
         ):
             return await _execute_statement(
-                conn, statements, plan, params, fetch, as_, in_transaction, target, listeners, rerun
+                conn,
+                statements,
+                plan,
+                params,
+                fetch,
+                as_,
+                settings,
+                in_transaction,
+                target,
+                listeners,
+                rerun,
             )
     cur = conn.qk_cur
     factory = plan.factories[fetch] if as_ is None else plan.mapped(as_, fetch)
@@ -742,6 +753,7 @@ async def _execute_statement(
     params: Sequence[Any],
     fetch: int,
     as_: type | None,
+    settings: Sequence[tuple[str, str]],
     in_transaction: bool,
     target: str,
     listeners: Listeners,
@@ -754,7 +766,13 @@ async def _execute_statement(
     count = -1
     result: Any
     try:
-        res, statement = await _send_prepared(conn, statements, plan, params)
+        if settings:
+            res, statement = await _send_with_settings(
+                conn, statements, plan, params, settings, in_transaction
+            )
+        else:
+            async with conn.lock:
+                res, statement = await _send_prepared(conn, statements, plan.sql, params)
         if res.status != _TUPLES_OK:
             count = rowcount(res)
             if fetch != _ROWCOUNT:
@@ -786,7 +804,7 @@ async def _execute_statement(
         if rerun and not in_transaction and (gone or await _is_stale(conn, exc)):
             # Nothing ran: the statement runs again, prepared anew.
             return await _execute(
-                conn, plan, params, fetch, as_, (), False, target, listeners, False
+                conn, plan, params, fetch, as_, settings, False, target, listeners, False
             )
         raise _failed(exc, conn, plan, params, started, target, listeners) from exc
     except QueryKitError as error:
@@ -799,28 +817,94 @@ async def _execute_statement(
 
 
 async def _send_prepared(
-    conn: AsyncConnection, statements: Statements, plan: Plan, params: Sequence[Any]
+    conn: AsyncConnection, statements: Statements, sql: LiteralString, params: Sequence[Any]
 ) -> tuple[PGresult, Statement]:
-    """Run ``plan`` as querykit's prepared statement on ``conn`` (prepared first if new)."""
+    """Run ``sql`` as querykit's prepared statement on ``conn`` (prepared first if new).
+
+    The caller holds ``conn.lock``.
+    """
     pgconn = conn.pgconn
-    async with conn.lock:
-        statement = statements.table.get(plan.sql)
-        if statement is None or len(params) != statement.nparams:
-            # (a wrong count gets psycopg's own error, from its parse of the placeholders)
-            statement = statements.new(plan.sql, conn.qk_cur, params)
-        tx = statement.tx
-        values = tx.dump_sequence(params, statement.formats)
-        formats = tx.formats
-        types = tx.types
-        if types != statement.types:  # psycopg's dumpers chose other types (int2, int8...)
-            statement = statements.variant(statement, types)
-        else:
-            statement.used = True
-        if not statement.prepared:
-            await _prepare(conn, statements, statement)
-        pgconn.send_query_prepared(statement.name, values, param_formats=formats)
-        results = await conn.wait(execute(pgconn))
-    return result_of(results, conn.qk_cur), statement
+    statement = statements.table.get(sql)
+    if statement is None or len(params) != statement.nparams:
+        # (a wrong count gets psycopg's own error, from its parse of the placeholders)
+        statement = statements.new(sql, conn.qk_cur, params)
+    tx = statement.tx
+    values = tx.dump_sequence(params, statement.formats)
+    formats = tx.formats
+    types = tx.types
+    if types != statement.types:  # psycopg's dumpers chose other types (int2, int8...)
+        statement = statements.variant(statement, types)
+    else:
+        statement.used = True
+    if not statement.prepared:
+        await _prepare(conn, statements, statement)
+    pgconn.send_query_prepared(statement.name, values, param_formats=formats)
+    return result_of(await conn.wait(execute(pgconn)), conn.qk_cur), statement
+
+
+def _settings_here(conn: AsyncConnection, in_transaction: bool, inside: bool) -> bool:
+    """Whether a query with settings can run as querykit's statements on ``conn`` now.
+
+    In the user's transaction, or in one of the query's own started by a plain
+    ``BEGIN``: a connection with an isolation level, ``read_only`` or
+    ``deferrable`` of its own keeps psycopg's ``conn.transaction()``, which
+    starts with them.
+    """
+    if in_transaction or inside:
+        return in_transaction and inside
+    return conn.isolation_level is None and conn.read_only is None and conn.deferrable is None
+
+
+async def _send_with_settings(
+    conn: AsyncConnection,
+    statements: Statements,
+    plan: Plan,
+    params: Sequence[Any],
+    settings: Sequence[tuple[str, str]],
+    in_transaction: bool,
+) -> tuple[PGresult, Statement]:
+    """:func:`_execute_with_settings` with querykit's prepared statements.
+
+    Outside a transaction: ``BEGIN``, ``set_config(..., true)``, the statement,
+    ``COMMIT``, under one hold of the lock, and a rollback on any error (the
+    ``set_config`` SQL is the same for the same number of settings: a prepared
+    statement too). Inside one: the old values read, the statement, the old
+    values put back (not on error: the transaction is aborted).
+    """
+    pgconn = conn.pgconn
+    cur = conn.qk_cur
+    if in_transaction:
+        set_sql, set_params = settings_sql(settings)
+        async with conn.lock:
+            res, setter = await _send_prepared(conn, statements, set_sql, set_params)
+            setter.tx.set_pgresult(res)
+            old = setter.tx.load_row(0, tuple)  # the values as psycopg loads them: str or None
+            setter.tx.set_pgresult(None, set_loaders=False)
+            sent = await _send_prepared(conn, statements, plan.sql, params)
+            previous = old[0::2]
+            if None not in previous:  # set_config back to each: one statement of querykit's
+                back_sql, back_params = set_local_sql(
+                    [(name, value) for (name, _), value in zip(settings, previous, strict=True)]
+                )
+                await _send_prepared(conn, statements, back_sql, back_params)
+                return sent
+        for restore, values in restore_settings_sql(settings, old):  # SET LOCAL ... TO DEFAULT
+            await conn.execute(restore, values)
+        return sent
+    set_sql, set_params = set_local_sql(settings)
+    try:
+        async with conn.lock:
+            pgconn.send_query(b"BEGIN")
+            result_of(await conn.wait(execute(pgconn)), cur)
+            await _send_prepared(conn, statements, set_sql, set_params)
+            sent = await _send_prepared(conn, statements, plan.sql, params)
+            pgconn.send_query(b"COMMIT")
+            result_of(await conn.wait(execute(pgconn)), cur)
+    except BaseException:
+        if not conn.closed and pgconn.transaction_status != _IDLE:
+            await conn.rollback()  # psycopg's: it also drops the prepared statements, as ever
+        raise
+    return sent
 
 
 async def _prepare(conn: AsyncConnection, statements: Statements, statement: Statement) -> None:

@@ -14,6 +14,13 @@ query parsed and a key built per call, the prepared-statement cache
 bookkeeping, the result state): about 10 µs less client CPU per call here
 (``make bench``, "select by primary key").
 
+A query with per-query settings (``nearest()``'s ``ef_search``,
+``with_settings``) runs the same way: outside a transaction ``BEGIN``, the
+``SELECT set_config(..., true)`` (the same SQL for the same number of settings:
+a statement of its own here too), the statement and ``COMMIT``, under one hold
+of the connection's lock; inside one, the old values read, the statement, the
+old values put back (``database_async._send_with_settings``).
+
 This module holds the part without I/O: :class:`Statements`, one per
 connection, from SQL (and parameter types) to :class:`Statement`, bounded like
 psycopg's own cache (``prepared_max``, least recently used out, closed on the
