@@ -151,6 +151,28 @@ def test_a_deferred_foreign_key_violation_fails_under_qk_tx(
     )
 
 
+def test_qk_tx_prepares_no_statement_a_rollback_would_throw_away(
+    project: Project, pytester: pytest.Pytester
+) -> None:
+    # Every qk_tx test ends in a rollback, which drops the connection's prepared
+    # statements (DEALLOCATE ALL): the pinned connection prepares none, so a statement
+    # repeated across tests costs no prepare and no DEALLOCATE round trip.
+    pytester.makepyfile(
+        """
+        import pytest
+        from querykit import raw
+
+        @pytest.mark.parametrize("n", range(3))
+        def test_repeats(qk_tx, n):
+            for i in range(3):
+                qk_tx.execute(raw("INSERT INTO item (id, name) VALUES (:id, 'x')", id=10 * n + i))
+            assert qk_tx.scalar(raw("SELECT count(*) FROM item")) == 3
+            assert qk_tx.scalar(raw("SELECT count(*) FROM pg_prepared_statements")) == 0
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
+
+
 def test_what_qk_tx_cannot_isolate_fails_loudly(
     project: Project, pytester: pytest.Pytester
 ) -> None:
