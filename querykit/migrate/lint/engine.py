@@ -19,7 +19,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from pglast import ast, parser
+from pglast import ast
 from pglast.enums import AlterTableType, ConstrType
 
 from ...errors import ConfigError, MigrationFileError
@@ -157,9 +157,7 @@ def _level(rule: str, value: str) -> Level:
 
 
 def _parse(m: Migration, statement: Statement) -> Any:
-    if statement.node is not None:
-        return statement.node
-    return parser.parse_sql(statement.text)[0].stmt
+    return statement.tree
 
 
 def _ignored(m: Migration, statement: Statement, previous_end: int) -> set[str]:
