@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import json
 import re
 from collections.abc import Callable
@@ -430,7 +431,6 @@ def no_statements(path: Path, what: str = "") -> MigrationFileError:
 
 
 def _parse_text(path: Path, text: str) -> Parsed:
-    where = display_path(path)
     lines = _LineIndex(text)
     tokens = _scan(path, text, 0, lines)
     down_at: int | None = None
@@ -444,7 +444,7 @@ def _parse_text(path: Path, text: str) -> Parsed:
         if directive is None:
             continue
         line = lines.position(token.start)[0]
-        at = f"{where}:{line}"
+        at = f"{display_path(path)}:{line}"
         word = directive[1]
         if word not in _DIRECTIVES:
             known = ", ".join(f"'-- querykit:{d}'" for d in sorted(_DIRECTIVES))
@@ -485,7 +485,8 @@ class _LineIndex:
     """Character offset → (line, column), both 1-based."""
 
     def __init__(self, text: str) -> None:
-        self.starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+        lengths = (len(line) + 1 for line in text.split("\n")[:-1])
+        self.starts = list(itertools.accumulate(lengths, initial=0))
 
     def position(self, offset: int) -> tuple[int, int]:
         line = bisect.bisect_right(self.starts, offset)

@@ -121,7 +121,8 @@ def lint(
     url = database_url or s.database_url
     # The directory as up reads it: another tool's layout (flyway, sqlx...) in place.
     directory = list(migrations) if migrations is not None else _discover(s)
-    by_path = {m.path.resolve(): m for m in directory}
+    # Resolved only for files named on the command line (a stat per path component).
+    by_path = {m.path.resolve(): m for m in directory} if files else {}
     extra: list[Migration] = []
     for given in files:
         path = Path(given).resolve()
