@@ -7,7 +7,8 @@ own (``-c BEGIN -f F1 -c COMMIT -c BEGIN -f F2 ...``), the baseline: the same
 guarantee querykit gives. The older comparison, one ``psql -f F1 -f F2 ...`` that
 commits each statement on its own, and the in-process library call
 ``querykit.migrate.up()`` are shown too. querykit does more per file: it
-checksums, parses and lints it, starts it from a clean session and writes a
+checksums, parses and lints it (in warn mode the lint's rules run while the
+pipeline waits for the server), starts it from a clean session and writes a
 ledger row (which checks the lock) in its transaction; it sends a file's
 BEGIN, statements, ledger row and COMMIT as one pipeline, one round trip where
 psql waits for each statement. The library call runs in this process, so from
@@ -24,6 +25,7 @@ untimed run first.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -153,15 +155,18 @@ def run(url: str) -> None:
         cli(_fresh_database(url, warm))  # untimed: writes the bytecode cache
         _drop_database(url, warm)
         times: dict[str, list[float]] = {name: [] for name in cases}
+        cpu: dict[str, list[float]] = {name: [] for name in cases}
         names = list(cases)
         rounds = max(3, round(ROUNDS * _harness.SCALE))
         for r in range(rounds):
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 dbname = f"querykit_bench_migrate_{names.index(name)}"
                 target = _fresh_database(url, dbname)
+                before = _client_cpu()
                 started = time.perf_counter()
                 cases[name](target)
                 times[name].append(time.perf_counter() - started)
+                cpu[name].append(_client_cpu() - before)
                 _drop_database(url, dbname)
         rows = []
         for name in names:
@@ -175,3 +180,17 @@ def run(url: str) -> None:
             baseline,
             target={"querykit migrate up (CLI process)": 1.2},
         )
+        print("  client CPU (user+sys, median of the rounds; the server's is not counted):")
+        for name in names:
+            print(f"    {name}: {statistics.median(cpu[name]):.3f} s")
+
+
+def _client_cpu() -> float:
+    """CPU seconds of this process and its finished children (psql, the CLI).
+
+    The wall-clock ratio depends on how busy the machine and its disk are; the
+    client's CPU is what querykit's own changes move, so it is shown beside it.
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
