@@ -7,6 +7,9 @@ runs give, so the README never quotes a number the bench did not print.
 
 Each row is a case with a target; its cells are the last two saved runs that
 measured it: the median of per-round ratios, the 95% interval and the verdict.
+A run made on another Python than the one running this script (``make bench``
+also times the compile case on each other supported Python found, as ``make
+matrix`` tests them) gives rows of its own, named with its version.
 """
 
 from __future__ import annotations
@@ -40,11 +43,22 @@ def _target(result: dict[str, Any]) -> str:
     return f"{'≤' if t['at_most'] else '≥'} {t['bound']:g}"
 
 
+DEFAULT_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
+def _other_python(run: dict[str, Any]) -> str | None:
+    """The run's Python ("3.13") when it is not this one's (runs that did not say are this one's)."""
+    version = ".".join(str(run["machine"].get("python") or DEFAULT_PYTHON).split(".")[:2])
+    return None if version == DEFAULT_PYTHON else version
+
+
 def _run_label(run: dict[str, Any]) -> str:
     machine, git = run["machine"], run["git"]
     load = machine.get("load_average_before") or machine.get("load_average") or [0.0]
     rev = (git.get("revision") or "?")[:8] + ("+" if git.get("dirty") else "")
-    return f"{run['started'][:16].replace('T', ' ')} UTC, git {rev}, load {load[0]:.1f}"
+    python = _other_python(run)
+    on = f", Python {python}" if python else ""
+    return f"{run['started'][:16].replace('T', ' ')} UTC, git {rev}{on}, load {load[0]:.1f}"
 
 
 def render(runs: list[dict[str, Any]]) -> str:
@@ -54,10 +68,11 @@ def render(runs: list[dict[str, Any]]) -> str:
     cells: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     order: list[str] = []
     for index, run in enumerate(runs):
+        python = _other_python(run)
         for result in run["results"]:
             if not result.get("target") or "name" not in result:
                 continue
-            name = result["name"]
+            name = result["name"] + (f" (Python {python})" if python else "")
             if name not in cells:
                 cells[name] = []
                 order.append(name)
