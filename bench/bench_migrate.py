@@ -6,10 +6,10 @@ psql's does) against one psql process running each file in a transaction of its
 own (``-c BEGIN -f F1 -c COMMIT -c BEGIN -f F2 ...``), the baseline: the same
 guarantee querykit gives. The older comparison, one ``psql -f F1 -f F2 ...`` that
 commits each statement on its own, and the in-process library call
-``querykit.migrate.up()`` are shown too. querykit does more per file: it
-checksums, parses and lints it (in warn mode the lint's rules run while the
-pipeline waits for the server), starts it from a clean session and writes a
-ledger row (which checks the lock) in its transaction; it sends a file's
+``querykit.migrate.up()`` are shown too, and the CLI with the lint off
+(``QUERYKIT_LINT=off``): what the default warn-mode lint costs. querykit does
+more per file: it checksums, parses and lints it, starts it from a clean session
+and writes a ledger row (which checks the lock) in its transaction; it sends a file's
 BEGIN, statements, ledger row and COMMIT as one pipeline, one round trip where
 psql waits for each statement. The library call runs in this process, so from
 the second repeat on its parses come from the in-process cache.
@@ -108,7 +108,7 @@ def run(url: str) -> None:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
 
-        def cli(target: str) -> None:
+        def cli(target: str, lint: str | None = None) -> None:
             subprocess.run(
                 [
                     sys.executable,
@@ -124,8 +124,11 @@ def run(url: str) -> None:
                 ],
                 check=True,
                 cwd=tmp,
-                env=env,
+                env=env if lint is None else {**env, "QUERYKIT_LINT": lint},
             )
+
+        def cli_no_lint(target: str) -> None:
+            cli(target, lint="off")
 
         def library(target: str) -> None:
             settings = load_settings(cwd=tmp, env={}, database_url=target, migrations=directory)
@@ -149,6 +152,7 @@ def run(url: str) -> None:
             baseline: psql_per_file,
             "psql -f, autocommit (the older comparison)": psql_f,
             "querykit migrate up (CLI process)": cli,
+            "querykit migrate up, QUERYKIT_LINT=off (what the lint costs)": cli_no_lint,
             "querykit.migrate.up() (library call)": library,
         }
         warm = "querykit_bench_migrate_warm"
