@@ -7,9 +7,9 @@ runs give, so the README never quotes a number the bench did not print.
 
 Each row is a case with a target; its cells are the last two saved runs that
 measured it: the median of per-round ratios, the 95% interval and the verdict.
-A run made on another Python than the one running this script (``make bench``
-also times the compile case on each other supported Python found, as ``make
-matrix`` tests them) gives rows of its own, named with its version.
+A run made on another Python than the main one (``make bench`` also times the
+compile case on each other supported Python found, as ``make matrix`` tests
+them) gives rows of its own, named with its version.
 """
 
 from __future__ import annotations
@@ -43,20 +43,32 @@ def _target(result: dict[str, Any]) -> str:
     return f"{'≤' if t['at_most'] else '≥'} {t['bound']:g}"
 
 
-DEFAULT_PYTHON = f"{sys.version_info[0]}.{sys.version_info[1]}"
+def _version(run: dict[str, Any]) -> str | None:
+    """The run's Python as "3.13" (None when the run did not record it)."""
+    python = run["machine"].get("python")
+    return ".".join(str(python).split(".")[:2]) if python else None
 
 
-def _other_python(run: dict[str, Any]) -> str | None:
-    """The run's Python ("3.13") when it is not this one's (runs that did not say are this one's)."""
-    version = ".".join(str(run["machine"].get("python") or DEFAULT_PYTHON).split(".")[:2])
-    return None if version == DEFAULT_PYTHON else version
+def main_python(runs: list[dict[str, Any]]) -> str | None:
+    """The Python of the latest run that measured several benchmarks (a ``make bench``
+    run; its other-Python runs time one case), else of the latest run: a property of the
+    saved runs, not of the interpreter that renders the table."""
+    full = [run for run in runs if len(run.get("benchmarks") or ()) > 1]
+    source = full[-1] if full else (runs[-1] if runs else None)
+    return _version(source) if source is not None else None
 
 
-def _run_label(run: dict[str, Any]) -> str:
+def _other_python(run: dict[str, Any], main: str | None) -> str | None:
+    """The run's Python ("3.13") when it is not the main one."""
+    version = _version(run)
+    return version if version is not None and main is not None and version != main else None
+
+
+def _run_label(run: dict[str, Any], main: str | None) -> str:
     machine, git = run["machine"], run["git"]
     load = machine.get("load_average_before") or machine.get("load_average") or [0.0]
     rev = (git.get("revision") or "?")[:8] + ("+" if git.get("dirty") else "")
-    python = _other_python(run)
+    python = _other_python(run, main)
     on = f", Python {python}" if python else ""
     return f"{run['started'][:16].replace('T', ' ')} UTC, git {rev}{on}, load {load[0]:.1f}"
 
@@ -67,8 +79,9 @@ def render(runs: list[dict[str, Any]]) -> str:
         return "No saved runs yet: `make bench` saves one in bench/results/.\n"
     cells: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     order: list[str] = []
+    main = main_python(runs)
     for index, run in enumerate(runs):
-        python = _other_python(run)
+        python = _other_python(run, main)
         for result in run["results"]:
             if not result.get("target") or "name" not in result:
                 continue
@@ -95,7 +108,7 @@ def render(runs: list[dict[str, Any]]) -> str:
     machine = runs[used[-1]]["machine"]
     lines.append(f"On {machine['cpu_model']}, {machine['cores']} cores. Runs:")
     lines.append("")
-    lines += [f"{n}. {_run_label(runs[i])}" for n, i in enumerate(used, 1)]
+    lines += [f"{n}. {_run_label(runs[i], main)}" for n, i in enumerate(used, 1)]
     return "\n".join(lines) + "\n"
 
 
